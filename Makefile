@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# capymig: build everything, test everything, show it working.
+#
+#   make            module, BPF objects, tools and test helpers
+#   make check      unit tests and BPF loads on this kernel, then the
+#                   kernel suite in a qemu guest on Debian's stock kernel
+#   make demo       the demonstration, in the guest
+#   make install    on a host whose kernel loads modules
+#
+# V=1 shows full commands.  KDIR=... builds the module for other headers.
+
+TOP := $(CURDIR)
+export TOP V
+
+PREFIX ?= /usr/local
+
+ifneq ($(V),1)
+MAKEFLAGS += --no-print-directory
+endif
+
+all: kmod bpf userspace selftests
+
+kmod:
+	$(MAKE) -C kmod $(if $(KDIR),KDIR=$(KDIR))
+
+bpf:
+	$(MAKE) -C bpf
+
+userspace:
+	$(MAKE) -C userspace
+
+selftests: userspace bpf
+	$(MAKE) -C selftests
+
+check: all
+	selftests/check
+
+demo: all
+	selftests/vm/run scripts/demo
+
+install: all
+	$(MAKE) -C kmod modules_install
+	depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR))))
+	install -D -m 0755 build/userspace/capyctl $(DESTDIR)$(PREFIX)/sbin/capyctl
+
+clean:
+	$(MAKE) -C kmod clean
+	rm -rf build
+
+.PHONY: all kmod bpf userspace selftests check demo install clean

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Export: snapshot a live connection and take it off this host.
+ *
+ * Everything happens in one critical section under the socket lock, so the
+ * snapshot is atomic with respect to the application and to the packets
+ * the stack processes: the socket is owned, so arriving segments wait in
+ * the backlog, which is drained before the snapshot.  Packets that arrive
+ * after that are held (hold.c), not reset.  Then the socket is detached
+ * the way TCP_REPAIR detaches one: no FIN, no RST, no timer left, the port
+ * freed, and the application's next call fails with ECONNABORTED.
+ */
+#include <linux/ktime.h>
+#include <net/inet_connection_sock.h>
+#include <net/tcp.h>
+#include <net/transp_v6.h>
+
+#include "capymig.h"
+#include "conn.h"
+#include "hold.h"
+#include "state.h"
+
+const char *capymig_export_refusal(const struct sock *sk)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	if (sk->sk_state != TCP_ESTABLISHED)
+		return "only ESTABLISHED connections can be exported";
+	if (!sk->sk_socket)
+		return "connection not accepted by the application yet";
+	if (sk->sk_shutdown)
+		return "connection is shut down in one direction";
+	if (inet_csk(sk)->icsk_ulp_ops)
+		return "connection uses an upper-layer protocol (kTLS, MPTCP)";
+	if (sk_is_mptcp(sk))
+		return "MPTCP subflows cannot be exported";
+	if (rcu_access_pointer(sk->sk_user_data))
+		return "socket is owned by a kernel user or a sockmap";
+#ifdef CONFIG_TCP_MD5SIG
+	if (rcu_access_pointer(tp->md5sig_info))
+		return "connection uses TCP-MD5 signatures";
+#endif
+	if (tp->urg_data)
+		return "connection has urgent data pending";
+	if (tp->repair)
+		return "connection is in TCP_REPAIR mode";
+	if (rcu_access_pointer(tp->fastopen_rsk))
+		return "TCP Fast Open handshake still pending";
+	return NULL;
+}
+
+static void snapshot_seq(const struct tcp_sock *tp, struct tcpmig_st_seq *s)
+{
+	s->snd_una = htonl(tp->snd_una);
+	s->snd_nxt = htonl(tp->snd_nxt);
+	s->write_seq = htonl(tp->write_seq);
+	s->rcv_nxt = htonl(tp->rcv_nxt);
+	s->copied_seq = htonl(tp->copied_seq);
+	s->snd_wl1 = htonl(tp->snd_wl1);
+	s->rcv_wup = htonl(tp->rcv_wup);
+}
+
+static void snapshot_window(const struct tcp_sock *tp,
+			    struct tcpmig_st_window *w)
+{
+	w->snd_wnd = htonl(tp->snd_wnd);
+	w->max_window = htonl(tp->max_window);
+	w->rcv_wnd = htonl(tp->rcv_wnd);
+	w->window_clamp = htonl(tp->window_clamp);
+	w->rcv_ssthresh = htonl(tp->rcv_ssthresh);
+}
+
+static void snapshot_options(const struct tcp_sock *tp,
+			     struct tcpmig_st_options *o)
+{
+	u32 flags = 0;
+
+	if (tp->rx_opt.sack_ok)
+		flags |= TCPMIG_OPT_SACK;
+	if (tp->rx_opt.tstamp_ok) {
+		flags |= TCPMIG_OPT_TIMESTAMP;
+		/* What getsockopt(TCP_TIMESTAMP) would say. */
+		o->ts_val = htonl(tcp_time_stamp_raw() + tp->tsoffset);
+		o->ts_recent = htonl(tp->rx_opt.ts_recent);
+	}
+	if (tp->rx_opt.wscale_ok) {
+		flags |= TCPMIG_OPT_WSCALE;
+		o->snd_wscale = tp->rx_opt.snd_wscale;
+		o->rcv_wscale = tp->rx_opt.rcv_wscale;
+	}
+	o->flags = htonl(flags);
+	o->mss_clamp = htons(tp->rx_opt.mss_clamp);
+	o->advmss = htons(tp->advmss);
+	o->user_mss = htons(tp->rx_opt.user_mss);
+}
+
+static void snapshot_rtt(const struct sock *sk, struct tcpmig_st_rtt *r)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	r->srtt_us = htonl(tp->srtt_us);
+	r->mdev_us = htonl(tp->mdev_us);
+	r->mdev_max_us = htonl(tp->mdev_max_us);
+	r->rttvar_us = htonl(tp->rttvar_us);
+	r->rto_us = htonl(jiffies_to_usecs(inet_csk(sk)->icsk_rto));
+}
+
+static void snapshot_congestion(const struct sock *sk,
+				struct tcpmig_st_congestion *c)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	c->cwnd = htonl(tcp_snd_cwnd(tp));
+	c->ssthresh = htonl(tp->snd_ssthresh);
+	strscpy_pad(c->ca_name, inet_csk(sk)->icsk_ca_ops->name,
+		    sizeof(c->ca_name));
+}
+
+static void snapshot_sockopts(const struct sock *sk,
+			      struct tcpmig_st_sockopts *s)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+	u32 flags = 0;
+
+	if (tp->nonagle & TCP_NAGLE_OFF)
+		flags |= TCPMIG_SOCKOPT_NODELAY;
+	if (sock_flag(sk, SOCK_KEEPOPEN))
+		flags |= TCPMIG_SOCKOPT_KEEPALIVE;
+	if (sock_flag(sk, SOCK_LINGER))
+		flags |= TCPMIG_SOCKOPT_LINGER;
+	if (sk->sk_userlocks & SOCK_SNDBUF_LOCK)
+		flags |= TCPMIG_SOCKOPT_SNDBUF_LOCK;
+	if (sk->sk_userlocks & SOCK_RCVBUF_LOCK)
+		flags |= TCPMIG_SOCKOPT_RCVBUF_LOCK;
+	s->flags = htonl(flags);
+	s->keepidle_s = htonl(keepalive_time_when(tp) / HZ);
+	s->keepintvl_s = htonl(keepalive_intvl_when(tp) / HZ);
+	s->keepcnt = htonl(keepalive_probes(tp));
+	s->user_timeout_ms = htonl(inet_csk(sk)->icsk_user_timeout);
+	s->priority = htonl(sk->sk_priority);
+	s->mark = htonl(sk->sk_mark);
+	s->sndbuf = htonl(sk->sk_sndbuf);
+	s->rcvbuf = htonl(sk->sk_rcvbuf);
+	s->linger_s = htonl(sk->sk_lingertime / HZ);
+	s->notsent_lowat = htonl(tp->notsent_lowat);
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6)
+		s->tos = inet6_sk(sk)->tclass;
+	else
+#endif
+		s->tos = inet_sk(sk)->tos;
+}
+
+/* Copies the bytes of a sequence range out of consecutive skbs. */
+struct seq_cursor {
+	u32 seq;	/* next byte wanted */
+	u32 left;	/* bytes still wanted */
+	u8 *dst;
+};
+
+static int cursor_take(struct seq_cursor *c, const struct sk_buff *skb)
+{
+	u32 start = TCP_SKB_CB(skb)->seq, off, n;
+
+	if (!c->left)
+		return 0;
+	if (after(start, c->seq))
+		return -EAGAIN;		/* a hole: the queue changed under us */
+	off = c->seq - start;
+	if (off >= skb->len)
+		return 0;
+	n = min(skb->len - off, c->left);
+	if (skb_copy_bits(skb, off, c->dst, n))
+		return -EFAULT;
+	c->seq += n;
+	c->dst += n;
+	c->left -= n;
+	return 0;
+}
+
+static int copy_queues(struct sock *sk, const struct capymig_state *st,
+		       u8 *rcvq, u8 *sndq)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	struct seq_cursor rc = { tp->copied_seq, st->rcvq_len, rcvq };
+	struct seq_cursor sc = { tp->snd_una, st->sndq_len, sndq };
+	struct sk_buff *skb;
+	int err = 0;
+
+	skb_queue_walk(&sk->sk_receive_queue, skb) {
+		err = cursor_take(&rc, skb);
+		if (err)
+			return err;
+	}
+	/* Sent data sits in the retransmit tree, the rest in the queue. */
+	for (skb = skb_rb_first(&sk->tcp_rtx_queue); skb && !err;
+	     skb = skb_rb_next(skb))
+		err = cursor_take(&sc, skb);
+	skb_queue_walk(&sk->sk_write_queue, skb) {
+		if (err)
+			break;
+		err = cursor_take(&sc, skb);
+	}
+	if (!err && (rc.left || sc.left))
+		err = -EAGAIN;
+	return err;
+}
+
+/*
+ * Detach like TCP_REPAIR: in repair mode tcp_disconnect() records
+ * ECONNABORTED for the application instead of sending a reset, unhashes
+ * the socket, frees the port, stops the transmit timers and purges the
+ * queues.  The keepalive timer it leaves running is stopped here.
+ */
+static void detach(struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	tp->repair = 1;
+	sk->sk_prot->disconnect(sk, 0);
+	tp->repair = 0;
+	inet_csk_delete_keepalive_timer(sk);
+}
+
+static int snapshot(struct sock *sk, struct capymig_state *st,
+		    struct capymig_blob *blob)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	u8 *rcvq, *sndq;
+	int err;
+
+	capymig_tuple_from_sock(sk, &st->tuple);
+	snapshot_seq(tp, &st->seq);
+	snapshot_window(tp, &st->window);
+	snapshot_options(tp, &st->options);
+	snapshot_rtt(sk, &st->rtt);
+	snapshot_congestion(sk, &st->congestion);
+	snapshot_sockopts(sk, &st->sockopts);
+	st->rcvq_len = tp->rcv_nxt - tp->copied_seq;
+	st->sndq_len = tp->write_seq - tp->snd_una;
+
+	err = capymig_state_blob_alloc(st, blob, &rcvq, &sndq);
+	if (err)
+		return err;
+	err = copy_queues(sk, st, rcvq, sndq);
+	if (err)
+		capymig_blob_free(blob);
+	return err;
+}
+
+int capymig_export(struct sock *sk, struct capymig_blob *blob,
+		   struct netlink_ext_ack *extack)
+{
+	struct net *net = sock_net(sk);
+	struct capymig_state st = {};
+	struct capymig_tuple tuple;
+	const char *why;
+	int err;
+
+	/*
+	 * Hold first: from now on the tuple's packets queue up on this host
+	 * instead of reaching the socket, whose backlog is then drained.
+	 */
+	capymig_tuple_from_sock(sk, &tuple);
+	err = capymig_hold_start(net, &tuple, CAPYMIG_HOLD_TIMEOUT_MS);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot hold the connection's packets");
+		return err;
+	}
+
+	lock_sock(sk);
+	sk_flush_backlog(sk);
+	why = capymig_export_refusal(sk);
+	if (why) {
+		capymig_set_err(extack, why);
+		err = -EOPNOTSUPP;
+		goto refused;
+	}
+	err = snapshot(sk, &st, blob);
+	if (err) {
+		capymig_set_err(extack, err == -EMSGSIZE ?
+			       "connection state too large to export" :
+			       "connection state changed during the snapshot");
+		goto refused;
+	}
+	detach(sk);
+	release_sock(sk);
+	return 0;
+
+refused:
+	release_sock(sk);
+	/* Untouched: whatever was held meanwhile goes to the socket. */
+	capymig_hold_release(net, &tuple);
+	return err;
+}

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Holding a connection's packets while nobody owns its state.
+ *
+ * Between the moment a connection's packets start arriving at a host and
+ * the moment its state is imported there, the stack would hand them to
+ * the listener, which answers with a reset.  A netfilter hook at LOCAL_IN
+ * steals the packets of held tuples instead and queues them; the import
+ * replays them in order through the rest of the input path.  The origin
+ * holds its own exported tuples the same way, so a packet that reaches it
+ * after the export is not reset either: it waits for a local import, or is
+ * dropped when the hold expires and the client retransmits it to wherever
+ * the connection went.
+ *
+ * The hook costs one atomic read per local TCP packet when nothing is held.
+ */
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/rhashtable.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <net/sock.h>
+
+#include "capymig.h"
+#include "hold.h"
+
+/* Holds one namespace may have at once: each may pin up to a window. */
+#define HOLD_MAX_PER_NET	65536
+/* How often expired holds are looked for, while there are any. */
+#define HOLD_GC_INTERVAL	msecs_to_jiffies(100)
+
+/**
+ * struct capymig_hold - the held packets of one connection
+ * @node: in the namespace's table, keyed by @key.
+ * @key: the connection as this host serves it.
+ * @queue: the packets, in arrival order; its lock guards the fields below.
+ * @bytes: payload held.  The peer cannot send beyond the receive window it
+ *	was given and no window exceeds the largest receive buffer, so that
+ *	bounds it and anything more is dropped.
+ * @released: the hold is over; the hook lets packets pass again.
+ * @okfn: where LOCAL_IN would have sent the packets next.
+ * @expires: jiffies after which everything held is dropped.
+ * @rcu: frees the entry after the hook is done looking at it.
+ */
+struct capymig_hold {
+	struct rhash_head node;
+	struct capymig_tuple key;
+	struct sk_buff_head queue;
+	u32 bytes;
+	bool released;
+	int (*okfn)(struct net *net, struct sock *sk, struct sk_buff *skb);
+	unsigned long expires;
+	struct rcu_head rcu;
+};
+
+static const struct rhashtable_params hold_params = {
+	.key_len = sizeof(struct capymig_tuple),
+	.key_offset = offsetof(struct capymig_hold, key),
+	.head_offset = offsetof(struct capymig_hold, node),
+	.automatic_shrinking = true,
+};
+
+/*
+ * The tuple of a received TCP segment, as this host serves it.  At
+ * LOCAL_IN the packet is reassembled and its transport header is set.
+ */
+static bool skb_tuple(struct sk_buff *skb, struct capymig_tuple *t)
+{
+	const struct tcphdr *th;
+
+	memset(t, 0, sizeof(*t));
+	if (skb->protocol == htons(ETH_P_IP)) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		if (iph->protocol != IPPROTO_TCP)
+			return false;
+		t->family = AF_INET;
+		t->local_addr[0] = iph->daddr;
+		t->remote_addr[0] = iph->saddr;
+	} else {
+		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+
+		/* Extension headers before TCP are not looked through. */
+		if (ip6h->nexthdr != IPPROTO_TCP)
+			return false;
+		t->family = AF_INET6;
+		memcpy(t->local_addr, &ip6h->daddr, sizeof(t->local_addr));
+		memcpy(t->remote_addr, &ip6h->saddr, sizeof(t->remote_addr));
+	}
+	if (!pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(*th)))
+		return false;
+	th = tcp_hdr(skb);
+	t->local_port = th->dest;
+	t->remote_port = th->source;
+	return true;
+}
+
+static unsigned int hold_hook(void *priv, struct sk_buff *skb,
+			      const struct nf_hook_state *state)
+{
+	struct capymig_net *cn = capymig_pernet(state->net);
+	struct capymig_tuple t;
+	struct capymig_hold *h;
+	unsigned int verdict;
+
+	if (likely(!atomic_read(&cn->holds)))
+		return NF_ACCEPT;
+	if (!skb_tuple(skb, &t))
+		return NF_ACCEPT;
+
+	/* Hooks run under RCU: @h stays valid until we return. */
+	h = rhashtable_lookup_fast(&cn->hold_table, &t, hold_params);
+	if (!h)
+		return NF_ACCEPT;
+
+	/*
+	 * Early demux attached the socket the tuple had when the packet was
+	 * routed; replayed, the packet must look its socket up afresh.  The
+	 * route may be a reference-less one, valid only in this RCU section.
+	 */
+	skb_orphan(skb);
+	if (!skb_dst_force(skb))
+		return NF_DROP;
+
+	spin_lock_bh(&h->queue.lock);
+	if (h->released) {
+		/* Released while we looked: the new owner takes it. */
+		verdict = NF_ACCEPT;
+	} else if (h->bytes + skb->len >
+		   READ_ONCE(state->net->ipv4.sysctl_tcp_rmem[2])) {
+		capymig_count(state->net, TCPMIG_STAT_HOLD_OVERFLOWS, 1);
+		verdict = NF_DROP;
+	} else {
+		h->bytes += skb->len;
+		h->okfn = state->okfn;
+		__skb_queue_tail(&h->queue, skb);
+		capymig_count(state->net, TCPMIG_STAT_HELD_PACKETS, 1);
+		verdict = NF_STOLEN;
+	}
+	spin_unlock_bh(&h->queue.lock);
+	return verdict;
+}
+
+static const struct nf_hook_ops hold_hook_ops[] = {
+	{
+		.hook = hold_hook,
+		.pf = NFPROTO_IPV4,
+		.hooknum = NF_INET_LOCAL_IN,
+		/* After filtering: a packet the firewall drops is not held. */
+		.priority = NF_IP_PRI_FILTER + 1,
+	},
+	{
+		.hook = hold_hook,
+		.pf = NFPROTO_IPV6,
+		.hooknum = NF_INET_LOCAL_IN,
+		.priority = NF_IP6_PRI_FILTER + 1,
+	},
+};
+
+static void hold_free_rcu(struct rcu_head *rcu)
+{
+	struct capymig_hold *h = container_of(rcu, struct capymig_hold, rcu);
+
+	skb_queue_purge(&h->queue);
+	kfree(h);
+}
+
+/*
+ * Ends @h: out of the table, marked released, its packets moved to @queue.
+ * Returns false if another path ended it first.  The caller frees @h with
+ * call_rcu once done with the packets.
+ */
+static bool hold_end(struct capymig_net *cn, struct capymig_hold *h,
+		     struct sk_buff_head *queue)
+{
+	if (rhashtable_remove_fast(&cn->hold_table, &h->node, hold_params))
+		return false;
+	atomic_dec(&cn->holds);
+
+	__skb_queue_head_init(queue);
+	spin_lock_bh(&h->queue.lock);
+	h->released = true;
+	skb_queue_splice_init(&h->queue, queue);
+	spin_unlock_bh(&h->queue.lock);
+	return true;
+}
+
+static void hold_gc(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(to_delayed_work(work),
+					      struct capymig_net, hold_gc);
+	struct rhashtable_iter iter;
+	struct sk_buff_head dropped;
+	struct capymig_hold *h;
+
+	rhashtable_walk_enter(&cn->hold_table, &iter);
+	rhashtable_walk_start(&iter);
+	while ((h = rhashtable_walk_next(&iter))) {
+		if (IS_ERR(h) || !time_after(jiffies, READ_ONCE(h->expires)))
+			continue;
+		if (!hold_end(cn, h, &dropped))
+			continue;
+		capymig_count(cn->net, TCPMIG_STAT_HOLD_EXPIRED,
+			      skb_queue_len(&dropped));
+		capymig_genl_notify(cn->net, TCPMIG_EVENT_HOLD_EXPIRED,
+				    &h->key, 0, 0);
+		__skb_queue_purge(&dropped);
+		call_rcu(&h->rcu, hold_free_rcu);
+	}
+	rhashtable_walk_stop(&iter);
+	rhashtable_walk_exit(&iter);
+
+	if (atomic_read(&cn->holds))
+		queue_delayed_work(system_power_efficient_wq, &cn->hold_gc,
+				   HOLD_GC_INTERVAL);
+}
+
+int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
+	struct capymig_hold *h, *old;
+
+	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	if (!h)
+		return -ENOMEM;
+	h->key = *t;
+	h->expires = expires;
+	skb_queue_head_init(&h->queue);
+
+	if (atomic_inc_return(&cn->holds) > HOLD_MAX_PER_NET) {
+		atomic_dec(&cn->holds);
+		kfree(h);
+		return -ENOSPC;
+	}
+	rcu_read_lock();
+	old = rhashtable_lookup_get_insert_fast(&cn->hold_table, &h->node,
+						hold_params);
+	if (old) {
+		atomic_dec(&cn->holds);
+		kfree(h);
+		/* Already held: extend it. */
+		if (!IS_ERR(old) && time_after(expires, READ_ONCE(old->expires)))
+			WRITE_ONCE(old->expires, expires);
+	}
+	rcu_read_unlock();
+	if (IS_ERR(old))
+		return PTR_ERR(old);
+
+	queue_delayed_work(system_power_efficient_wq, &cn->hold_gc,
+			   HOLD_GC_INTERVAL);
+	return 0;
+}
+
+void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	struct sk_buff_head queue;
+	struct capymig_hold *h;
+	struct sk_buff *skb;
+
+	rcu_read_lock();
+	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
+	if (!h || !hold_end(cn, h, &queue)) {
+		rcu_read_unlock();
+		return;
+	}
+
+	/*
+	 * Through the rest of the input path, in arrival order, with bottom
+	 * halves off as in packet reception.  The new socket is hashed, so
+	 * each packet now finds it.
+	 */
+	local_bh_disable();
+	while ((skb = __skb_dequeue(&queue)))
+		h->okfn(net, NULL, skb);
+	local_bh_enable();
+	rcu_read_unlock();
+	call_rcu(&h->rcu, hold_free_rcu);
+}
+
+/* Held packets pin their device: a device going away drops them. */
+static void hold_flush_dev(struct capymig_net *cn, struct net_device *dev)
+{
+	struct rhashtable_iter iter;
+	struct capymig_hold *h;
+	struct sk_buff *skb, *tmp;
+
+	rhashtable_walk_enter(&cn->hold_table, &iter);
+	rhashtable_walk_start(&iter);
+	while ((h = rhashtable_walk_next(&iter))) {
+		if (IS_ERR(h))
+			continue;
+		spin_lock_bh(&h->queue.lock);
+		skb_queue_walk_safe(&h->queue, skb, tmp) {
+			if (skb->dev != dev)
+				continue;
+			__skb_unlink(skb, &h->queue);
+			h->bytes -= skb->len;
+			kfree_skb(skb);
+		}
+		spin_unlock_bh(&h->queue.lock);
+	}
+	rhashtable_walk_stop(&iter);
+	rhashtable_walk_exit(&iter);
+}
+
+static int hold_netdev_event(struct notifier_block *nb, unsigned long event,
+			     void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+
+	if (event == NETDEV_UNREGISTER)
+		hold_flush_dev(capymig_pernet(dev_net(dev)), dev);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block hold_netdev_notifier = {
+	.notifier_call = hold_netdev_event,
+};
+
+int capymig_hold_net_init(struct capymig_net *cn)
+{
+	int err;
+
+	atomic_set(&cn->holds, 0);
+	INIT_DELAYED_WORK(&cn->hold_gc, hold_gc);
+	err = rhashtable_init(&cn->hold_table, &hold_params);
+	if (err)
+		return err;
+	err = nf_register_net_hooks(cn->net, hold_hook_ops,
+				    ARRAY_SIZE(hold_hook_ops));
+	if (err)
+		rhashtable_destroy(&cn->hold_table);
+	return err;
+}
+
+static void hold_free_now(void *ptr, void *arg)
+{
+	struct capymig_hold *h = ptr;
+
+	skb_queue_purge(&h->queue);
+	kfree(h);
+}
+
+/* The namespace is going: no packet arrives any more, nobody imports. */
+void capymig_hold_net_exit(struct capymig_net *cn)
+{
+	nf_unregister_net_hooks(cn->net, hold_hook_ops,
+				ARRAY_SIZE(hold_hook_ops));
+	cancel_delayed_work_sync(&cn->hold_gc);
+	rhashtable_free_and_destroy(&cn->hold_table, hold_free_now, NULL);
+}
+
+int capymig_hold_init(void)
+{
+	return register_netdevice_notifier(&hold_netdev_notifier);
+}
+
+void capymig_hold_exit(void)
+{
+	unregister_netdevice_notifier(&hold_netdev_notifier);
+}

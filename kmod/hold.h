@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _CAPYMIG_HOLD_H
+#define _CAPYMIG_HOLD_H
+
+#include <linux/capymig.h>
+
+struct capymig_net;
+struct net;
+
+/* Default time held packets wait for their connection's import. */
+#define CAPYMIG_HOLD_TIMEOUT_MS	2000
+
+int capymig_hold_net_init(struct capymig_net *cn);
+void capymig_hold_net_exit(struct capymig_net *cn);
+
+/*
+ * Starts holding the packets of @t (as this host will serve it) for at
+ * most @timeout_ms.  Holding an already held tuple only extends it.
+ */
+int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms);
+
+/*
+ * Stops holding @t and delivers what was held, in arrival order, to the
+ * socket now serving it (or to whatever the stack finds).  Nothing to do
+ * when @t is not held.  Process context.
+ */
+void capymig_hold_release(struct net *net, const struct capymig_tuple *t);
+
+int capymig_hold_init(void);
+void capymig_hold_exit(void);
+
+#endif /* _CAPYMIG_HOLD_H */

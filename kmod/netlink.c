@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "tcpmig" generic netlink family: capymig's control interface.
+ *
+ * The family is usable inside any network namespace (netnsok) and every
+ * operation demands CAP_NET_ADMIN over that namespace (GENL_UNS_ADMIN_PERM),
+ * so a container may manage its own connections and nobody else's.  Each
+ * command has its own policy: an attribute it does not take, or a value
+ * out of range, is refused with an extack message before a handler runs.
+ */
+#include <linux/file.h>
+#include <linux/ktime.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "capymig.h"
+#include "conn.h"
+#include "hold.h"
+#include "state.h"
+
+static struct genl_family tcpmig_family;
+
+enum tcpmig_mcgrp {
+	TCPMIG_MCGRP_EVENTS_ID,
+};
+
+static const struct genl_multicast_group tcpmig_mcgrps[] = {
+	[TCPMIG_MCGRP_EVENTS_ID] = { .name = TCPMIG_MCGRP_EVENTS },
+};
+
+/* Cleared before the family goes away, so late events are not sent. */
+static bool events_on;
+
+#define TUPLE_POLICY NLA_POLICY_EXACT_LEN(sizeof(struct capymig_tuple))
+
+static const struct nla_policy info_policy[TCPMIG_A_MAX + 1] = {};
+
+static const struct nla_policy list_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_LOCAL_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+};
+
+static const struct nla_policy export_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
+	[TCPMIG_A_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
+};
+
+static const struct nla_policy import_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
+	[TCPMIG_A_STATE_CHUNK] = { .type = NLA_BINARY,
+				   .len = TCPMIG_STATE_CHUNK_MAX },
+	[TCPMIG_A_IMPORT_FLAGS] = NLA_POLICY_MASK(NLA_U32, TCPMIG_IMPORT_F_ALL),
+	[TCPMIG_A_LISTENER_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
+};
+
+static const struct nla_policy hold_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
+	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 1, 60000),
+};
+
+static int put_tuple(struct sk_buff *msg, int type,
+		     const struct capymig_tuple *t)
+{
+	return nla_put(msg, type, sizeof(*t), t);
+}
+
+/* A tuple attribute, checked beyond its length. */
+static const struct capymig_tuple *get_tuple(struct genl_info *info,
+					     struct nlattr **attrs)
+{
+	const struct capymig_tuple *t;
+
+	if (!attrs[TCPMIG_A_TUPLE])
+		return NULL;
+	t = nla_data(attrs[TCPMIG_A_TUPLE]);
+	if (!capymig_tuple_valid(t)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[TCPMIG_A_TUPLE],
+				    "invalid tuple: family, addresses or ports");
+		return ERR_PTR(-EINVAL);
+	}
+	return t;
+}
+
+void capymig_genl_notify(struct net *net, enum tcpmig_event event,
+			 const struct capymig_tuple *tuple, int error,
+			 u32 state_len)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	rcu_read_lock();
+	if (!READ_ONCE(events_on) ||
+	    !genl_has_listeners(&tcpmig_family, net, TCPMIG_MCGRP_EVENTS_ID))
+		goto out;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!msg)
+		goto out;
+	hdr = genlmsg_put(msg, 0, 0, &tcpmig_family, 0, TCPMIG_CMD_EVENT);
+	if (!hdr ||
+	    nla_put_u32(msg, TCPMIG_A_EVENT, event) ||
+	    put_tuple(msg, TCPMIG_A_TUPLE, tuple) ||
+	    nla_put_u64_64bit(msg, TCPMIG_A_TIMESTAMP_NS, ktime_get_ns(),
+			      TCPMIG_A_PAD) ||
+	    (error && nla_put_u32(msg, TCPMIG_A_ERROR, -error)) ||
+	    (state_len && nla_put_u32(msg, TCPMIG_A_STATE_LEN, state_len))) {
+		nlmsg_free(msg);
+		goto out;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&tcpmig_family, net, msg, 0,
+				TCPMIG_MCGRP_EVENTS_ID, GFP_ATOMIC);
+out:
+	rcu_read_unlock();
+}
+
+/* GET_INFO */
+
+static int put_stats(struct sk_buff *msg, const struct capymig_net *cn)
+{
+	struct nlattr *nest = nla_nest_start(msg, TCPMIG_A_STATS);
+	int i;
+
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = TCPMIG_STAT_UNSPEC + 1; i < TCPMIG_STAT_PAD; i++)
+		if (nla_put_u64_64bit(msg, i, atomic64_read(&cn->stats[i]),
+				      TCPMIG_STAT_PAD))
+			return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+static int tcpmig_nl_get_info(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				TCPMIG_CMD_GET_INFO);
+	if (!hdr ||
+	    nla_put_string(msg, TCPMIG_A_VERSION, CAPYMIG_VERSION) ||
+	    nla_put_u32(msg, TCPMIG_A_GENL_VERSION, TCPMIG_GENL_VERSION) ||
+	    nla_put_u64_64bit(msg, TCPMIG_A_NETNS_COOKIE, net->net_cookie,
+			      TCPMIG_A_PAD) ||
+	    put_stats(msg, capymig_pernet(net))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/* LIST: resumable walk of the established hash. */
+
+struct list_dump {
+	unsigned int bucket;
+	unsigned int index;
+	u16 local_port;		/* host order, 0 for all */
+};
+
+struct list_fill {
+	struct sk_buff *skb;
+	struct netlink_callback *cb;
+	u16 local_port;
+};
+
+static int list_one(struct sock *sk, void *arg)
+{
+	struct list_fill *f = arg;
+	const struct tcp_sock *tp = tcp_sk(sk);
+	struct capymig_tuple t;
+	struct nlattr *nest;
+	u64 cookie;
+	void *hdr;
+
+	if ((f->local_port && inet_sk(sk)->inet_num != f->local_port) ||
+	    capymig_export_refusal(sk))
+		return 0;
+
+	capymig_tuple_from_sock(sk, &t);
+	cookie = capymig_sock_cookie(sk);
+	hdr = genlmsg_put(f->skb, NETLINK_CB(f->cb->skb).portid,
+			  f->cb->nlh->nlmsg_seq, &tcpmig_family, NLM_F_MULTI,
+			  TCPMIG_CMD_LIST);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(f->skb, TCPMIG_A_CONN);
+	if (!nest ||
+	    put_tuple(f->skb, TCPMIG_CONN_A_TUPLE, &t) ||
+	    (cookie && nla_put_u64_64bit(f->skb, TCPMIG_CONN_A_COOKIE, cookie,
+					 TCPMIG_CONN_A_PAD)) ||
+	    nla_put_u32(f->skb, TCPMIG_CONN_A_RQLEN,
+			READ_ONCE(tp->rcv_nxt) - READ_ONCE(tp->copied_seq)) ||
+	    nla_put_u32(f->skb, TCPMIG_CONN_A_TQLEN,
+			READ_ONCE(tp->write_seq) - READ_ONCE(tp->snd_una))) {
+		genlmsg_cancel(f->skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(f->skb, nest);
+	genlmsg_end(f->skb, hdr);
+	return 0;
+}
+
+static int tcpmig_nl_list_start(struct netlink_callback *cb)
+{
+	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
+	struct list_dump *ld = (struct list_dump *)cb->ctx;
+	struct nlattr *port = info->attrs[TCPMIG_A_LOCAL_PORT];
+
+	BUILD_BUG_ON(sizeof(*ld) > sizeof(cb->ctx));
+	memset(ld, 0, sizeof(*ld));
+	ld->local_port = port ? nla_get_u16(port) : 0;
+	return 0;
+}
+
+static int tcpmig_nl_list(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct list_dump *ld = (struct list_dump *)cb->ctx;
+	struct list_fill f = {
+		.skb = skb, .cb = cb, .local_port = ld->local_port,
+	};
+	int err;
+
+	err = capymig_conn_walk(sock_net(skb->sk), &ld->bucket, &ld->index,
+				list_one, &f);
+	/* A full message ends this round; the next resumes there. */
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+/* EXPORT: a dump that streams the blob in chunks. */
+
+struct export_dump {
+	struct capymig_blob blob;
+	u32 sent;
+};
+
+static struct sock *export_target(struct net *net, struct nlattr **attrs,
+				  struct netlink_ext_ack *extack)
+{
+	const struct capymig_tuple *t;
+	struct genl_info info = { .extack = extack };
+	struct sock *sk;
+
+	t = get_tuple(&info, attrs);
+	if (IS_ERR(t))
+		return ERR_CAST(t);
+	if (t)
+		sk = capymig_conn_lookup(net, t);
+	else if (attrs[TCPMIG_A_COOKIE])
+		sk = capymig_conn_lookup_cookie(net,
+				nla_get_u64(attrs[TCPMIG_A_COOKIE]));
+	else {
+		NL_SET_ERR_MSG(extack, "name the connection: tuple or cookie");
+		return ERR_PTR(-EINVAL);
+	}
+	if (!sk) {
+		NL_SET_ERR_MSG(extack, "no such connection");
+		return ERR_PTR(-ENOENT);
+	}
+	return sk;
+}
+
+static int tcpmig_nl_export_start(struct netlink_callback *cb)
+{
+	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
+	struct export_dump *ed = (struct export_dump *)cb->ctx;
+	struct net *net = sock_net(cb->skb->sk);
+	struct capymig_tuple t;
+	struct sock *sk;
+	int err;
+
+	BUILD_BUG_ON(sizeof(*ed) > sizeof(cb->ctx));
+	memset(ed, 0, sizeof(*ed));
+	sk = export_target(net, info->attrs, cb->extack);
+	if (IS_ERR(sk))
+		return PTR_ERR(sk);
+
+	capymig_tuple_from_sock(sk, &t);
+	err = capymig_export(sk, &ed->blob, cb->extack);
+	sock_put(sk);
+	if (err) {
+		capymig_count(net, TCPMIG_STAT_EXPORTS_REFUSED, 1);
+		capymig_genl_notify(net, TCPMIG_EVENT_EXPORT_REFUSED, &t, err, 0);
+		return err;
+	}
+	capymig_count(net, TCPMIG_STAT_EXPORTS, 1);
+	capymig_genl_notify(net, TCPMIG_EVENT_EXPORTED, &t, 0, ed->blob.len);
+	return 0;
+}
+
+static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct export_dump *ed = (struct export_dump *)cb->ctx;
+
+	while (ed->sent < ed->blob.len) {
+		u32 left = ed->blob.len - ed->sent;
+		int room;
+		void *hdr;
+
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &tcpmig_family,
+				  NLM_F_MULTI, TCPMIG_CMD_EXPORT);
+		if (!hdr)
+			break;
+		if (!ed->sent &&
+		    nla_put_u32(skb, TCPMIG_A_STATE_LEN, ed->blob.len)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		room = min_t(int, skb_tailroom(skb) - nla_total_size(0),
+			     TCPMIG_STATE_CHUNK_MAX);
+		if (room <= 0) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		room = min_t(u32, room & ~3, left);
+		if (nla_put(skb, TCPMIG_A_STATE_CHUNK, room,
+			    ed->blob.data + ed->sent)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		ed->sent += room;
+	}
+	return skb->len;
+}
+
+static int tcpmig_nl_export_done(struct netlink_callback *cb)
+{
+	capymig_blob_free(&((struct export_dump *)cb->ctx)->blob);
+	return 0;
+}
+
+/* IMPORT */
+
+/* The blob, reassembled from its chunks in message order. */
+static int gather_blob(struct genl_info *info, struct capymig_blob *blob)
+{
+	const struct nlattr *nla;
+	u64 total = 0;
+	int rem;
+
+	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem)
+		if (nla_type(nla) == TCPMIG_A_STATE_CHUNK)
+			total += nla_len(nla);
+	if (!total || total > TCPMIG_STATE_MAX) {
+		capymig_set_err(info->extack, total ? "state blob too large" :
+				"TCPMIG_A_STATE_CHUNK missing");
+		return -EINVAL;
+	}
+	blob->data = kvmalloc(total, GFP_KERNEL);
+	if (!blob->data)
+		return -ENOMEM;
+	blob->len = 0;
+	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem) {
+		if (nla_type(nla) != TCPMIG_A_STATE_CHUNK)
+			continue;
+		memcpy(blob->data + blob->len, nla_data(nla), nla_len(nla));
+		blob->len += nla_len(nla);
+	}
+	return 0;
+}
+
+static int import_reply(struct genl_info *info, const struct capymig_tuple *t,
+			int fd)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				TCPMIG_CMD_IMPORT);
+	if (!hdr || put_tuple(msg, TCPMIG_A_TUPLE, t) ||
+	    (fd >= 0 && nla_put_u32(msg, TCPMIG_A_FD, fd))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int import_blob(struct genl_info *info, const struct capymig_blob *blob,
+		       struct capymig_tuple *served)
+{
+	struct nlattr **attrs = info->attrs;
+	struct net *net = genl_info_net(info);
+	bool want_fd = attrs[TCPMIG_A_IMPORT_FLAGS] &&
+		       (nla_get_u32(attrs[TCPMIG_A_IMPORT_FLAGS]) &
+			TCPMIG_IMPORT_F_FD);
+	u64 listener = attrs[TCPMIG_A_LISTENER_COOKIE] ?
+		       nla_get_u64(attrs[TCPMIG_A_LISTENER_COOKIE]) : 0;
+	const struct capymig_tuple *serve;
+	struct capymig_state st;
+	struct file *file = NULL;
+	const char *why;
+	int fd = -1, err;
+
+	err = capymig_state_decode(blob, &st, &why);
+	if (err) {
+		capymig_set_err(info->extack, why);
+		return err;
+	}
+	serve = get_tuple(info, attrs);
+	if (IS_ERR(serve))
+		return PTR_ERR(serve);
+	*served = serve ? *serve : st.tuple;
+	if (want_fd && listener) {
+		NL_SET_ERR_MSG(info->extack,
+			       "a listener cookie makes no sense with an fd");
+		return -EINVAL;
+	}
+
+	/* Reserved first: once the connection is live nothing may fail. */
+	if (want_fd) {
+		fd = get_unused_fd_flags(O_CLOEXEC);
+		if (fd < 0)
+			return fd;
+	}
+	err = capymig_import(net, &st, serve, listener,
+			     want_fd ? &file : NULL, info->extack);
+	if (err) {
+		if (fd >= 0)
+			put_unused_fd(fd);
+		return err;
+	}
+	if (file)
+		fd_install(fd, file);
+	/* The connection is imported; a lost reply does not undo that. */
+	import_reply(info, served, fd);
+	return 0;
+}
+
+static int tcpmig_nl_import(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct capymig_tuple served = {};
+	struct capymig_blob blob;
+	int err;
+
+	err = gather_blob(info, &blob);
+	if (err)
+		return err;
+	err = import_blob(info, &blob, &served);
+	capymig_blob_free(&blob);
+
+	if (err) {
+		capymig_count(net, TCPMIG_STAT_IMPORTS_REFUSED, 1);
+		capymig_genl_notify(net, TCPMIG_EVENT_IMPORT_REFUSED, &served,
+				    err, 0);
+		return err;
+	}
+	capymig_count(net, TCPMIG_STAT_IMPORTS, 1);
+	capymig_genl_notify(net, TCPMIG_EVENT_IMPORTED, &served, 0, blob.len);
+	return 0;
+}
+
+/* HOLD */
+
+static int tcpmig_nl_hold(struct sk_buff *skb, struct genl_info *info)
+{
+	const struct capymig_tuple *t = get_tuple(info, info->attrs);
+	struct nlattr *timeout = info->attrs[TCPMIG_A_TIMEOUT_MS];
+
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	if (!t) {
+		NL_SET_ERR_MSG(info->extack, "TCPMIG_A_TUPLE missing");
+		return -EINVAL;
+	}
+	return capymig_hold_start(genl_info_net(info), t,
+				  timeout ? nla_get_u32(timeout) :
+					    CAPYMIG_HOLD_TIMEOUT_MS);
+}
+
+#define TCPMIG_OP(_cmd, _policy)					\
+	.cmd = _cmd,							\
+	.policy = _policy,						\
+	.maxattr = TCPMIG_A_MAX,					\
+	.flags = GENL_UNS_ADMIN_PERM
+
+static const struct genl_ops tcpmig_ops[] = {
+	{
+		TCPMIG_OP(TCPMIG_CMD_GET_INFO, info_policy),
+		.doit = tcpmig_nl_get_info,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_LIST, list_policy),
+		.start = tcpmig_nl_list_start,
+		.dumpit = tcpmig_nl_list,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_EXPORT, export_policy),
+		.start = tcpmig_nl_export_start,
+		.dumpit = tcpmig_nl_export,
+		.done = tcpmig_nl_export_done,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_IMPORT, import_policy),
+		.doit = tcpmig_nl_import,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_HOLD, hold_policy),
+		.doit = tcpmig_nl_hold,
+	},
+};
+
+static struct genl_family tcpmig_family __ro_after_init = {
+	.name = TCPMIG_GENL_NAME,
+	.version = TCPMIG_GENL_VERSION,
+	.maxattr = TCPMIG_A_MAX,
+	.netnsok = true,
+	.parallel_ops = true,
+	.module = THIS_MODULE,
+	.ops = tcpmig_ops,
+	.n_ops = ARRAY_SIZE(tcpmig_ops),
+	.mcgrps = tcpmig_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(tcpmig_mcgrps),
+};
+
+int __init capymig_genl_init(void)
+{
+	int err = genl_register_family(&tcpmig_family);
+
+	if (!err)
+		WRITE_ONCE(events_on, true);
+	return err;
+}
+
+void capymig_genl_exit(void)
+{
+	WRITE_ONCE(events_on, false);
+	synchronize_rcu();
+	genl_unregister_family(&tcpmig_family);
+}

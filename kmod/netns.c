@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-network-namespace state.  Every namespace gets its own capymig
+ * instance, so test topologies built from namespaces behave like separate
+ * hosts and a namespace going away takes its state with it.
+ */
+#include "capymig.h"
+#include "hold.h"
+
+unsigned int capymig_net_id __read_mostly;
+
+static int __net_init capymig_net_init(struct net *net)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+
+	cn->net = net;
+	return capymig_hold_net_init(cn);
+}
+
+static void __net_exit capymig_net_exit(struct net *net)
+{
+	capymig_hold_net_exit(capymig_pernet(net));
+}
+
+static struct pernet_operations capymig_net_ops = {
+	.init = capymig_net_init,
+	.exit = capymig_net_exit,
+	.id = &capymig_net_id,
+	.size = sizeof(struct capymig_net),
+};
+
+int capymig_netns_init(void)
+{
+	return register_pernet_subsys(&capymig_net_ops);
+}
+
+void capymig_netns_exit(void)
+{
+	unregister_pernet_subsys(&capymig_net_ops);
+	/* Ended holds are freed by RCU callbacks, which are module code. */
+	rcu_barrier();
+}

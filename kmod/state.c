@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The state blob: encoding and validated decoding.
+ *
+ * Decoding trusts nothing: a blob may come from another host, another
+ * kernel version or a fuzzer.  Every length is checked before it is used,
+ * every field is range-checked against what the kernel could have
+ * produced, and any inconsistency refuses the whole blob with a reason.
+ */
+#include <linux/in.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <net/tcp.h>
+
+#include "state.h"
+
+/* The fixed-size records and where they live in struct capymig_state. */
+static const struct {
+	u16 type;
+	u16 size;
+	size_t offset;
+} fixed_records[] = {
+#define FIXED(t, field) \
+	{ t, sizeof_field(struct capymig_state, field), \
+	  offsetof(struct capymig_state, field) }
+	FIXED(TCPMIG_ST_TUPLE, tuple),
+	FIXED(TCPMIG_ST_SEQ, seq),
+	FIXED(TCPMIG_ST_WINDOW, window),
+	FIXED(TCPMIG_ST_OPTIONS, options),
+	FIXED(TCPMIG_ST_RTT, rtt),
+	FIXED(TCPMIG_ST_CONGESTION, congestion),
+	FIXED(TCPMIG_ST_SOCKOPTS, sockopts),
+#undef FIXED
+};
+
+static u32 rec_size(u32 len)
+{
+	return sizeof(struct tcpmig_state_rec) + ALIGN(len, TCPMIG_STATE_ALIGN);
+}
+
+/* Writes one record at *@pos and advances it; returns the value's place. */
+static u8 *put_rec(u8 **pos, u16 type, const void *value, u32 len)
+{
+	struct tcpmig_state_rec *rec = (struct tcpmig_state_rec *)*pos;
+	u8 *val = (u8 *)(rec + 1);
+
+	rec->type = htons(type);
+	rec->reserved = 0;
+	rec->len = htonl(len);
+	if (value)
+		memcpy(val, value, len);
+	memset(val + len, 0, ALIGN(len, TCPMIG_STATE_ALIGN) - len);
+	*pos += rec_size(len);
+	return val;
+}
+
+int capymig_state_blob_alloc(const struct capymig_state *st,
+			     struct capymig_blob *blob, u8 **rcvq, u8 **sndq)
+{
+	struct tcpmig_state_hdr *hdr;
+	u64 total = sizeof(*hdr);
+	u8 *pos;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(fixed_records); i++)
+		total += rec_size(fixed_records[i].size);
+	total += rec_size(st->rcvq_len) + rec_size(st->sndq_len);
+	if (total > TCPMIG_STATE_MAX)
+		return -EMSGSIZE;
+
+	blob->data = kvmalloc(total, GFP_KERNEL);
+	if (!blob->data)
+		return -ENOMEM;
+	blob->len = total;
+
+	hdr = (struct tcpmig_state_hdr *)blob->data;
+	*hdr = (struct tcpmig_state_hdr) {
+		.magic = htonl(TCPMIG_STATE_MAGIC),
+		.version = TCPMIG_STATE_VERSION,
+		.hdr_len = htons(sizeof(*hdr)),
+		.total_len = htonl(total),
+	};
+	pos = (u8 *)(hdr + 1);
+	for (i = 0; i < ARRAY_SIZE(fixed_records); i++)
+		put_rec(&pos, fixed_records[i].type,
+			(const u8 *)st + fixed_records[i].offset,
+			fixed_records[i].size);
+	*rcvq = put_rec(&pos, TCPMIG_ST_RECV_QUEUE, NULL, st->rcvq_len);
+	*sndq = put_rec(&pos, TCPMIG_ST_SEND_QUEUE, NULL, st->sndq_len);
+	return 0;
+}
+
+void capymig_blob_free(struct capymig_blob *blob)
+{
+	kvfree(blob->data);
+	blob->data = NULL;
+	blob->len = 0;
+}
+
+bool capymig_tuple_valid(const struct capymig_tuple *t)
+{
+	if (t->pad[0] || t->pad[1] || t->pad[2] ||
+	    !t->local_port || !t->remote_port)
+		return false;
+	switch (t->family) {
+	case AF_INET:
+		return !(t->local_addr[1] | t->local_addr[2] |
+			 t->local_addr[3] | t->remote_addr[1] |
+			 t->remote_addr[2] | t->remote_addr[3]) &&
+		       t->local_addr[0] && t->remote_addr[0];
+	case AF_INET6:
+		return IS_ENABLED(CONFIG_IPV6);
+	default:
+		return false;
+	}
+}
+
+/* Field-by-field checks of the decoded records; NULL when all is well. */
+static const char *check_seq(const struct capymig_state *st)
+{
+	const struct tcpmig_st_seq *s = &st->seq;
+
+	if (ntohl(s->copied_seq) + st->rcvq_len != ntohl(s->rcv_nxt))
+		return "receive queue does not span copied_seq..rcv_nxt";
+	if (ntohl(s->snd_una) + st->sndq_len != ntohl(s->write_seq))
+		return "send queue does not span snd_una..write_seq";
+	if (ntohl(s->snd_nxt) - ntohl(s->snd_una) > st->sndq_len)
+		return "snd_nxt outside the send queue";
+	if (after(ntohl(s->rcv_wup), ntohl(s->rcv_nxt)))
+		return "rcv_wup after rcv_nxt";
+	return NULL;
+}
+
+static const char *check_window(const struct capymig_state *st)
+{
+	const struct tcpmig_st_window *w = &st->window;
+	const u32 max_wnd = 65535U << TCP_MAX_WSCALE;
+
+	if (ntohl(w->snd_wnd) > max_wnd || ntohl(w->max_window) > max_wnd ||
+	    ntohl(w->rcv_wnd) > max_wnd || ntohl(w->window_clamp) > max_wnd ||
+	    ntohl(w->rcv_ssthresh) > max_wnd)
+		return "window larger than TCP can scale";
+	if (after(ntohl(st->seq.snd_wl1),
+		  ntohl(st->seq.rcv_nxt) + ntohl(w->rcv_wnd)))
+		return "snd_wl1 beyond the receive window";
+	return NULL;
+}
+
+static const char *check_options(const struct capymig_state *st)
+{
+	const struct tcpmig_st_options *o = &st->options;
+	u32 flags = ntohl(o->flags);
+
+	if (flags & ~TCPMIG_OPT_ALL)
+		return "unknown TCP option flags";
+	if (o->snd_wscale > TCP_MAX_WSCALE || o->rcv_wscale > TCP_MAX_WSCALE)
+		return "window scale above 14";
+	if (!(flags & TCPMIG_OPT_WSCALE) && (o->snd_wscale || o->rcv_wscale))
+		return "window scale without the option";
+	if (ntohs(o->mss_clamp) < TCP_MIN_MSS || ntohs(o->advmss) < TCP_MIN_MSS)
+		return "MSS below the minimum";
+	if (o->user_mss && ntohs(o->user_mss) < TCP_MIN_MSS)
+		return "TCP_MAXSEG below the minimum";
+	if (!(flags & TCPMIG_OPT_TIMESTAMP) && (o->ts_val || o->ts_recent))
+		return "timestamps without the option";
+	return NULL;
+}
+
+static const char *check_rtt(const struct capymig_state *st)
+{
+	const struct tcpmig_st_rtt *r = &st->rtt;
+	const u32 max_us = jiffies_to_usecs(TCP_RTO_MAX);
+
+	if (!r->rto_us || ntohl(r->rto_us) > max_us)
+		return "RTO out of range";
+	if ((ntohl(r->srtt_us) >> 3) > max_us || (ntohl(r->mdev_us) >> 2) > max_us ||
+	    (ntohl(r->mdev_max_us) >> 2) > max_us ||
+	    (ntohl(r->rttvar_us) >> 2) > max_us)
+		return "RTT estimate out of range";
+	return NULL;
+}
+
+static const char *check_congestion(const struct capymig_state *st)
+{
+	const struct tcpmig_st_congestion *c = &st->congestion;
+	size_t len = strnlen(c->ca_name, sizeof(c->ca_name));
+	size_t i;
+
+	if (!c->cwnd || ntohl(c->cwnd) > TCP_INFINITE_SSTHRESH || !c->ssthresh)
+		return "congestion window out of range";
+	if (!len || len == sizeof(c->ca_name))
+		return "congestion control name not terminated";
+	for (i = 0; i < len; i++)
+		if (!isalnum(c->ca_name[i]) && c->ca_name[i] != '_')
+			return "congestion control name malformed";
+	for (; i < sizeof(c->ca_name); i++)
+		if (c->ca_name[i])
+			return "congestion control name not NUL-padded";
+	return NULL;
+}
+
+static const char *check_sockopts(const struct capymig_state *st)
+{
+	const struct tcpmig_st_sockopts *s = &st->sockopts;
+
+	if (ntohl(s->flags) & ~TCPMIG_SOCKOPT_ALL)
+		return "unknown socket option flags";
+	if (!s->keepidle_s || ntohl(s->keepidle_s) > MAX_TCP_KEEPIDLE ||
+	    !s->keepintvl_s || ntohl(s->keepintvl_s) > MAX_TCP_KEEPINTVL ||
+	    !s->keepcnt || ntohl(s->keepcnt) > MAX_TCP_KEEPCNT)
+		return "keepalive settings out of range";
+	if (ntohl(s->user_timeout_ms) > INT_MAX ||
+	    ntohl(s->priority) > INT_MAX || ntohl(s->linger_s) > INT_MAX ||
+	    ntohl(s->notsent_lowat) > INT_MAX)
+		return "socket option out of range";
+	if (ntohl(s->sndbuf) < SOCK_MIN_SNDBUF || ntohl(s->sndbuf) > INT_MAX / 2 ||
+	    ntohl(s->rcvbuf) < SOCK_MIN_RCVBUF || ntohl(s->rcvbuf) > INT_MAX / 2)
+		return "socket buffer size out of range";
+	if (s->pad[0] || s->pad[1] || s->pad[2])
+		return "nonzero padding in socket options";
+	return NULL;
+}
+
+static const char *(*const checks[])(const struct capymig_state *) = {
+	check_seq, check_window, check_options, check_rtt, check_congestion,
+	check_sockopts,
+};
+
+/* Stores one record's value in @st; returns a reason when it cannot. */
+static const char *take_rec(struct capymig_state *st, u16 type,
+			    const u8 *val, u32 len, u32 *seen)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(fixed_records); i++) {
+		if (fixed_records[i].type != type)
+			continue;
+		if (len != fixed_records[i].size)
+			return "record has the wrong size";
+		if (*seen & BIT(i))
+			return "record repeated";
+		*seen |= BIT(i);
+		memcpy((u8 *)st + fixed_records[i].offset, val, len);
+		return NULL;
+	}
+	switch (type) {
+	case TCPMIG_ST_RECV_QUEUE:
+		if (st->rcvq)
+			return "record repeated";
+		st->rcvq = val;
+		st->rcvq_len = len;
+		return NULL;
+	case TCPMIG_ST_SEND_QUEUE:
+		if (st->sndq)
+			return "record repeated";
+		st->sndq = val;
+		st->sndq_len = len;
+		return NULL;
+	case TCPMIG_ST_APP:
+		if (st->app)
+			return "record repeated";
+		st->app = val;
+		st->app_len = len;
+		return NULL;
+	}
+	return type & TCPMIG_ST_OPTIONAL ? NULL : "unknown mandatory record";
+}
+
+static const char *decode_records(const u8 *pos, const u8 *end,
+				  struct capymig_state *st)
+{
+	u32 seen = 0;
+
+	while (pos < end) {
+		const struct tcpmig_state_rec *rec = (const void *)pos;
+		const u8 *val = (const u8 *)(rec + 1);
+		const char *why;
+		u32 len, padded;
+
+		if (end - pos < sizeof(*rec))
+			return "truncated record header";
+		len = ntohl(rec->len);
+		if (len > end - val)
+			return "record overruns the blob";
+		padded = ALIGN(len, TCPMIG_STATE_ALIGN);
+		if (padded > end - val || memchr_inv(val + len, 0, padded - len))
+			return "record padding missing or nonzero";
+		if (rec->reserved)
+			return "reserved record field set";
+		why = take_rec(st, ntohs(rec->type), val, len, &seen);
+		if (why)
+			return why;
+		pos = val + padded;
+	}
+	if (seen != BIT(ARRAY_SIZE(fixed_records)) - 1)
+		return "mandatory record missing";
+	return NULL;
+}
+
+int capymig_state_decode(const struct capymig_blob *blob,
+			 struct capymig_state *st, const char **msg)
+{
+	const struct tcpmig_state_hdr *hdr = (const void *)blob->data;
+	u16 hdr_len;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	*msg = NULL;
+	if (blob->len < sizeof(*hdr) || blob->len > TCPMIG_STATE_MAX)
+		*msg = "blob size out of range";
+	else if (ntohl(hdr->magic) != TCPMIG_STATE_MAGIC)
+		*msg = "not a capymig state blob";
+	else if (hdr->version != TCPMIG_STATE_VERSION)
+		*msg = "unsupported state format version";
+	else if (hdr->flags || hdr->reserved)
+		*msg = "unknown header flags";
+	else if (ntohl(hdr->total_len) != blob->len)
+		*msg = "blob length does not match its header";
+	else if ((hdr_len = ntohs(hdr->hdr_len)) != sizeof(*hdr))
+		*msg = "unexpected header length";
+	else
+		*msg = decode_records(blob->data + hdr_len,
+				      blob->data + blob->len, st);
+	if (!*msg && !capymig_tuple_valid(&st->tuple))
+		*msg = "invalid connection tuple";
+	for (i = 0; !*msg && i < ARRAY_SIZE(checks); i++)
+		*msg = checks[i](st);
+	return *msg ? -EINVAL : 0;
+}

@@ -1,0 +1,797 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test of bpf/conn_monitor.bpf.c on the running kernel, in TAP.
+ *
+ * The test moves itself into a cgroup of its own, attaches the sockops
+ * program there and makes TCP connections over loopback, so that its own
+ * sockets are the only ones the program sees and the maps must hold
+ * exactly what the test expects.  Each case loads the program afresh,
+ * since its configuration is read-only once loaded.
+ *
+ * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or the
+ * kernel lacks BTF or cgroup v2).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mntent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/capymig.h>
+
+#include "conn_monitor.skel.h"
+
+#define KSFT_SKIP	4
+
+/* The size conn_monitor.bpf.c gives its maps. */
+#define DEFAULT_MAX_CONNS	262144
+
+/* Bound on every wait for the kernel, generous for an emulated guest. */
+#define WAIT_MS		10000
+/* The whole run; a hang ends as a failure, the cgroup still removed. */
+#define WATCHDOG_S	120
+
+/* --- TAP ----------------------------------------------------------------- */
+
+static int test_nr;
+static int failures;
+
+static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static bool __attribute__((format(printf, 2, 3)))
+check(bool pass, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", pass ? "" : "not ", ++test_nr);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!pass)
+		failures++;
+	return pass;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	char *buf, *line, *save;
+
+	if (level == LIBBPF_DEBUG || vasprintf(&buf, fmt, ap) < 0)
+		return 0;
+	/* Verifier logs come in one piece of many lines. */
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		diag("libbpf: %s", line);
+	free(buf);
+	return 0;
+}
+
+/* --- the test's cgroup --------------------------------------------------- */
+
+/*
+ * Paths are built before anything can fail, so that the cleanup, which
+ * also runs from signal handlers, only calls async-signal-safe functions.
+ */
+static char cg_path[PATH_MAX];		/* the test's cgroup, once created */
+static char cg_home_procs[PATH_MAX];	/* cgroup.procs of where we came from */
+static char cg_root_procs[PATH_MAX];	/* cgroup.procs of the mount's root */
+static volatile sig_atomic_t cg_created;
+
+static bool write_pid(const char *procs)
+{
+	char buf[16];
+	int fd, n, len = 0;
+	pid_t pid = getpid();
+
+	/* snprintf is not async-signal-safe. */
+	do
+		buf[sizeof(buf) - ++len] = '0' + pid % 10;
+	while ((pid /= 10));
+
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = write(fd, buf + sizeof(buf) - len, len);
+	close(fd);
+	return n == len;
+}
+
+static void cgroup_cleanup(void)
+{
+	if (!cg_created)
+		return;
+	cg_created = 0;
+	/* A cgroup with a process in it cannot be removed: leave it first. */
+	if (!write_pid(cg_home_procs))
+		write_pid(cg_root_procs);
+	rmdir(cg_path);
+}
+
+static void on_signal(int sig)
+{
+	static const char msg[] = "Bail out! killed by a signal\n";
+
+	if (sig == SIGALRM) {
+		static const char tmo[] = "Bail out! timed out\n";
+
+		(void)!write(STDOUT_FILENO, tmo, sizeof(tmo) - 1);
+	} else {
+		(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+	}
+	cgroup_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Format a path into @buf of PATH_MAX bytes; false if it does not fit. */
+static bool __attribute__((format(printf, 2, 3)))
+path_printf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, PATH_MAX, fmt, ap);
+	va_end(ap);
+	return n >= 0 && n < PATH_MAX;
+}
+
+/* The first cgroup2 mount, in @mnt.  Returns false if there is none. */
+static bool find_cgroup2(char mnt[PATH_MAX])
+{
+	struct mntent *ent;
+	bool found = false;
+	FILE *f;
+
+	f = setmntent("/proc/self/mounts", "re");
+	if (!f)
+		return false;
+	while (!found && (ent = getmntent(f))) {
+		if (strcmp(ent->mnt_type, "cgroup2"))
+			continue;
+		found = path_printf(mnt, "%s", ent->mnt_dir);
+	}
+	endmntent(f);
+	return found;
+}
+
+/* Our cgroup v2 path, relative to the mount ("/" for the root). */
+static bool current_cgroup(char path[PATH_MAX])
+{
+	char line[PATH_MAX + 8];
+	bool found = false;
+	FILE *f;
+
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		found = path_printf(path, "%s", line + 3);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Create a cgroup of our own under the root of @mnt, a leaf where any
+ * process may live, and move into it.  Returns an fd of its directory to
+ * attach programs to, or -1.
+ */
+static int cgroup_enter(const char *mnt)
+{
+	char home[PATH_MAX], procs[PATH_MAX];
+	int fd;
+
+	if (!current_cgroup(home)) {
+		diag("no cgroup v2 line in /proc/self/cgroup");
+		return -1;
+	}
+	if (!path_printf(cg_home_procs, "%s%s/cgroup.procs", mnt,
+			 strcmp(home, "/") ? home : "") ||
+	    !path_printf(cg_root_procs, "%s/cgroup.procs", mnt) ||
+	    !path_printf(cg_path, "%s/capymig-test-conn-monitor.XXXXXX", mnt)) {
+		diag("cgroup paths too long");
+		return -1;
+	}
+
+	if (!mkdtemp(cg_path)) {
+		diag("mkdir %s: %s", cg_path, strerror(errno));
+		return -1;
+	}
+	cg_created = 1;
+	diag("test cgroup %s", cg_path);
+
+	fd = open(cg_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		diag("open %s: %s", cg_path, strerror(errno));
+		return -1;
+	}
+	if (!path_printf(procs, "%s/cgroup.procs", cg_path) ||
+	    !write_pid(procs)) {
+		diag("moving into %s: %s", cg_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* --- sockets ------------------------------------------------------------- */
+
+static bool make_addr(int family, const char *text, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	if (family == AF_INET) {
+		*len = sizeof(struct sockaddr_in);
+		return inet_pton(AF_INET, text,
+				 &((struct sockaddr_in *)ss)->sin_addr) == 1;
+	}
+	*len = sizeof(struct sockaddr_in6);
+	return inet_pton(AF_INET6, text,
+			 &((struct sockaddr_in6 *)ss)->sin6_addr) == 1;
+}
+
+static __be16 port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+static void set_port(struct sockaddr_storage *ss, __be16 port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = port;
+}
+
+/* Wait until @fd is ready for @events; false on timeout or error. */
+static bool wait_fd(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	return poll(&pfd, 1, WAIT_MS) == 1;
+}
+
+/* A socket of @family bound to @addr, port chosen by the kernel. */
+static int bound_socket(int family, const char *addr, bool v6only)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, v6 = v6only;
+
+	if (!make_addr(family, addr, &ss, &len)) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if ((family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6))) ||
+	    bind(fd, (struct sockaddr *)&ss, len)) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static __u64 socket_cookie(int fd)
+{
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+		diag("SO_COOKIE: %s", strerror(errno));
+	return cookie;
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns() reads CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* --- tuples and maps ----------------------------------------------------- */
+
+/* The tuple the program should record, from the addresses as TCP has them. */
+static void make_tuple(struct capymig_tuple *t,
+		       const struct sockaddr_storage *local,
+		       const struct sockaddr_storage *remote)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = local->ss_family;
+	t->local_port = port_of(local);
+	t->remote_port = port_of(remote);
+	if (local->ss_family == AF_INET) {
+		t->local_addr[0] =
+			((const struct sockaddr_in *)local)->sin_addr.s_addr;
+		t->remote_addr[0] =
+			((const struct sockaddr_in *)remote)->sin_addr.s_addr;
+	} else {
+		memcpy(t->local_addr,
+		       &((const struct sockaddr_in6 *)local)->sin6_addr, 16);
+		memcpy(t->remote_addr,
+		       &((const struct sockaddr_in6 *)remote)->sin6_addr, 16);
+	}
+}
+
+/* Every byte, so that garbage in padding shows. */
+static const char *tuple_str(const struct capymig_tuple *t)
+{
+	static char buf[2][256];
+	static int which;
+	char *p = buf[which ^= 1];
+	const unsigned char *b = (const unsigned char *)t;
+	size_t i, n = 0;
+
+	n += snprintf(p + n, 256 - n, "family %u port %u <- %u bytes ",
+		      t->family, ntohs(t->local_port), ntohs(t->remote_port));
+	for (i = 0; i < sizeof(*t) && n < 254; i++)
+		n += snprintf(p + n, 256 - n, "%02x", b[i]);
+	return p;
+}
+
+/* Number of keys in @map, counting up to 64. */
+static int count_keys(const struct bpf_map *map, struct capymig_tuple *first)
+{
+	struct capymig_tuple key, next;
+	int n = 0;
+
+	while (n < 64 && !bpf_map__get_next_key(map, n ? &key : NULL, &next,
+						sizeof(next))) {
+		if (!n && first)
+			*first = next;
+		key = next;
+		n++;
+	}
+	return n;
+}
+
+static bool conns_has(struct conn_monitor_bpf *skel,
+		      const struct capymig_tuple *key, struct capymig_conn *conn)
+{
+	return !bpf_map__lookup_elem(skel->maps.conns, key, sizeof(*key),
+				     conn, sizeof(*conn), 0);
+}
+
+static bool sockets_has(struct conn_monitor_bpf *skel,
+			const struct capymig_tuple *key, __u64 *cookie)
+{
+	return !bpf_map__lookup_elem(skel->maps.conn_sockets, key, sizeof(*key),
+				     cookie, sizeof(*cookie), 0);
+}
+
+static bool wait_gone(struct conn_monitor_bpf *skel,
+		      const struct capymig_tuple *key, bool sockhash)
+{
+	struct timespec tick = { .tv_nsec = 1000000 };
+	__u64 deadline = now_ns() + WAIT_MS * 1000000ULL;
+	struct capymig_conn conn;
+	__u64 cookie;
+
+	do {
+		if (sockhash ? !sockets_has(skel, key, &cookie) :
+			       !conns_has(skel, key, &conn))
+			return true;
+		nanosleep(&tick, NULL);
+	} while (now_ns() < deadline);
+	return false;
+}
+
+static __u32 kernel_max_entries(const struct bpf_map *map)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
+		return 0;
+	return info.max_entries;
+}
+
+/* --- the cases ----------------------------------------------------------- */
+
+enum service {
+	SERVICE_ALL,		/* service_port 0 */
+	SERVICE_LISTENER,	/* service_port = the listener's port */
+	SERVICE_OTHER,		/* service_port = the client's port */
+};
+
+struct conn_case {
+	const char *name;
+	int listen_family;
+	const char *listen_addr;
+	bool v6only;
+	int client_family;
+	const char *client_addr;	/* also the address connected to */
+	enum service service;
+	__u32 max_entries;		/* 0: leave the program's default */
+};
+
+/*
+ * Checks per case: sockets set up, load() 3, connection established, then
+ * those of check_tracked() or check_untracked().
+ */
+#define TRACKED_CHECKS		(1 + 3 + 1 + 11)
+#define UNTRACKED_CHECKS	(1 + 3 + 1 + 2)
+
+static const struct conn_case cases[] = {
+	{ "ipv4", AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1",
+	  SERVICE_ALL, 0 },
+	{ "ipv6", AF_INET6, "::1", true, AF_INET6, "::1", SERVICE_ALL, 1024 },
+	/*
+	 * A dual-stack listener sees the client as ::ffff:127.0.0.1; the
+	 * connection must still be recorded as the IPv4 one it is.
+	 */
+	{ "ipv4 on dual-stack socket", AF_INET6, "::ffff:127.0.0.1", false,
+	  AF_INET, "127.0.0.1", SERVICE_ALL, 1024 },
+	{ "service_port = listener's", AF_INET, "127.0.0.1", false, AF_INET,
+	  "127.0.0.1", SERVICE_LISTENER, 1024 },
+	{ "service_port = another port", AF_INET, "127.0.0.1", false, AF_INET,
+	  "127.0.0.1", SERVICE_OTHER, 1024 },
+};
+
+static int case_checks(const struct conn_case *c)
+{
+	return c->service == SERVICE_OTHER ? UNTRACKED_CHECKS : TRACKED_CHECKS;
+}
+
+struct conn {
+	int listener, client, server;
+	struct sockaddr_storage listen_sa, client_sa;
+	__u64 t_start, t_established;
+};
+
+static void conn_close(struct conn *k)
+{
+	if (k->server >= 0)
+		close(k->server);
+	if (k->client >= 0)
+		close(k->client);
+	if (k->listener >= 0)
+		close(k->listener);
+	k->server = k->client = k->listener = -1;
+}
+
+/*
+ * Listener and bound client, so that both ports are known before loading.
+ * Returns 0 or an errno.
+ */
+static int conn_prepare(const struct conn_case *c, struct conn *k)
+{
+	socklen_t len = sizeof(k->listen_sa);
+	int err;
+
+	k->listener = bound_socket(c->listen_family, c->listen_addr, c->v6only);
+	if (k->listener < 0 || listen(k->listener, 4) ||
+	    getsockname(k->listener, (struct sockaddr *)&k->listen_sa, &len)) {
+		err = errno;
+		diag("listener on %s: %s", c->listen_addr, strerror(err));
+		return err;
+	}
+	len = sizeof(k->client_sa);
+	k->client = bound_socket(c->client_family, c->client_addr, false);
+	if (k->client < 0 ||
+	    getsockname(k->client, (struct sockaddr *)&k->client_sa, &len)) {
+		err = errno;
+		diag("client on %s: %s", c->client_addr, strerror(err));
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Connect, accept, and pass a byte from client to server.  The byte is what
+ * makes the checks race-free: the server handles the client's handshake
+ * ACK, and with it runs BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, before the
+ * byte behind it, so once the byte is read the program has run.
+ */
+static bool conn_establish(const struct conn_case *c, struct conn *k)
+{
+	struct sockaddr_storage to;
+	socklen_t len;
+	char byte = 'x';
+
+	make_addr(c->client_family, c->client_addr, &to, &len);
+	set_port(&to, port_of(&k->listen_sa));
+
+	k->t_start = now_ns();
+	if (connect(k->client, (struct sockaddr *)&to, len)) {
+		diag("connect: %s", strerror(errno));
+		return false;
+	}
+	if (!wait_fd(k->listener, POLLIN)) {
+		diag("no connection to accept");
+		return false;
+	}
+	k->server = accept4(k->listener, NULL, NULL, SOCK_CLOEXEC);
+	if (k->server < 0) {
+		diag("accept: %s", strerror(errno));
+		return false;
+	}
+	if (send(k->client, &byte, 1, 0) != 1 || !wait_fd(k->server, POLLIN) ||
+	    recv(k->server, &byte, 1, 0) != 1) {
+		diag("passing a byte: %s", strerror(errno));
+		return false;
+	}
+	k->t_established = now_ns();
+	return true;
+}
+
+static struct conn_monitor_bpf *load(const struct conn_case *c,
+				     const struct conn *k, int cg_fd)
+{
+	struct conn_monitor_bpf *skel;
+	__u32 want = c->max_entries ?: DEFAULT_MAX_CONNS;
+	int err = 0;
+
+	skel = conn_monitor_bpf__open();
+	if (!skel) {
+		check(false, "%s: program opens (%s)", c->name, strerror(errno));
+		return NULL;
+	}
+	if (c->service == SERVICE_LISTENER)
+		skel->rodata->service_port = ntohs(port_of(&k->listen_sa));
+	else if (c->service == SERVICE_OTHER)
+		skel->rodata->service_port = ntohs(port_of(&k->client_sa));
+	if (c->max_entries &&
+	    (bpf_map__set_max_entries(skel->maps.conns, c->max_entries) ||
+	     bpf_map__set_max_entries(skel->maps.conn_sockets, c->max_entries)))
+		err = -errno;
+	if (!err)
+		err = conn_monitor_bpf__load(skel);
+	if (!check(!err, "%s: program loads (service_port %u)", c->name,
+		   skel->rodata->service_port)) {
+		diag("load: %s", strerror(-err));
+		goto fail;
+	}
+
+	if (!check(kernel_max_entries(skel->maps.conns) == want &&
+		   kernel_max_entries(skel->maps.conn_sockets) == want,
+		   "%s: maps hold %u entries", c->name, want)) {
+		diag("conns %u, conn_sockets %u entries",
+		     kernel_max_entries(skel->maps.conns),
+		     kernel_max_entries(skel->maps.conn_sockets));
+		goto fail;
+	}
+
+	skel->links.conn_monitor =
+		bpf_program__attach_cgroup(skel->progs.conn_monitor, cg_fd);
+	if (!check(skel->links.conn_monitor, "%s: attaches to the cgroup",
+		   c->name)) {
+		diag("attach: %s", strerror(errno));
+		goto fail;
+	}
+	return skel;
+fail:
+	conn_monitor_bpf__destroy(skel);
+	return NULL;
+}
+
+/* A connection the program must record. */
+static void check_tracked(const struct conn_case *c, struct conn *k,
+			  struct conn_monitor_bpf *skel)
+{
+	struct capymig_tuple want, theirs, got;
+	struct sockaddr_storage server_local;
+	struct capymig_conn conn;
+	__u64 cookie, sk_cookie;
+	socklen_t len;
+	char byte;
+	int n;
+
+	/*
+	 * Built from the client's side: the server must record the
+	 * connection as it is on the wire, whatever its socket's family,
+	 * with the listener's port and the client's.
+	 */
+	make_addr(c->client_family, c->client_addr, &server_local, &len);
+	set_port(&server_local, port_of(&k->listen_sa));
+	make_tuple(&want, &server_local, &k->client_sa);
+	make_tuple(&theirs, &k->client_sa, &server_local);
+	cookie = socket_cookie(k->server);
+
+	n = count_keys(skel->maps.conns, &got);
+	if (!check(n == 1, "%s: conns holds one connection", c->name))
+		diag("conns holds %d", n);
+
+	if (!check(conns_has(skel, &want, &conn),
+		   "%s: conns has it under the server's tuple", c->name)) {
+		diag("want %s", tuple_str(&want));
+		if (n)
+			diag("got  %s", tuple_str(&got));
+		memset(&conn, 0, sizeof(conn));
+	}
+
+	if (!check(conn.cookie && conn.cookie == cookie,
+		   "%s: its cookie is the accepted socket's SO_COOKIE", c->name))
+		diag("recorded %llu, SO_COOKIE %llu",
+		     (unsigned long long)conn.cookie,
+		     (unsigned long long)cookie);
+
+	if (!check(conn.established_ns >= k->t_start &&
+		   conn.established_ns <= k->t_established,
+		   "%s: established_ns is between connect and first byte",
+		   c->name))
+		diag("%llu not in [%llu, %llu]",
+		     (unsigned long long)conn.established_ns,
+		     (unsigned long long)k->t_start,
+		     (unsigned long long)k->t_established);
+
+	sk_cookie = 0;
+	if (!check(sockets_has(skel, &want, &sk_cookie) && sk_cookie == cookie,
+		   "%s: conn_sockets lookup by tuple gives the socket's cookie",
+		   c->name))
+		diag("lookup: %s, value %llu, SO_COOKIE %llu", strerror(errno),
+		     (unsigned long long)sk_cookie, (unsigned long long)cookie);
+
+	n = count_keys(skel->maps.conn_sockets, NULL);
+	if (!check(n == 1, "%s: conn_sockets holds one socket", c->name))
+		diag("conn_sockets holds %d", n);
+
+	if (!check(!conns_has(skel, &theirs, &conn) &&
+		   !sockets_has(skel, &theirs, &sk_cookie),
+		   "%s: the client's own connection is not recorded", c->name))
+		diag("found %s", tuple_str(&theirs));
+
+	/*
+	 * The client hangs up; once the server has read the end of stream
+	 * its socket is in CLOSE_WAIT, still a connection to keep.
+	 */
+	close(k->client);
+	k->client = -1;
+	n = wait_fd(k->server, POLLIN) ? recv(k->server, &byte, 1, 0) : -1;
+	check(n == 0, "%s: server reads the client's end of stream", c->name);
+	if (!check(conns_has(skel, &want, &conn) &&
+		   sockets_has(skel, &want, &sk_cookie),
+		   "%s: still recorded in CLOSE_WAIT", c->name))
+		diag("conns %s, conn_sockets %s",
+		     conns_has(skel, &want, &conn) ? "has it" : "lost it",
+		     sockets_has(skel, &want, &sk_cookie) ? "has it" : "lost it");
+
+	/*
+	 * The server closes too; its socket reaches TCP_CLOSE when the
+	 * client acknowledges the FIN, which takes a moment.
+	 */
+	close(k->server);
+	k->server = -1;
+	check(wait_gone(skel, &want, false),
+	      "%s: conns forgets it once both ends closed", c->name);
+	check(wait_gone(skel, &want, true),
+	      "%s: conn_sockets drops it once both ends closed", c->name);
+}
+
+/* A connection the program must ignore. */
+static void check_untracked(const struct conn_case *c,
+			    struct conn_monitor_bpf *skel)
+{
+	struct capymig_tuple got;
+	int n;
+
+	n = count_keys(skel->maps.conns, &got);
+	if (!check(n == 0, "%s: conns records nothing", c->name))
+		diag("found %s", tuple_str(&got));
+	n = count_keys(skel->maps.conn_sockets, &got);
+	if (!check(n == 0, "%s: conn_sockets records nothing", c->name))
+		diag("found %s", tuple_str(&got));
+}
+
+static void run_case(const struct conn_case *c, int cg_fd)
+{
+	struct conn k = { .listener = -1, .client = -1, .server = -1 };
+	struct conn_monitor_bpf *skel = NULL;
+	int first = test_nr, i, err;
+
+	err = conn_prepare(c, &k);
+	if (err == EAFNOSUPPORT || err == EADDRNOTAVAIL) {
+		/* A kernel or guest without IPv6. */
+		for (i = 0; i < case_checks(c); i++)
+			printf("ok %d - %s # SKIP %s\n", ++test_nr, c->name,
+			       strerror(err));
+		goto out;
+	}
+	if (!check(!err, "%s: sockets set up", c->name))
+		goto out;
+	skel = load(c, &k, cg_fd);
+	if (!skel)
+		goto out;
+	if (!check(conn_establish(c, &k), "%s: connection established",
+		   c->name))
+		goto out;
+
+	if (c->service == SERVICE_OTHER)
+		check_untracked(c, skel);
+	else
+		check_tracked(c, &k, skel);
+out:
+	/* Keep the plan when a step failed early. */
+	while (test_nr - first < case_checks(c))
+		check(false, "%s: not reached", c->name);
+	conn_close(&k);
+	conn_monitor_bpf__destroy(skel);
+}
+
+int main(void)
+{
+	char mnt[PATH_MAX];
+	unsigned int i;
+	int cg_fd, plan = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("TAP version 13\n");
+
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root\n");
+		return KSFT_SKIP;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		printf("1..0 # SKIP kernel has no BTF (/sys/kernel/btf/vmlinux)\n");
+		return KSFT_SKIP;
+	}
+	if (!find_cgroup2(mnt)) {
+		printf("1..0 # SKIP no cgroup2 mount\n");
+		return KSFT_SKIP;
+	}
+	diag("cgroup2 at %s", mnt);
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGALRM, on_signal);
+	atexit(cgroup_cleanup);
+	alarm(WATCHDOG_S);
+	libbpf_set_print(libbpf_print);
+
+	cg_fd = cgroup_enter(mnt);
+	if (cg_fd < 0) {
+		printf("Bail out! cannot set up a cgroup in %s\n", mnt);
+		return 1;
+	}
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		plan += case_checks(&cases[i]);
+	printf("1..%d\n", plan);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i], cg_fd);
+
+	close(cg_fd);
+	diag("%d passed, %d failed", test_nr - failures, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpmig_stream: a connection carrying a verified byte stream in both
+ * directions, migrated again and again while data is in flight.
+ *
+ *	tcpmig_stream [-6] [-n MIGRATIONS] [-i BYTES] [-a ADDR]
+ *		      [-N NS_A,NS_B,NS_CLIENT -g GW_A,GW_B]
+ *
+ * This process is the client and the server application at once.  The
+ * server side has two listeners, A and B, on the service address; each
+ * migration exports the connection from the one serving it and imports it
+ * into the other, whose accept() hands the application the connection to
+ * carry on with (the application's own state - how far each stream has
+ * got - is this process's).
+ *
+ * Without -N both listeners share one namespace and port (SO_REUSEPORT)
+ * and the import names its listener by cookie.  With -N they live in two
+ * namespaces that both hold the service address, the client in a third,
+ * and each migration is the two-phase sequence: hold at the target, point
+ * the client's route to the service address at the target (-g: the
+ * gateways towards A and B), export, import.
+ *
+ * Every byte received is checked against its stream (0 lost, 0 reordered,
+ * 0 corrupted), the origin's socket must report ECONNABORTED, and the
+ * client namespace's TCP counters must show no reset and no
+ * retransmission.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tcpmig.h"
+#include "tuple.h"
+#include "../lib/netns.h"
+#include "../lib/stream.h"
+#include "../lib/tap.h"
+#include "../lib/tcp_counters.h"
+
+#define PORT		7117
+#define CHUNK		16384
+#define DRAIN_SECONDS	30
+
+struct side {
+	int fd;
+	uint64_t tx_pos, rx_pos;
+	uint64_t tx_seed, rx_seed;
+	uint64_t bad_at;	/* first corrupt byte + 1, or 0 */
+	int dead;		/* errno that ended it, or 0 */
+};
+
+struct server {
+	int index;		/* 0 for A, 1 for B: which gateway leads here */
+	int netns;		/* namespace fd */
+	int listener;
+	uint64_t listener_cookie;
+	struct tcpmig_nl nl;
+};
+
+static struct {
+	int family;
+	int migrations;
+	uint64_t interval;
+	const char *addr;
+	char *ns_names[3];	/* A, B, client */
+	char *gw_names[2];
+	unsigned char service[16], gw[2][16];
+} opt = {
+	.family = AF_INET,
+	.migrations = 100,
+	.interval = 65536,
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tcpmig_stream [-6] [-n MIGRATIONS] [-i BYTES] "
+			"[-a ADDR] [-N NS_A,NS_B,NS_CLIENT -g GW_A,GW_B]\n");
+	exit(2);
+}
+
+static int split(char *arg, char **out, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = strsep(&arg, ",");
+		if (!out[i])
+			return -1;
+	}
+	return arg ? -1 : 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "6n:i:a:N:g:")) != -1) {
+		switch (c) {
+		case '6':
+			opt.family = AF_INET6;
+			break;
+		case 'n':
+			opt.migrations = atoi(optarg);
+			break;
+		case 'i':
+			opt.interval = strtoull(optarg, NULL, 0);
+			break;
+		case 'a':
+			opt.addr = optarg;
+			break;
+		case 'N':
+			if (split(optarg, opt.ns_names, 3))
+				usage();
+			break;
+		case 'g':
+			if (split(optarg, opt.gw_names, 2))
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!opt.addr)
+		opt.addr = opt.family == AF_INET ? "127.0.0.1" : "::1";
+	if (inet_pton(opt.family, opt.addr, opt.service) != 1 ||
+	    !!opt.ns_names[0] != !!opt.gw_names[0])
+		usage();
+	if (opt.gw_names[0] &&
+	    (inet_pton(opt.family, opt.gw_names[0], opt.gw[0]) != 1 ||
+	     inet_pton(opt.family, opt.gw_names[1], opt.gw[1]) != 1))
+		usage();
+}
+
+static socklen_t service_sockaddr(struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (opt.family == AF_INET) {
+		struct sockaddr_in *sin = (void *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(PORT);
+		memcpy(&sin->sin_addr, opt.service, 4);
+		return sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (void *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(PORT);
+		memcpy(&sin6->sin6_addr, opt.service, 16);
+		return sizeof(*sin6);
+	}
+}
+
+static void die(const char *what)
+{
+	tap_result(0, "%s: %s", what, strerror(errno));
+	exit(KSFT_FAIL);
+}
+
+static void set_nonblock(int fd)
+{
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
+		die("fcntl");
+}
+
+/* A listener on the service address, in @srv's namespace. */
+static void server_setup(struct server *srv, const char *ns)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = service_sockaddr(&ss), clen;
+	int one = 1, prev, err;
+
+	srv->netns = netns_open(ns);
+	if (srv->netns < 0)
+		die("open namespace");
+	prev = netns_enter(srv->netns);
+	if (prev < 0)
+		die("enter namespace");
+	srv->listener = socket(opt.family, SOCK_STREAM, 0);
+	if (srv->listener < 0 ||
+	    setsockopt(srv->listener, SOL_SOCKET, SO_REUSEPORT, &one,
+		       sizeof(one)) ||
+	    bind(srv->listener, (struct sockaddr *)&ss, len) ||
+	    listen(srv->listener, 16))
+		die("listener");
+	clen = sizeof(srv->listener_cookie);
+	if (getsockopt(srv->listener, SOL_SOCKET, SO_COOKIE,
+		       &srv->listener_cookie, &clen))
+		die("SO_COOKIE");
+	err = tcpmig_nl_open(&srv->nl);
+	netns_leave(prev);
+	if (err) {
+		errno = -err;
+		die("tcpmig netlink");
+	}
+}
+
+static int accept_one(int listener)
+{
+	struct pollfd pfd = { .fd = listener, .events = POLLIN };
+	int fd;
+
+	if (poll(&pfd, 1, 5000) != 1)
+		return -1;
+	fd = accept(listener, NULL, NULL);
+	if (fd >= 0)
+		set_nonblock(fd);
+	return fd;
+}
+
+/* Sends what the socket takes of @s's stream, then reads and checks. */
+static void pump(struct side *s, bool send_more)
+{
+	uint8_t buf[CHUNK];
+	ssize_t n;
+	size_t good;
+
+	if (s->dead)
+		return;
+	if (send_more) {
+		stream_fill(s->tx_seed, s->tx_pos, buf, sizeof(buf));
+		n = send(s->fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n > 0)
+			s->tx_pos += n;
+		else if (n < 0 && errno != EAGAIN)
+			s->dead = errno;
+	}
+	for (;;) {
+		n = recv(s->fd, buf, sizeof(buf), 0);
+		if (n == 0) {
+			s->dead = EPIPE;
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN)
+				s->dead = errno;
+			return;
+		}
+		good = stream_check(s->rx_seed, s->rx_pos, buf, n);
+		if (good != (size_t)n && !s->bad_at)
+			s->bad_at = s->rx_pos + good + 1;
+		s->rx_pos += n;
+	}
+}
+
+static void wait_io(struct side *a, struct side *b)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = a->fd, .events = POLLIN | POLLOUT },
+		{ .fd = b->fd, .events = POLLIN | POLLOUT },
+	};
+
+	poll(pfd, 2, 100);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+struct migration_stats {
+	int done;
+	int aborted_ok;		/* origin reported ECONNABORTED */
+	double total_us, max_us;
+};
+
+/*
+ * Moves the connection of @server_side from @from to @to.  Returns 0, or
+ * a negative errno with a TAP diagnostic.
+ */
+static int migrate(struct side *server_side, struct server *from,
+		   struct server *to, int client_ns,
+		   struct migration_stats *ms)
+{
+	struct tcpmig_import_opts iopts = {};
+	struct capymig_tuple tuple;
+	struct tcpmig_blob blob;
+	char text[CAPYMIG_TUPLE_STRLEN];
+	double start;
+	int err, fd;
+	char byte;
+
+	err = capymig_tuple_from_fd(server_side->fd, &tuple);
+	if (err)
+		return err;
+	start = now_us();
+	if (client_ns >= 0) {
+		int prev;
+
+		err = tcpmig_hold(&to->nl, &tuple, 0);
+		if (err) {
+			tap_diag("hold %s: %s", capymig_tuple_format(&tuple, text),
+				 strerror(-err));
+			return err;
+		}
+		prev = netns_enter(client_ns);
+		err = route_replace(opt.family, opt.service, opt.gw[to->index]);
+		netns_leave(prev);
+		if (err)
+			return err;
+	} else {
+		iopts.listener_cookie = to->listener_cookie;
+	}
+
+	err = tcpmig_export(&from->nl, &tuple, 0, &blob);
+	if (err) {
+		tap_diag("export %s: %s: %s", capymig_tuple_format(&tuple, text),
+			 strerror(-err), from->nl.ext_msg);
+		return err;
+	}
+	err = tcpmig_import(&to->nl, &blob, &iopts, NULL);
+	tcpmig_blob_free(&blob);
+	if (err) {
+		tap_diag("import %s: %s: %s", capymig_tuple_format(&tuple, text),
+			 strerror(-err), to->nl.ext_msg);
+		return err;
+	}
+	ms->total_us += now_us() - start;
+	if (now_us() - start > ms->max_us)
+		ms->max_us = now_us() - start;
+
+	/* The origin application learns its connection has gone. */
+	if (recv(server_side->fd, &byte, 1, MSG_DONTWAIT) < 0 &&
+	    errno == ECONNABORTED)
+		ms->aborted_ok++;
+	close(server_side->fd);
+
+	fd = accept_one(to->listener);
+	if (fd < 0) {
+		tap_diag("no connection to accept after the import");
+		return -ETIMEDOUT;
+	}
+	server_side->fd = fd;
+	ms->done++;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv[2];
+	struct side client = { .tx_seed = 1, .rx_seed = 2 };
+	struct side server = { .tx_seed = 2, .rx_seed = 1 };
+	struct migration_stats ms = {};
+	struct tcp_counters before, after;
+	struct sockaddr_storage ss;
+	socklen_t len = service_sockaddr(&ss);
+	int client_ns = -1, prev, cur = 0, i, err = 0;
+	uint64_t mark_c, mark_s;
+	double deadline;
+
+	parse_args(argc, argv);
+	tap_plan(6);
+
+	for (i = 0; i < 2; i++) {
+		srv[i].index = i;
+		server_setup(&srv[i], opt.ns_names[i]);
+	}
+	if (opt.ns_names[2]) {
+		client_ns = netns_open(opt.ns_names[2]);
+		if (client_ns < 0)
+			die("client namespace");
+		prev = netns_enter(client_ns);
+		err = route_replace(opt.family, opt.service, opt.gw[0]);
+	} else {
+		prev = netns_enter(srv[0].netns);
+	}
+	client.fd = socket(opt.family, SOCK_STREAM, 0);
+	if (client.fd < 0 || err ||
+	    connect(client.fd, (struct sockaddr *)&ss, len))
+		die("connect");
+	tcp_counters_read(&before);
+	netns_leave(prev);
+	set_nonblock(client.fd);
+
+	/* Without -N the kernel picked a listener: start from that one. */
+	server.fd = accept_one(srv[0].listener);
+	if (server.fd < 0) {
+		server.fd = accept_one(srv[1].listener);
+		cur = 1;
+	}
+	if (server.fd < 0)
+		die("accept");
+
+	for (i = 0; i < opt.migrations && !err; i++) {
+		mark_c = client.rx_pos;
+		mark_s = server.rx_pos;
+		while (!client.dead && !server.dead && !client.bad_at &&
+		       !server.bad_at &&
+		       (client.rx_pos - mark_c < opt.interval ||
+			server.rx_pos - mark_s < opt.interval)) {
+			pump(&client, true);
+			pump(&server, true);
+			wait_io(&client, &server);
+		}
+		if (client.dead || server.dead || client.bad_at || server.bad_at)
+			break;
+		err = migrate(&server, &srv[cur], &srv[1 - cur], client_ns,
+			      &ms);
+		cur = 1 - cur;
+	}
+
+	/* Stop writing; wait for each side to read all the other sent. */
+	deadline = now_us() + DRAIN_SECONDS * 1e6;
+	while (!client.dead && !server.dead && now_us() < deadline &&
+	       (client.rx_pos < server.tx_pos || server.rx_pos < client.tx_pos)) {
+		pump(&client, false);
+		pump(&server, false);
+		wait_io(&client, &server);
+	}
+
+	prev = netns_enter(client_ns >= 0 ? client_ns : srv[0].netns);
+	tcp_counters_read(&after);
+	netns_leave(prev);
+
+	tap_result(ms.done == opt.migrations, "%d of %d migrations done",
+		   ms.done, opt.migrations);
+	tap_result(!client.dead && !server.dead,
+		   "connection alive (client: %s, server: %s)",
+		   client.dead ? strerror(client.dead) : "ok",
+		   server.dead ? strerror(server.dead) : "ok");
+	tap_result(!client.bad_at && !server.bad_at &&
+		   client.rx_pos == server.tx_pos &&
+		   server.rx_pos == client.tx_pos,
+		   "every byte arrived once, in order, intact "
+		   "(%llu B to the client, %llu B to the server)",
+		   (unsigned long long)client.rx_pos,
+		   (unsigned long long)server.rx_pos);
+	tap_result(ms.aborted_ok == ms.done,
+		   "origin saw ECONNABORTED after each export (%d of %d)",
+		   ms.aborted_ok, ms.done);
+	tap_result(tcp_counters_resets(&before, &after) == 0,
+		   "no reset sent or received (%llu)",
+		   (unsigned long long)tcp_counters_resets(&before, &after));
+	tap_result(tcp_counters_retransmits(&before, &after) == 0,
+		   "no retransmission (%llu)",
+		   (unsigned long long)tcp_counters_retransmits(&before, &after));
+	if (ms.done)
+		tap_diag("export+import: mean %.1f us, max %.1f us",
+			 ms.total_us / ms.done, ms.max_us);
+	return tap_exit_code();
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+
+#include "netns.h"
+
+int netns_open(const char *name)
+{
+	char path[256];
+
+	if (!name || !*name)
+		return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/var/run/netns/%s", name);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int netns_enter(int fd)
+{
+	int prev = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (prev < 0)
+		return -1;
+	if (setns(fd, CLONE_NEWNET)) {
+		close(prev);
+		return -1;
+	}
+	return prev;
+}
+
+void netns_leave(int prev)
+{
+	if (setns(prev, CLONE_NEWNET))
+		perror("setns back");
+	close(prev);
+}
+
+int route_replace(int family, const void *dst, const void *gateway)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int ret = 0;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
+			   NLM_F_REPLACE;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = family;
+	rtm->rtm_dst_len = alen * 8;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put(nlh, RTA_DST, alen, dst);
+	mnl_attr_put(nlh, RTA_GATEWAY, alen, gateway);
+
+	nl = mnl_socket_open(NETLINK_ROUTE);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+	} else {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+
+		if (n < 0 || mnl_cb_run(buf, n, 0, 0, NULL, NULL) < 0)
+			ret = -errno;
+	}
+	mnl_socket_close(nl);
+	return ret;
+}

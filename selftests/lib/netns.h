@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Doing things in other network namespaces from one test process: a
+ * socket belongs to the namespace its creator was in, so switching in and
+ * out around socket() is enough to hold endpoints in several of them.
+ */
+#ifndef CAPYMIG_SELFTEST_NETNS_H
+#define CAPYMIG_SELFTEST_NETNS_H
+
+/* Opens /var/run/netns/@name ("" or NULL: the current namespace). */
+int netns_open(const char *name);
+
+/* Enters @fd's namespace; returns the previous one's fd, or -1. */
+int netns_enter(int fd);
+
+/* Returns to @prev (from netns_enter) and closes it. */
+void netns_leave(int prev);
+
+/*
+ * Replaces the route to @dst (a host route) in the current namespace by
+ * one via @gateway; both are of @family.  Returns 0 or a negative errno.
+ */
+int route_replace(int family, const void *dst, const void *gateway);
+
+#endif /* CAPYMIG_SELFTEST_NETNS_H */

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * libcapymig: the tcpmig commands.  Each reply is parsed into a plain
+ * struct so that tools and tests never touch netlink attributes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/genetlink.h>
+#include <linux/capymig.h>
+
+#include "tcpmig.h"
+
+/*
+ * Attribute types and the libmnl type each must have in a reply.  Binary
+ * attributes are checked for their exact size separately.
+ */
+static const enum mnl_attr_data_type reply_attr_types[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_VERSION] = MNL_TYPE_NUL_STRING,
+	[TCPMIG_A_GENL_VERSION] = MNL_TYPE_U32,
+	[TCPMIG_A_NETNS_COOKIE] = MNL_TYPE_U64,
+	[TCPMIG_A_TUPLE] = MNL_TYPE_BINARY,
+	[TCPMIG_A_CONN] = MNL_TYPE_NESTED,
+	[TCPMIG_A_STATE_LEN] = MNL_TYPE_U32,
+	[TCPMIG_A_STATE_CHUNK] = MNL_TYPE_BINARY,
+	[TCPMIG_A_FD] = MNL_TYPE_U32,
+};
+
+static const enum mnl_attr_data_type conn_attr_types[TCPMIG_CONN_A_MAX + 1] = {
+	[TCPMIG_CONN_A_TUPLE] = MNL_TYPE_BINARY,
+	[TCPMIG_CONN_A_COOKIE] = MNL_TYPE_U64,
+	[TCPMIG_CONN_A_RQLEN] = MNL_TYPE_U32,
+	[TCPMIG_CONN_A_TQLEN] = MNL_TYPE_U32,
+};
+
+struct attr_table {
+	const enum mnl_attr_data_type *types;
+	uint16_t max;
+	const struct nlattr **tb;
+};
+
+static int collect_attr(const struct nlattr *attr, void *data)
+{
+	struct attr_table *t = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	/* Newer kernels may add attributes: skip what we do not know. */
+	if (type > t->max || !t->types[type])
+		return MNL_CB_OK;
+	if (mnl_attr_validate(attr, t->types[type]) < 0)
+		return MNL_CB_ERROR;
+	t->tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+/* A genl reply's top-level attributes into @tb. */
+static int parse_reply(const struct nlmsghdr *nlh, const struct nlattr **tb)
+{
+	struct attr_table t = {
+		.types = reply_attr_types, .max = TCPMIG_A_MAX, .tb = tb,
+	};
+
+	return mnl_attr_parse(nlh, sizeof(struct genlmsghdr), collect_attr,
+			      &t) == MNL_CB_OK ? 0 : -EBADMSG;
+}
+
+static int get_tuple(const struct nlattr *attr, struct capymig_tuple *tuple)
+{
+	if (!attr || mnl_attr_get_payload_len(attr) != sizeof(*tuple))
+		return -EBADMSG;
+	memcpy(tuple, mnl_attr_get_payload(attr), sizeof(*tuple));
+	return 0;
+}
+
+int tcpmig_parse_info(const struct nlmsghdr *nlh, struct tcpmig_info *info)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+
+	if (parse_reply(nlh, tb) ||
+	    !tb[TCPMIG_A_VERSION] || !tb[TCPMIG_A_GENL_VERSION] ||
+	    !tb[TCPMIG_A_NETNS_COOKIE] ||
+	    mnl_attr_get_payload_len(tb[TCPMIG_A_VERSION]) > TCPMIG_VERSION_MAX)
+		return -EBADMSG;
+
+	strcpy(info->version, mnl_attr_get_str(tb[TCPMIG_A_VERSION]));
+	info->genl_version = mnl_attr_get_u32(tb[TCPMIG_A_GENL_VERSION]);
+	info->netns_cookie = mnl_attr_get_u64(tb[TCPMIG_A_NETNS_COOKIE]);
+	return 0;
+}
+
+static int info_cb(const struct nlmsghdr *nlh, void *data)
+{
+	if (tcpmig_parse_info(nlh, data)) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	return MNL_CB_OK;
+}
+
+int tcpmig_get_info(struct tcpmig_nl *nl, struct tcpmig_info *info)
+{
+	return tcpmig_nl_request(nl, TCPMIG_CMD_GET_INFO, 0, NULL, info_cb,
+				 info);
+}
+
+void tcpmig_blob_free(struct tcpmig_blob *blob)
+{
+	free(blob->data);
+	blob->data = NULL;
+	blob->len = 0;
+}
+
+int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+	const struct nlattr *ctb[TCPMIG_CONN_A_MAX + 1] = { NULL };
+	struct attr_table t = {
+		.types = conn_attr_types, .max = TCPMIG_CONN_A_MAX, .tb = ctb,
+	};
+
+	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_CONN] ||
+	    mnl_attr_parse_nested(tb[TCPMIG_A_CONN], collect_attr, &t) !=
+		    MNL_CB_OK ||
+	    get_tuple(ctb[TCPMIG_CONN_A_TUPLE], &conn->tuple) ||
+	    !ctb[TCPMIG_CONN_A_RQLEN] || !ctb[TCPMIG_CONN_A_TQLEN])
+		return -EBADMSG;
+	conn->cookie = ctb[TCPMIG_CONN_A_COOKIE] ?
+		       mnl_attr_get_u64(ctb[TCPMIG_CONN_A_COOKIE]) : 0;
+	conn->rqlen = mnl_attr_get_u32(ctb[TCPMIG_CONN_A_RQLEN]);
+	conn->tqlen = mnl_attr_get_u32(ctb[TCPMIG_CONN_A_TQLEN]);
+	return 0;
+}
+
+struct list_ctx {
+	uint16_t local_port;
+	tcpmig_conn_cb cb;
+	void *arg;
+};
+
+static int list_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct list_ctx *ctx = data;
+
+	if (ctx->local_port)
+		mnl_attr_put_u16(nlh, TCPMIG_A_LOCAL_PORT, ctx->local_port);
+	return 0;
+}
+
+static int list_reply(const struct nlmsghdr *nlh, void *data)
+{
+	const struct list_ctx *ctx = data;
+	struct tcpmig_conn conn;
+
+	if (tcpmig_parse_conn(nlh, &conn)) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	return ctx->cb(&conn, ctx->arg) ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int tcpmig_list(struct tcpmig_nl *nl, uint16_t local_port, tcpmig_conn_cb cb,
+		void *arg)
+{
+	struct list_ctx ctx = { local_port, cb, arg };
+
+	return tcpmig_nl_request(nl, TCPMIG_CMD_LIST, NLM_F_DUMP, list_build,
+				 list_reply, &ctx);
+}
+
+struct export_ctx {
+	const struct capymig_tuple *tuple;
+	uint64_t cookie;
+	struct tcpmig_blob *blob;
+	uint32_t expected;
+};
+
+static int export_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct export_ctx *ctx = data;
+
+	if (ctx->tuple)
+		mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(*ctx->tuple),
+			     ctx->tuple);
+	else
+		mnl_attr_put_u64(nlh, TCPMIG_A_COOKIE, ctx->cookie);
+	return 0;
+}
+
+/* Appends one chunk; the first message announces the total. */
+static int export_reply(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+	struct export_ctx *ctx = data;
+	struct tcpmig_blob *blob = ctx->blob;
+	uint32_t len;
+
+	errno = EBADMSG;
+	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_STATE_CHUNK])
+		return MNL_CB_ERROR;
+	if (!blob->data) {
+		if (!tb[TCPMIG_A_STATE_LEN])
+			return MNL_CB_ERROR;
+		ctx->expected = mnl_attr_get_u32(tb[TCPMIG_A_STATE_LEN]);
+		blob->data = malloc(ctx->expected ? ctx->expected : 1);
+		if (!blob->data) {
+			errno = ENOMEM;
+			return MNL_CB_ERROR;
+		}
+	}
+	len = mnl_attr_get_payload_len(tb[TCPMIG_A_STATE_CHUNK]);
+	if (len > ctx->expected - blob->len)
+		return MNL_CB_ERROR;
+	memcpy(blob->data + blob->len,
+	       mnl_attr_get_payload(tb[TCPMIG_A_STATE_CHUNK]), len);
+	blob->len += len;
+	return MNL_CB_OK;
+}
+
+int tcpmig_export(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		  uint64_t cookie, struct tcpmig_blob *blob)
+{
+	struct export_ctx ctx = { tuple, cookie, blob, 0 };
+	int err;
+
+	blob->data = NULL;
+	blob->len = 0;
+	err = tcpmig_nl_request(nl, TCPMIG_CMD_EXPORT, NLM_F_DUMP,
+				export_build, export_reply, &ctx);
+	if (!err && (!blob->data || blob->len != ctx.expected))
+		err = -EBADMSG;
+	if (err)
+		tcpmig_blob_free(blob);
+	return err;
+}
+
+struct import_ctx {
+	const struct tcpmig_blob *blob;
+	const struct tcpmig_import_opts *opts;
+	struct tcpmig_import_result *result;
+};
+
+static int import_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct import_ctx *ctx = data;
+	const struct tcpmig_import_opts *opts = ctx->opts;
+	uint32_t off, n;
+
+	for (off = 0; off < ctx->blob->len; off += n) {
+		n = ctx->blob->len - off;
+		if (n > TCPMIG_STATE_CHUNK_MAX)
+			n = TCPMIG_STATE_CHUNK_MAX;
+		mnl_attr_put(nlh, TCPMIG_A_STATE_CHUNK, n,
+			     ctx->blob->data + off);
+	}
+	if (!opts)
+		return 0;
+	if (opts->serve)
+		mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(*opts->serve),
+			     opts->serve);
+	if (opts->listener_cookie)
+		mnl_attr_put_u64(nlh, TCPMIG_A_LISTENER_COOKIE,
+				 opts->listener_cookie);
+	if (opts->want_fd)
+		mnl_attr_put_u32(nlh, TCPMIG_A_IMPORT_FLAGS,
+				 TCPMIG_IMPORT_F_FD);
+	return 0;
+}
+
+static int import_reply(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+	struct import_ctx *ctx = data;
+
+	if (parse_reply(nlh, tb) ||
+	    get_tuple(tb[TCPMIG_A_TUPLE], &ctx->result->tuple)) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	if (tb[TCPMIG_A_FD])
+		ctx->result->fd = mnl_attr_get_u32(tb[TCPMIG_A_FD]);
+	return MNL_CB_OK;
+}
+
+int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
+		  const struct tcpmig_import_opts *opts,
+		  struct tcpmig_import_result *result)
+{
+	struct tcpmig_import_result ignored;
+	struct import_ctx ctx = { blob, opts, result ? result : &ignored };
+	/* Each chunk costs an attribute header and padding. */
+	size_t attr_len = blob->len +
+			  (blob->len / TCPMIG_STATE_CHUNK_MAX + 1) * 8 + 256;
+
+	ctx.result->fd = -1;
+	return tcpmig_nl_request_large(nl, TCPMIG_CMD_IMPORT, 0, attr_len,
+				       import_build, import_reply, &ctx);
+}
+
+struct hold_ctx {
+	const struct capymig_tuple *tuple;
+	uint32_t timeout_ms;
+};
+
+static int hold_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct hold_ctx *ctx = data;
+
+	mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(*ctx->tuple), ctx->tuple);
+	if (ctx->timeout_ms)
+		mnl_attr_put_u32(nlh, TCPMIG_A_TIMEOUT_MS, ctx->timeout_ms);
+	return 0;
+}
+
+int tcpmig_hold(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		uint32_t timeout_ms)
+{
+	struct hold_ctx ctx = { tuple, timeout_ms };
+
+	return tcpmig_nl_request(nl, TCPMIG_CMD_HOLD, 0, hold_build, NULL,
+				 &ctx);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * libcapymig: the tcpmig commands, as C calls.
+ */
+#ifndef CAPYMIG_TCPMIG_H
+#define CAPYMIG_TCPMIG_H
+
+#include <stdint.h>
+#include <linux/capymig.h>
+
+#include "tcpmig_nl.h"
+
+#define TCPMIG_VERSION_MAX 32
+
+struct tcpmig_info {
+	char version[TCPMIG_VERSION_MAX];
+	uint32_t genl_version;
+	uint64_t netns_cookie;
+};
+
+/* TCPMIG_CMD_GET_INFO.  Returns 0 or a negative errno. */
+int tcpmig_get_info(struct tcpmig_nl *nl, struct tcpmig_info *info);
+
+/* A connection state blob, as EXPORT gives it and IMPORT takes it. */
+struct tcpmig_blob {
+	uint8_t *data;
+	uint32_t len;
+};
+
+void tcpmig_blob_free(struct tcpmig_blob *blob);
+
+/* One connection of a LIST dump. */
+struct tcpmig_conn {
+	struct capymig_tuple tuple;
+	uint64_t cookie;	/* 0 when the socket never had one */
+	uint32_t rqlen;		/* bytes received, not yet read */
+	uint32_t tqlen;		/* bytes written, not yet acknowledged */
+};
+
+typedef int (*tcpmig_conn_cb)(const struct tcpmig_conn *conn, void *arg);
+
+/* TCPMIG_CMD_LIST, optionally only @local_port's (0 for all). */
+int tcpmig_list(struct tcpmig_nl *nl, uint16_t local_port, tcpmig_conn_cb cb,
+		void *arg);
+
+/*
+ * TCPMIG_CMD_EXPORT of the connection @tuple names (or, when @tuple is
+ * NULL, the socket with @cookie).  On success the connection has left
+ * this host and lives only in @blob: import it somewhere.
+ */
+int tcpmig_export(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		  uint64_t cookie, struct tcpmig_blob *blob);
+
+struct tcpmig_import_opts {
+	const struct capymig_tuple *serve;	/* another local end, or NULL */
+	uint64_t listener_cookie;		/* a SO_REUSEPORT member, or 0 */
+	int want_fd;				/* return an fd, no listener */
+};
+
+struct tcpmig_import_result {
+	struct capymig_tuple tuple;	/* as now served */
+	int fd;				/* with want_fd, else -1 */
+};
+
+/* TCPMIG_CMD_IMPORT.  @opts may be NULL. */
+int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
+		  const struct tcpmig_import_opts *opts,
+		  struct tcpmig_import_result *result);
+
+/* TCPMIG_CMD_HOLD; @timeout_ms 0 takes the kernel's default. */
+int tcpmig_hold(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		uint32_t timeout_ms);
+
+/* Parsers of replies, separate from the I/O for tests. */
+int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn);
+
+/* Reads a GET_INFO reply; -EBADMSG if an attribute is missing or bad. */
+int tcpmig_parse_info(const struct nlmsghdr *nlh, struct tcpmig_info *info);
+
+#endif /* CAPYMIG_TCPMIG_H */

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tuple.h"
+
+/* One socket address into the tuple's layout; v4-mapped becomes IPv4. */
+static int put_endpoint(const struct sockaddr_storage *ss, __u8 *family,
+			__be32 *addr, __be16 *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+
+		*family = AF_INET;
+		addr[0] = sin->sin_addr.s_addr;
+		*port = sin->sin_port;
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+		*port = sin6->sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			*family = AF_INET;
+			memcpy(addr, &sin6->sin6_addr.s6_addr[12], 4);
+		} else {
+			*family = AF_INET6;
+			memcpy(addr, &sin6->sin6_addr, 16);
+		}
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+int capymig_tuple_from_fd(int fd, struct capymig_tuple *t)
+{
+	struct sockaddr_storage local, remote;
+	socklen_t len = sizeof(local);
+	__u8 remote_family;
+
+	memset(t, 0, sizeof(*t));
+	if (getsockname(fd, (struct sockaddr *)&local, &len))
+		return -errno;
+	len = sizeof(remote);
+	if (getpeername(fd, (struct sockaddr *)&remote, &len))
+		return -errno;
+	if (put_endpoint(&local, &t->family, t->local_addr, &t->local_port) ||
+	    put_endpoint(&remote, &remote_family, t->remote_addr,
+			 &t->remote_port) ||
+	    remote_family != t->family)
+		return -EAFNOSUPPORT;
+	return 0;
+}
+
+static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
+			  __be16 *port)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	char *end;
+	size_t len;
+	long p;
+
+	if (!colon || colon == text)
+		return -EINVAL;
+	len = colon - text;
+	if (text[0] == '[') {
+		if (len < 3 || text[len - 1] != ']')
+			return -EINVAL;
+		text++;
+		len -= 2;
+	}
+	if (len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, len);
+	host[len] = '\0';
+
+	p = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || p < 1 || p > 65535)
+		return -EINVAL;
+	*port = htons(p);
+	if (inet_pton(AF_INET, host, addr) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, host, addr) == 1)
+		*family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int capymig_tuple_parse(const char *local, const char *remote,
+			struct capymig_tuple *t)
+{
+	__u8 remote_family;
+
+	memset(t, 0, sizeof(*t));
+	if (parse_endpoint(local, &t->family, t->local_addr, &t->local_port) ||
+	    parse_endpoint(remote, &remote_family, t->remote_addr,
+			   &t->remote_port) ||
+	    remote_family != t->family)
+		return -EINVAL;
+	return 0;
+}
+
+char *capymig_endpoint_format(int family, const __be32 *addr, __be16 port,
+			      char *buf)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	inet_ntop(family, addr, host, sizeof(host));
+	sprintf(buf, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+		ntohs(port));
+	return buf;
+}
+
+char *capymig_tuple_format(const struct capymig_tuple *t, char *buf)
+{
+	char local[56], remote[56];
+
+	snprintf(buf, CAPYMIG_TUPLE_STRLEN, "%s -> %s",
+		 capymig_endpoint_format(t->family, t->local_addr,
+					 t->local_port, local),
+		 capymig_endpoint_format(t->family, t->remote_addr,
+					 t->remote_port, remote));
+	return buf;
+}
