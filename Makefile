@@ -6,6 +6,7 @@
 #   make check      unit tests and BPF loads on this kernel, then the
 #                   kernel suite in a qemu guest on Debian's stock kernel
 #   make demo       the demonstration, in the guest
+#   make bench      the benchmarks, in the guest (Documentation/benchmarks.rst)
 #   make install    on a host whose kernel loads modules
 #
 # V=1 shows full commands.  KDIR=... builds the module for other headers.
@@ -39,6 +40,9 @@ check: all
 demo: all
 	selftests/vm/run scripts/demo
 
+bench: all
+	selftests/vm/run selftests/bench/run
+
 install: all
 	$(MAKE) -C kmod modules_install
 	depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR))))
@@ -48,4 +52,4 @@ clean:
 	$(MAKE) -C kmod clean
 	rm -rf build
 
-.PHONY: all kmod bpf userspace selftests check demo install clean
+.PHONY: all kmod bpf userspace selftests check demo bench install clean

@@ -7,6 +7,7 @@
 
 #include <linux/capymig.h>
 #include <linux/rhashtable-types.h>
+#include <linux/skbuff.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
@@ -22,6 +23,23 @@ struct capymig_blob;
  * @hold_table: connections whose packets are held (hold.c).
  * @hold_gc: drops holds whose import never came.
  * @stats: counters reported by GET_INFO, indexed by enum tcpmig_stat.
+ * @lock: guards everything below (protocol.c, peer.c, socket.c).
+ * @sock: the TCPMig UDP socket, once configured.
+ * @port: its port, host order.
+ * @switch_addr: the switch; read locklessly on receive.
+ * @switch_port: the switch's TCPMig port.
+ * @timeout_ms: how long a migration may take.
+ * @cred: the authority of whoever configured TCPMig: imports the
+ *	protocol makes act with it.
+ * @draining: refuse to become a migration target.
+ * @peers: the pool, an RCU list (peer.c); @npeers long.
+ * @out: migrations this host is the origin of.
+ * @in: migrations this host is the target of.
+ * @next_id: the next migration's id.
+ * @reassembly_bytes: memory of incoming states being reassembled.
+ * @rx: received messages waiting for @rx_work.
+ * @rx_work: handles them.
+ * @proto_tick: retransmits and expires, while migrations are under way.
  */
 struct capymig_net {
 	struct net *net;
@@ -29,6 +47,42 @@ struct capymig_net {
 	struct rhashtable hold_table;
 	struct delayed_work hold_gc;
 	atomic64_t stats[__TCPMIG_STAT_MAX];
+
+	struct mutex lock;
+	struct socket *sock;
+	u16 port;
+	__be32 switch_addr;
+	__be16 switch_port;
+	u32 timeout_ms;
+	const struct cred *cred;
+	bool draining;
+	struct list_head peers;
+	unsigned int npeers;
+	struct list_head out;
+	struct list_head in;
+	u32 next_id;
+	u32 reassembly_bytes;
+	struct sk_buff_head rx;
+	struct work_struct rx_work;
+	struct delayed_work proto_tick;
+};
+
+/**
+ * struct capymig_event - what an event message says
+ * @type: what happened.
+ * @tuple: the connection, as the reporting host serves it.
+ * @error: negative errno for refusals and failures, else 0.
+ * @state_len: the size of a state blob moved, or 0.
+ * @migration_id: the TCPMig migration, or 0.
+ * @target: the migration's target, or NULL.
+ */
+struct capymig_event {
+	enum tcpmig_event type;
+	const struct capymig_tuple *tuple;
+	int error;
+	u32 state_len;
+	u32 migration_id;
+	const struct tcpmig_endpoint *target;
 };
 
 extern unsigned int capymig_net_id;
@@ -60,9 +114,7 @@ void capymig_netns_exit(void);
 
 int capymig_genl_init(void);
 void capymig_genl_exit(void);
-void capymig_genl_notify(struct net *net, enum tcpmig_event event,
-			 const struct capymig_tuple *tuple, int error,
-			 u32 state_len);
+void capymig_genl_notify(struct net *net, const struct capymig_event *ev);
 
 /* Why @sk cannot be exported, or NULL.  Exact under the socket lock. */
 const char *capymig_export_refusal(const struct sock *sk);
@@ -73,11 +125,15 @@ int capymig_export(struct sock *sk, struct capymig_blob *blob,
 
 /*
  * Imports @st into @net, served as @serve (NULL: as exported), into the
- * listener's accept queue or, with @file, as a new file.
+ * listener's accept queue or, with @file, as a new file, with @cred's
+ * authority.
  */
 int capymig_import(struct net *net, const struct capymig_state *st,
 		   const struct capymig_tuple *serve, u64 listener_cookie,
-		   struct file **file, struct netlink_ext_ack *extack);
+		   struct file **file, const struct cred *cred,
+		   struct netlink_ext_ack *extack);
+/* A listener would accept @t's connection. */
+bool capymig_listener_exists(struct net *net, const struct capymig_tuple *t);
 int capymig_import_init(void);
 void capymig_import_exit(void);
 

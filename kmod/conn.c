@@ -9,6 +9,7 @@
  */
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
+#include <net/ipv6.h>
 #include <net/tcp.h>
 
 #include "conn.h"
@@ -23,11 +24,15 @@ void capymig_tuple_from_sock(const struct sock *sk, struct capymig_tuple *t)
 	const struct inet_sock *inet = inet_sk(sk);
 
 	memset(t, 0, sizeof(*t));
-	t->family = sk->sk_family;
 	t->local_port = inet->inet_sport;
 	t->remote_port = inet->inet_dport;
 #if IS_ENABLED(CONFIG_IPV6)
-	if (sk->sk_family == AF_INET6) {
+	/*
+	 * An IPv4 connection of a dual-stack socket is named as IPv4, as its
+	 * packets are; inet_rcv_saddr and inet_daddr hold its addresses too.
+	 */
+	if (sk->sk_family == AF_INET6 && !ipv6_addr_v4mapped(&sk->sk_v6_daddr)) {
+		t->family = AF_INET6;
 		memcpy(t->local_addr, &sk->sk_v6_rcv_saddr,
 		       sizeof(t->local_addr));
 		memcpy(t->remote_addr, &sk->sk_v6_daddr,
@@ -35,6 +40,7 @@ void capymig_tuple_from_sock(const struct sock *sk, struct capymig_tuple *t)
 		return;
 	}
 #endif
+	t->family = AF_INET;
 	t->local_addr[0] = inet->inet_rcv_saddr;
 	t->remote_addr[0] = inet->inet_daddr;
 }

@@ -70,9 +70,10 @@ static void snapshot_window(const struct tcp_sock *tp,
 	w->rcv_ssthresh = htonl(tp->rcv_ssthresh);
 }
 
-static void snapshot_options(const struct tcp_sock *tp,
+static void snapshot_options(const struct sock *sk,
 			     struct tcpmig_st_options *o)
 {
+	const struct tcp_sock *tp = tcp_sk(sk);
 	u32 flags = 0;
 
 	if (tp->rx_opt.sack_ok)
@@ -92,6 +93,7 @@ static void snapshot_options(const struct tcp_sock *tp,
 	o->mss_clamp = htons(tp->rx_opt.mss_clamp);
 	o->advmss = htons(tp->advmss);
 	o->user_mss = htons(tp->rx_opt.user_mss);
+	o->rcv_mss = htons(inet_csk(sk)->icsk_ack.rcv_mss);
 }
 
 static void snapshot_rtt(const struct sock *sk, struct tcpmig_st_rtt *r)
@@ -116,7 +118,7 @@ static void snapshot_congestion(const struct sock *sk,
 		    sizeof(c->ca_name));
 }
 
-static void snapshot_sockopts(const struct sock *sk,
+static void snapshot_sockopts(const struct sock *sk, int family,
 			      struct tcpmig_st_sockopts *s)
 {
 	const struct tcp_sock *tp = tcp_sk(sk);
@@ -143,8 +145,9 @@ static void snapshot_sockopts(const struct sock *sk,
 	s->rcvbuf = htonl(sk->sk_rcvbuf);
 	s->linger_s = htonl(sk->sk_lingertime / HZ);
 	s->notsent_lowat = htonl(tp->notsent_lowat);
+	/* What the connection's packets carry: IPv4 on dual-stack uses TOS. */
 #if IS_ENABLED(CONFIG_IPV6)
-	if (sk->sk_family == AF_INET6)
+	if (family == AF_INET6)
 		s->tos = inet6_sk(sk)->tclass;
 	else
 #endif
@@ -232,10 +235,10 @@ static int snapshot(struct sock *sk, struct capymig_state *st,
 	capymig_tuple_from_sock(sk, &st->tuple);
 	snapshot_seq(tp, &st->seq);
 	snapshot_window(tp, &st->window);
-	snapshot_options(tp, &st->options);
+	snapshot_options(sk, &st->options);
 	snapshot_rtt(sk, &st->rtt);
 	snapshot_congestion(sk, &st->congestion);
-	snapshot_sockopts(sk, &st->sockopts);
+	snapshot_sockopts(sk, st->tuple.family, &st->sockopts);
 	st->rcvq_len = tp->rcv_nxt - tp->copied_seq;
 	st->sndq_len = tp->write_seq - tp->snd_una;
 

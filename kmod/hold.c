@@ -206,8 +206,9 @@ static void hold_gc(struct work_struct *work)
 			continue;
 		capymig_count(cn->net, TCPMIG_STAT_HOLD_EXPIRED,
 			      skb_queue_len(&dropped));
-		capymig_genl_notify(cn->net, TCPMIG_EVENT_HOLD_EXPIRED,
-				    &h->key, 0, 0);
+		capymig_genl_notify(cn->net, &(struct capymig_event) {
+			.type = TCPMIG_EVENT_HOLD_EXPIRED, .tuple = &h->key,
+		});
 		__skb_queue_purge(&dropped);
 		call_rcu(&h->rcu, hold_free_rcu);
 	}
@@ -263,25 +264,63 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 	struct sk_buff_head queue;
 	struct capymig_hold *h;
 	struct sk_buff *skb;
+	bool ended = false;
 
 	rcu_read_lock();
 	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
-	if (!h || !hold_end(cn, h, &queue)) {
+	if (!h) {
 		rcu_read_unlock();
 		return;
 	}
 
 	/*
 	 * Through the rest of the input path, in arrival order, with bottom
-	 * halves off as in packet reception.  The new socket is hashed, so
-	 * each packet now finds it.
+	 * halves off as in packet reception; the new socket is hashed, so
+	 * each packet finds it.  The hook goes on queueing meanwhile: the
+	 * socket is live and its peer answers it, and a packet let through
+	 * now would overtake those still held - a reordering the peer would
+	 * repair with spurious retransmissions.  Packets pass again only
+	 * once the queue is empty.
 	 */
+	__skb_queue_head_init(&queue);
 	local_bh_disable();
-	while ((skb = __skb_dequeue(&queue)))
-		h->okfn(net, NULL, skb);
+	while (!ended) {
+		spin_lock(&h->queue.lock);
+		/* An expiry that ended the hold meanwhile dropped the rest. */
+		ended = h->released || skb_queue_empty(&h->queue);
+		if (ended) {
+			h->released = true;
+		} else {
+			h->bytes = 0;
+			skb_queue_splice_init(&h->queue, &queue);
+		}
+		spin_unlock(&h->queue.lock);
+		while ((skb = __skb_dequeue(&queue)))
+			h->okfn(net, NULL, skb);
+	}
 	local_bh_enable();
+
+	/* Whoever takes it out of the table frees it. */
+	if (!rhashtable_remove_fast(&cn->hold_table, &h->node, hold_params)) {
+		atomic_dec(&cn->holds);
+		call_rcu(&h->rcu, hold_free_rcu);
+	}
 	rcu_read_unlock();
-	call_rcu(&h->rcu, hold_free_rcu);
+}
+
+void capymig_hold_drop(struct net *net, const struct capymig_tuple *t)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	struct sk_buff_head dropped;
+	struct capymig_hold *h;
+
+	rcu_read_lock();
+	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
+	if (h && hold_end(cn, h, &dropped)) {
+		__skb_queue_purge(&dropped);
+		call_rcu(&h->rcu, hold_free_rcu);
+	}
+	rcu_read_unlock();
 }
 
 /* Held packets pin their device: a device going away drops them. */

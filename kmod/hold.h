@@ -27,6 +27,9 @@ int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
  */
 void capymig_hold_release(struct net *net, const struct capymig_tuple *t);
 
+/* Stops holding @t and drops what was held.  Any context. */
+void capymig_hold_drop(struct net *net, const struct capymig_tuple *t);
+
 int capymig_hold_init(void);
 void capymig_hold_exit(void);
 

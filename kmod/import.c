@@ -14,10 +14,11 @@
  * is checked first - the tuple is free, the listener exists and has room -
  * and the listener is kept locked from that check to the delivery.
  *
- * The socket is built by a kernel worker, outside any application's memory
- * cgroup: accept() charges the acceptor's cgroup, and a socket that already
- * had one would leak a reference.
+ * A socket bound for a listener is built by a kernel worker, outside any
+ * application's memory cgroup: accept() charges the acceptor's cgroup, and
+ * a socket that already had one would leak a reference.
  */
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/net.h>
 #include <linux/security.h>
@@ -48,6 +49,9 @@
  * @file: the result with @want_file.
  * @why: the reason of a refusal, for extack.
  * @err: the result.
+ * @cred: whose authority the import acts with: every check on the way
+ *	(congestion control module autoloading among them) is the
+ *	requester's, never the kernel worker's.
  */
 struct import_req {
 	struct work_struct work;
@@ -60,6 +64,7 @@ struct import_req {
 	struct file *file;
 	const char *why;
 	int err;
+	const struct cred *cred;
 };
 
 static int tcp_opt(struct sock *sk, int opt, const void *val, unsigned int len)
@@ -112,6 +117,15 @@ static struct sock *find_listener(struct net *net,
 	if (sk && !refcount_inc_not_zero(&sk->sk_refcnt))
 		sk = NULL;
 	rcu_read_unlock();
+	return sk;
+}
+
+bool capymig_listener_exists(struct net *net, const struct capymig_tuple *t)
+{
+	struct sock *sk = find_listener(net, t, 0);
+
+	if (sk)
+		sock_put(sk);
 	return sk;
 }
 
@@ -168,8 +182,8 @@ static int send_all(struct socket *sock, const u8 *data, u32 len)
 /*
  * Room for the queues while they are restored: the receive queue is
  * charged against the receive buffer and the send queue against the send
- * buffer, and restoring must neither drop nor block.  The application's
- * own sizes come back at the end.
+ * buffer (and TCP_NOTSENT_LOWAT), and restoring must neither drop nor
+ * block.  The application's own limits come back at the end.
  */
 static void open_buffers(struct sock *sk, const struct capymig_state *st)
 {
@@ -187,6 +201,7 @@ static void restore_buffers(struct sock *sk, const struct capymig_state *st)
 	u32 flags = ntohl(st->sockopts.flags);
 
 	lock_sock(sk);
+	tcp_sk(sk)->notsent_lowat = ntohl(st->sockopts.notsent_lowat);
 	sk->sk_rcvbuf = ntohl(st->sockopts.rcvbuf);
 	sk->sk_sndbuf = ntohl(st->sockopts.sndbuf);
 	sk->sk_userlocks &= ~(SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
@@ -303,6 +318,7 @@ static void restore_tcp_fields(struct sock *sk, const struct capymig_state *st)
 	const struct tcpmig_st_rtt *r = &st->rtt;
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct tcp_sock *tp = tcp_sk(sk);
+	struct dst_entry *dst;
 
 	lock_sock(sk);
 	tp->srtt_us = ntohl(r->srtt_us);
@@ -327,9 +343,17 @@ static void restore_tcp_fields(struct sock *sk, const struct capymig_state *st)
 	tp->advmss = ntohs(st->options.advmss);
 	tp->window_clamp = ntohl(st->window.window_clamp);
 	tp->rcv_ssthresh = ntohl(st->window.rcv_ssthresh);
-	tp->notsent_lowat = ntohl(st->sockopts.notsent_lowat);
-	/* Makes the next send recompute the MSS from the route. */
-	icsk->icsk_pmtu_cookie = 0;
+	icsk->icsk_ack.rcv_mss = ntohs(st->options.rcv_mss);
+	/*
+	 * connect() sized the MSS for a peer it knew nothing about; now the
+	 * peer's MSS is restored, size it for the route again.  Through the
+	 * socket's own pointer: tcp_sync_mss() is not exported everywhere.
+	 */
+	dst = __sk_dst_get(sk);
+	if (dst)
+		icsk->icsk_sync_mss(sk, dst_mtu(dst));
+	else
+		icsk->icsk_pmtu_cookie = 0;	/* resynced on the next send */
 	release_sock(sk);
 }
 
@@ -454,9 +478,12 @@ static void import_work(struct work_struct *work)
 {
 	struct import_req *r = container_of(work, struct import_req, work);
 	struct sock *listener = NULL;
+	const struct cred *old_cred;
 	struct socket *sock;
 	int family = r->serve.family;
 	int err;
+
+	old_cred = override_creds(r->cred);
 
 	if (!r->want_file) {
 		listener = find_listener(r->net, &r->serve, r->listener_cookie);
@@ -487,6 +514,7 @@ static void import_work(struct work_struct *work)
 out:
 	if (listener)
 		sock_put(listener);
+	revert_creds(old_cred);
 	r->err = err;
 	complete(&r->done);
 }
@@ -495,7 +523,8 @@ static struct workqueue_struct *import_wq;
 
 int capymig_import(struct net *net, const struct capymig_state *st,
 		   const struct capymig_tuple *serve, u64 listener_cookie,
-		   struct file **file, struct netlink_ext_ack *extack)
+		   struct file **file, const struct cred *cred,
+		   struct netlink_ext_ack *extack)
 {
 	struct import_req r = {
 		.net = net,
@@ -503,6 +532,7 @@ int capymig_import(struct net *net, const struct capymig_state *st,
 		.serve = serve ? *serve : st->tuple,
 		.listener_cookie = listener_cookie,
 		.want_file = file,
+		.cred = cred,	/* valid: we wait for the worker */
 	};
 
 	if (serve && (serve->family != st->tuple.family ||
@@ -516,7 +546,16 @@ int capymig_import(struct net *net, const struct capymig_state *st,
 
 	INIT_WORK_ONSTACK(&r.work, import_work);
 	init_completion(&r.done);
-	queue_work(import_wq, &r.work);
+	/*
+	 * Only a socket bound for a listener must be built outside the
+	 * caller's memory cgroup (accept() charges the acceptor's); a kernel
+	 * worker already is, and a descriptor's socket belongs to the caller
+	 * as one it created would.  Skipping the hand-off saves two wake-ups.
+	 */
+	if ((current->flags & PF_WQ_WORKER) || file)
+		import_work(&r.work);
+	else
+		queue_work(import_wq, &r.work);
 	wait_for_completion(&r.done);
 	destroy_work_on_stack(&r.work);
 
@@ -531,7 +570,8 @@ int capymig_import(struct net *net, const struct capymig_state *st,
 
 int capymig_import_init(void)
 {
-	import_wq = alloc_workqueue("capymig_import", WQ_UNBOUND, 0);
+	/* Bound and high priority: runs on this CPU as the requester sleeps. */
+	import_wq = alloc_workqueue("capymig_import", WQ_HIGHPRI, 0);
 	return import_wq ? 0 : -ENOMEM;
 }
 

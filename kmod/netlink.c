@@ -8,6 +8,7 @@
  * command has its own policy: an attribute it does not take, or a value
  * out of range, is refused with an extack message before a handler runs.
  */
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/ktime.h>
 #include <net/genetlink.h>
@@ -17,6 +18,8 @@
 #include "capymig.h"
 #include "conn.h"
 #include "hold.h"
+#include "peer.h"
+#include "protocol.h"
 #include "state.h"
 
 static struct genl_family tcpmig_family;
@@ -58,6 +61,24 @@ static const struct nla_policy hold_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 1, 60000),
 };
 
+#define ENDPOINT_POLICY NLA_POLICY_EXACT_LEN(sizeof(struct tcpmig_endpoint))
+
+static const struct nla_policy set_config_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_UDP_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+	[TCPMIG_A_SWITCH] = ENDPOINT_POLICY,
+	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 10, 60000),
+};
+
+static const struct nla_policy pool_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_PEER] = ENDPOINT_POLICY,
+};
+
+static const struct nla_policy migrate_policy[TCPMIG_A_MAX + 1] = {
+	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
+	[TCPMIG_A_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
+	[TCPMIG_A_TARGET] = ENDPOINT_POLICY,
+};
+
 static int put_tuple(struct sk_buff *msg, int type,
 		     const struct capymig_tuple *t)
 {
@@ -81,9 +102,7 @@ static const struct capymig_tuple *get_tuple(struct genl_info *info,
 	return t;
 }
 
-void capymig_genl_notify(struct net *net, enum tcpmig_event event,
-			 const struct capymig_tuple *tuple, int error,
-			 u32 state_len)
+void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -98,12 +117,17 @@ void capymig_genl_notify(struct net *net, enum tcpmig_event event,
 		goto out;
 	hdr = genlmsg_put(msg, 0, 0, &tcpmig_family, 0, TCPMIG_CMD_EVENT);
 	if (!hdr ||
-	    nla_put_u32(msg, TCPMIG_A_EVENT, event) ||
-	    put_tuple(msg, TCPMIG_A_TUPLE, tuple) ||
+	    nla_put_u32(msg, TCPMIG_A_EVENT, ev->type) ||
+	    put_tuple(msg, TCPMIG_A_TUPLE, ev->tuple) ||
 	    nla_put_u64_64bit(msg, TCPMIG_A_TIMESTAMP_NS, ktime_get_ns(),
 			      TCPMIG_A_PAD) ||
-	    (error && nla_put_u32(msg, TCPMIG_A_ERROR, -error)) ||
-	    (state_len && nla_put_u32(msg, TCPMIG_A_STATE_LEN, state_len))) {
+	    (ev->error && nla_put_u32(msg, TCPMIG_A_ERROR, -ev->error)) ||
+	    (ev->state_len &&
+	     nla_put_u32(msg, TCPMIG_A_STATE_LEN, ev->state_len)) ||
+	    (ev->migration_id &&
+	     nla_put_u32(msg, TCPMIG_A_MIGRATION_ID, ev->migration_id)) ||
+	    (ev->target && nla_put(msg, TCPMIG_A_TARGET, sizeof(*ev->target),
+				   ev->target))) {
 		nlmsg_free(msg);
 		goto out;
 	}
@@ -112,6 +136,19 @@ void capymig_genl_notify(struct net *net, enum tcpmig_event event,
 				TCPMIG_MCGRP_EVENTS_ID, GFP_ATOMIC);
 out:
 	rcu_read_unlock();
+}
+
+/* Events of the EXPORT and IMPORT commands. */
+static void notify_conn(struct net *net, enum tcpmig_event type,
+			const struct capymig_tuple *t, int error,
+			u32 state_len)
+{
+	struct capymig_event ev = {
+		.type = type, .tuple = t, .error = error,
+		.state_len = state_len,
+	};
+
+	capymig_genl_notify(net, &ev);
 }
 
 /* GET_INFO */
@@ -267,17 +304,20 @@ static struct sock *export_target(struct net *net, struct nlattr **attrs,
 	return sk;
 }
 
-static int tcpmig_nl_export_start(struct netlink_callback *cb)
+/*
+ * The export happens in the dump's first round, not in its start
+ * callback: on 6.1, only a dump round can return a refusal's reason
+ * (in NLMSG_DONE), start's extack is lost.
+ */
+static int export_once(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
 	struct export_dump *ed = (struct export_dump *)cb->ctx;
-	struct net *net = sock_net(cb->skb->sk);
+	struct net *net = sock_net(skb->sk);
 	struct capymig_tuple t;
 	struct sock *sk;
 	int err;
 
-	BUILD_BUG_ON(sizeof(*ed) > sizeof(cb->ctx));
-	memset(ed, 0, sizeof(*ed));
 	sk = export_target(net, info->attrs, cb->extack);
 	if (IS_ERR(sk))
 		return PTR_ERR(sk);
@@ -287,18 +327,25 @@ static int tcpmig_nl_export_start(struct netlink_callback *cb)
 	sock_put(sk);
 	if (err) {
 		capymig_count(net, TCPMIG_STAT_EXPORTS_REFUSED, 1);
-		capymig_genl_notify(net, TCPMIG_EVENT_EXPORT_REFUSED, &t, err, 0);
+		notify_conn(net, TCPMIG_EVENT_EXPORT_REFUSED, &t, err, 0);
 		return err;
 	}
 	capymig_count(net, TCPMIG_STAT_EXPORTS, 1);
-	capymig_genl_notify(net, TCPMIG_EVENT_EXPORTED, &t, 0, ed->blob.len);
+	notify_conn(net, TCPMIG_EVENT_EXPORTED, &t, 0, ed->blob.len);
 	return 0;
 }
 
 static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct export_dump *ed = (struct export_dump *)cb->ctx;
+	int err;
 
+	BUILD_BUG_ON(sizeof(*ed) > sizeof(cb->ctx));
+	if (!ed->blob.data) {
+		err = export_once(skb, cb);
+		if (err)
+			return err;
+	}
 	while (ed->sent < ed->blob.len) {
 		u32 left = ed->blob.len - ed->sent;
 		int room;
@@ -329,7 +376,8 @@ static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
 		genlmsg_end(skb, hdr);
 		ed->sent += room;
 	}
-	return skb->len;
+	/* Done: the end of the dump rides in this message, no extra round. */
+	return ed->sent == ed->blob.len ? 0 : skb->len;
 }
 
 static int tcpmig_nl_export_done(struct netlink_callback *cb)
@@ -426,7 +474,8 @@ static int import_blob(struct genl_info *info, const struct capymig_blob *blob,
 			return fd;
 	}
 	err = capymig_import(net, &st, serve, listener,
-			     want_fd ? &file : NULL, info->extack);
+			     want_fd ? &file : NULL, current_cred(),
+			     info->extack);
 	if (err) {
 		if (fd >= 0)
 			put_unused_fd(fd);
@@ -446,20 +495,22 @@ static int tcpmig_nl_import(struct sk_buff *skb, struct genl_info *info)
 	struct capymig_blob blob;
 	int err;
 
+	u32 len;
+
 	err = gather_blob(info, &blob);
 	if (err)
 		return err;
+	len = blob.len;
 	err = import_blob(info, &blob, &served);
 	capymig_blob_free(&blob);
 
 	if (err) {
 		capymig_count(net, TCPMIG_STAT_IMPORTS_REFUSED, 1);
-		capymig_genl_notify(net, TCPMIG_EVENT_IMPORT_REFUSED, &served,
-				    err, 0);
+		notify_conn(net, TCPMIG_EVENT_IMPORT_REFUSED, &served, err, 0);
 		return err;
 	}
 	capymig_count(net, TCPMIG_STAT_IMPORTS, 1);
-	capymig_genl_notify(net, TCPMIG_EVENT_IMPORTED, &served, 0, blob.len);
+	notify_conn(net, TCPMIG_EVENT_IMPORTED, &served, 0, len);
 	return 0;
 }
 
@@ -481,6 +532,157 @@ static int tcpmig_nl_hold(struct sk_buff *skb, struct genl_info *info)
 					    CAPYMIG_HOLD_TIMEOUT_MS);
 }
 
+/* SET_CONFIG, GET_CONFIG, POOL_ADD, POOL_DEL */
+
+/* An endpoint attribute, checked beyond its length; NULL if absent. */
+static const struct tcpmig_endpoint *get_endpoint(struct genl_info *info,
+						  int type, bool need_port)
+{
+	struct nlattr *attr = info->attrs[type];
+	const struct tcpmig_endpoint *ep;
+
+	if (!attr)
+		return NULL;
+	ep = nla_data(attr);
+	if (!ep->addr || ep->pad || (need_port && !ep->port)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr,
+				    "invalid endpoint: address, port or padding");
+		return ERR_PTR(-EINVAL);
+	}
+	return ep;
+}
+
+static int tcpmig_nl_set_config(struct sk_buff *skb, struct genl_info *info)
+{
+	struct capymig_net *cn = capymig_pernet(genl_info_net(info));
+	const struct tcpmig_endpoint *sw;
+	struct nlattr **attrs = info->attrs;
+	int err;
+
+	sw = get_endpoint(info, TCPMIG_A_SWITCH, false);
+	if (IS_ERR(sw))
+		return PTR_ERR(sw);
+	err = capymig_proto_configure(cn,
+			attrs[TCPMIG_A_UDP_PORT] ?
+			nla_get_u16(attrs[TCPMIG_A_UDP_PORT]) : 0, sw,
+			attrs[TCPMIG_A_TIMEOUT_MS] ?
+			nla_get_u32(attrs[TCPMIG_A_TIMEOUT_MS]) : 0);
+	if (err)
+		NL_SET_ERR_MSG(info->extack, "cannot open the TCPMig UDP socket");
+	return err;
+}
+
+static int put_peer(__be32 addr, void *msg)
+{
+	struct tcpmig_endpoint ep = { .addr = addr };
+
+	return nla_put(msg, TCPMIG_A_PEER, sizeof(ep), &ep);
+}
+
+static int tcpmig_nl_get_config(struct sk_buff *skb, struct genl_info *info)
+{
+	struct capymig_net *cn = capymig_pernet(genl_info_net(info));
+	struct sk_buff *msg;
+	int err = -EMSGSIZE;
+	void *hdr;
+
+	msg = genlmsg_new(GENLMSG_DEFAULT_SIZE + cn->npeers * 16, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				TCPMIG_CMD_GET_CONFIG);
+	mutex_lock(&cn->lock);
+	if (hdr &&
+	    !nla_put_u16(msg, TCPMIG_A_UDP_PORT, cn->port) &&
+	    !nla_put_u32(msg, TCPMIG_A_TIMEOUT_MS, cn->timeout_ms) &&
+	    (!cn->switch_addr ||
+	     !nla_put(msg, TCPMIG_A_SWITCH, sizeof(struct tcpmig_endpoint),
+		      &(struct tcpmig_endpoint) {
+			      .addr = cn->switch_addr,
+			      .port = cn->switch_port,
+		      })) &&
+	    !capymig_peer_for_each(cn, put_peer, msg))
+		err = 0;
+	mutex_unlock(&cn->lock);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int pool_change(struct genl_info *info, bool add)
+{
+	struct capymig_net *cn = capymig_pernet(genl_info_net(info));
+	const struct tcpmig_endpoint *peer;
+	int err;
+
+	peer = get_endpoint(info, TCPMIG_A_PEER, false);
+	if (IS_ERR(peer))
+		return PTR_ERR(peer);
+	if (!peer) {
+		NL_SET_ERR_MSG(info->extack, "TCPMIG_A_PEER missing");
+		return -EINVAL;
+	}
+	mutex_lock(&cn->lock);
+	err = add ? capymig_peer_add(cn, peer->addr) :
+		    capymig_peer_del(cn, peer->addr);
+	mutex_unlock(&cn->lock);
+	if (err == -EEXIST)
+		NL_SET_ERR_MSG(info->extack, "already a pool member");
+	else if (err == -ENOENT)
+		NL_SET_ERR_MSG(info->extack, "not a pool member");
+	return err;
+}
+
+static int tcpmig_nl_pool_add(struct sk_buff *skb, struct genl_info *info)
+{
+	return pool_change(info, true);
+}
+
+static int tcpmig_nl_pool_del(struct sk_buff *skb, struct genl_info *info)
+{
+	return pool_change(info, false);
+}
+
+/* MIGRATE */
+
+static int tcpmig_nl_migrate(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	const struct tcpmig_endpoint *target;
+	struct sk_buff *msg;
+	struct sock *sk;
+	void *hdr;
+	u32 id;
+	int err;
+
+	target = get_endpoint(info, TCPMIG_A_TARGET, true);
+	if (IS_ERR(target))
+		return PTR_ERR(target);
+	sk = export_target(net, info->attrs, info->extack);
+	if (IS_ERR(sk))
+		return PTR_ERR(sk);
+	err = capymig_migrate(capymig_pernet(net), sk, target, &id,
+			      info->extack);
+	sock_put(sk);
+	if (err)
+		return err;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return 0;	/* started: the events tell the rest */
+	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				TCPMIG_CMD_MIGRATE);
+	if (!hdr || nla_put_u32(msg, TCPMIG_A_MIGRATION_ID, id)) {
+		nlmsg_free(msg);
+		return 0;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
 #define TCPMIG_OP(_cmd, _policy)					\
 	.cmd = _cmd,							\
 	.policy = _policy,						\
@@ -499,7 +701,6 @@ static const struct genl_ops tcpmig_ops[] = {
 	},
 	{
 		TCPMIG_OP(TCPMIG_CMD_EXPORT, export_policy),
-		.start = tcpmig_nl_export_start,
 		.dumpit = tcpmig_nl_export,
 		.done = tcpmig_nl_export_done,
 	},
@@ -510,6 +711,26 @@ static const struct genl_ops tcpmig_ops[] = {
 	{
 		TCPMIG_OP(TCPMIG_CMD_HOLD, hold_policy),
 		.doit = tcpmig_nl_hold,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_SET_CONFIG, set_config_policy),
+		.doit = tcpmig_nl_set_config,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_GET_CONFIG, info_policy),
+		.doit = tcpmig_nl_get_config,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_POOL_ADD, pool_policy),
+		.doit = tcpmig_nl_pool_add,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_POOL_DEL, pool_policy),
+		.doit = tcpmig_nl_pool_del,
+	},
+	{
+		TCPMIG_OP(TCPMIG_CMD_MIGRATE, migrate_policy),
+		.doit = tcpmig_nl_migrate,
 	},
 };
 

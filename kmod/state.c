@@ -162,6 +162,8 @@ static const char *check_options(const struct capymig_state *st)
 		return "MSS below the minimum";
 	if (o->user_mss && ntohs(o->user_mss) < TCP_MIN_MSS)
 		return "TCP_MAXSEG below the minimum";
+	if (ntohs(o->rcv_mss) < TCP_MIN_MSS || o->pad)
+		return "receive MSS estimate below the minimum";
 	if (!(flags & TCPMIG_OPT_TIMESTAMP) && (o->ts_val || o->ts_recent))
 		return "timestamps without the option";
 	return NULL;

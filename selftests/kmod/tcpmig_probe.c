@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 
 	err = tcpmig_nl_open(&nl);
 	if (err) {
-		printf("refused: %s\n", tcpmig_nl_strerror(err));
+		printf("refused: %s\n", tcpmig_nl_open_strerror(err));
 		return 1;
 	}
 	err = tcpmig_nl_request(&nl, strtoul(argv[1], NULL, 0), 0, build_raw,

@@ -41,7 +41,8 @@ void netns_leave(int prev)
 	close(prev);
 }
 
-int route_replace(int family, const void *dst, const void *gateway)
+int route_replace(int family, const void *dst, const void *gateway,
+		  unsigned int rto_min_ms)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -63,6 +64,14 @@ int route_replace(int family, const void *dst, const void *gateway)
 	rtm->rtm_type = RTN_UNICAST;
 	mnl_attr_put(nlh, RTA_DST, alen, dst);
 	mnl_attr_put(nlh, RTA_GATEWAY, alen, gateway);
+	if (rto_min_ms) {
+		struct nlattr *metrics = mnl_attr_nest_start(nlh, RTA_METRICS);
+
+		/* Unlocked, TCP would take its own minimum. */
+		mnl_attr_put_u32(nlh, RTAX_LOCK, 1U << RTAX_RTO_MIN);
+		mnl_attr_put_u32(nlh, RTAX_RTO_MIN, rto_min_ms);
+		mnl_attr_nest_end(nlh, metrics);
+	}
 
 	nl = mnl_socket_open(NETLINK_ROUTE);
 	if (!nl)

@@ -18,8 +18,10 @@ void netns_leave(int prev);
 
 /*
  * Replaces the route to @dst (a host route) in the current namespace by
- * one via @gateway; both are of @family.  Returns 0 or a negative errno.
+ * one via @gateway; both are of @family.  @rto_min_ms, unless 0, is the
+ * route's minimum retransmission timeout.  Returns 0 or a negative errno.
  */
-int route_replace(int family, const void *dst, const void *gateway);
+int route_replace(int family, const void *dst, const void *gateway,
+		  unsigned int rto_min_ms);
 
 #endif /* CAPYMIG_SELFTEST_NETNS_H */

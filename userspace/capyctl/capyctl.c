@@ -15,18 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "json.h"
 #include "tcpmig.h"
+#include "tuple.h"
 
-struct capyctl {
-	struct tcpmig_nl nl;
-	int json;
-};
+struct capyctl;
 
 struct command {
 	const char *name;
 	const char *usage;
 	int (*run)(struct capyctl *ctl, int argc, char **argv);
+};
+
+struct capyctl {
+	struct tcpmig_nl nl;
+	int json;
+	const struct command *cmd;	/* the one running */
 };
 
 /* Reports a failed request with the kernel's own reason when it gave one. */
@@ -41,15 +47,29 @@ static int request_failed(const struct capyctl *ctl, const char *what, int err)
 	return EXIT_FAILURE;
 }
 
+static int usage_error(const struct capyctl *ctl)
+{
+	fprintf(stderr, "usage: capyctl %s\n", ctl->cmd->usage);
+	return EXIT_FAILURE;
+}
+
+static void json_tuple(struct json_writer *w, const struct capymig_tuple *t)
+{
+	char local[56], remote[56];
+
+	json_string(w, "local", capymig_endpoint_format(t->family,
+			t->local_addr, t->local_port, local));
+	json_string(w, "remote", capymig_endpoint_format(t->family,
+			t->remote_addr, t->remote_port, remote));
+}
+
 static int cmd_info(struct capyctl *ctl, int argc, char **argv)
 {
 	struct tcpmig_info info;
-	int err;
+	int err, i;
 
-	if (argc > 1) {
-		fprintf(stderr, "capyctl: info takes no arguments\n");
-		return EXIT_FAILURE;
-	}
+	if (argc > 1)
+		return usage_error(ctl);
 	err = tcpmig_get_info(&ctl->nl, &info);
 	if (err)
 		return request_failed(ctl, "info", err);
@@ -61,18 +81,433 @@ static int cmd_info(struct capyctl *ctl, int argc, char **argv)
 		json_string(&w, "version", info.version);
 		json_uint(&w, "genl_version", info.genl_version);
 		json_uint(&w, "netns_cookie", info.netns_cookie);
+		json_begin_object(&w, "stats");
+		for (i = 1; i <= TCPMIG_STAT_MAX; i++)
+			if (tcpmig_stat_name(i))
+				json_uint(&w, tcpmig_stat_name(i),
+					  info.stats[i]);
+		json_end_object(&w);
+		json_end_object(&w);
+		return EXIT_SUCCESS;
+	}
+	printf("capymig %s, tcpmig netlink version %" PRIu32 "\n",
+	       info.version, info.genl_version);
+	printf("network namespace cookie %" PRIu64 "\n", info.netns_cookie);
+	for (i = 1; i <= TCPMIG_STAT_MAX; i++)
+		if (tcpmig_stat_name(i))
+			printf("  %-18s %" PRIu64 "\n", tcpmig_stat_name(i),
+			       info.stats[i]);
+	return EXIT_SUCCESS;
+}
+
+static int print_conn(const struct tcpmig_conn *c, void *arg)
+{
+	const struct capyctl *ctl = arg;
+	char text[CAPYMIG_TUPLE_STRLEN];
+
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_tuple(&w, &c->tuple);
+		json_uint(&w, "cookie", c->cookie);
+		json_uint(&w, "rqlen", c->rqlen);
+		json_uint(&w, "tqlen", c->tqlen);
 		json_end_object(&w);
 	} else {
-		printf("capymig %s, tcpmig netlink version %" PRIu32 "\n",
-		       info.version, info.genl_version);
-		printf("network namespace cookie %" PRIu64 "\n",
-		       info.netns_cookie);
+		printf("%-60s %10" PRIu32 " %10" PRIu32 "  %" PRIu64 "\n",
+		       capymig_tuple_format(&c->tuple, text), c->rqlen,
+		       c->tqlen, c->cookie);
+	}
+	return 0;
+}
+
+static int cmd_list(struct capyctl *ctl, int argc, char **argv)
+{
+	long port = 0;
+	int err;
+
+	if (argc > 2 || (argc == 2 && ((port = atol(argv[1])) < 1 ||
+				       port > 65535)))
+		return usage_error(ctl);
+	if (!ctl->json)
+		printf("%-60s %10s %10s  %s\n", "connection (local -> remote)",
+		       "rqlen", "tqlen", "cookie");
+	err = tcpmig_list(&ctl->nl, port, print_conn, ctl);
+	return err ? request_failed(ctl, "list", err) : EXIT_SUCCESS;
+}
+
+static int parse_tuple_args(char **argv, struct capymig_tuple *t)
+{
+	if (capymig_tuple_parse(argv[0], argv[1], t)) {
+		fprintf(stderr, "capyctl: bad endpoints '%s' '%s': want "
+				"ADDR:PORT or [ADDR6]:PORT, one family\n",
+			argv[0], argv[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * export: the blob goes to a file or stdout.  The connection lives only
+ * in that blob afterwards, so a write failure is reported loudly.
+ */
+static int cmd_export(struct capyctl *ctl, int argc, char **argv)
+{
+	struct capymig_tuple t;
+	struct tcpmig_blob blob;
+	int err;
+
+	if (argc != 3)
+		return usage_error(ctl);
+	if (parse_tuple_args(argv + 1, &t))
+		return EXIT_FAILURE;
+	if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "capyctl: export writes a binary blob: "
+				"redirect stdout\n");
+		return EXIT_FAILURE;
+	}
+	err = tcpmig_export(&ctl->nl, &t, 0, &blob);
+	if (err)
+		return request_failed(ctl, "export", err);
+	if (fwrite(blob.data, 1, blob.len, stdout) != blob.len ||
+	    fflush(stdout)) {
+		fprintf(stderr, "capyctl: export: writing the state failed: "
+				"the connection is lost\n");
+		err = -EIO;
+	}
+	tcpmig_blob_free(&blob);
+	return err ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int read_blob(FILE *in, struct tcpmig_blob *blob)
+{
+	size_t cap = 65536, n;
+
+	blob->len = 0;
+	blob->data = malloc(cap);
+	while (blob->data) {
+		n = fread(blob->data + blob->len, 1, cap - blob->len, in);
+		blob->len += n;
+		if (n == 0)
+			return ferror(in) ? -EIO : 0;
+		if (blob->len == cap) {
+			if (cap >= TCPMIG_STATE_MAX)
+				break;
+			cap *= 2;
+			blob->data = realloc(blob->data, cap);
+		}
+	}
+	tcpmig_blob_free(blob);
+	return -ENOMEM;
+}
+
+/* -s LOCAL: the blob's connection, served under another local end. */
+static int serve_tuple(const struct tcpmig_blob *blob, const char *local,
+		       struct capymig_tuple *serve)
+{
+	char remote[56];
+
+	if (tcpmig_blob_tuple(blob, serve)) {
+		fprintf(stderr, "capyctl: import: not a capymig state blob\n");
+		return -1;
+	}
+	capymig_endpoint_format(serve->family, serve->remote_addr,
+				serve->remote_port, remote);
+	if (capymig_tuple_parse(local, remote, serve)) {
+		fprintf(stderr, "capyctl: import: bad local endpoint '%s' for "
+				"a connection from %s\n", local, remote);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_import(struct capyctl *ctl, int argc, char **argv)
+{
+	struct tcpmig_import_opts opts = {};
+	struct tcpmig_import_result res;
+	struct capymig_tuple serve;
+	struct tcpmig_blob blob;
+	char text[CAPYMIG_TUPLE_STRLEN];
+	char *local = NULL;
+	int opt, err;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "s:c:")) != -1) {
+		switch (opt) {
+		case 's':
+			local = optarg;
+			break;
+		case 'c':
+			opts.listener_cookie = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			return usage_error(ctl);
+		}
+	}
+	if (optind != argc)
+		return usage_error(ctl);
+	if (read_blob(stdin, &blob)) {
+		fprintf(stderr, "capyctl: import: cannot read the state\n");
+		return EXIT_FAILURE;
+	}
+	if (local) {
+		if (serve_tuple(&blob, local, &serve)) {
+			tcpmig_blob_free(&blob);
+			return EXIT_FAILURE;
+		}
+		opts.serve = &serve;
+	}
+	err = tcpmig_import(&ctl->nl, &blob, &opts, &res);
+	tcpmig_blob_free(&blob);
+	if (err)
+		return request_failed(ctl, "import", err);
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_tuple(&w, &res.tuple);
+		json_end_object(&w);
+	} else {
+		printf("imported %s\n", capymig_tuple_format(&res.tuple, text));
 	}
 	return EXIT_SUCCESS;
 }
 
+static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
+{
+	struct capymig_tuple t;
+	long timeout = 0;
+	int err;
+
+	if (argc < 3 || argc > 4 ||
+	    (argc == 4 && ((timeout = atol(argv[3])) < 1 || timeout > 60000)))
+		return usage_error(ctl);
+	if (parse_tuple_args(argv + 1, &t))
+		return EXIT_FAILURE;
+	err = tcpmig_hold(&ctl->nl, &t, timeout);
+	return err ? request_failed(ctl, "hold", err) : EXIT_SUCCESS;
+}
+
+static int print_event(const struct tcpmig_notification *ev, void *arg)
+{
+	const struct capyctl *ctl = arg;
+	const char *name = tcpmig_event_name(ev->type);
+	char text[CAPYMIG_TUPLE_STRLEN], target[24];
+
+	if (!name)
+		return 0;
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_string(&w, "event", name);
+		json_tuple(&w, &ev->tuple);
+		json_uint(&w, "timestamp_ns", ev->timestamp_ns);
+		if (ev->migration_id)
+			json_uint(&w, "migration_id", ev->migration_id);
+		if (ev->target.addr)
+			json_string(&w, "target",
+				    capymig_wire_endpoint_format(&ev->target,
+								 target));
+		if (ev->error)
+			json_string(&w, "error", strerror(ev->error));
+		if (ev->state_len)
+			json_uint(&w, "state_len", ev->state_len);
+		json_end_object(&w);
+	} else {
+		printf("%" PRIu64 ".%09" PRIu64 " %-15s %s", ev->timestamp_ns /
+		       1000000000, ev->timestamp_ns % 1000000000, name,
+		       capymig_tuple_format(&ev->tuple, text));
+		if (ev->migration_id)
+			printf(" #%" PRIu32, ev->migration_id);
+		if (ev->target.addr)
+			printf(" to %s", capymig_wire_endpoint_format(
+						 &ev->target, target));
+		if (ev->error)
+			printf(" (%s)", strerror(ev->error));
+		if (ev->state_len)
+			printf(" %" PRIu32 " B", ev->state_len);
+		putchar('\n');
+	}
+	/* Events are watched live: each line is out as it happens. */
+	fflush(stdout);
+	return 0;
+}
+
+static int cmd_monitor(struct capyctl *ctl, int argc, char **argv)
+{
+	int err;
+
+	if (argc > 1)
+		return usage_error(ctl);
+	err = tcpmig_monitor(&ctl->nl, print_event, ctl);
+	return request_failed(ctl, "monitor", err);
+}
+
+static void print_config(const struct capyctl *ctl,
+			 const struct tcpmig_config *cfg)
+{
+	char ep[24];
+	unsigned int i;
+
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_uint(&w, "udp_port", cfg->udp_port);
+		json_uint(&w, "timeout_ms", cfg->timeout_ms);
+		if (cfg->sw.addr)
+			json_string(&w, "switch",
+				    capymig_wire_endpoint_format(&cfg->sw, ep));
+		json_end_object(&w);
+		return;
+	}
+	printf("udp port %u, timeout %u ms, switch %s\n", cfg->udp_port,
+	       cfg->timeout_ms, cfg->sw.addr ?
+	       capymig_wire_endpoint_format(&cfg->sw, ep) : "(none)");
+	for (i = 0; i < cfg->npeers; i++) {
+		struct tcpmig_endpoint peer = { .addr = cfg->peers[i] };
+
+		printf("pool member %s\n", capymig_wire_endpoint_format(&peer,
+									 ep));
+	}
+}
+
+/* config [port N] [switch ADDR[:PORT]] [timeout MS]; none: show it. */
+static int cmd_config(struct capyctl *ctl, int argc, char **argv)
+{
+	struct tcpmig_endpoint sw, *swp = NULL;
+	struct tcpmig_config cfg;
+	long port = 0, timeout = 0;
+	int i, err;
+
+	if (argc % 2 == 0)
+		return usage_error(ctl);
+	for (i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "port") &&
+		    (port = atol(argv[i + 1])) >= 1 && port <= 65535)
+			continue;
+		if (!strcmp(argv[i], "timeout") &&
+		    (timeout = atol(argv[i + 1])) >= 10 && timeout <= 60000)
+			continue;
+		if (!strcmp(argv[i], "switch") &&
+		    !capymig_wire_endpoint_parse(argv[i + 1], 1, &sw)) {
+			swp = &sw;
+			continue;
+		}
+		return usage_error(ctl);
+	}
+	if (argc > 1) {
+		err = tcpmig_set_config(&ctl->nl, port, swp, timeout);
+		if (err)
+			return request_failed(ctl, "config", err);
+	}
+	err = tcpmig_get_config(&ctl->nl, &cfg);
+	if (err)
+		return request_failed(ctl, "config", err);
+	print_config(ctl, &cfg);
+	return EXIT_SUCCESS;
+}
+
+/* pool [add|del ADDR]: the hosts TCPMig is accepted from. */
+static int cmd_pool(struct capyctl *ctl, int argc, char **argv)
+{
+	struct tcpmig_config cfg;
+	struct tcpmig_endpoint peer;
+	char ep[24];
+	unsigned int i;
+	int err;
+
+	if (argc == 3 && !capymig_wire_endpoint_parse(argv[2], 1, &peer) &&
+	    (!strcmp(argv[1], "add") || !strcmp(argv[1], "del"))) {
+		err = argv[1][0] == 'a' ? tcpmig_pool_add(&ctl->nl, peer.addr) :
+					  tcpmig_pool_del(&ctl->nl, peer.addr);
+		return err ? request_failed(ctl, "pool", err) : EXIT_SUCCESS;
+	}
+	if (argc != 1)
+		return usage_error(ctl);
+	err = tcpmig_get_config(&ctl->nl, &cfg);
+	if (err)
+		return request_failed(ctl, "pool", err);
+	for (i = 0; i < cfg.npeers; i++) {
+		peer = (struct tcpmig_endpoint) { .addr = cfg.peers[i] };
+		capymig_wire_endpoint_format(&peer, ep);
+		if (ctl->json) {
+			struct json_writer w = { .out = stdout };
+
+			json_begin_object(&w, NULL);
+			json_string(&w, "member", ep);
+			json_end_object(&w);
+		} else {
+			printf("%s\n", ep);
+		}
+	}
+	return EXIT_SUCCESS;
+}
+
+struct migrate_wait {
+	const struct capyctl *ctl;
+	uint32_t id;
+	int result;	/* EXIT_* once the migration ended */
+};
+
+/* Prints the migration's events until it ends one way or the other. */
+static int migrate_event(const struct tcpmig_notification *ev, void *arg)
+{
+	struct migrate_wait *mw = arg;
+
+	if (ev->migration_id != mw->id)
+		return 0;
+	print_event(ev, (void *)mw->ctl);
+	switch (ev->type) {
+	case TCPMIG_EVENT_MIGRATED:
+		mw->result = EXIT_SUCCESS;
+		return 1;
+	case TCPMIG_EVENT_REJECTED:
+	case TCPMIG_EVENT_FAILED:
+		mw->result = EXIT_FAILURE;
+		return 1;
+	}
+	return 0;
+}
+
+/* migrate LOCAL REMOTE [TARGET]: through the switch, and wait for it. */
+static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
+{
+	struct migrate_wait mw = { .ctl = ctl, .result = EXIT_FAILURE };
+	struct tcpmig_endpoint target;
+	struct capymig_tuple t;
+	int err;
+
+	if (argc < 3 || argc > 4 ||
+	    (argc == 4 && capymig_wire_endpoint_parse(argv[3], 0, &target)))
+		return usage_error(ctl);
+	if (parse_tuple_args(argv + 1, &t))
+		return EXIT_FAILURE;
+	/* Listen first: the migration may end before the reply is read. */
+	err = tcpmig_join_events(&ctl->nl) ?:
+	      tcpmig_migrate(&ctl->nl, &t, argc == 4 ? &target : NULL, &mw.id);
+	if (err)
+		return request_failed(ctl, "migrate", err);
+	err = tcpmig_monitor(&ctl->nl, migrate_event, &mw);
+	if (err < 0)
+		return request_failed(ctl, "migrate", err);
+	return mw.result;
+}
+
 static const struct command commands[] = {
 	{ "info", "info", cmd_info },
+	{ "list", "list [LOCAL_PORT]", cmd_list },
+	{ "export", "export LOCAL REMOTE > BLOB", cmd_export },
+	{ "import", "import [-s LOCAL] [-c LISTENER_COOKIE] < BLOB",
+	  cmd_import },
+	{ "hold", "hold LOCAL REMOTE [TIMEOUT_MS (1-60000)]", cmd_hold },
+	{ "monitor", "monitor", cmd_monitor },
+	{ "config", "config [port N] [switch ADDR[:PORT]] [timeout MS]",
+	  cmd_config },
+	{ "pool", "pool [add|del ADDR]", cmd_pool },
+	{ "migrate", "migrate LOCAL REMOTE [TARGET_ADDR:PORT]", cmd_migrate },
 };
 
 static void usage(FILE *out)
@@ -128,9 +563,10 @@ int main(int argc, char **argv)
 
 	err = tcpmig_nl_open(&ctl.nl);
 	if (err) {
-		fprintf(stderr, "capyctl: %s\n", tcpmig_nl_strerror(err));
+		fprintf(stderr, "capyctl: %s\n", tcpmig_nl_open_strerror(err));
 		return EXIT_FAILURE;
 	}
+	ctl.cmd = cmd;
 	ret = cmd->run(&ctl, argc - optind, argv + optind);
 	tcpmig_nl_close(&ctl.nl);
 	return ret;

@@ -3,6 +3,7 @@
  * libcapymig: the tcpmig commands.  Each reply is parsed into a plain
  * struct so that tools and tests never touch netlink attributes.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,15 @@ static const enum mnl_attr_data_type reply_attr_types[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_STATE_LEN] = MNL_TYPE_U32,
 	[TCPMIG_A_STATE_CHUNK] = MNL_TYPE_BINARY,
 	[TCPMIG_A_FD] = MNL_TYPE_U32,
+	[TCPMIG_A_EVENT] = MNL_TYPE_U32,
+	[TCPMIG_A_ERROR] = MNL_TYPE_U32,
+	[TCPMIG_A_TIMESTAMP_NS] = MNL_TYPE_U64,
+	[TCPMIG_A_STATS] = MNL_TYPE_NESTED,
+	[TCPMIG_A_UDP_PORT] = MNL_TYPE_U16,
+	[TCPMIG_A_SWITCH] = MNL_TYPE_BINARY,
+	[TCPMIG_A_MIGRATION_ID] = MNL_TYPE_U32,
+	[TCPMIG_A_TARGET] = MNL_TYPE_BINARY,
+	[TCPMIG_A_TIMEOUT_MS] = MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type conn_attr_types[TCPMIG_CONN_A_MAX + 1] = {
@@ -64,12 +74,34 @@ static int parse_reply(const struct nlmsghdr *nlh, const struct nlattr **tb)
 			      &t) == MNL_CB_OK ? 0 : -EBADMSG;
 }
 
+static int get_endpoint(const struct nlattr *attr, struct tcpmig_endpoint *ep)
+{
+	if (mnl_attr_get_payload_len(attr) != sizeof(*ep))
+		return -EBADMSG;
+	memcpy(ep, mnl_attr_get_payload(attr), sizeof(*ep));
+	return 0;
+}
+
 static int get_tuple(const struct nlattr *attr, struct capymig_tuple *tuple)
 {
 	if (!attr || mnl_attr_get_payload_len(attr) != sizeof(*tuple))
 		return -EBADMSG;
 	memcpy(tuple, mnl_attr_get_payload(attr), sizeof(*tuple));
 	return 0;
+}
+
+/* One counter of a TCPMIG_A_STATS nest; unknown ones are skipped. */
+static int collect_stat(const struct nlattr *attr, void *data)
+{
+	uint64_t *stats = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (type > TCPMIG_STAT_MAX || type == TCPMIG_STAT_PAD)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(attr, MNL_TYPE_U64) < 0)
+		return MNL_CB_ERROR;
+	stats[type] = mnl_attr_get_u64(attr);
+	return MNL_CB_OK;
 }
 
 int tcpmig_parse_info(const struct nlmsghdr *nlh, struct tcpmig_info *info)
@@ -85,7 +117,35 @@ int tcpmig_parse_info(const struct nlmsghdr *nlh, struct tcpmig_info *info)
 	strcpy(info->version, mnl_attr_get_str(tb[TCPMIG_A_VERSION]));
 	info->genl_version = mnl_attr_get_u32(tb[TCPMIG_A_GENL_VERSION]);
 	info->netns_cookie = mnl_attr_get_u64(tb[TCPMIG_A_NETNS_COOKIE]);
+	memset(info->stats, 0, sizeof(info->stats));
+	if (tb[TCPMIG_A_STATS] &&
+	    mnl_attr_parse_nested(tb[TCPMIG_A_STATS], collect_stat,
+				  info->stats) != MNL_CB_OK)
+		return -EBADMSG;
 	return 0;
+}
+
+static const char *const stat_names[TCPMIG_STAT_MAX + 1] = {
+	[TCPMIG_STAT_EXPORTS] = "exports",
+	[TCPMIG_STAT_IMPORTS] = "imports",
+	[TCPMIG_STAT_EXPORTS_REFUSED] = "exports_refused",
+	[TCPMIG_STAT_IMPORTS_REFUSED] = "imports_refused",
+	[TCPMIG_STAT_HELD_PACKETS] = "held_packets",
+	[TCPMIG_STAT_HOLD_EXPIRED] = "hold_expired",
+	[TCPMIG_STAT_HOLD_OVERFLOWS] = "hold_overflows",
+	[TCPMIG_STAT_MIGRATIONS_OUT] = "migrations_out",
+	[TCPMIG_STAT_MIGRATIONS_IN] = "migrations_in",
+	[TCPMIG_STAT_MIGRATIONS_FAILED] = "migrations_failed",
+	[TCPMIG_STAT_MSG_RETRANSMITS] = "msg_retransmits",
+	[TCPMIG_STAT_MSG_NOT_MEMBER] = "msg_not_member",
+	[TCPMIG_STAT_MSG_MALFORMED] = "msg_malformed",
+	[TCPMIG_STAT_MSG_UNEXPECTED] = "msg_unexpected",
+	[TCPMIG_STAT_MSG_OVERFLOWS] = "msg_overflows",
+};
+
+const char *tcpmig_stat_name(enum tcpmig_stat stat)
+{
+	return stat <= TCPMIG_STAT_MAX ? stat_names[stat] : NULL;
 }
 
 static int info_cb(const struct nlmsghdr *nlh, void *data)
@@ -108,6 +168,36 @@ void tcpmig_blob_free(struct tcpmig_blob *blob)
 	free(blob->data);
 	blob->data = NULL;
 	blob->len = 0;
+}
+
+int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
+		      struct capymig_tuple *tuple)
+{
+	const struct tcpmig_state_hdr *hdr = (const void *)blob->data;
+	const uint8_t *pos, *end = blob->data + blob->len;
+
+	if (blob->len < sizeof(*hdr) || ntohl(hdr->magic) != TCPMIG_STATE_MAGIC ||
+	    ntohs(hdr->hdr_len) != sizeof(*hdr))
+		return -EINVAL;
+	for (pos = blob->data + sizeof(*hdr);
+	     (size_t)(end - pos) >= sizeof(struct tcpmig_state_rec);) {
+		const struct tcpmig_state_rec *rec = (const void *)pos;
+		uint32_t len = ntohl(rec->len);
+		uint32_t padded = (len + TCPMIG_STATE_ALIGN - 1) &
+				  ~(TCPMIG_STATE_ALIGN - 1);
+
+		pos += sizeof(*rec);
+		if (padded < len || padded > (size_t)(end - pos))
+			return -EINVAL;
+		if (ntohs(rec->type) == TCPMIG_ST_TUPLE) {
+			if (len != sizeof(*tuple))
+				return -EINVAL;
+			memcpy(tuple, pos, sizeof(*tuple));
+			return 0;
+		}
+		pos += padded;
+	}
+	return -EINVAL;
 }
 
 int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn)
@@ -318,4 +408,217 @@ int tcpmig_hold(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 
 	return tcpmig_nl_request(nl, TCPMIG_CMD_HOLD, 0, hold_build, NULL,
 				 &ctx);
+}
+
+static const char *const event_names[] = {
+	[TCPMIG_EVENT_EXPORTED] = "exported",
+	[TCPMIG_EVENT_IMPORTED] = "imported",
+	[TCPMIG_EVENT_EXPORT_REFUSED] = "export_refused",
+	[TCPMIG_EVENT_IMPORT_REFUSED] = "import_refused",
+	[TCPMIG_EVENT_HOLD_EXPIRED] = "hold_expired",
+	[TCPMIG_EVENT_PREPARE_SENT] = "prepare_sent",
+	[TCPMIG_EVENT_PREPARED] = "prepared",
+	[TCPMIG_EVENT_PREPARE_ACKED] = "prepare_acked",
+	[TCPMIG_EVENT_STATE_SENT] = "state_sent",
+	[TCPMIG_EVENT_MIGRATED] = "migrated",
+	[TCPMIG_EVENT_REJECTED] = "rejected",
+	[TCPMIG_EVENT_FAILED] = "failed",
+};
+
+const char *tcpmig_event_name(uint32_t type)
+{
+	return type < sizeof(event_names) / sizeof(event_names[0]) ?
+	       event_names[type] : NULL;
+}
+
+int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *ev)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+
+	memset(ev, 0, sizeof(*ev));
+	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_EVENT] ||
+	    !tb[TCPMIG_A_TIMESTAMP_NS] ||
+	    get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple))
+		return -EBADMSG;
+	ev->type = mnl_attr_get_u32(tb[TCPMIG_A_EVENT]);
+	ev->timestamp_ns = mnl_attr_get_u64(tb[TCPMIG_A_TIMESTAMP_NS]);
+	if (tb[TCPMIG_A_ERROR])
+		ev->error = mnl_attr_get_u32(tb[TCPMIG_A_ERROR]);
+	if (tb[TCPMIG_A_STATE_LEN])
+		ev->state_len = mnl_attr_get_u32(tb[TCPMIG_A_STATE_LEN]);
+	if (tb[TCPMIG_A_MIGRATION_ID])
+		ev->migration_id = mnl_attr_get_u32(tb[TCPMIG_A_MIGRATION_ID]);
+	if (tb[TCPMIG_A_TARGET] &&
+	    get_endpoint(tb[TCPMIG_A_TARGET], &ev->target))
+		return -EBADMSG;
+	return 0;
+}
+
+int tcpmig_join_events(struct tcpmig_nl *nl)
+{
+	unsigned int group = nl->events_group;
+
+	if (!group)
+		return -ENOENT;
+	if (mnl_socket_setsockopt(nl->sock, NETLINK_ADD_MEMBERSHIP, &group,
+				  sizeof(group)))
+		return -errno;
+	return 0;
+}
+
+int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg)
+{
+	char buf[TCPMIG_NL_RECV_SIZE];
+	struct tcpmig_notification ev;
+	const struct nlmsghdr *nlh;
+	int len, ret;
+
+	ret = tcpmig_join_events(nl);
+	if (ret)
+		return ret;
+	for (;;) {
+		len = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
+		if (len < 0)
+			return -errno;
+		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (tcpmig_parse_event(nlh, &ev))
+				continue;
+			ret = cb(&ev, arg);
+			if (ret)
+				return ret;
+		}
+	}
+}
+
+struct config_ctx {
+	uint16_t udp_port;
+	const struct tcpmig_endpoint *sw;
+	uint32_t timeout_ms;
+};
+
+static int config_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct config_ctx *ctx = data;
+
+	if (ctx->udp_port)
+		mnl_attr_put_u16(nlh, TCPMIG_A_UDP_PORT, ctx->udp_port);
+	if (ctx->sw)
+		mnl_attr_put(nlh, TCPMIG_A_SWITCH, sizeof(*ctx->sw), ctx->sw);
+	if (ctx->timeout_ms)
+		mnl_attr_put_u32(nlh, TCPMIG_A_TIMEOUT_MS, ctx->timeout_ms);
+	return 0;
+}
+
+int tcpmig_set_config(struct tcpmig_nl *nl, uint16_t udp_port,
+		      const struct tcpmig_endpoint *sw, uint32_t timeout_ms)
+{
+	struct config_ctx ctx = { udp_port, sw, timeout_ms };
+
+	return tcpmig_nl_request(nl, TCPMIG_CMD_SET_CONFIG, 0, config_build,
+				 NULL, &ctx);
+}
+
+/* GET_CONFIG: repeated TCPMIG_A_PEER attributes, so walked by hand. */
+static int config_attr(const struct nlattr *attr, void *data)
+{
+	struct tcpmig_config *config = data;
+	struct tcpmig_endpoint ep;
+
+	switch (mnl_attr_get_type(attr)) {
+	case TCPMIG_A_UDP_PORT:
+		if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
+			return MNL_CB_ERROR;
+		config->udp_port = mnl_attr_get_u16(attr);
+		break;
+	case TCPMIG_A_TIMEOUT_MS:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+			return MNL_CB_ERROR;
+		config->timeout_ms = mnl_attr_get_u32(attr);
+		break;
+	case TCPMIG_A_SWITCH:
+		if (get_endpoint(attr, &config->sw))
+			return MNL_CB_ERROR;
+		break;
+	case TCPMIG_A_PEER:
+		if (get_endpoint(attr, &ep) ||
+		    config->npeers == TCPMIG_POOL_MAX)
+			return MNL_CB_ERROR;
+		config->peers[config->npeers++] = ep.addr;
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int config_reply(const struct nlmsghdr *nlh, void *data)
+{
+	return mnl_attr_parse(nlh, sizeof(struct genlmsghdr), config_attr,
+			      data);
+}
+
+int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	return tcpmig_nl_request(nl, TCPMIG_CMD_GET_CONFIG, 0, NULL,
+				 config_reply, config);
+}
+
+static int peer_build(struct nlmsghdr *nlh, void *data)
+{
+	struct tcpmig_endpoint ep = { .addr = *(const __be32 *)data };
+
+	mnl_attr_put(nlh, TCPMIG_A_PEER, sizeof(ep), &ep);
+	return 0;
+}
+
+int tcpmig_pool_add(struct tcpmig_nl *nl, __be32 addr)
+{
+	return tcpmig_nl_request(nl, TCPMIG_CMD_POOL_ADD, 0, peer_build, NULL,
+				 &addr);
+}
+
+int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr)
+{
+	return tcpmig_nl_request(nl, TCPMIG_CMD_POOL_DEL, 0, peer_build, NULL,
+				 &addr);
+}
+
+struct migrate_ctx {
+	const struct capymig_tuple *tuple;
+	const struct tcpmig_endpoint *target;
+	uint32_t *id;
+};
+
+static int migrate_build(struct nlmsghdr *nlh, void *data)
+{
+	const struct migrate_ctx *ctx = data;
+
+	mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(*ctx->tuple), ctx->tuple);
+	if (ctx->target)
+		mnl_attr_put(nlh, TCPMIG_A_TARGET, sizeof(*ctx->target),
+			     ctx->target);
+	return 0;
+}
+
+static int migrate_reply(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
+	const struct migrate_ctx *ctx = data;
+
+	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_MIGRATION_ID]) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	*ctx->id = mnl_attr_get_u32(tb[TCPMIG_A_MIGRATION_ID]);
+	return MNL_CB_OK;
+}
+
+int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		   const struct tcpmig_endpoint *target, uint32_t *id)
+{
+	struct migrate_ctx ctx = { tuple, target, id };
+
+	*id = 0;
+	return tcpmig_nl_request(nl, TCPMIG_CMD_MIGRATE, 0, migrate_build,
+				 migrate_reply, &ctx);
 }

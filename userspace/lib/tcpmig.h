@@ -16,7 +16,11 @@ struct tcpmig_info {
 	char version[TCPMIG_VERSION_MAX];
 	uint32_t genl_version;
 	uint64_t netns_cookie;
+	uint64_t stats[TCPMIG_STAT_MAX + 1];	/* by enum tcpmig_stat */
 };
+
+/* The name of a counter in tools' output ("exports", ...), or NULL. */
+const char *tcpmig_stat_name(enum tcpmig_stat stat);
 
 /* TCPMIG_CMD_GET_INFO.  Returns 0 or a negative errno. */
 int tcpmig_get_info(struct tcpmig_nl *nl, struct tcpmig_info *info);
@@ -28,6 +32,13 @@ struct tcpmig_blob {
 };
 
 void tcpmig_blob_free(struct tcpmig_blob *blob);
+
+/*
+ * The connection a blob carries (its TCPMIG_ST_TUPLE record), read
+ * without trusting the blob.  Returns 0 or -EINVAL.
+ */
+int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
+		      struct capymig_tuple *tuple);
 
 /* One connection of a LIST dump. */
 struct tcpmig_conn {
@@ -71,8 +82,61 @@ int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
 int tcpmig_hold(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		uint32_t timeout_ms);
 
+/* One notification of the events group. */
+struct tcpmig_notification {
+	uint32_t type;			/* enum tcpmig_event */
+	struct capymig_tuple tuple;
+	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC */
+	uint32_t error;			/* positive errno, or 0 */
+	uint32_t state_len;		/* blob size, or 0 */
+	uint32_t migration_id;		/* or 0 */
+	struct tcpmig_endpoint target;	/* zero when absent */
+};
+
+/* TCPMig configuration of a namespace. */
+#define TCPMIG_POOL_MAX 1024
+
+struct tcpmig_config {
+	uint16_t udp_port;		/* host order */
+	uint32_t timeout_ms;
+	struct tcpmig_endpoint sw;	/* addr 0: not set */
+	unsigned int npeers;
+	__be32 peers[TCPMIG_POOL_MAX];
+};
+
+/*
+ * TCPMIG_CMD_SET_CONFIG.  Zero @udp_port or @timeout_ms and a NULL @sw
+ * leave that setting as it is.
+ */
+int tcpmig_set_config(struct tcpmig_nl *nl, uint16_t udp_port,
+		      const struct tcpmig_endpoint *sw, uint32_t timeout_ms);
+int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config);
+int tcpmig_pool_add(struct tcpmig_nl *nl, __be32 addr);
+int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
+
+/*
+ * TCPMIG_CMD_MIGRATE of @tuple to @target (NULL: the switch chooses).
+ * Returns once the migration started, with its id in *@id.
+ */
+int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		   const struct tcpmig_endpoint *target, uint32_t *id);
+
+/* Joins the events group (tcpmig_monitor does it too). */
+int tcpmig_join_events(struct tcpmig_nl *nl);
+
+/* The name of an event type ("exported", ...), or NULL. */
+const char *tcpmig_event_name(uint32_t type);
+
+/*
+ * Joins the events group and calls @cb for each event until it returns
+ * nonzero (which is then returned) or an error occurs.
+ */
+typedef int (*tcpmig_event_cb)(const struct tcpmig_notification *ev, void *arg);
+int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg);
+
 /* Parsers of replies, separate from the I/O for tests. */
 int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn);
+int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *ev);
 
 /* Reads a GET_INFO reply; -EBADMSG if an attribute is missing or bad. */
 int tcpmig_parse_info(const struct nlmsghdr *nlh, struct tcpmig_info *info);

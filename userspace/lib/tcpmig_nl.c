@@ -25,15 +25,47 @@ static int parse_extack_attr(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
+/* The extack message in the TLVs at @offset of @nlh's payload, if any. */
+static void parse_ext_msg(const struct nlmsghdr *nlh, size_t offset,
+			  char *msg, size_t msg_len)
+{
+	const struct nlattr *tb[NLMSGERR_ATTR_MAX + 1] = { NULL };
+
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) &&
+	    sizeof(*nlh) + offset <= nlh->nlmsg_len &&
+	    mnl_attr_parse(nlh, offset, parse_extack_attr, tb) == MNL_CB_OK &&
+	    tb[NLMSGERR_ATTR_MSG]) {
+		strncpy(msg, mnl_attr_get_str(tb[NLMSGERR_ATTR_MSG]),
+			msg_len - 1);
+		msg[msg_len - 1] = '\0';
+	}
+}
+
+int tcpmig_nl_parse_done(const struct nlmsghdr *nlh, char *msg,
+			 size_t msg_len)
+{
+	int error;
+
+	msg[0] = '\0';
+	if (nlh->nlmsg_type != NLMSG_DONE)
+		return -EBADMSG;
+	/* Old kernels end a dump with an empty NLMSG_DONE. */
+	if (nlh->nlmsg_len < sizeof(*nlh) + sizeof(error))
+		return 0;
+	memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
+	parse_ext_msg(nlh, MNL_ALIGN(sizeof(error)), msg, msg_len);
+	return error;
+}
+
 int tcpmig_nl_parse_error(const struct nlmsghdr *nlh, char *msg,
 			  size_t msg_len)
 {
 	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[NLMSGERR_ATTR_MAX + 1] = { NULL };
-	size_t hdr_len = sizeof(*nlh) + sizeof(*err);
+	size_t offset = sizeof(*err);
 
 	msg[0] = '\0';
-	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < hdr_len)
+	if (nlh->nlmsg_type != NLMSG_ERROR ||
+	    nlh->nlmsg_len < sizeof(*nlh) + offset)
 		return -EBADMSG;
 
 	/*
@@ -41,36 +73,73 @@ int tcpmig_nl_parse_error(const struct nlmsghdr *nlh, char *msg,
 	 * kernel capped it (NLM_F_CAPPED), the whole request otherwise.
 	 */
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		hdr_len += err->msg.nlmsg_len - sizeof(err->msg);
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && hdr_len <= nlh->nlmsg_len &&
-	    mnl_attr_parse(nlh, hdr_len - sizeof(*nlh), parse_extack_attr,
-			   tb) == MNL_CB_OK &&
-	    tb[NLMSGERR_ATTR_MSG]) {
-		strncpy(msg, mnl_attr_get_str(tb[NLMSGERR_ATTR_MSG]),
-			msg_len - 1);
-		msg[msg_len - 1] = '\0';
-	}
+		offset += err->msg.nlmsg_len - sizeof(err->msg);
+	parse_ext_msg(nlh, offset, msg, msg_len);
 	return err->error;
+}
+
+struct family_ids {
+	uint16_t id;
+	uint32_t events_group;
+};
+
+/* One CTRL_ATTR_MCAST_GRP_* nest: keeps the id of the events group. */
+static int parse_group_attr(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (type == CTRL_ATTR_MCAST_GRP_NAME &&
+	    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+		tb[type] = attr;
+	else if (type == CTRL_ATTR_MCAST_GRP_ID &&
+		 mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+		tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int parse_groups(const struct nlattr *attr, void *data)
+{
+	const struct nlattr *tb[CTRL_ATTR_MCAST_GRP_MAX + 1] = { NULL };
+	struct family_ids *ids = data;
+
+	if (mnl_attr_parse_nested(attr, parse_group_attr, tb) == MNL_CB_OK &&
+	    tb[CTRL_ATTR_MCAST_GRP_NAME] && tb[CTRL_ATTR_MCAST_GRP_ID] &&
+	    !strcmp(mnl_attr_get_str(tb[CTRL_ATTR_MCAST_GRP_NAME]),
+		    TCPMIG_MCGRP_EVENTS))
+		ids->events_group = mnl_attr_get_u32(tb[CTRL_ATTR_MCAST_GRP_ID]);
+	return MNL_CB_OK;
 }
 
 static int parse_family_attr(const struct nlattr *attr, void *data)
 {
-	uint16_t *id = data;
+	struct family_ids *ids = data;
 
-	if (mnl_attr_get_type(attr) == CTRL_ATTR_FAMILY_ID &&
-	    mnl_attr_validate(attr, MNL_TYPE_U16) == 0)
-		*id = mnl_attr_get_u16(attr);
+	switch (mnl_attr_get_type(attr)) {
+	case CTRL_ATTR_FAMILY_ID:
+		if (mnl_attr_validate(attr, MNL_TYPE_U16) == 0)
+			ids->id = mnl_attr_get_u16(attr);
+		break;
+	case CTRL_ATTR_MCAST_GROUPS:
+		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) == 0)
+			mnl_attr_parse_nested(attr, parse_groups, ids);
+		break;
+	}
 	return MNL_CB_OK;
 }
 
-int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id)
+int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id,
+			   uint32_t *events_group)
 {
-	*id = 0;
+	struct family_ids ids = { 0 };
+
 	if (nlh->nlmsg_type != GENL_ID_CTRL ||
 	    mnl_attr_parse(nlh, sizeof(struct genlmsghdr), parse_family_attr,
-			   id) != MNL_CB_OK)
+			   &ids) != MNL_CB_OK || !ids.id)
 		return -EINVAL;
-	return *id ? 0 : -EINVAL;
+	*id = ids.id;
+	*events_group = ids.events_group;
+	return 0;
 }
 
 static struct nlmsghdr *put_request(struct tcpmig_nl *nl, char *buf,
@@ -125,8 +194,15 @@ static int error_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_STOP;
 }
 
+/* A dump ends here; a refusal in its first round is reported here too. */
 static int done_cb(const struct nlmsghdr *nlh, void *data)
 {
+	struct request_ctx *ctx = data;
+	int err = tcpmig_nl_parse_done(nlh, ctx->nl->ext_msg,
+				       sizeof(ctx->nl->ext_msg));
+
+	if (!ctx->error)
+		ctx->error = err;
 	return MNL_CB_STOP;
 }
 
@@ -199,7 +275,10 @@ int tcpmig_nl_request(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
 
 static int family_cb(const struct nlmsghdr *nlh, void *data)
 {
-	return tcpmig_nl_parse_family(nlh, data) ? MNL_CB_ERROR : MNL_CB_OK;
+	struct tcpmig_nl *nl = data;
+
+	return tcpmig_nl_parse_family(nlh, &nl->family_id, &nl->events_group) ?
+	       MNL_CB_ERROR : MNL_CB_OK;
 }
 
 static int resolve_family(struct tcpmig_nl *nl)
@@ -213,7 +292,7 @@ static int resolve_family(struct tcpmig_nl *nl)
 	 */
 	nlh = put_request(nl, buf, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
-	return run_request(nl, nlh, family_cb, &nl->family_id);
+	return run_request(nl, nlh, family_cb, nl);
 }
 
 int tcpmig_nl_open(struct tcpmig_nl *nl)
@@ -227,8 +306,12 @@ int tcpmig_nl_open(struct tcpmig_nl *nl)
 	if (!nl->sock)
 		return -errno;
 
-	/* Ask for the kernel's reasons with every error; harmless if old. */
+	/*
+	 * Ask for the kernel's reasons with every error (harmless if old),
+	 * without the request echoed back: a refused import is megabytes.
+	 */
 	mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof(one));
 	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
 		goto err_close;
@@ -253,12 +336,17 @@ void tcpmig_nl_close(struct tcpmig_nl *nl)
 	nl->sock = NULL;
 }
 
+const char *tcpmig_nl_open_strerror(int err)
+{
+	if (err == -ENOENT)
+		return "the tcpmig netlink family is not registered "
+		       "(is the capymig module installed? try: modprobe capymig)";
+	return tcpmig_nl_strerror(err);
+}
+
 const char *tcpmig_nl_strerror(int err)
 {
 	switch (-err) {
-	case ENOENT:
-		return "the tcpmig netlink family is not registered "
-		       "(is the capymig module installed? try: modprobe capymig)";
 	case EPERM:
 		return "operation not permitted: CAP_NET_ADMIN is required in "
 		       "this network namespace";

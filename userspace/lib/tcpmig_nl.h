@@ -23,6 +23,7 @@ struct tcpmig_nl {
 	unsigned int portid;
 	unsigned int seq;
 	uint16_t family_id;
+	uint32_t events_group;	/* multicast group of TCPMIG_MCGRP_EVENTS */
 	char ext_msg[TCPMIG_NL_EXT_MSG_MAX];
 };
 
@@ -67,10 +68,23 @@ int tcpmig_nl_request_large(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
 int tcpmig_nl_parse_error(const struct nlmsghdr *nlh, char *msg,
 			  size_t msg_len);
 
-/* Reads a CTRL_CMD_GETFAMILY reply; returns 0 and sets @id, or -EINVAL. */
-int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id);
+/*
+ * Reads the NLMSG_DONE that ends a dump: its error (0 when the dump
+ * completed) and extack message, as tcpmig_nl_parse_error().
+ */
+int tcpmig_nl_parse_done(const struct nlmsghdr *nlh, char *msg,
+			 size_t msg_len);
+
+/*
+ * Reads a CTRL_CMD_GETFAMILY reply: the family's id and its events group
+ * (0 if absent).  Returns 0, or -EINVAL without an id.
+ */
+int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id,
+			   uint32_t *events_group);
 
 /* Human explanation of an errno returned by a tcpmig request. */
 const char *tcpmig_nl_strerror(int err);
+/* The same for tcpmig_nl_open(), where ENOENT means no module. */
+const char *tcpmig_nl_open_strerror(int err);
 
 #endif /* CAPYMIG_TCPMIG_NL_H */

@@ -129,3 +129,37 @@ char *capymig_tuple_format(const struct capymig_tuple *t, char *buf)
 					 t->remote_port, remote));
 	return buf;
 }
+
+int capymig_wire_endpoint_parse(const char *text, int port_optional,
+				struct tcpmig_endpoint *ep)
+{
+	__be32 addr[4];
+	__u8 family;
+	char with_port[32];
+
+	memset(ep, 0, sizeof(*ep));
+	if (port_optional && !strchr(text, ':')) {
+		snprintf(with_port, sizeof(with_port), "%s:1", text);
+		text = with_port;
+	}
+	if (parse_endpoint(text, &family, addr, &ep->port) ||
+	    family != AF_INET)
+		return -EINVAL;
+	ep->addr = addr[0];
+	if (text == with_port)
+		ep->port = 0;
+	return 0;
+}
+
+char *capymig_wire_endpoint_format(const struct tcpmig_endpoint *ep,
+				   char *buf)
+{
+	char host[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &ep->addr, host, sizeof(host));
+	if (ep->port)
+		sprintf(buf, "%s:%u", host, ntohs(ep->port));
+	else
+		strcpy(buf, host);
+	return buf;
+}

@@ -26,6 +26,17 @@ int capymig_tuple_from_fd(int fd, struct capymig_tuple *t);
 int capymig_tuple_parse(const char *local, const char *remote,
 			struct capymig_tuple *t);
 
+/*
+ * A TCPMig endpoint, IPv4: "1.2.3.4:80", or "1.2.3.4" when @port_optional.
+ * Returns 0 or -EINVAL.
+ */
+int capymig_wire_endpoint_parse(const char *text, int port_optional,
+				struct tcpmig_endpoint *ep);
+
+/* "1.2.3.4:80" (or "1.2.3.4" with port 0) into @buf (24 bytes). */
+char *capymig_wire_endpoint_format(const struct tcpmig_endpoint *ep,
+				   char *buf);
+
 /* "LOCAL -> REMOTE" into @buf (CAPYMIG_TUPLE_STRLEN bytes); returns @buf. */
 char *capymig_tuple_format(const struct capymig_tuple *t, char *buf);
 

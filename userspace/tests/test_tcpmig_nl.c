@@ -3,6 +3,7 @@
  * Unit tests of libcapymig's message parsing, on messages built here the
  * way the kernel lays them out.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,24 +107,63 @@ static struct nlmsghdr *put_genl(uint16_t type, uint8_t cmd)
 	return nlh;
 }
 
-static void family_id_is_read(void **state)
+static void done_reports_error_and_reason(void **state)
+{
+	struct nlmsghdr *nlh;
+	char msg[64];
+	int *error;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_flags = NLM_F_MULTI | NLM_F_ACK_TLVS;
+	error = mnl_nlmsg_put_extra_header(nlh, sizeof(*error));
+	*error = -EOPNOTSUPP;
+	mnl_attr_put_strz(nlh, NLMSGERR_ATTR_MSG, "urgent data pending");
+	assert_int_equal(tcpmig_nl_parse_done(nlh, msg, sizeof(msg)),
+			 -EOPNOTSUPP);
+	assert_string_equal(msg, "urgent data pending");
+
+	nlh->nlmsg_len = sizeof(*nlh);		/* an old kernel's */
+	assert_int_equal(tcpmig_nl_parse_done(nlh, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "");
+}
+
+static void put_group(struct nlmsghdr *nlh, const char *name, uint32_t id)
+{
+	struct nlattr *grp = mnl_attr_nest_start(nlh, 1);
+
+	mnl_attr_put_strz(nlh, CTRL_ATTR_MCAST_GRP_NAME, name);
+	mnl_attr_put_u32(nlh, CTRL_ATTR_MCAST_GRP_ID, id);
+	mnl_attr_nest_end(nlh, grp);
+}
+
+static void family_id_and_events_group_are_read(void **state)
 {
 	struct nlmsghdr *nlh = put_genl(GENL_ID_CTRL, CTRL_CMD_NEWFAMILY);
+	struct nlattr *groups;
+	uint32_t group;
 	uint16_t id;
 
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
 	mnl_attr_put_u16(nlh, CTRL_ATTR_FAMILY_ID, 0x1a);
-	assert_int_equal(tcpmig_nl_parse_family(nlh, &id), 0);
+	groups = mnl_attr_nest_start(nlh, CTRL_ATTR_MCAST_GROUPS);
+	put_group(nlh, "other", 7);
+	put_group(nlh, TCPMIG_MCGRP_EVENTS, 9);
+	mnl_attr_nest_end(nlh, groups);
+	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group), 0);
 	assert_int_equal(id, 0x1a);
+	assert_int_equal(group, 9);
 }
 
 static void family_without_id_is_rejected(void **state)
 {
 	struct nlmsghdr *nlh = put_genl(GENL_ID_CTRL, CTRL_CMD_NEWFAMILY);
+	uint32_t group;
 	uint16_t id;
 
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
-	assert_int_equal(tcpmig_nl_parse_family(nlh, &id), -EINVAL);
+	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group), -EINVAL);
 }
 
 static struct nlmsghdr *put_info(const char *version, int with_cookie)
@@ -186,6 +226,123 @@ static void info_wrong_attribute_size_is_rejected(void **state)
 	assert_int_equal(tcpmig_parse_info(nlh, &info), -EBADMSG);
 }
 
+static void info_reads_stats(void **state)
+{
+	struct nlmsghdr *nlh = put_info("1.2.3", 1);
+	struct tcpmig_info info;
+	struct nlattr *nest;
+
+	nest = mnl_attr_nest_start(nlh, TCPMIG_A_STATS);
+	mnl_attr_put_u64(nlh, TCPMIG_STAT_EXPORTS, 5);
+	mnl_attr_put_u64(nlh, TCPMIG_STAT_HOLD_OVERFLOWS, 7);
+	mnl_attr_put_u64(nlh, TCPMIG_STAT_MAX + 3, 9);	/* newer kernel */
+	mnl_attr_nest_end(nlh, nest);
+	assert_int_equal(tcpmig_parse_info(nlh, &info), 0);
+	assert_int_equal(info.stats[TCPMIG_STAT_EXPORTS], 5);
+	assert_int_equal(info.stats[TCPMIG_STAT_HOLD_OVERFLOWS], 7);
+	assert_int_equal(info.stats[TCPMIG_STAT_IMPORTS], 0);
+}
+
+static void event_is_read(void **state)
+{
+	struct nlmsghdr *nlh = put_genl(0x1a, TCPMIG_CMD_EVENT);
+	struct capymig_tuple t = { .family = AF_INET, .local_port = 1 };
+	struct tcpmig_notification ev;
+
+	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_IMPORT_REFUSED);
+	mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(t), &t);
+	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 123456789);
+	mnl_attr_put_u32(nlh, TCPMIG_A_ERROR, EEXIST);
+	assert_int_equal(tcpmig_parse_event(nlh, &ev), 0);
+	assert_int_equal(ev.type, TCPMIG_EVENT_IMPORT_REFUSED);
+	assert_int_equal(ev.timestamp_ns, 123456789);
+	assert_int_equal(ev.error, EEXIST);
+	assert_memory_equal(&ev.tuple, &t, sizeof(t));
+	assert_string_equal(tcpmig_event_name(ev.type), "import_refused");
+}
+
+static void event_with_short_tuple_is_rejected(void **state)
+{
+	struct nlmsghdr *nlh = put_genl(0x1a, TCPMIG_CMD_EVENT);
+	struct tcpmig_notification ev;
+
+	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_EXPORTED);
+	mnl_attr_put_u32(nlh, TCPMIG_A_TUPLE, 0);
+	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 1);
+	assert_int_equal(tcpmig_parse_event(nlh, &ev), -EBADMSG);
+}
+
+static void conn_is_read(void **state)
+{
+	struct nlmsghdr *nlh = put_genl(0x1a, TCPMIG_CMD_LIST);
+	struct capymig_tuple t = { .family = AF_INET6, .remote_port = 9 };
+	struct tcpmig_conn conn;
+	struct nlattr *nest;
+
+	nest = mnl_attr_nest_start(nlh, TCPMIG_A_CONN);
+	mnl_attr_put(nlh, TCPMIG_CONN_A_TUPLE, sizeof(t), &t);
+	mnl_attr_put_u32(nlh, TCPMIG_CONN_A_RQLEN, 20);
+	mnl_attr_put_u32(nlh, TCPMIG_CONN_A_TQLEN, 30);
+	mnl_attr_nest_end(nlh, nest);
+	assert_int_equal(tcpmig_parse_conn(nlh, &conn), 0);
+	assert_int_equal(conn.rqlen, 20);
+	assert_int_equal(conn.tqlen, 30);
+	assert_int_equal(conn.cookie, 0);
+	assert_memory_equal(&conn.tuple, &t, sizeof(t));
+}
+
+/* A blob as the kernel lays it out: header, then padded records. */
+static size_t put_blob(uint8_t *out, const struct capymig_tuple *t,
+		       uint32_t tuple_len)
+{
+	struct tcpmig_state_hdr *hdr = (void *)out;
+	struct tcpmig_state_rec *rec;
+	size_t pos = sizeof(*hdr);
+
+	memset(out, 0, 256);
+	hdr->magic = htonl(TCPMIG_STATE_MAGIC);
+	hdr->version = TCPMIG_STATE_VERSION;
+	hdr->hdr_len = htons(sizeof(*hdr));
+	rec = (void *)(out + pos);		/* an 8-byte record first */
+	rec->type = htons(TCPMIG_ST_APP);
+	rec->len = htonl(3);
+	pos += sizeof(*rec) + 8;
+	rec = (void *)(out + pos);
+	rec->type = htons(TCPMIG_ST_TUPLE);
+	rec->len = htonl(tuple_len);
+	memcpy(rec + 1, t, sizeof(*t));
+	pos += sizeof(*rec) + sizeof(*t);
+	hdr->total_len = htonl(pos);
+	return pos;
+}
+
+static void blob_tuple_is_found(void **state)
+{
+	struct capymig_tuple t = { .family = AF_INET, .local_port = 7 }, got;
+	uint8_t raw[256];
+	struct tcpmig_blob blob = { raw, put_blob(raw, &t, sizeof(t)) };
+
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), 0);
+	assert_memory_equal(&got, &t, sizeof(t));
+}
+
+static void blob_tuple_rejects_damage(void **state)
+{
+	struct capymig_tuple t = { .family = AF_INET }, got;
+	uint8_t raw[256];
+	struct tcpmig_blob blob = { raw, put_blob(raw, &t, sizeof(t)) };
+
+	blob.len -= 1;			/* tuple record cut short */
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
+	blob.len = put_blob(raw, &t, sizeof(t) - 4);
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
+	blob.len = put_blob(raw, &t, 0xfffffff8);	/* length overflow */
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
+	blob.len = put_blob(raw, &t, sizeof(t));
+	raw[0] ^= 1;			/* magic */
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,13 +351,20 @@ int main(void)
 		cmocka_unit_test(error_with_extack_after_full_request),
 		cmocka_unit_test(error_extack_truncated_to_buffer),
 		cmocka_unit_test(error_too_short_is_rejected),
-		cmocka_unit_test(family_id_is_read),
+		cmocka_unit_test(done_reports_error_and_reason),
+		cmocka_unit_test(family_id_and_events_group_are_read),
 		cmocka_unit_test(family_without_id_is_rejected),
 		cmocka_unit_test(info_is_read),
 		cmocka_unit_test(info_ignores_unknown_attributes),
 		cmocka_unit_test(info_missing_attribute_is_rejected),
 		cmocka_unit_test(info_oversized_version_is_rejected),
 		cmocka_unit_test(info_wrong_attribute_size_is_rejected),
+		cmocka_unit_test(info_reads_stats),
+		cmocka_unit_test(event_is_read),
+		cmocka_unit_test(event_with_short_tuple_is_rejected),
+		cmocka_unit_test(conn_is_read),
+		cmocka_unit_test(blob_tuple_is_found),
+		cmocka_unit_test(blob_tuple_rejects_damage),
 	};
 
 	return cmocka_run_group_tests_name("tcpmig_nl", tests, NULL, NULL);

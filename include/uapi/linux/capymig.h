@@ -74,7 +74,21 @@ struct capymig_tuple {
  *	optional %TCPMIG_A_TIMEOUT_MS.
  * @TCPMIG_CMD_EVENT: notification on the %TCPMIG_MCGRP_EVENTS group.
  *	Attributes: %TCPMIG_A_EVENT, %TCPMIG_A_TUPLE, %TCPMIG_A_TIMESTAMP_NS,
- *	and %TCPMIG_A_ERROR or %TCPMIG_A_STATE_LEN.
+ *	and %TCPMIG_A_ERROR, %TCPMIG_A_STATE_LEN, %TCPMIG_A_MIGRATION_ID,
+ *	%TCPMIG_A_TARGET as the event has them.
+ * @TCPMIG_CMD_SET_CONFIG: configure TCPMig in this namespace: the UDP port
+ *	(%TCPMIG_A_UDP_PORT, default %TCPMIG_PORT_DEFAULT) and the switch
+ *	(%TCPMIG_A_SWITCH, its address; the port is the same).  Setting the
+ *	switch opens the TCPMig socket.  %TCPMIG_A_TIMEOUT_MS sets how long
+ *	a migration may take before it is given up (default 1000).
+ * @TCPMIG_CMD_GET_CONFIG: the above, and the pool.  Reply as the request,
+ *	with one %TCPMIG_A_PEER per pool member.
+ * @TCPMIG_CMD_POOL_ADD: accept TCPMig from the server at %TCPMIG_A_PEER.
+ * @TCPMIG_CMD_POOL_DEL: stop accepting it.
+ * @TCPMIG_CMD_MIGRATE: migrate the connection %TCPMIG_A_TUPLE (or
+ *	%TCPMIG_A_COOKIE) through the switch, to %TCPMIG_A_TARGET if given,
+ *	else where the switch chooses.  Returns at once with
+ *	%TCPMIG_A_MIGRATION_ID; each phase is announced as an event.
  *
  * Every command requires CAP_NET_ADMIN in the user namespace that owns the
  * network namespace of the requesting socket, and acts in that namespace.
@@ -87,6 +101,11 @@ enum tcpmig_cmd {
 	TCPMIG_CMD_IMPORT,
 	TCPMIG_CMD_HOLD,
 	TCPMIG_CMD_EVENT,
+	TCPMIG_CMD_SET_CONFIG,
+	TCPMIG_CMD_GET_CONFIG,
+	TCPMIG_CMD_POOL_ADD,
+	TCPMIG_CMD_POOL_DEL,
+	TCPMIG_CMD_MIGRATE,
 
 	__TCPMIG_CMD_MAX,
 };
@@ -115,6 +134,11 @@ enum tcpmig_cmd {
  * @TCPMIG_A_ERROR: u32, a positive errno.
  * @TCPMIG_A_TIMESTAMP_NS: u64, CLOCK_MONOTONIC time of the event.
  * @TCPMIG_A_STATS: nest of enum tcpmig_stat, u64 counters of the namespace.
+ * @TCPMIG_A_UDP_PORT: u16, the TCPMig UDP port.
+ * @TCPMIG_A_SWITCH: struct tcpmig_endpoint, the switch's TCPMig address.
+ * @TCPMIG_A_PEER: struct tcpmig_endpoint, a pool member (port ignored).
+ * @TCPMIG_A_TARGET: struct tcpmig_endpoint, a migration's target server.
+ * @TCPMIG_A_MIGRATION_ID: u32, names a migration together with its origin.
  */
 enum tcpmig_attr {
 	TCPMIG_A_UNSPEC,
@@ -136,6 +160,11 @@ enum tcpmig_attr {
 	TCPMIG_A_ERROR,
 	TCPMIG_A_TIMESTAMP_NS,
 	TCPMIG_A_STATS,
+	TCPMIG_A_UDP_PORT,
+	TCPMIG_A_SWITCH,
+	TCPMIG_A_PEER,
+	TCPMIG_A_TARGET,
+	TCPMIG_A_MIGRATION_ID,
 
 	__TCPMIG_A_MAX,
 };
@@ -176,6 +205,15 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_HELD_PACKETS: packets held for a connection in transit.
  * @TCPMIG_STAT_HOLD_EXPIRED: held packets dropped because no import came.
  * @TCPMIG_STAT_HOLD_OVERFLOWS: packets dropped beyond a hold's bound.
+ * @TCPMIG_STAT_MIGRATIONS_OUT: migrations completed as the origin.
+ * @TCPMIG_STAT_MIGRATIONS_IN: migrations completed as the target.
+ * @TCPMIG_STAT_MIGRATIONS_FAILED: migrations given up as the origin.
+ * @TCPMIG_STAT_MSG_RETRANSMITS: TCPMig messages sent again.
+ * @TCPMIG_STAT_MSG_NOT_MEMBER: TCPMig messages dropped: not from the pool.
+ * @TCPMIG_STAT_MSG_MALFORMED: TCPMig messages dropped: malformed.
+ * @TCPMIG_STAT_MSG_UNEXPECTED: TCPMig messages dropped: no such migration
+ *	or not in that phase (duplicates and late arrivals).
+ * @TCPMIG_STAT_MSG_OVERFLOWS: TCPMig messages dropped: too many waiting.
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -186,6 +224,14 @@ enum tcpmig_stat {
 	TCPMIG_STAT_HELD_PACKETS,
 	TCPMIG_STAT_HOLD_EXPIRED,
 	TCPMIG_STAT_HOLD_OVERFLOWS,
+	TCPMIG_STAT_MIGRATIONS_OUT,
+	TCPMIG_STAT_MIGRATIONS_IN,
+	TCPMIG_STAT_MIGRATIONS_FAILED,
+	TCPMIG_STAT_MSG_RETRANSMITS,
+	TCPMIG_STAT_MSG_NOT_MEMBER,
+	TCPMIG_STAT_MSG_MALFORMED,
+	TCPMIG_STAT_MSG_UNEXPECTED,
+	TCPMIG_STAT_MSG_OVERFLOWS,
 	TCPMIG_STAT_PAD,
 
 	__TCPMIG_STAT_MAX,
@@ -200,6 +246,16 @@ enum tcpmig_stat {
  *	untouched.  %TCPMIG_A_ERROR says why.
  * @TCPMIG_EVENT_IMPORT_REFUSED: an import was refused; nothing was sent.
  * @TCPMIG_EVENT_HOLD_EXPIRED: held packets were dropped, no import came.
+ * @TCPMIG_EVENT_PREPARE_SENT: origin: phase 1 began.
+ * @TCPMIG_EVENT_PREPARED: target: holding, PREPARE-ACK sent.
+ * @TCPMIG_EVENT_PREPARE_ACKED: origin: the switch redirects; exporting.
+ * @TCPMIG_EVENT_STATE_SENT: origin: CONN-STATE sent.
+ * @TCPMIG_EVENT_MIGRATED: origin: CONN-STATE-ACK received, done.
+ * @TCPMIG_EVENT_REJECTED: origin: the target refused; the connection
+ *	stays, untouched.  %TCPMIG_A_ERROR says why.
+ * @TCPMIG_EVENT_FAILED: origin: given up (%TCPMIG_A_ERROR).  Before the
+ *	export the connection stays here, serving; after it, the target
+ *	stopped answering and the connection is lost.
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
@@ -208,6 +264,13 @@ enum tcpmig_event {
 	TCPMIG_EVENT_EXPORT_REFUSED,
 	TCPMIG_EVENT_IMPORT_REFUSED,
 	TCPMIG_EVENT_HOLD_EXPIRED,
+	TCPMIG_EVENT_PREPARE_SENT,
+	TCPMIG_EVENT_PREPARED,
+	TCPMIG_EVENT_PREPARE_ACKED,
+	TCPMIG_EVENT_STATE_SENT,
+	TCPMIG_EVENT_MIGRATED,
+	TCPMIG_EVENT_REJECTED,
+	TCPMIG_EVENT_FAILED,
 };
 
 /*
@@ -306,6 +369,8 @@ struct tcpmig_st_options {
 	__be16	user_mss;	/* TCP_MAXSEG, 0 when unset */
 	__be32	ts_val;		/* our current timestamp clock */
 	__be32	ts_recent;	/* the peer's last timestamp */
+	__be16	rcv_mss;	/* our estimate of the peer's segment size */
+	__be16	pad;		/* zero */
 };
 
 struct tcpmig_st_rtt {
@@ -346,6 +411,306 @@ struct tcpmig_st_sockopts {
 	__be32	notsent_lowat;
 	__u8	tos;		/* IPv4 TOS or IPv6 traffic class */
 	__u8	pad[3];
+};
+
+/*
+ * TCPMig: the migration protocol, carried over UDP between servers and
+ * through the switch (Capybara's two-phase protocol, SIGCOMM'26 §4).
+ *
+ *	origin                     switch                     target
+ *	  | PREPARE -----------------> | (picks target if 0) ----> |  hold
+ *	  | <----------------------------------- PREPARE-ACK      |
+ *	  |                            | installs the redirect    |
+ *	  | export, CONN-STATE (n fragments) -------------------> |  import,
+ *	  | <--------------------------------- CONN-STATE-ACK     |  replay
+ *
+ * The target may answer REJECT instead of PREPARE-ACK.  ABORT, from the
+ * origin through the switch, withdraws a migration: the switch drops the
+ * redirect and the target its hold.  LOAD is the switch's periodic
+ * LOAD-NOTIFICATION; REGISTER is a server joining the pool (and staying
+ * in it: it is repeated as a heartbeat).
+ *
+ * Everything is big-endian.  Endpoints are IPv4: the switch pipeline
+ * holds 32-bit addresses in its tables.  The same definitions are the
+ * P4 program's headers (p4/).
+ */
+#define TCPMIG_PORT_DEFAULT	7290
+#define TCPMIG_MSG_MAGIC	0x544d		/* "TM" */
+#define TCPMIG_MSG_VERSION	1
+
+enum tcpmig_msg_type {
+	TCPMIG_MSG_PREPARE = 1,
+	TCPMIG_MSG_PREPARE_ACK,
+	TCPMIG_MSG_CONN_STATE,
+	TCPMIG_MSG_CONN_STATE_ACK,
+	TCPMIG_MSG_REJECT,
+	TCPMIG_MSG_ABORT,
+	TCPMIG_MSG_LOAD,
+	TCPMIG_MSG_REGISTER,
+};
+
+struct tcpmig_endpoint {
+	__be32	addr;
+	__be16	port;
+	__be16	pad;		/* zero */
+};
+
+/**
+ * struct tcpmig_msg_hdr - the header of every TCPMig message
+ * @magic: %TCPMIG_MSG_MAGIC.
+ * @version: %TCPMIG_MSG_VERSION.
+ * @type: enum tcpmig_msg_type.
+ * @migration_id: chosen by the origin, unique among its migrations; with
+ *	@origin it names a migration.
+ * @client: the client end of the connection (the switch's table key).
+ * @origin: the server end on the origin, as its socket has it.
+ * @target: the server end on the target; zero in a PREPARE that lets the
+ *	switch choose.  In LOAD, the server notified; in REGISTER, unused.
+ */
+struct tcpmig_msg_hdr {
+	__be16	magic;
+	__u8	version;
+	__u8	type;
+	__be32	migration_id;
+	struct tcpmig_endpoint client;
+	struct tcpmig_endpoint origin;
+	struct tcpmig_endpoint target;
+};
+
+/*
+ * CONN-STATE: one fragment of the state blob follows this.  Every fragment
+ * but the last carries exactly TCPMIG_FRAG_SIZE bytes, so a fragment's
+ * index is its offset / TCPMIG_FRAG_SIZE; the datagrams fit an IPv4 MTU
+ * of 1280.
+ */
+#define TCPMIG_FRAG_SIZE	1200
+
+struct tcpmig_msg_conn_state {
+	__be32	offset;		/* of this fragment in the blob */
+	__be32	total_len;	/* of the blob */
+};
+
+/* CONN-STATE-ACK: the whole blob arrived and was imported. */
+struct tcpmig_msg_conn_state_ack {
+	__be32	total_len;
+};
+
+enum tcpmig_reject_reason {
+	TCPMIG_REJECT_TUPLE_EXISTS = 1,	/* the target has that connection */
+	TCPMIG_REJECT_NO_LISTENER,	/* nothing serves the endpoint */
+	TCPMIG_REJECT_NO_MEMORY,
+	TCPMIG_REJECT_BUSY,		/* already migrating that connection */
+	TCPMIG_REJECT_IMPORT_FAILED,	/* the state arrived, import failed */
+	TCPMIG_REJECT_DRAINING,		/* the target leaves the pool */
+};
+
+struct tcpmig_msg_reject {
+	__be32	reason;		/* enum tcpmig_reject_reason */
+};
+
+/* LOAD-NOTIFICATION: packets per second seen by the switch last period. */
+struct tcpmig_msg_load {
+	__be64	server_pps;	/* towards the server notified */
+	__be64	pool_pps;	/* towards the whole pool */
+	__be32	servers;	/* members counted in pool_pps */
+	__be32	period_us;
+};
+
+#define TCPMIG_REGISTER_F_DRAINING	(1U << 0)	/* place nothing new */
+
+/* REGISTER: a server's endpoint is in @origin of the header. */
+struct tcpmig_msg_register {
+	__be32	flags;		/* TCPMIG_REGISTER_F_* */
+	__be32	weight;		/* relative capacity, for placement */
+};
+
+/*
+ * The switch's tables, as a pipeline holds them (registers indexed by a
+ * hash of the key), shared by the software switch (bpf/switch.bpf.c) and
+ * the P4 program.
+ *
+ * The migration table maps a client endpoint to where its connection now
+ * lives.  It has two levels of slots: a key goes to its slot in level 0,
+ * or, if that holds another key, to its slot in level 1 (a second hash).
+ */
+#define CAPYMIG_SW_LEVELS		2
+#define CAPYMIG_SW_SLOTS_SHIFT		18
+#define CAPYMIG_SW_SLOTS		(1U << CAPYMIG_SW_SLOTS_SHIFT)
+#define CAPYMIG_SW_MAX_SERVERS		64
+
+/**
+ * struct capymig_sw_migration - one slot of the migration table
+ * @client: the key; addr 0 marks a free slot.
+ * @service: the endpoint the client addresses (a service address, or the
+ *	server it first connected to): replies are rewritten to come from it.
+ * @target: the server end now serving the connection.
+ * @last_seen_ns: when a packet last used the entry; stale ones are reaped.
+ */
+struct capymig_sw_migration {
+	struct tcpmig_endpoint client;
+	struct tcpmig_endpoint service;
+	struct tcpmig_endpoint target;
+	__u64	last_seen_ns;
+};
+
+/*
+ * Next to each slot of the migration and placement tables is a flags
+ * register, cleared with the slot.  A connection's entries go with its
+ * RST, or with its last ACK: the first segment without FIN once FINs went
+ * both ways.
+ */
+#define CAPYMIG_SW_FIN_CLIENT		(1U << 0)	/* the client sent FIN */
+#define CAPYMIG_SW_FIN_SERVER		(1U << 1)	/* the server sent FIN */
+
+/*
+ * A key's slot in level L is the CRC of its 6 bytes (address, then port,
+ * as on the wire) masked to CAPYMIG_SW_SLOTS_SHIFT bits.  Level 0 uses
+ * CRC-32 (IEEE 802.3, P4's HashAlgorithm.crc32), level 1 CRC-32C
+ * (Castagnoli); both reflected, with initial value and final XOR ~0.
+ * These are the polynomials, reflected.
+ */
+#define CAPYMIG_SW_HASH0_POLY		0xedb88320U
+#define CAPYMIG_SW_HASH1_POLY		0x82f63b78U
+
+/*
+ * The placement table holds the same records in the same two levels, for
+ * the connections to the service address: on a connection's SYN the
+ * placement policy picks a server, and the entry keeps the connection on
+ * it (per-connection consistency) until the connection ends.  @service
+ * is the service address, @target the server the connection was placed
+ * on: its original server, to which a migration may bring it back.
+ */
+
+/* Servers are numbered from 0 to CAPYMIG_SW_MAX_SERVERS - 1; this is none. */
+#define CAPYMIG_SW_NO_SERVER		0xff
+
+enum capymig_sw_server_state {
+	CAPYMIG_SW_SERVER_UNUSED,	/* no server has this number */
+	CAPYMIG_SW_SERVER_DOWN,		/* configured, not registered yet */
+	CAPYMIG_SW_SERVER_LIVE,
+	CAPYMIG_SW_SERVER_DRAINING,	/* keeps its connections, no new ones */
+	CAPYMIG_SW_SERVER_DEAD,		/* its heartbeats stopped */
+};
+
+/**
+ * struct capymig_sw_server - the server table, by server number, written
+ *	by the control plane
+ * @ep: the server's endpoint: the (IP, port) of its service.
+ * @state: enum capymig_sw_server_state.
+ * @pad: zero.
+ *
+ * Two exact-match tables go with it: endpoint to server number, and the
+ * pool's addresses, the only sources TCPMig is accepted from.
+ */
+struct capymig_sw_server {
+	struct tcpmig_endpoint	ep;
+	__u32	state;
+	__u32	pad;
+};
+
+/**
+ * struct capymig_sw_heartbeat - the last REGISTER of each server, by
+ *	server number, written by the data plane
+ * @last_ns: when it passed, on the switch's monotonic clock.
+ * @flags: its TCPMIG_REGISTER_F_*: a draining server is skipped at once.
+ * @weight: its weight.
+ */
+struct capymig_sw_heartbeat {
+	__u64	last_ns;
+	__u32	flags;
+	__u32	weight;
+};
+
+/* How a new connection to the service address is placed. */
+enum capymig_sw_placement {
+	CAPYMIG_SW_PLACE_RR,		/* round-robin over the live servers */
+	CAPYMIG_SW_PLACE_HASH,		/* by the level-0 hash of the client */
+	CAPYMIG_SW_PLACE_LWRR,		/* load-aware weighted round-robin */
+};
+
+/* How the target of a PREPARE that leaves the choice is picked. */
+enum capymig_sw_target {
+	CAPYMIG_SW_TARGET_RR,		/* round-robin over the live servers */
+	CAPYMIG_SW_TARGET_LEAST_LOADED,	/* fewest packets last period */
+};
+
+#define CAPYMIG_SW_SCHED_SLOTS		256
+
+/**
+ * struct capymig_sw_sched - what the control plane derives each period
+ *	from the servers' states and loads
+ * @nlive: entries of @live.
+ * @nweighted: entries of @weighted.
+ * @least: the two live servers that got the fewest packets last period,
+ *	the least loaded first; CAPYMIG_SW_NO_SERVER where there are fewer.
+ * @live: the live servers' numbers.
+ * @weighted: the LWRR schedule: each live server's number as many times
+ *	as its weight, interleaved.
+ * @pad: zero.
+ *
+ * There are two banks: the control plane writes the one not in use, then
+ * points the config's @sched_bank at it.  The data plane indexes @live or
+ * @weighted with a round-robin counter register or a hash, and takes the
+ * first eligible server from there: live, not draining, and not the
+ * origin of the migration it picks a target for.
+ */
+struct capymig_sw_sched {
+	__u32	nlive;
+	__u32	nweighted;
+	__u8	least[2];
+	__u8	live[CAPYMIG_SW_MAX_SERVERS];
+	__u8	weighted[CAPYMIG_SW_SCHED_SLOTS];
+	__u8	pad[2];
+};
+
+/**
+ * struct capymig_sw_config - the switch's configuration registers
+ * @service: the service address (VIP:port); addr 0 for none: clients then
+ *	reach servers at their own addresses only.
+ * @switch_addr: the switch's TCPMig address.
+ * @tcpmig_port: the TCPMig UDP port.
+ * @placement: enum capymig_sw_placement.
+ * @target: enum capymig_sw_target.
+ * @sched_bank: the struct capymig_sw_sched bank in use, 0 or 1.
+ */
+struct capymig_sw_config {
+	struct tcpmig_endpoint	service;
+	__be32	switch_addr;
+	__be16	tcpmig_port;
+	__u8	placement;
+	__u8	target;
+	__u32	sched_bank;
+};
+
+/*
+ * The pool monitor counts the TCP segments sent towards each server, after
+ * any rewrite, in a free-running counter per server number; the control
+ * plane takes the difference every period.  These count events:
+ */
+enum capymig_sw_counter {
+	CAPYMIG_SW_CNT_PLACED,		/* new connections placed */
+	CAPYMIG_SW_CNT_PLACE_NO_SERVER,	/* SYNs dropped: no live server */
+	CAPYMIG_SW_CNT_PLACE_FULL,	/* SYNs dropped: both slots taken */
+	CAPYMIG_SW_CNT_NO_CONN,		/* to the service, no connection */
+	CAPYMIG_SW_CNT_MIG_INSTALLED,	/* PREPARE-ACK: entry installed */
+	CAPYMIG_SW_CNT_MIG_UPDATED,	/* PREPARE-ACK: entry re-pointed */
+	CAPYMIG_SW_CNT_MIG_RETURNED,	/* PREPARE-ACK: back to the original */
+	CAPYMIG_SW_CNT_MIG_FULL,	/* PREPARE-ACK dropped: no free slot */
+	CAPYMIG_SW_CNT_MIG_STALE,	/* PREPARE-ACK dropped: not the owner */
+	CAPYMIG_SW_CNT_MIG_ABORTED,	/* entry withdrawn by an ABORT */
+	CAPYMIG_SW_CNT_CLOSED,		/* entries gone with the last ACK */
+	CAPYMIG_SW_CNT_RESET,		/* entries gone with a RST */
+	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
+	CAPYMIG_SW_CNT_PREPARES,	/* PREPAREs sent on to their target */
+	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs dropped: no target */
+	CAPYMIG_SW_CNT_REGISTERS,	/* REGISTERs recorded */
+	CAPYMIG_SW_CNT_MALFORMED,	/* TCPMig dropped: malformed */
+	CAPYMIG_SW_CNT_SPOOFED,		/* TCPMig dropped: not from the pool */
+	/* Gauges: incremented and decremented, read modulo 2^64. */
+	CAPYMIG_SW_CNT_MIG_ENTRIES,	/* migration entries in use */
+	CAPYMIG_SW_CNT_PLACE_ENTRIES,	/* placement entries in use */
+
+	__CAPYMIG_SW_CNT_MAX,
 };
 
 /*

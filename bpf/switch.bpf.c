@@ -1,0 +1,944 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * switch: the data plane of capymig's software switch.
+ *
+ * A tc program on the ingress of every interface of the switch's network
+ * namespace, which routes (ip_forward=1): the program rewrites a packet's
+ * addresses and returns it to the stack, whose routing table then sends it
+ * to its new destination.  It does what a switch pipeline would do before
+ * its forwarding table, with the same tables (include/uapi/linux/capymig.h
+ * has them, Documentation/switch.rst walks a packet through):
+ *
+ *  - a client's segments to the service address are placed on a server by
+ *    their SYN (placement table) and rewritten to it; its segments to a
+ *    migrated connection's first server are rewritten to the server now
+ *    serving it (migration table); servers' segments to the client are
+ *    rewritten to come from the address the client connected to;
+ *  - TCPMig is validated; a PREPARE to the switch gets a target and goes
+ *    on to it, a PREPARE-ACK installs the migration entry on its way to
+ *    the origin, an ABORT withdraws it, a REGISTER is recorded;
+ *  - the TCP segments sent to each server are counted.
+ *
+ * The switch agent (userspace/switch/) writes the configuration, the
+ * server table and the schedules, reads the counters, and runs
+ * capymig_switch_reap to clear entries left idle.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "switch.h"
+
+/* vmlinux.h has the kernel's types but none of its macros. */
+#define ETH_P_IP	0x0800
+#define ETH_HLEN	14
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define IP_MF		0x2000
+#define IP_OFFSET	0x1fff
+#define TH_FIN		0x01
+#define TH_SYN		0x02
+#define TH_RST		0x04
+#define TH_ACK		0x10
+
+#define IP_CSUM_OFF	(ETH_HLEN + offsetof(struct iphdr, check))
+#define TABLE_SLOTS	(CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
+
+#define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
+
+/* The configuration registers; the agent writes them through mmap. */
+struct capymig_sw_config cfg;
+
+/* Round-robin counter registers of placement and target selection. */
+__u32 place_next;
+__u32 target_next;
+
+struct slot_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TABLE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct capymig_sw_slot);
+};
+
+struct slot_map migrations SEC(".maps");
+struct slot_map placements SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
+	__type(key, __u32);
+	__type(value, struct capymig_sw_server);
+} servers SEC(".maps");
+
+/* Endpoint to server number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
+	__type(key, struct tcpmig_endpoint);
+	__type(value, __u32);
+} server_ids SEC(".maps");
+
+/* The pool's addresses; the value is how many servers have each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
+	__type(key, __be32);
+	__type(value, __u32);
+} pool_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
+	__type(key, __u32);
+	__type(value, struct capymig_sw_heartbeat);
+} heartbeats SEC(".maps");
+
+/* The two banks of struct capymig_sw_sched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct capymig_sw_sched);
+} scheds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} server_packets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, __CAPYMIG_SW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* What the program needs of a packet's headers. */
+struct packet {
+	struct __sk_buff *skb;
+	struct tcpmig_endpoint src, dst;
+	__u32 l4_off;		/* of the TCP or UDP header */
+	__u32 l4_len;		/* from the IP header */
+	__u32 udp_len;		/* from the UDP header */
+	__u8 proto;
+	__u8 tcp_flags;
+};
+
+static __always_inline void count(__u32 counter, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &counter);
+
+	if (v)
+		*v += n;
+}
+
+/* Endpoints are compared as the 8 bytes they are, padding zeroed. */
+static __always_inline __u64 ep_raw(const struct tcpmig_endpoint *ep)
+{
+	struct tcpmig_endpoint norm = { .addr = ep->addr, .port = ep->port };
+	__u64 raw;
+
+	__builtin_memcpy(&raw, &norm, sizeof(raw));
+	return raw;
+}
+
+/* The pool monitor: TCP segments towards each server. */
+static __always_inline void count_server(__u32 id)
+{
+	__u64 *n = bpf_map_lookup_elem(&server_packets, &id);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline bool ep_eq(const struct tcpmig_endpoint *a,
+				  const struct tcpmig_endpoint *b)
+{
+	return a->addr == b->addr && a->port == b->port;
+}
+
+/* The key a slot holds, read without its lock: one 8-byte load. */
+static __always_inline __u64 slot_key(const struct capymig_sw_slot *slot)
+{
+	return READ_ONCE(*(const __u64 *)&slot->rec.client);
+}
+
+static __always_inline void slot_clear(struct capymig_sw_slot *slot)
+{
+	__builtin_memset(&slot->rec, 0, sizeof(slot->rec));
+	slot->flags = 0;
+}
+
+/*
+ * The slot of @map holding @key, or NULL.  Taken without the lock: the
+ * caller confirms under it.  A key is only ever written or cleared whole
+ * under the lock, so a look may miss an entry being installed, as if the
+ * packet had come a moment earlier, but never finds a wrong one.
+ */
+static __always_inline struct capymig_sw_slot *
+table_find(void *map, const struct tcpmig_endpoint *key)
+{
+	struct capymig_sw_slot *slot;
+	__u64 raw = ep_raw(key);
+	__u32 level, idx;
+
+	for (level = 0; level < CAPYMIG_SW_LEVELS; level++) {
+		idx = capymig_sw_slot_index(level, key);
+		slot = bpf_map_lookup_elem(map, &idx);
+		if (slot && slot_key(slot) == raw)
+			return slot;
+	}
+	return NULL;
+}
+
+/* A copy of @key's record in @map (and its flags); false if none. */
+static __always_inline bool table_read(void *map,
+				       const struct tcpmig_endpoint *key,
+				       struct capymig_sw_migration *rec,
+				       __u32 *flags)
+{
+	struct capymig_sw_slot *slot = table_find(map, key);
+	bool found = false;
+
+	if (!slot)
+		return false;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) == ep_raw(key)) {
+		*rec = slot->rec;
+		*flags = slot->flags;
+		found = true;
+	}
+	bpf_spin_unlock(&slot->lock);
+	return found;
+}
+
+enum install_result { INSTALL_NEW, INSTALL_UPDATED, INSTALL_FULL };
+
+/*
+ * Points the entry of @rec's client at @rec's target, or installs @rec
+ * with @flags in a free slot of level 0, else of level 1.
+ */
+static __always_inline enum install_result
+table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
+{
+	__u64 raw = ep_raw(&rec->client);
+	struct capymig_sw_slot *slot;
+	__u32 level, idx;
+	bool done = false;
+
+	slot = table_find(map, &rec->client);
+	if (slot) {
+		bpf_spin_lock(&slot->lock);
+		if (slot_key(slot) == raw) {
+			slot->rec.target = rec->target;
+			slot->rec.last_seen_ns = rec->last_seen_ns;
+			done = true;
+		}
+		bpf_spin_unlock(&slot->lock);
+		if (done)
+			return INSTALL_UPDATED;
+	}
+
+	for (level = 0; level < CAPYMIG_SW_LEVELS; level++) {
+		idx = capymig_sw_slot_index(level, &rec->client);
+		slot = bpf_map_lookup_elem(map, &idx);
+		if (!slot)
+			continue;
+		bpf_spin_lock(&slot->lock);
+		if (!slot->rec.client.addr) {
+			slot->rec = *rec;
+			slot->flags = flags;
+			done = true;
+		}
+		bpf_spin_unlock(&slot->lock);
+		if (done)
+			return INSTALL_NEW;
+	}
+	return INSTALL_FULL;
+}
+
+/* Clears @key's entry of @map; false if there was none. */
+static __always_inline bool table_delete(void *map, __u32 gauge,
+					 const struct tcpmig_endpoint *key)
+{
+	struct capymig_sw_slot *slot = table_find(map, key);
+	bool done = false;
+
+	if (!slot)
+		return false;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) == ep_raw(key)) {
+		slot_clear(slot);
+		done = true;
+	}
+	bpf_spin_unlock(&slot->lock);
+	if (done)
+		count(gauge, -1);
+	return done;
+}
+
+enum use_result { USE_MISS, USE_HIT, USE_CLOSED, USE_RESET };
+
+/*
+ * A segment with @tcp_flags of @key's connection, from the client (@fin
+ * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
+ * @map's entry: copies the record to @rec, notes the time and a FIN, and
+ * clears the entry if the segment ends the connection.  With @service,
+ * only an entry for a connection to it is used.
+ */
+static __always_inline bool table_use(void *map, __u32 gauge,
+				      const struct tcpmig_endpoint *key,
+				      const struct tcpmig_endpoint *service,
+				      __u8 tcp_flags, __u32 fin, __u64 now,
+				      struct capymig_sw_migration *rec)
+{
+	struct capymig_sw_slot *slot = table_find(map, key);
+	enum use_result res = USE_HIT;
+
+	if (!slot)
+		return false;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) != ep_raw(key) ||
+	    (service && !ep_eq(&slot->rec.service, service))) {
+		res = USE_MISS;
+	} else {
+		*rec = slot->rec;
+		if (tcp_flags & TH_RST)
+			res = USE_RESET;
+		else if (!(tcp_flags & TH_FIN) &&
+			 slot->flags == (CAPYMIG_SW_FIN_CLIENT |
+					 CAPYMIG_SW_FIN_SERVER))
+			res = USE_CLOSED;	/* the last ACK */
+		if (res == USE_HIT) {
+			slot->rec.last_seen_ns = now;
+			if (tcp_flags & TH_FIN)
+				slot->flags |= fin;
+		} else {
+			slot_clear(slot);
+		}
+	}
+	bpf_spin_unlock(&slot->lock);
+
+	if (res == USE_MISS)
+		return false;
+	if (res != USE_HIT) {
+		count(res == USE_RESET ? CAPYMIG_SW_CNT_RESET :
+					 CAPYMIG_SW_CNT_CLOSED, 1);
+		count(gauge, -1);
+	}
+	return true;
+}
+
+/*
+ * Rewrites the source (@dst false) or destination endpoint of the packet
+ * from @from to @to, fixing the IP checksum and, incrementally, the TCP or
+ * UDP one (a UDP checksum of zero, none, stays so).
+ */
+static __always_inline int set_endpoint(struct packet *p, bool dst,
+					const struct tcpmig_endpoint *from,
+					const struct tcpmig_endpoint *to)
+{
+	struct __sk_buff *skb = p->skb;
+	__u32 csum_off = p->l4_off + (p->proto == IPPROTO_TCP ?
+				      offsetof(struct tcphdr, check) :
+				      offsetof(struct udphdr, check));
+	__u64 l4_flags = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__u32 addr_off = ETH_HLEN + (dst ? offsetof(struct iphdr, daddr) :
+				     offsetof(struct iphdr, saddr));
+	__u32 port_off = p->l4_off + (dst ? offsetof(struct tcphdr, dest) :
+				      offsetof(struct tcphdr, source));
+
+	if (from->addr != to->addr &&
+	    (bpf_l4_csum_replace(skb, csum_off, from->addr, to->addr,
+				 l4_flags | BPF_F_PSEUDO_HDR |
+				 sizeof(to->addr)) ||
+	     bpf_l3_csum_replace(skb, IP_CSUM_OFF, from->addr, to->addr,
+				 sizeof(to->addr)) ||
+	     bpf_skb_store_bytes(skb, addr_off, &to->addr, sizeof(to->addr),
+				 0)))
+		return -1;
+	if (from->port != to->port &&
+	    (bpf_l4_csum_replace(skb, csum_off, from->port, to->port,
+				 l4_flags | sizeof(to->port)) ||
+	     bpf_skb_store_bytes(skb, port_off, &to->port, sizeof(to->port),
+				 0)))
+		return -1;
+	return 0;
+}
+
+/* --- servers and their selection ---------------------------------------- */
+
+static __always_inline struct capymig_sw_sched *sched(void)
+{
+	__u32 bank = READ_ONCE(cfg.sched_bank) & 1;
+
+	return bpf_map_lookup_elem(&scheds, &bank);
+}
+
+/* Live by the agent's last look, not draining by its last REGISTER. */
+static __always_inline bool eligible(__u32 id, __u32 exclude)
+{
+	struct capymig_sw_heartbeat *hb;
+	struct capymig_sw_server *srv;
+
+	if (id == exclude)
+		return false;
+	srv = bpf_map_lookup_elem(&servers, &id);
+	hb = bpf_map_lookup_elem(&heartbeats, &id);
+	return srv && hb && srv->state == CAPYMIG_SW_SERVER_LIVE &&
+	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING);
+}
+
+/*
+ * The first eligible server other than @exclude in @list (@n of @size
+ * entries), or CAPYMIG_SW_NO_SERVER.  Tries the entries from @start on,
+ * or, with @counter, at its next values: a server skipped does not give
+ * the one after it a second turn.  The agent leaves out the servers that
+ * are not live; this catches the changes of the last period.
+ */
+static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
+				  __u32 *counter, __u32 start, __u32 exclude)
+{
+	__u32 i, idx;
+
+	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS && i < n; i++) {
+		idx = (counter ? __sync_fetch_and_add(counter, 1) :
+				 start + i) % n;
+		if (idx >= size)
+			break;
+		if (eligible(list[idx], exclude))
+			return list[idx];
+	}
+	return CAPYMIG_SW_NO_SERVER;
+}
+
+static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
+					const struct capymig_sw_sched *s)
+{
+	switch (cfg.placement) {
+	case CAPYMIG_SW_PLACE_HASH:
+		return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, NULL,
+			    capymig_sw_crc(0, (const __u8 *)client, 6),
+			    CAPYMIG_SW_NO_SERVER);
+	case CAPYMIG_SW_PLACE_LWRR:
+		return pick(s->weighted, s->nweighted, CAPYMIG_SW_SCHED_SLOTS,
+			    &place_next, 0, CAPYMIG_SW_NO_SERVER);
+	default:
+		return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS,
+			    &place_next, 0, CAPYMIG_SW_NO_SERVER);
+	}
+}
+
+/* Least loaded falls back to round-robin when both least are excluded. */
+static __always_inline __u32 target_pick(__u32 origin,
+					 const struct capymig_sw_sched *s)
+{
+	if (cfg.target == CAPYMIG_SW_TARGET_LEAST_LOADED) {
+		if (eligible(s->least[0], origin))
+			return s->least[0];
+		if (eligible(s->least[1], origin))
+			return s->least[1];
+	}
+	return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, &target_next, 0,
+		    origin);
+}
+
+static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
+{
+	struct capymig_sw_server *srv = bpf_map_lookup_elem(&servers, &id);
+
+	return srv ? &srv->ep : NULL;
+}
+
+/* --- TCP ----------------------------------------------------------------- */
+
+/*
+ * A new connection to the service address: place it, and send its SYN to
+ * the server chosen.  Returns the tc verdict.
+ */
+static __always_inline int place(struct packet *p, __u64 now)
+{
+	struct capymig_sw_migration rec = {
+		.client = p->src,
+		.service = cfg.service,
+		.last_seen_ns = now,
+	};
+	struct capymig_sw_sched *s = sched();
+	struct tcpmig_endpoint *to;
+	__u32 id;
+
+	id = s ? place_pick(&p->src, s) : CAPYMIG_SW_NO_SERVER;
+	to = server_ep(id);
+	if (!to) {
+		count(CAPYMIG_SW_CNT_PLACE_NO_SERVER, 1);
+		return TC_ACT_SHOT;
+	}
+	rec.target = *to;
+	switch (table_install(&placements, &rec, 0)) {
+	case INSTALL_FULL:
+		count(CAPYMIG_SW_CNT_PLACE_FULL, 1);
+		return TC_ACT_SHOT;
+	case INSTALL_NEW:
+		count(CAPYMIG_SW_CNT_PLACE_ENTRIES, 1);
+		break;
+	case INSTALL_UPDATED:	/* the same SYN, on another CPU */
+		break;
+	}
+	count(CAPYMIG_SW_CNT_PLACED, 1);
+	count_server(id);
+	return set_endpoint(p, true, &p->dst, &rec.target) ? TC_ACT_SHOT :
+							      TC_ACT_OK;
+}
+
+static __always_inline bool to_service(const struct tcpmig_endpoint *ep)
+{
+	return cfg.service.addr && ep_eq(ep, &cfg.service);
+}
+
+static __always_inline int client_to_server(struct packet *p, __u64 now)
+{
+	struct capymig_sw_migration rec, placed;
+	struct tcpmig_endpoint to = p->dst;
+	bool service = to_service(&p->dst);
+	__u32 *id;
+
+	if (table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->src,
+		      &p->dst, p->tcp_flags, CAPYMIG_SW_FIN_CLIENT, now,
+		      &rec)) {
+		to = rec.target;
+		if (service)
+			table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
+				  &p->src, NULL, p->tcp_flags,
+				  CAPYMIG_SW_FIN_CLIENT, now, &placed);
+	} else if (service) {
+		if (table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
+			      &p->src, NULL, p->tcp_flags,
+			      CAPYMIG_SW_FIN_CLIENT, now, &placed)) {
+			to = placed.target;
+		} else if ((p->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) ==
+			   TH_SYN) {
+			return place(p, now);
+		} else {
+			count(CAPYMIG_SW_CNT_NO_CONN, 1);
+			return TC_ACT_SHOT;
+		}
+	}
+
+	id = bpf_map_lookup_elem(&server_ids, &to);
+	if (id)
+		count_server(*id);
+	if (!ep_eq(&to, &p->dst) && set_endpoint(p, true, &p->dst, &to))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+/* From a server of the pool: make it come from what the client reached. */
+static __always_inline int server_to_client(struct packet *p, __u64 now)
+{
+	struct capymig_sw_migration rec, placed;
+
+	if (table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->dst, NULL,
+		      p->tcp_flags, CAPYMIG_SW_FIN_SERVER, now, &rec)) {
+		if (to_service(&rec.service))
+			table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
+				  &p->dst, NULL, p->tcp_flags,
+				  CAPYMIG_SW_FIN_SERVER, now, &placed);
+	} else if (!table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
+			      &p->dst, NULL, p->tcp_flags,
+			      CAPYMIG_SW_FIN_SERVER, now, &rec)) {
+		return TC_ACT_OK;
+	}
+	if (!ep_eq(&rec.service, &p->src) &&
+	    set_endpoint(p, false, &p->src, &rec.service))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+static __always_inline int tcp_packet(struct packet *p)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!p->src.addr || !p->dst.addr)
+		return TC_ACT_OK;
+	if (bpf_map_lookup_elem(&server_ids, &p->src))
+		return server_to_client(p, now);
+	return client_to_server(p, now);
+}
+
+/* --- TCPMig -------------------------------------------------------------- */
+
+static __always_inline __u32 tcpmig_min_len(__u8 type)
+{
+	__u32 len = sizeof(struct tcpmig_msg_hdr);
+
+	switch (type) {
+	case TCPMIG_MSG_CONN_STATE:
+		return len + sizeof(struct tcpmig_msg_conn_state);
+	case TCPMIG_MSG_CONN_STATE_ACK:
+		return len + sizeof(struct tcpmig_msg_conn_state_ack);
+	case TCPMIG_MSG_REJECT:
+		return len + sizeof(struct tcpmig_msg_reject);
+	case TCPMIG_MSG_LOAD:
+		return len + sizeof(struct tcpmig_msg_load);
+	case TCPMIG_MSG_REGISTER:
+		return len + sizeof(struct tcpmig_msg_register);
+	default:
+		return len;
+	}
+}
+
+/*
+ * The server number of the endpoint a message names as its sender, if
+ * that is a server of the pool at the address the message came from; else
+ * CAPYMIG_SW_NO_SERVER.
+ */
+static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
+				    __be32 saddr)
+{
+	struct tcpmig_endpoint key = { .addr = ep->addr, .port = ep->port };
+	__u32 *id;
+
+	if (ep->addr != saddr)
+		return CAPYMIG_SW_NO_SERVER;
+	id = bpf_map_lookup_elem(&server_ids, &key);
+	return id ? *id : CAPYMIG_SW_NO_SERVER;
+}
+
+/*
+ * A PREPARE-ACK on its way to the origin: from now on the client's
+ * segments go to the target.  The connection is with its owner: the
+ * migration entry's target, else the server it was placed on, else (a
+ * first migration of a connection to a server's own address) the origin.
+ * Returns the verdict: a PREPARE-ACK not installed is dropped, so that the
+ * origin, never hearing it, keeps the connection.
+ */
+static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
+				       __u64 now)
+{
+	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
+	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
+	struct capymig_sw_migration mig, placed;
+	struct capymig_sw_migration rec = {
+		.client = client,
+		.target = { h->target.addr, h->target.port },
+		.last_seen_ns = now,
+	};
+	struct tcpmig_endpoint *owner, *original;
+	__u32 mig_flags, place_flags = 0;
+	bool migrated, was_placed;
+
+	if (!client.addr)
+		return TC_ACT_SHOT;
+	migrated = table_read(&migrations, &client, &mig, &mig_flags);
+	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	owner = migrated ? &mig.target : was_placed ? &placed.target : &origin;
+	original = was_placed ? &placed.target : migrated ? &mig.service :
+							   &origin;
+	rec.service = migrated ? mig.service : was_placed ? placed.service :
+							    origin;
+
+	if (ep_eq(&rec.target, owner))
+		return TC_ACT_OK;	/* a retransmission: in place already */
+	if (!ep_eq(&origin, owner)) {
+		count(CAPYMIG_SW_CNT_MIG_STALE, 1);
+		return TC_ACT_SHOT;
+	}
+	if (ep_eq(&rec.target, original)) {
+		if (table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
+				 &client))
+			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
+		return TC_ACT_OK;
+	}
+	switch (table_install(&migrations, &rec, place_flags)) {
+	case INSTALL_NEW:
+		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
+		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
+		return TC_ACT_OK;
+	case INSTALL_UPDATED:
+		count(CAPYMIG_SW_CNT_MIG_UPDATED, 1);
+		return TC_ACT_OK;
+	default:
+		count(CAPYMIG_SW_CNT_MIG_FULL, 1);
+		return TC_ACT_SHOT;
+	}
+}
+
+/*
+ * An ABORT withdraws the redirect a PREPARE-ACK of the same migration
+ * installed: the client's segments go back to the origin.
+ */
+static __always_inline void abort_migration(const struct tcpmig_msg_hdr *h,
+					    __u64 now)
+{
+	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
+	struct capymig_sw_migration mig, placed;
+	struct capymig_sw_migration rec = {
+		.client = client,
+		.target = { h->origin.addr, h->origin.port },
+		.last_seen_ns = now,
+	};
+	__u32 flags;
+	bool was_placed;
+
+	if (!table_read(&migrations, &client, &mig, &flags) ||
+	    !ep_eq(&mig.target, &h->target))
+		return;
+	was_placed = table_read(&placements, &client, &placed, &flags);
+	if (ep_eq(&rec.target, was_placed ? &placed.target : &mig.service)) {
+		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
+				  &client))
+			return;
+	} else if (table_install(&migrations, &rec, 0) != INSTALL_UPDATED) {
+		return;
+	}
+	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
+}
+
+static __always_inline void registered(struct packet *p, __u32 id, __u64 now)
+{
+	struct capymig_sw_heartbeat *hb = bpf_map_lookup_elem(&heartbeats, &id);
+	struct tcpmig_msg_register reg;
+
+	if (!hb || bpf_skb_load_bytes(p->skb, p->l4_off +
+				      sizeof(struct udphdr) +
+				      sizeof(struct tcpmig_msg_hdr),
+				      &reg, sizeof(reg)))
+		return;
+	hb->flags = bpf_ntohl(reg.flags);
+	hb->weight = bpf_ntohl(reg.weight);
+	hb->last_ns = now;
+	count(CAPYMIG_SW_CNT_REGISTERS, 1);
+}
+
+/* Fills in the target the switch chose for a PREPARE. */
+static __always_inline int set_target(struct packet *p,
+				      const struct tcpmig_endpoint *from,
+				      const struct tcpmig_endpoint *to)
+{
+	struct __sk_buff *skb = p->skb;
+	__u32 off = p->l4_off + sizeof(struct udphdr) +
+		    offsetof(struct tcpmig_msg_hdr, target);
+	__u32 csum_off = p->l4_off + offsetof(struct udphdr, check);
+	__u32 old[2], new[2];
+
+	__builtin_memcpy(old, from, sizeof(old));
+	__builtin_memcpy(new, to, sizeof(new));
+	if (bpf_l4_csum_replace(skb, csum_off, old[0], new[0],
+				BPF_F_MARK_MANGLED_0 | sizeof(new[0])) ||
+	    bpf_l4_csum_replace(skb, csum_off, old[1], new[1],
+				BPF_F_MARK_MANGLED_0 | sizeof(new[1])))
+		return -1;
+	return bpf_skb_store_bytes(skb, off, new, sizeof(new), 0);
+}
+
+/* Sends a message for the switch on to @to's address. */
+static __always_inline int forward(struct packet *p,
+				   const struct tcpmig_endpoint *to)
+{
+	struct tcpmig_endpoint dst = { .addr = to->addr, .port = p->dst.port };
+
+	if (!to->addr)
+		return TC_ACT_SHOT;
+	return set_endpoint(p, true, &p->dst, &dst) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+/* A PREPARE to the switch: choose the target if the origin did not. */
+static __always_inline int prepare(struct packet *p,
+				   const struct tcpmig_msg_hdr *h, __u32 origin)
+{
+	struct tcpmig_endpoint target = { h->target.addr, h->target.port };
+	struct capymig_sw_sched *s;
+	struct tcpmig_endpoint *to;
+	__u32 id;
+
+	if (target.addr) {
+		if (!bpf_map_lookup_elem(&server_ids, &target))
+			goto no_target;
+		count(CAPYMIG_SW_CNT_PREPARES, 1);
+		return forward(p, &target);
+	}
+	s = sched();
+	id = s ? target_pick(origin, s) : CAPYMIG_SW_NO_SERVER;
+	to = server_ep(id);
+	if (!to)
+		goto no_target;
+	target = *to;
+	if (set_target(p, &h->target, &target))
+		return TC_ACT_SHOT;
+	count(CAPYMIG_SW_CNT_PREPARES, 1);
+	return forward(p, &target);
+no_target:
+	count(CAPYMIG_SW_CNT_NO_TARGET, 1);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int tcpmig_drop(__u32 counter)
+{
+	count(counter, 1);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int tcpmig_packet(struct packet *p)
+{
+	__u32 len = p->udp_len - sizeof(struct udphdr);
+	__u64 now = bpf_ktime_get_ns();
+	struct tcpmig_msg_hdr h;
+	bool to_switch;
+	__u32 id;
+
+	if (p->udp_len != p->l4_len || len < sizeof(h) ||
+	    bpf_skb_load_bytes(p->skb, p->l4_off + sizeof(struct udphdr), &h,
+			       sizeof(h)) ||
+	    h.magic != bpf_htons(TCPMIG_MSG_MAGIC) ||
+	    h.version != TCPMIG_MSG_VERSION ||
+	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_REGISTER ||
+	    len < tcpmig_min_len(h.type))
+		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr))
+		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
+
+	/* Each message names its sender: the origin or the target. */
+	switch (h.type) {
+	case TCPMIG_MSG_PREPARE_ACK:
+	case TCPMIG_MSG_CONN_STATE_ACK:
+	case TCPMIG_MSG_REJECT:
+		id = sender(&h.target, p->src.addr);
+		break;
+	case TCPMIG_MSG_LOAD:
+		/* Only the switch sends LOAD. */
+		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+	default:
+		id = sender(&h.origin, p->src.addr);
+		break;
+	}
+	if (id == CAPYMIG_SW_NO_SERVER)
+		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
+
+	to_switch = p->dst.addr == cfg.switch_addr;
+	switch (h.type) {
+	case TCPMIG_MSG_PREPARE:
+		return to_switch ? prepare(p, &h, id) : TC_ACT_OK;
+	case TCPMIG_MSG_ABORT:
+		abort_migration(&h, now);
+		return to_switch ? forward(p, &h.target) : TC_ACT_OK;
+	case TCPMIG_MSG_REGISTER:
+		if (!to_switch)
+			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		registered(p, id, now);
+		return TC_ACT_SHOT;	/* consumed */
+	case TCPMIG_MSG_PREPARE_ACK:
+		if (to_switch)
+			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		return prepare_ack(&h, now);
+	default:
+		/* Between the servers: CONN-STATE and its ACK, REJECT. */
+		if (to_switch)
+			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		return TC_ACT_OK;
+	}
+}
+
+/* --- the programs -------------------------------------------------------- */
+
+static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
+{
+	struct iphdr ip;
+	__u8 l4[14];	/* the ports, then TCP's sequence numbers and flags */
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) ||
+	    ip.version != 4 || ip.ihl < 5 ||
+	    (ip.frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return false;
+	p->skb = skb;
+	p->proto = ip.protocol;
+	p->l4_off = ETH_HLEN + ip.ihl * 4;
+	p->l4_len = bpf_ntohs(ip.tot_len) - ip.ihl * 4;
+	if (p->proto == IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, p->l4_off, l4, sizeof(l4)))
+			return false;
+		p->tcp_flags = l4[13];
+	} else if (p->proto == IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, p->l4_off, l4,
+				       sizeof(struct udphdr)))
+			return false;
+		p->udp_len = bpf_ntohs(((struct udphdr *)l4)->len);
+	} else {
+		return false;
+	}
+	p->src = (struct tcpmig_endpoint){ ip.saddr, ((__be16 *)l4)[0] };
+	p->dst = (struct tcpmig_endpoint){ ip.daddr, ((__be16 *)l4)[1] };
+	return true;
+}
+
+SEC("tc")
+int capymig_switch(struct __sk_buff *skb)
+{
+	struct packet p;
+
+	if (!parse(skb, &p))
+		return TC_ACT_OK;
+	if (p.proto == IPPROTO_TCP)
+		return tcp_packet(&p);
+	if (cfg.tcpmig_port && p.dst.port == cfg.tcpmig_port)
+		return tcpmig_packet(&p);
+	return TC_ACT_OK;
+}
+
+struct reap_ctx {
+	__u64 now;
+	__u64 idle_ns;
+	__u32 start;
+	__u32 reaped;
+};
+
+static int reap_slot(__u32 i, struct reap_ctx *ctx)
+{
+	__u32 idx = ctx->start + i, gauge;
+	struct capymig_sw_slot *slot;
+	bool reap;
+
+	if (idx < TABLE_SLOTS) {
+		slot = bpf_map_lookup_elem(&migrations, &idx);
+		gauge = CAPYMIG_SW_CNT_MIG_ENTRIES;
+	} else {
+		idx -= TABLE_SLOTS;
+		slot = bpf_map_lookup_elem(&placements, &idx);
+		gauge = CAPYMIG_SW_CNT_PLACE_ENTRIES;
+	}
+	if (!slot)
+		return 1;	/* past the end */
+	if (!slot_key(slot))
+		return 0;
+
+	bpf_spin_lock(&slot->lock);
+	reap = slot->rec.client.addr &&
+	       (__s64)(ctx->now - slot->rec.last_seen_ns) > (__s64)ctx->idle_ns;
+	if (reap)
+		slot_clear(slot);
+	bpf_spin_unlock(&slot->lock);
+
+	if (reap) {
+		ctx->reaped++;
+		count(CAPYMIG_SW_CNT_REAPED, 1);
+		count(gauge, -1);
+	}
+	return 0;
+}
+
+/* Clears the entries idle too long in a range of slots (switch.h). */
+SEC("tc")
+int capymig_switch_reap(struct __sk_buff *skb)
+{
+	struct reap_ctx ctx = {
+		.now = bpf_ktime_get_ns(),
+		.idle_ns = skb->cb[CAPYMIG_SW_REAP_IDLE_MS] * 1000000ULL,
+		.start = skb->cb[CAPYMIG_SW_REAP_START],
+	};
+
+	bpf_loop(skb->cb[CAPYMIG_SW_REAP_COUNT], reap_slot, &ctx, 0);
+	return ctx.reaped;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * The software switch's tables as its BPF maps hold them, shared by
+ * bpf/switch.bpf.c, the switch agent and the tests.  The records are the
+ * pipeline's (include/uapi/linux/capymig.h); this adds what only the BPF
+ * switch needs: a lock per slot, the slot hash, and how to drive the
+ * reaper.
+ */
+#ifndef CAPYMIG_BPF_SWITCH_H
+#define CAPYMIG_BPF_SWITCH_H
+
+#ifndef __VMLINUX_H__
+#include <linux/bpf.h>
+#include <linux/types.h>
+#endif
+#include <linux/capymig.h>
+
+/*
+ * One slot of the migration or placement map: CAPYMIG_SW_LEVELS *
+ * CAPYMIG_SW_SLOTS of them, level 0 first.  The lock keeps a packet from
+ * seeing half of an update; userspace reads and writes slots with
+ * BPF_F_LOCK.  @rec.client is 8-byte aligned, so that a lookup can compare
+ * it with one load before taking the lock.
+ */
+struct capymig_sw_slot {
+	struct bpf_spin_lock	lock;
+	__u32			flags;	/* CAPYMIG_SW_FIN_* */
+	struct capymig_sw_migration rec;
+};
+
+/*
+ * The reaper, capymig_switch_reap, is run with BPF_PROG_TEST_RUN on any
+ * 14-byte frame, with its arguments in the context's cb[].  It numbers the
+ * slots of both maps as one range, the migration map's then the placement
+ * map's, and returns how many entries it reaped.
+ */
+enum capymig_sw_reap_arg {
+	CAPYMIG_SW_REAP_START,		/* first slot to look at */
+	CAPYMIG_SW_REAP_COUNT,		/* how many */
+	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle longer than this */
+};
+
+#define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* The CRC tables, 4 bits at a time, computed by the compiler. */
+#define CAPYMIG_SW_CRC_BIT(c, poly)	(((c) >> 1) ^ (-((c) & 1) & (poly)))
+#define CAPYMIG_SW_CRC_NIBBLE(n, poly)					\
+	CAPYMIG_SW_CRC_BIT(CAPYMIG_SW_CRC_BIT(CAPYMIG_SW_CRC_BIT(	\
+		CAPYMIG_SW_CRC_BIT((__u32)(n), poly), poly), poly), poly)
+#define CAPYMIG_SW_CRC_TABLE(p) {					\
+	CAPYMIG_SW_CRC_NIBBLE(0, p), CAPYMIG_SW_CRC_NIBBLE(1, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(2, p), CAPYMIG_SW_CRC_NIBBLE(3, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(4, p), CAPYMIG_SW_CRC_NIBBLE(5, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(6, p), CAPYMIG_SW_CRC_NIBBLE(7, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(8, p), CAPYMIG_SW_CRC_NIBBLE(9, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(10, p), CAPYMIG_SW_CRC_NIBBLE(11, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(12, p), CAPYMIG_SW_CRC_NIBBLE(13, p),	\
+	CAPYMIG_SW_CRC_NIBBLE(14, p), CAPYMIG_SW_CRC_NIBBLE(15, p) }
+
+static const __u32 capymig_sw_crc_table[CAPYMIG_SW_LEVELS][16] = {
+	CAPYMIG_SW_CRC_TABLE(CAPYMIG_SW_HASH0_POLY),
+	CAPYMIG_SW_CRC_TABLE(CAPYMIG_SW_HASH1_POLY),
+};
+
+/* The CRC of @level (0 or 1) of @len bytes. */
+static __always_inline __u32 capymig_sw_crc(__u32 level, const __u8 *p,
+					    __u32 len)
+{
+	const __u32 *table = capymig_sw_crc_table[level & 1];
+	__u32 crc = ~0U, i;
+
+	for (i = 0; i < len; i++) {
+		crc ^= p[i];
+		crc = (crc >> 4) ^ table[crc & 15];
+		crc = (crc >> 4) ^ table[crc & 15];
+	}
+	return ~crc;
+}
+
+/* Index in the map of @ep's slot in @level. */
+static __always_inline __u32 capymig_sw_slot_index(__u32 level,
+					const struct tcpmig_endpoint *ep)
+{
+	__u32 hash = capymig_sw_crc(level, (const __u8 *)ep,
+				    sizeof(ep->addr) + sizeof(ep->port));
+
+	return (level & 1) * CAPYMIG_SW_SLOTS + (hash & (CAPYMIG_SW_SLOTS - 1));
+}
+
+#endif /* CAPYMIG_BPF_SWITCH_H */

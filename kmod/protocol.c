@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TCPMig: Capybara's two-phase migration protocol, run in the kernel.
+ *
+ * The origin sends PREPARE through the switch.  The target starts holding
+ * the connection's packets and answers PREPARE-ACK; as that passes the
+ * switch, the switch starts sending the connection's packets to the
+ * target.  Only then does the origin export the connection (nothing new
+ * reaches it any more) and send the state as CONN-STATE fragments; the
+ * target imports it, replays what it held and acknowledges.
+ *
+ * Failures (§4.2 of the paper): lost messages are sent again until a
+ * deadline.  Until the export the connection never left the origin, so a
+ * REJECT or a timeout there only withdraws the migration (ABORT, which
+ * also makes the switch drop a redirect it may have installed and the
+ * target its hold).  After the export the state lives in the network and
+ * on the target: a target that stops answering is reported, and the
+ * connection is lost - taking it back could have two servers serve it.
+ *
+ * All protocol state of a namespace is guarded by cn->lock and touched in
+ * process context only: by netlink requests, by the worker that handles
+ * received messages, and by a tick that retransmits and expires.
+ */
+#include <linux/cred.h>
+#include <linux/jiffies.h>
+#include <linux/ktime.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <net/ip.h>
+#include <net/tcp.h>
+
+#include "capymig.h"
+#include "conn.h"
+#include "hold.h"
+#include "peer.h"
+#include "protocol.h"
+#include "socket.h"
+#include "state.h"
+
+/* First retransmission after this; doubles up to RTO_MAX. */
+#define RTO_MIN		msecs_to_jiffies(20)
+#define RTO_MAX		msecs_to_jiffies(200)
+#define TICK		msecs_to_jiffies(5)
+/* A target remembers a finished import this long, to re-ACK duplicates. */
+#define LINGER		msecs_to_jiffies(3000)
+/* Reassembly memory a namespace may spend on incoming states. */
+#define REASSEMBLY_BUDGET	(256U << 20)
+
+enum out_phase {
+	OUT_PREPARING,		/* PREPARE sent, waiting for PREPARE-ACK */
+	OUT_TRANSFERRING,	/* exported, CONN-STATE sent, waiting for ACK */
+};
+
+/**
+ * struct migration_out - a migration this host is the origin of
+ * @node: in cn->out.
+ * @hdr: the messages' header: id, client, origin, and target once known.
+ * @tuple: the connection as this host serves it.
+ * @phase: where the protocol is.
+ * @blob: the exported state, in OUT_TRANSFERRING.
+ * @next_tx: when to send again.
+ * @rto: the current retransmission interval.
+ * @deadline: when to give up.
+ */
+struct migration_out {
+	struct list_head node;
+	struct tcpmig_msg_hdr hdr;
+	struct capymig_tuple tuple;
+	enum out_phase phase;
+	struct capymig_blob blob;
+	unsigned long next_tx;
+	unsigned long rto;
+	unsigned long deadline;
+};
+
+/**
+ * struct migration_in - a migration this host is the target of
+ * @node: in cn->in.
+ * @hdr: as the PREPARE had it, target filled in.
+ * @serve: the connection as this host will serve it.
+ * @done: imported; kept until @deadline to acknowledge duplicates.
+ * @blob: the state being reassembled (@blob.len is its total length).
+ * @frags: which fragments arrived.
+ * @received: bytes of @blob that arrived.
+ * @deadline: when to forget it.
+ */
+struct migration_in {
+	struct list_head node;
+	struct tcpmig_msg_hdr hdr;
+	struct capymig_tuple serve;
+	bool done;
+	struct capymig_blob blob;
+	unsigned long *frags;
+	u32 received;
+	unsigned long deadline;
+};
+
+static void endpoint_from_tuple(struct tcpmig_endpoint *ep, __be32 addr,
+				__be16 port)
+{
+	ep->addr = addr;
+	ep->port = port;
+	ep->pad = 0;
+}
+
+static bool endpoint_eq(const struct tcpmig_endpoint *a,
+			const struct tcpmig_endpoint *b)
+{
+	return a->addr == b->addr && a->port == b->port;
+}
+
+/* The connection a header names, as the host at @local serves it. */
+static void tuple_of(const struct tcpmig_msg_hdr *hdr,
+		     const struct tcpmig_endpoint *local,
+		     struct capymig_tuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = AF_INET;
+	t->local_addr[0] = local->addr;
+	t->local_port = local->port;
+	t->remote_addr[0] = hdr->client.addr;
+	t->remote_port = hdr->client.port;
+}
+
+static void notify(struct capymig_net *cn, enum tcpmig_event type,
+		   const struct tcpmig_msg_hdr *hdr,
+		   const struct capymig_tuple *t, int error)
+{
+	struct capymig_event ev = {
+		.type = type,
+		.tuple = t,
+		.error = error,
+		.migration_id = ntohl(hdr->migration_id),
+		.target = hdr->target.addr ? &hdr->target : NULL,
+	};
+
+	capymig_genl_notify(cn->net, &ev);
+}
+
+static int send_msg(struct capymig_net *cn, __be32 daddr,
+		    const struct tcpmig_msg_hdr *tmpl, u8 type,
+		    const void *body, size_t body_len,
+		    const void *data, size_t data_len)
+{
+	struct tcpmig_msg_hdr hdr = *tmpl;
+	struct kvec vec[3] = {
+		{ &hdr, sizeof(hdr) },
+		{ (void *)body, body_len },
+		{ (void *)data, data_len },
+	};
+
+	hdr.magic = htons(TCPMIG_MSG_MAGIC);
+	hdr.version = TCPMIG_MSG_VERSION;
+	hdr.type = type;
+	return capymig_send(cn, daddr, vec, data_len ? 3 : body_len ? 2 : 1);
+}
+
+static void kick_tick(struct capymig_net *cn)
+{
+	queue_delayed_work(system_wq, &cn->proto_tick, TICK);
+}
+
+/* Origin */
+
+static struct migration_out *find_out(struct capymig_net *cn,
+				      const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_out *m;
+
+	list_for_each_entry(m, &cn->out, node)
+		if (m->hdr.migration_id == hdr->migration_id &&
+		    endpoint_eq(&m->hdr.origin, &hdr->origin))
+			return m;
+	return NULL;
+}
+
+static void out_free(struct migration_out *m)
+{
+	list_del(&m->node);
+	capymig_blob_free(&m->blob);
+	kfree(m);
+}
+
+/* Withdraws a migration that has not exported anything. */
+static void out_abort(struct capymig_net *cn, struct migration_out *m,
+		      enum tcpmig_event event, int error)
+{
+	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_ABORT, NULL, 0,
+		 NULL, 0);
+	notify(cn, event, &m->hdr, &m->tuple, error);
+	if (event == TCPMIG_EVENT_FAILED)
+		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
+	out_free(m);
+}
+
+static void send_prepare(struct capymig_net *cn, struct migration_out *m)
+{
+	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_PREPARE, NULL, 0,
+		 NULL, 0);
+}
+
+static void send_state(struct capymig_net *cn, struct migration_out *m)
+{
+	struct tcpmig_msg_conn_state cs = { .total_len = htonl(m->blob.len) };
+	u32 off, len;
+
+	for (off = 0; off < m->blob.len; off += len) {
+		len = min_t(u32, TCPMIG_FRAG_SIZE, m->blob.len - off);
+		cs.offset = htonl(off);
+		send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_CONN_STATE,
+			 &cs, sizeof(cs), m->blob.data + off, len);
+	}
+}
+
+int capymig_migrate(struct capymig_net *cn, struct sock *sk,
+		    const struct tcpmig_endpoint *target, u32 *id,
+		    struct netlink_ext_ack *extack)
+{
+	struct migration_out *m, *other;
+	const char *why;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	capymig_tuple_from_sock(sk, &m->tuple);
+	if (m->tuple.family != AF_INET) {
+		kfree(m);
+		NL_SET_ERR_MSG(extack, "TCPMig moves IPv4 connections only");
+		return -EAFNOSUPPORT;
+	}
+	lock_sock(sk);
+	why = capymig_export_refusal(sk);
+	release_sock(sk);
+	if (why) {
+		kfree(m);
+		capymig_set_err(extack, why);
+		return -EOPNOTSUPP;
+	}
+
+	mutex_lock(&cn->lock);
+	if (!cn->sock) {
+		mutex_unlock(&cn->lock);
+		kfree(m);
+		NL_SET_ERR_MSG(extack, "TCPMig is not configured: set the switch");
+		return -ENOTCONN;
+	}
+	list_for_each_entry(other, &cn->out, node) {
+		if (!memcmp(&other->tuple, &m->tuple, sizeof(m->tuple))) {
+			mutex_unlock(&cn->lock);
+			kfree(m);
+			NL_SET_ERR_MSG(extack, "the connection is migrating already");
+			return -EBUSY;
+		}
+	}
+	m->hdr.migration_id = htonl(++cn->next_id);
+	endpoint_from_tuple(&m->hdr.client, m->tuple.remote_addr[0],
+			    m->tuple.remote_port);
+	endpoint_from_tuple(&m->hdr.origin, m->tuple.local_addr[0],
+			    m->tuple.local_port);
+	if (target)
+		m->hdr.target = *target;
+	m->phase = OUT_PREPARING;
+	m->rto = RTO_MIN;
+	m->next_tx = jiffies + m->rto;
+	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
+	list_add_tail(&m->node, &cn->out);
+	*id = ntohl(m->hdr.migration_id);
+
+	send_prepare(cn, m);
+	notify(cn, TCPMIG_EVENT_PREPARE_SENT, &m->hdr, &m->tuple, 0);
+	kick_tick(cn);
+	mutex_unlock(&cn->lock);
+	return 0;
+}
+
+/* The switch redirects the connection to the target now: export it. */
+static void on_prepare_ack(struct capymig_net *cn,
+			   const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_out *m = find_out(cn, hdr);
+	struct sock *sk;
+	int err;
+
+	if (!m || m->phase != OUT_PREPARING) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	m->hdr.target = hdr->target;
+	notify(cn, TCPMIG_EVENT_PREPARE_ACKED, &m->hdr, &m->tuple, 0);
+
+	sk = capymig_conn_lookup(cn->net, &m->tuple);
+	if (!sk) {
+		out_abort(cn, m, TCPMIG_EVENT_FAILED, -ENOENT);
+		return;
+	}
+	err = capymig_export(sk, &m->blob, NULL);
+	sock_put(sk);
+	if (err) {
+		out_abort(cn, m, TCPMIG_EVENT_FAILED, err);
+		return;
+	}
+	capymig_count(cn->net, TCPMIG_STAT_EXPORTS, 1);
+	m->phase = OUT_TRANSFERRING;
+	m->rto = RTO_MIN;
+	m->next_tx = jiffies + m->rto;
+	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
+	send_state(cn, m);
+	notify(cn, TCPMIG_EVENT_STATE_SENT, &m->hdr, &m->tuple, 0);
+}
+
+static void on_conn_state_ack(struct capymig_net *cn,
+			      const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_out *m = find_out(cn, hdr);
+
+	if (!m || m->phase != OUT_TRANSFERRING) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_OUT, 1);
+	notify(cn, TCPMIG_EVENT_MIGRATED, &m->hdr, &m->tuple, 0);
+	out_free(m);
+}
+
+static int reject_errno(u32 reason)
+{
+	switch (reason) {
+	case TCPMIG_REJECT_TUPLE_EXISTS:
+		return -EEXIST;
+	case TCPMIG_REJECT_NO_LISTENER:
+		return -ECONNREFUSED;
+	case TCPMIG_REJECT_NO_MEMORY:
+		return -ENOMEM;
+	case TCPMIG_REJECT_BUSY:
+		return -EBUSY;
+	case TCPMIG_REJECT_DRAINING:
+		return -ESHUTDOWN;
+	default:
+		return -EIO;
+	}
+}
+
+static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
+		      const struct tcpmig_msg_reject *rej)
+{
+	struct migration_out *m = find_out(cn, hdr);
+	int err = reject_errno(ntohl(rej->reason));
+
+	if (!m) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	if (m->phase == OUT_PREPARING) {
+		/* Untouched: the connection goes on being served here. */
+		notify(cn, TCPMIG_EVENT_REJECTED, &m->hdr, &m->tuple, err);
+		out_free(m);
+		return;
+	}
+	/* The state arrived and could not be imported: it is lost. */
+	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
+	notify(cn, TCPMIG_EVENT_FAILED, &m->hdr, &m->tuple, err);
+	out_free(m);
+}
+
+/* Target */
+
+static struct migration_in *find_in(struct capymig_net *cn,
+				    const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_in *m;
+
+	list_for_each_entry(m, &cn->in, node)
+		if (m->hdr.migration_id == hdr->migration_id &&
+		    endpoint_eq(&m->hdr.origin, &hdr->origin))
+			return m;
+	return NULL;
+}
+
+static void in_free(struct capymig_net *cn, struct migration_in *m)
+{
+	list_del(&m->node);
+	if (m->blob.data)
+		cn->reassembly_bytes -= m->blob.len;
+	capymig_blob_free(&m->blob);
+	bitmap_free(m->frags);
+	kfree(m);
+}
+
+static void reply(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
+		  u8 type, const void *body, size_t len)
+{
+	send_msg(cn, hdr->origin.addr, hdr, type, body, len, NULL, 0);
+}
+
+static void reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
+		   enum tcpmig_reject_reason reason)
+{
+	struct tcpmig_msg_reject rej = { .reason = htonl(reason) };
+
+	reply(cn, hdr, TCPMIG_MSG_REJECT, &rej, sizeof(rej));
+}
+
+/* Refuses before anything is held or redirected; 0 when all is ready. */
+static enum tcpmig_reject_reason prepare_refusal(struct capymig_net *cn,
+						 const struct capymig_tuple *t)
+{
+	if (cn->draining)
+		return TCPMIG_REJECT_DRAINING;
+	if (capymig_conn_tuple_taken(cn->net, t))
+		return TCPMIG_REJECT_TUPLE_EXISTS;
+	if (!capymig_listener_exists(cn->net, t))
+		return TCPMIG_REJECT_NO_LISTENER;
+	return 0;
+}
+
+static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
+{
+	enum tcpmig_reject_reason why;
+	struct migration_in *m = find_in(cn, hdr);
+
+	if (m) {
+		/* The origin did not hear our answer: say it again. */
+		if (!m->done)
+			reply(cn, &m->hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
+		return;
+	}
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m) {
+		reject(cn, hdr, TCPMIG_REJECT_NO_MEMORY);
+		return;
+	}
+	m->hdr = *hdr;
+	tuple_of(hdr, &hdr->target, &m->serve);
+	why = prepare_refusal(cn, &m->serve);
+	if (!why && capymig_hold_start(cn->net, &m->serve, cn->timeout_ms))
+		why = TCPMIG_REJECT_NO_MEMORY;
+	if (why) {
+		reject(cn, hdr, why);
+		kfree(m);
+		return;
+	}
+	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
+	list_add_tail(&m->node, &cn->in);
+	reply(cn, hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
+	notify(cn, TCPMIG_EVENT_PREPARED, hdr, &m->serve, 0);
+	kick_tick(cn);
+}
+
+static void import_state(struct capymig_net *cn, struct migration_in *m)
+{
+	struct tcpmig_msg_conn_state_ack ack = { .total_len = htonl(m->blob.len) };
+	struct capymig_state st;
+	const char *why;
+	int err;
+
+	err = capymig_state_decode(&m->blob, &st, &why) ?:
+	      capymig_import(cn->net, &st, &m->serve, 0, NULL, cn->cred,
+			     NULL);
+	if (err) {
+		capymig_count(cn->net, TCPMIG_STAT_IMPORTS_REFUSED, 1);
+		notify(cn, TCPMIG_EVENT_IMPORT_REFUSED, &m->hdr, &m->serve, err);
+		reject(cn, &m->hdr, TCPMIG_REJECT_IMPORT_FAILED);
+		in_free(cn, m);
+		return;
+	}
+	capymig_count(cn->net, TCPMIG_STAT_IMPORTS, 1);
+	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_IN, 1);
+	notify(cn, TCPMIG_EVENT_IMPORTED, &m->hdr, &m->serve, 0);
+	reply(cn, &m->hdr, TCPMIG_MSG_CONN_STATE_ACK, &ack, sizeof(ack));
+
+	cn->reassembly_bytes -= m->blob.len;
+	capymig_blob_free(&m->blob);
+	m->done = true;
+	m->deadline = jiffies + LINGER;
+}
+
+/* Sets up reassembly for a blob of @total bytes. */
+static int in_start_blob(struct capymig_net *cn, struct migration_in *m,
+			 u32 total)
+{
+	if (cn->reassembly_bytes + total > REASSEMBLY_BUDGET)
+		return -ENOBUFS;
+	m->blob.data = kvmalloc(total, GFP_KERNEL);
+	m->frags = bitmap_zalloc(DIV_ROUND_UP(total, TCPMIG_FRAG_SIZE),
+				 GFP_KERNEL);
+	if (!m->blob.data || !m->frags) {
+		kvfree(m->blob.data);
+		m->blob.data = NULL;
+		bitmap_free(m->frags);
+		m->frags = NULL;
+		return -ENOMEM;
+	}
+	m->blob.len = total;
+	cn->reassembly_bytes += total;
+	return 0;
+}
+
+static void on_conn_state(struct capymig_net *cn,
+			  const struct tcpmig_msg_hdr *hdr,
+			  const struct tcpmig_msg_conn_state *cs,
+			  const u8 *data, u32 len)
+{
+	struct migration_in *m = find_in(cn, hdr);
+	u32 total = ntohl(cs->total_len), off = ntohl(cs->offset);
+
+	if (!m) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	if (m->done) {
+		struct tcpmig_msg_conn_state_ack ack = { .total_len = cs->total_len };
+
+		reply(cn, &m->hdr, TCPMIG_MSG_CONN_STATE_ACK, &ack, sizeof(ack));
+		return;
+	}
+	if (!m->blob.data && in_start_blob(cn, m, total)) {
+		reject(cn, &m->hdr, TCPMIG_REJECT_NO_MEMORY);
+		in_free(cn, m);
+		return;
+	}
+	if (total != m->blob.len) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		return;
+	}
+	if (!test_and_set_bit(off / TCPMIG_FRAG_SIZE, m->frags)) {
+		memcpy(m->blob.data + off, data, len);
+		m->received += len;
+	}
+	if (m->received == m->blob.len)
+		import_state(cn, m);
+}
+
+static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_in *m = find_in(cn, hdr);
+
+	if (!m || m->done) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	/* What was held belongs to the origin: the client sends it again. */
+	capymig_hold_drop(cn->net, &m->serve);
+	in_free(cn, m);
+}
+
+/* Receiving */
+
+static size_t body_len(u8 type)
+{
+	switch (type) {
+	case TCPMIG_MSG_CONN_STATE:
+		return sizeof(struct tcpmig_msg_conn_state);
+	case TCPMIG_MSG_CONN_STATE_ACK:
+		return sizeof(struct tcpmig_msg_conn_state_ack);
+	case TCPMIG_MSG_REJECT:
+		return sizeof(struct tcpmig_msg_reject);
+	case TCPMIG_MSG_LOAD:
+		return sizeof(struct tcpmig_msg_load);
+	case TCPMIG_MSG_REGISTER:
+		return sizeof(struct tcpmig_msg_register);
+	default:
+		return 0;
+	}
+}
+
+/* A fragment must sit on the fragment grid and have its exact size. */
+static bool conn_state_valid(const struct tcpmig_msg_conn_state *cs, u32 len)
+{
+	u32 total = ntohl(cs->total_len), off = ntohl(cs->offset);
+
+	return total && total <= TCPMIG_STATE_MAX && off < total &&
+	       off % TCPMIG_FRAG_SIZE == 0 &&
+	       len == min_t(u32, TCPMIG_FRAG_SIZE, total - off);
+}
+
+static bool endpoint_set(const struct tcpmig_endpoint *ep)
+{
+	return ep->addr && ep->port;
+}
+
+static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
+{
+	if (hdr->magic != htons(TCPMIG_MSG_MAGIC) ||
+	    hdr->version != TCPMIG_MSG_VERSION ||
+	    hdr->type < TCPMIG_MSG_PREPARE || hdr->type > TCPMIG_MSG_REGISTER ||
+	    hdr->client.pad || hdr->origin.pad || hdr->target.pad)
+		return false;
+	switch (hdr->type) {
+	case TCPMIG_MSG_LOAD:
+	case TCPMIG_MSG_REGISTER:
+		return true;
+	case TCPMIG_MSG_PREPARE:
+	case TCPMIG_MSG_PREPARE_ACK:
+	case TCPMIG_MSG_CONN_STATE:
+		/* By now the switch or the origin chose the target. */
+		if (!endpoint_set(&hdr->target))
+			return false;
+		fallthrough;
+	default:
+		return endpoint_set(&hdr->client) && endpoint_set(&hdr->origin);
+	}
+}
+
+static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
+{
+	const struct tcpmig_msg_hdr *hdr = (const void *)msg;
+	const void *body = hdr + 1;
+	size_t blen;
+
+	if (len < sizeof(*hdr) || !hdr_valid(hdr) ||
+	    len < sizeof(*hdr) + (blen = body_len(hdr->type)) ||
+	    (hdr->type != TCPMIG_MSG_CONN_STATE && len != sizeof(*hdr) + blen) ||
+	    (hdr->type == TCPMIG_MSG_CONN_STATE &&
+	     !conn_state_valid(body, len - sizeof(*hdr) - blen))) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		return;
+	}
+
+	switch (hdr->type) {
+	case TCPMIG_MSG_PREPARE:
+		on_prepare(cn, hdr);
+		break;
+	case TCPMIG_MSG_PREPARE_ACK:
+		on_prepare_ack(cn, hdr);
+		break;
+	case TCPMIG_MSG_CONN_STATE:
+		on_conn_state(cn, hdr, body, (const u8 *)body + blen,
+			      len - sizeof(*hdr) - blen);
+		break;
+	case TCPMIG_MSG_CONN_STATE_ACK:
+		on_conn_state_ack(cn, hdr);
+		break;
+	case TCPMIG_MSG_REJECT:
+		on_reject(cn, hdr, body);
+		break;
+	case TCPMIG_MSG_ABORT:
+		on_abort(cn, hdr);
+		break;
+	default:
+		/* LOAD and REGISTER are for the daemon and the switch. */
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+	}
+}
+
+static void rx_work(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(work, struct capymig_net,
+					      rx_work);
+	struct sk_buff *skb;
+
+	while ((skb = skb_dequeue(&cn->rx))) {
+		int off = skb_transport_offset(skb) + sizeof(struct udphdr);
+
+		if (skb_linearize(skb) || off < 0 || off > skb->len) {
+			capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		} else {
+			mutex_lock(&cn->lock);
+			dispatch(cn, skb->data + off, skb->len - off);
+			mutex_unlock(&cn->lock);
+		}
+		kfree_skb(skb);
+	}
+}
+
+/* Timers: retransmit what is unanswered, give up past deadlines. */
+
+static void tick_out(struct capymig_net *cn, struct migration_out *m)
+{
+	if (time_after(jiffies, m->deadline)) {
+		if (m->phase == OUT_PREPARING) {
+			out_abort(cn, m, TCPMIG_EVENT_FAILED, -ETIMEDOUT);
+			return;
+		}
+		/* The target went silent holding the connection. */
+		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
+		notify(cn, TCPMIG_EVENT_FAILED, &m->hdr, &m->tuple, -ETIMEDOUT);
+		out_free(m);
+		return;
+	}
+	if (time_before(jiffies, m->next_tx))
+		return;
+	if (m->phase == OUT_PREPARING)
+		send_prepare(cn, m);
+	else
+		send_state(cn, m);
+	capymig_count(cn->net, TCPMIG_STAT_MSG_RETRANSMITS, 1);
+	m->rto = min(m->rto * 2, RTO_MAX);
+	m->next_tx = jiffies + m->rto;
+}
+
+static void proto_tick(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(to_delayed_work(work),
+					      struct capymig_net, proto_tick);
+	struct migration_out *o, *otmp;
+	struct migration_in *i, *itmp;
+
+	mutex_lock(&cn->lock);
+	list_for_each_entry_safe(o, otmp, &cn->out, node)
+		tick_out(cn, o);
+	list_for_each_entry_safe(i, itmp, &cn->in, node)
+		if (time_after(jiffies, i->deadline))
+			in_free(cn, i);	/* an unused hold expires by itself */
+	if (!list_empty(&cn->out) || !list_empty(&cn->in))
+		kick_tick(cn);
+	mutex_unlock(&cn->lock);
+}
+
+int capymig_proto_configure(struct capymig_net *cn, u16 port,
+			    const struct tcpmig_endpoint *sw, u32 timeout_ms)
+{
+	int err = 0;
+
+	mutex_lock(&cn->lock);
+	/* Pool members' imports act with the configuring admin's authority. */
+	put_cred(cn->cred);
+	cn->cred = get_current_cred();
+	if (timeout_ms)
+		cn->timeout_ms = timeout_ms;
+	if (sw) {
+		WRITE_ONCE(cn->switch_addr, sw->addr);
+		cn->switch_port = sw->port;
+	}
+	if (port && (port != cn->port || !cn->sock))
+		err = capymig_socket_open(cn, port);
+	else if (sw && !cn->sock)
+		err = capymig_socket_open(cn, cn->port);
+	mutex_unlock(&cn->lock);
+	return err;
+}
+
+void capymig_proto_net_init(struct capymig_net *cn)
+{
+	mutex_init(&cn->lock);
+	INIT_LIST_HEAD(&cn->peers);
+	INIT_LIST_HEAD(&cn->out);
+	INIT_LIST_HEAD(&cn->in);
+	skb_queue_head_init(&cn->rx);
+	INIT_WORK(&cn->rx_work, rx_work);
+	INIT_DELAYED_WORK(&cn->proto_tick, proto_tick);
+	cn->port = TCPMIG_PORT_DEFAULT;
+	cn->timeout_ms = CAPYMIG_MIGRATION_TIMEOUT_MS;
+	cn->next_id = get_random_u32();
+}
+
+void capymig_proto_net_exit(struct capymig_net *cn)
+{
+	struct migration_out *o, *otmp;
+	struct migration_in *i, *itmp;
+
+	mutex_lock(&cn->lock);
+	capymig_socket_close(cn);
+	mutex_unlock(&cn->lock);
+	/*
+	 * A receive in softirq may still hold @cn from the socket: wait it
+	 * out, then finish with the messages that did arrive.
+	 */
+	synchronize_net();
+	cancel_work_sync(&cn->rx_work);
+	cancel_delayed_work_sync(&cn->proto_tick);
+	skb_queue_purge(&cn->rx);
+
+	mutex_lock(&cn->lock);
+	list_for_each_entry_safe(o, otmp, &cn->out, node)
+		out_free(o);
+	list_for_each_entry_safe(i, itmp, &cn->in, node)
+		in_free(cn, i);
+	capymig_peer_flush(cn);
+	put_cred(cn->cred);
+	mutex_unlock(&cn->lock);
+}

@@ -1,0 +1,1332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test of the software switch's data plane, bpf/switch.bpf.c, on the
+ * running kernel, in TAP.
+ *
+ * Each case writes fixture tables, runs the program on fixture frames with
+ * BPF_PROG_TEST_RUN and checks the verdict, the frame that comes out
+ * (addresses, and checksums recomputed here from scratch), the tables and
+ * the counters.  The program is loaded once: cases use clients of their
+ * own and compare counters before and after.
+ *
+ * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or no
+ * BTF).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "switch.h"
+#include "switch.skel.h"
+#include "tap.h"
+
+#define PLAN		92
+
+#define TCPMIG_PORT	7390	/* not the default: the config must count */
+#define NSERVERS	4
+#define NS		CAPYMIG_SW_NO_SERVER
+
+enum { FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10 };
+
+static struct switch_bpf *skel;
+static int ncpus;
+
+static struct tcpmig_endpoint ep(const char *addr, int port)
+{
+	struct tcpmig_endpoint e = { .port = htons(port) };
+
+	inet_pton(AF_INET, addr, &e.addr);
+	return e;
+}
+
+static struct tcpmig_endpoint with_port(struct tcpmig_endpoint e, int port)
+{
+	e.port = htons(port);
+	return e;
+}
+
+static bool ep_eq(struct tcpmig_endpoint a, struct tcpmig_endpoint b)
+{
+	return a.addr == b.addr && a.port == b.port;
+}
+
+static const char *ep_str(struct tcpmig_endpoint e)
+{
+	static char buf[4][24];
+	static int which;
+	char *p = buf[which++ & 3];
+
+	inet_ntop(AF_INET, &e.addr, p, 16);
+	sprintf(p + strlen(p), ":%u", ntohs(e.port));
+	return p;
+}
+
+/* The pool: server i at 10.10.<i+1>.2:808<i>; the service and switch. */
+static struct tcpmig_endpoint srv[NSERVERS];
+static struct tcpmig_endpoint vip;
+static __be32 switch_addr;
+
+/* A client endpoint of its own for each use. */
+static struct tcpmig_endpoint client(void)
+{
+	static int next = 40000;
+
+	return ep("10.10.0.2", next++);
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* --- frames -------------------------------------------------------------- */
+
+struct frame {
+	__u8 b[256];
+	__u32 len;
+};
+
+static struct iphdr *ip_of(struct frame *f)
+{
+	return (struct iphdr *)(f->b + ETH_HLEN);
+}
+
+static __u8 *l4_of(struct frame *f)
+{
+	return f->b + ETH_HLEN + sizeof(struct iphdr);
+}
+
+static struct tcpmig_endpoint frame_src(struct frame *f)
+{
+	return (struct tcpmig_endpoint){ .addr = ip_of(f)->saddr,
+					 .port = ((__be16 *)l4_of(f))[0] };
+}
+
+static struct tcpmig_endpoint frame_dst(struct frame *f)
+{
+	return (struct tcpmig_endpoint){ .addr = ip_of(f)->daddr,
+					 .port = ((__be16 *)l4_of(f))[1] };
+}
+
+/* The Internet checksum of @len bytes, added to @sum, unfolded. */
+static __u32 sum16(const void *p, size_t len, __u32 sum)
+{
+	const __u8 *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += b[i] << 8 | b[i + 1];
+	if (len & 1)
+		sum += b[len - 1] << 8;
+	return sum;
+}
+
+static __u16 fold(__u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+/* Checksum of the L4 segment with its pseudo-header, field included. */
+static __u16 l4_sum(struct frame *f)
+{
+	struct iphdr *ip = ip_of(f);
+	__u32 len = ntohs(ip->tot_len) - sizeof(*ip);
+	__u32 sum = sum16(&ip->saddr, 8, ip->protocol + len);
+
+	return fold(sum16(l4_of(f), len, sum));
+}
+
+static __u16 *l4_check(struct frame *f)
+{
+	return ip_of(f)->protocol == IPPROTO_TCP ?
+	       &((struct tcphdr *)l4_of(f))->check :
+	       &((struct udphdr *)l4_of(f))->check;
+}
+
+static void fix_checksums(struct frame *f)
+{
+	struct iphdr *ip = ip_of(f);
+	__u16 sum;
+
+	ip->check = 0;
+	ip->check = htons(fold(sum16(ip, sizeof(*ip), 0)));
+	*l4_check(f) = 0;
+	sum = l4_sum(f);
+	/* UDP sends a computed 0 as all ones: 0 means no checksum. */
+	*l4_check(f) = htons(sum ?: 0xffff);
+}
+
+/* Both checksums verify: summed with their fields, they come to zero. */
+static bool checksums_ok(struct frame *f)
+{
+	return !fold(sum16(ip_of(f), sizeof(struct iphdr), 0)) &&
+	       *l4_check(f) && !l4_sum(f);
+}
+
+static void ip_frame(struct frame *f, __be32 saddr, __be32 daddr, int proto,
+		     size_t l4_len)
+{
+	struct ethhdr *eth = (struct ethhdr *)f->b;
+	struct iphdr *ip = ip_of(f);
+
+	memset(f, 0, sizeof(*f));
+	memcpy(eth->h_dest, "\x02\0\0\0\0\x01", ETH_ALEN);
+	memcpy(eth->h_source, "\x02\0\0\0\0\x02", ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(sizeof(*ip) + l4_len);
+	ip->id = htons(1);
+	ip->frag_off = htons(0x4000);	/* DF */
+	ip->ttl = 64;
+	ip->protocol = proto;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	f->len = ETH_HLEN + sizeof(*ip) + l4_len;
+}
+
+/* A TCP segment with @flags and a few bytes of payload. */
+static void tcp_frame(struct frame *f, struct tcpmig_endpoint from,
+		      struct tcpmig_endpoint to, int flags)
+{
+	static const char payload[] = "data";
+	struct tcphdr *th;
+	size_t len = sizeof(*th) + (flags & SYN ? 0 : sizeof(payload));
+
+	ip_frame(f, from.addr, to.addr, IPPROTO_TCP, len);
+	th = (struct tcphdr *)l4_of(f);
+	th->source = from.port;
+	th->dest = to.port;
+	th->seq = htonl(1000);
+	th->ack_seq = htonl(flags & ACK ? 2000 : 0);
+	th->doff = 5;
+	((__u8 *)th)[13] = flags;
+	th->window = htons(65535);
+	if (!(flags & SYN))
+		memcpy(th + 1, payload, sizeof(payload));
+	fix_checksums(f);
+}
+
+static struct tcpmig_msg_hdr msg(int type, struct tcpmig_endpoint client,
+				 struct tcpmig_endpoint origin,
+				 struct tcpmig_endpoint target)
+{
+	return (struct tcpmig_msg_hdr){
+		.magic = htons(TCPMIG_MSG_MAGIC),
+		.version = TCPMIG_MSG_VERSION,
+		.type = type,
+		.migration_id = htonl(7),
+		.client = client,
+		.origin = origin,
+		.target = target,
+	};
+}
+
+/* A TCPMig message: @h followed by @body_len bytes of @body. */
+static void tcpmig_frame(struct frame *f, __be32 saddr, __be32 daddr,
+			 const struct tcpmig_msg_hdr *h, const void *body,
+			 size_t body_len)
+{
+	size_t len = sizeof(struct udphdr) + sizeof(*h) + body_len;
+	struct udphdr *uh;
+
+	ip_frame(f, saddr, daddr, IPPROTO_UDP, len);
+	uh = (struct udphdr *)l4_of(f);
+	uh->source = htons(TCPMIG_PORT);
+	uh->dest = htons(TCPMIG_PORT);
+	uh->len = htons(len);
+	memcpy(uh + 1, h, sizeof(*h));
+	memcpy((__u8 *)(uh + 1) + sizeof(*h), body, body_len);
+	fix_checksums(f);
+}
+
+static struct tcpmig_msg_hdr *msg_of(struct frame *f)
+{
+	return (struct tcpmig_msg_hdr *)(l4_of(f) + sizeof(struct udphdr));
+}
+
+/* Runs @prog on @in; the verdict, with the frame out in @out. */
+static int run_prog(struct bpf_program *prog, struct frame *in,
+		    struct frame *out, struct __sk_buff *ctx)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = in->b,
+		.data_size_in = in->len,
+		.data_out = out->b,
+		.data_size_out = sizeof(out->b),
+		.ctx_in = ctx,
+		.ctx_size_in = ctx ? sizeof(*ctx) : 0,
+		.ctx_out = ctx,
+		.ctx_size_out = ctx ? sizeof(*ctx) : 0,
+	);
+
+	memset(out, 0, sizeof(*out));
+	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts)) {
+		tap_diag("BPF_PROG_TEST_RUN: %s", strerror(errno));
+		return -1;
+	}
+	out->len = opts.data_size_out;
+	return opts.retval;
+}
+
+static int run(struct frame *in, struct frame *out)
+{
+	return run_prog(skel->progs.capymig_switch, in, out, NULL);
+}
+
+/* --- tables -------------------------------------------------------------- */
+
+static __u64 sum_percpu(struct bpf_map *map, __u32 key)
+{
+	__u64 v[ncpus], sum = 0;
+	int i;
+
+	if (bpf_map__lookup_elem(map, &key, sizeof(key), v, sizeof(v), 0))
+		return 0;
+	for (i = 0; i < ncpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+static __u64 counter(enum capymig_sw_counter c)
+{
+	return sum_percpu(skel->maps.counters, c);
+}
+
+static __u64 server_packets(int id)
+{
+	return sum_percpu(skel->maps.server_packets, id);
+}
+
+/* Counters before an action, to compare after it. */
+struct snapshot {
+	__u64 cnt[__CAPYMIG_SW_CNT_MAX];
+	__u64 pkts[NSERVERS];
+};
+
+static void snap(struct snapshot *s)
+{
+	int i;
+
+	for (i = 0; i < __CAPYMIG_SW_CNT_MAX; i++)
+		s->cnt[i] = counter(i);
+	for (i = 0; i < NSERVERS; i++)
+		s->pkts[i] = server_packets(i);
+}
+
+static __s64 delta(const struct snapshot *s, enum capymig_sw_counter c)
+{
+	return counter(c) - s->cnt[c];
+}
+
+static bool slot_read(struct bpf_map *map, __u32 idx,
+		      struct capymig_sw_slot *slot)
+{
+	return !bpf_map__lookup_elem(map, &idx, sizeof(idx), slot,
+				     sizeof(*slot), BPF_F_LOCK);
+}
+
+static void slot_write(struct bpf_map *map, __u32 idx,
+		       struct tcpmig_endpoint client,
+		       struct tcpmig_endpoint target, __u64 last_seen_ns)
+{
+	struct capymig_sw_slot slot = {
+		.rec = {
+			.client = client,
+			.service = srv[0],
+			.target = target,
+			.last_seen_ns = last_seen_ns,
+		},
+	};
+
+	if (bpf_map__update_elem(map, &idx, sizeof(idx), &slot, sizeof(slot),
+				 BPF_F_LOCK))
+		tap_diag("writing slot %u: %s", idx, strerror(errno));
+}
+
+/* The level of @map where @key's entry is, -1 if none; the slot in @slot. */
+static int entry(struct bpf_map *map, struct tcpmig_endpoint key,
+		 struct capymig_sw_slot *slot)
+{
+	int level;
+
+	for (level = 0; level < CAPYMIG_SW_LEVELS; level++)
+		if (slot_read(map, capymig_sw_slot_index(level, &key), slot) &&
+		    ep_eq(slot->rec.client, key))
+			return level;
+	memset(slot, 0, sizeof(*slot));
+	return -1;
+}
+
+static int mig_entry(struct tcpmig_endpoint key, struct capymig_sw_slot *slot)
+{
+	return entry(skel->maps.migrations, key, slot);
+}
+
+static int place_entry(struct tcpmig_endpoint key,
+		       struct capymig_sw_slot *slot)
+{
+	return entry(skel->maps.placements, key, slot);
+}
+
+static void set_state(int id, enum capymig_sw_server_state state)
+{
+	struct capymig_sw_server s = { .ep = srv[id], .state = state };
+	__u32 key = id;
+
+	bpf_map__update_elem(skel->maps.servers, &key, sizeof(key), &s,
+			     sizeof(s), 0);
+}
+
+static void set_draining(int id, bool draining)
+{
+	struct capymig_sw_heartbeat hb = {
+		.flags = draining ? TCPMIG_REGISTER_F_DRAINING : 0,
+	};
+	__u32 key = id;
+
+	bpf_map__update_elem(skel->maps.heartbeats, &key, sizeof(key), &hb,
+			     sizeof(hb), 0);
+}
+
+/* Writes the bank not in use, then switches to it, as the agent does. */
+static void set_sched(const __u8 *live, __u32 nlive, const __u8 *weighted,
+		      __u32 nweighted, __u8 least0, __u8 least1)
+{
+	struct capymig_sw_sched s = {
+		.nlive = nlive,
+		.nweighted = nweighted,
+		.least = { least0, least1 },
+	};
+	__u32 bank = skel->bss->cfg.sched_bank ^ 1;
+
+	memcpy(s.live, live, nlive);
+	if (weighted)
+		memcpy(s.weighted, weighted, nweighted);
+	if (bpf_map__update_elem(skel->maps.scheds, &bank, sizeof(bank), &s,
+				 sizeof(s), 0))
+		tap_diag("writing schedule: %s", strerror(errno));
+	skel->bss->cfg.sched_bank = bank;
+}
+
+static const __u8 all_live[NSERVERS] = { 0, 1, 2, 3 };
+
+static void pool_reset(void)
+{
+	int i;
+
+	for (i = 0; i < NSERVERS; i++) {
+		set_state(i, CAPYMIG_SW_SERVER_LIVE);
+		set_draining(i, false);
+	}
+	set_sched(all_live, NSERVERS, NULL, 0, NS, NS);
+	skel->bss->cfg.placement = CAPYMIG_SW_PLACE_RR;
+	skel->bss->cfg.target = CAPYMIG_SW_TARGET_RR;
+}
+
+static int setup(void)
+{
+	__u32 one = 1, id;
+	char addr[16];
+	int i;
+
+	vip = ep("10.10.255.1", 80);
+	inet_pton(AF_INET, "10.10.254.1", &switch_addr);
+	skel->bss->cfg.service = vip;
+	skel->bss->cfg.switch_addr = switch_addr;
+	skel->bss->cfg.tcpmig_port = htons(TCPMIG_PORT);
+	for (i = 0; i < NSERVERS; i++) {
+		snprintf(addr, sizeof(addr), "10.10.%d.2", i + 1);
+		srv[i] = ep(addr, 8080 + i);
+		id = i;
+		if (bpf_map__update_elem(skel->maps.server_ids, &srv[i],
+					 sizeof(srv[i]), &id, sizeof(id), 0) ||
+		    bpf_map__update_elem(skel->maps.pool_hosts, &srv[i].addr,
+					 sizeof(srv[i].addr), &one,
+					 sizeof(one), 0))
+			return -errno;
+	}
+	pool_reset();
+	return 0;
+}
+
+/* --- cases --------------------------------------------------------------- */
+
+static void test_hash(void)
+{
+	tap_result(capymig_sw_crc(0, (const __u8 *)"123456789", 9) ==
+		   0xcbf43926 &&
+		   capymig_sw_crc(1, (const __u8 *)"123456789", 9) ==
+		   0xe3069283,
+		   "slot hashes are CRC-32 and CRC-32C (check values)");
+}
+
+static void test_passthrough(void)
+{
+	struct frame in, out;
+	struct udphdr *uh;
+	int v;
+
+	ip_frame(&in, srv[0].addr, srv[1].addr, IPPROTO_ICMP, 8);
+	((struct ethhdr *)in.b)->h_proto = htons(ETH_P_ARP);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && out.len == in.len &&
+		   !memcmp(in.b, out.b, in.len),
+		   "non-IP frame passes untouched");
+
+	ip_frame(&in, client().addr, srv[0].addr, IPPROTO_ICMP, 8);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "ICMP passes untouched");
+
+	ip_frame(&in, client().addr, vip.addr, IPPROTO_UDP, 8);
+	uh = (struct udphdr *)l4_of(&in);
+	uh->source = htons(5000);
+	uh->dest = htons(TCPMIG_PORT + 1);
+	uh->len = htons(8);
+	fix_checksums(&in);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "UDP to another port passes untouched");
+}
+
+/* Sends a SYN from @c to the service; the server it went to, or -1. */
+static int syn(struct tcpmig_endpoint c, struct frame *out, int *verdict)
+{
+	struct frame in;
+	int i;
+
+	tcp_frame(&in, c, vip, SYN);
+	*verdict = run(&in, out);
+	for (i = 0; i < NSERVERS; i++)
+		if (ep_eq(frame_dst(out), srv[i]))
+			return i;
+	return -1;
+}
+
+static void test_place_rr(void)
+{
+	struct tcpmig_endpoint c[8];
+	struct capymig_sw_slot slot;
+	struct frame in, out;
+	bool turn = true, sums = true, entries = true, count_ok = true;
+	int got[8], first = -1, v, i, n;
+	struct snapshot s;
+
+	snap(&s);
+	for (i = 0; i < 8; i++) {
+		c[i] = client();
+		got[i] = syn(c[i], &out, &v);
+		if (v != TC_ACT_OK || got[i] < 0)
+			turn = false;
+		else if (first < 0)
+			first = got[i];
+		else if (got[i] != (first + i) % NSERVERS)
+			turn = false;
+		sums &= checksums_ok(&out) && ep_eq(frame_src(&out), c[i]);
+		entries &= place_entry(c[i], &slot) >= 0 &&
+			   got[i] >= 0 && ep_eq(slot.rec.target, srv[got[i]]) &&
+			   ep_eq(slot.rec.service, vip);
+	}
+	if (!tap_result(turn, "rr: 8 SYNs to the service go to each server in "
+		   "turn"))
+		for (i = 0; i < 8; i++)
+			tap_diag("SYN %d went to server %d", i, got[i]);
+	tap_result(sums,
+		   "rr: rewritten SYNs have valid checksums, source kept");
+	tap_result(entries,
+		   "rr: a placement entry per client names its server");
+	for (i = 0; i < NSERVERS; i++)
+		count_ok &= server_packets(i) - s.pkts[i] == 2;
+	tap_result(delta(&s, CAPYMIG_SW_CNT_PLACED) == 8 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == 8 && count_ok,
+		   "rr: 8 placed, 8 entries, 2 packets counted per server");
+
+	/* The policy now says server 3 only: c[0] stays where it was. */
+	set_sched(&all_live[3], 1, NULL, 0, NS, NS);
+	tcp_frame(&in, c[0], vip, ACK | PSH);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && got[0] >= 0 && got[0] != 3 &&
+		   ep_eq(frame_dst(&out), srv[got[0]]) && checksums_ok(&out),
+		   "rr: later segments keep to the placed server (PCC)");
+
+	n = delta(&s, CAPYMIG_SW_CNT_PLACED);
+	syn(c[0], &out, &v);
+	tap_result(v == TC_ACT_OK && ep_eq(frame_dst(&out), srv[got[0]]) &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACED) == n,
+		   "rr: a retransmitted SYN goes to the same server");
+
+	tcp_frame(&in, srv[got[1]], c[1], SYN | ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && ep_eq(frame_src(&out), vip) &&
+		   ep_eq(frame_dst(&out), c[1]),
+		   "rr: the server's answer comes from the service address");
+	tap_result(checksums_ok(&out), "rr: ... with valid checksums");
+	pool_reset();
+}
+
+static void test_place_hash(void)
+{
+	struct frame out;
+	bool ok = true;
+	__u32 want;
+	int i, v, got;
+
+	skel->bss->cfg.placement = CAPYMIG_SW_PLACE_HASH;
+	for (i = 0; i < 6; i++) {
+		struct tcpmig_endpoint c = client();
+
+		want = capymig_sw_crc(0, (const __u8 *)&c, 6) % NSERVERS;
+		got = syn(c, &out, &v);
+		if (v != TC_ACT_OK || got != (int)want) {
+			tap_diag("client %s: server %d, want %u", ep_str(c),
+				 got, want);
+			ok = false;
+		}
+	}
+	tap_result(ok, "hash: each SYN goes to the server its hash picks");
+
+	/* A server draining (its REGISTER said so) is skipped at once. */
+	{
+		struct tcpmig_endpoint c = client();
+
+		want = capymig_sw_crc(0, (const __u8 *)&c, 6) % NSERVERS;
+		set_draining(want, true);
+		got = syn(c, &out, &v);
+		tap_result(v == TC_ACT_OK && got == (int)(want + 1) % NSERVERS,
+			   "hash: a draining server's turn goes to the next");
+	}
+	pool_reset();
+}
+
+static void test_place_lwrr(void)
+{
+	static const __u8 weighted[] = { 0, 0, 1, 0, 0, 0, 1, 0 };
+	struct frame out;
+	int n[NSERVERS] = { 0 }, i, v, got;
+
+	skel->bss->cfg.placement = CAPYMIG_SW_PLACE_LWRR;
+	set_sched(all_live, NSERVERS, weighted, sizeof(weighted), NS, NS);
+	for (i = 0; i < 16; i++) {
+		got = syn(client(), &out, &v);
+		if (v == TC_ACT_OK && got >= 0)
+			n[got]++;
+	}
+	if (!tap_result(n[0] == 12 && n[1] == 4 && !n[2] && !n[3],
+			"lwrr: 16 SYNs go 12 and 4 to servers weighted 6:2"))
+		tap_diag("placed %d %d %d %d", n[0], n[1], n[2], n[3]);
+	pool_reset();
+}
+
+static void test_place_fail(void)
+{
+	struct tcpmig_endpoint c = client();
+	struct frame in, out;
+	struct snapshot s;
+	int v;
+
+	snap(&s);
+	tcp_frame(&in, c, vip, ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_CONN) == 1,
+		   "a segment to the service of no connection is dropped, "
+		   "counted");
+
+	set_sched(all_live, 0, NULL, 0, NS, NS);
+	syn(client(), &out, &v);
+	tap_result(v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_NO_SERVER) == 1,
+		   "a SYN with no live server is dropped, counted");
+	pool_reset();
+
+	slot_write(skel->maps.placements, capymig_sw_slot_index(0, &c),
+		   client(), srv[0], now_ns());
+	slot_write(skel->maps.placements, capymig_sw_slot_index(1, &c),
+		   client(), srv[0], now_ns());
+	syn(c, &out, &v);
+	tap_result(v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_FULL) == 1,
+		   "a SYN whose two placement slots are taken is dropped, "
+		   "counted");
+}
+
+/* A PREPARE-ACK from @target to @origin about @c's connection. */
+static int prepare_ack(struct tcpmig_endpoint c, struct tcpmig_endpoint origin,
+		       struct tcpmig_endpoint target, struct frame *out)
+{
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_PREPARE_ACK, c, origin,
+				      target);
+	struct frame in;
+
+	tcpmig_frame(&in, target.addr, origin.addr, &h, NULL, 0);
+	return run(&in, out);
+}
+
+/* Where a segment from @c to @to goes: its destination out. */
+static struct tcpmig_endpoint send_seg(struct tcpmig_endpoint c,
+				       struct tcpmig_endpoint to, int flags,
+				       int *verdict, bool *sums)
+{
+	struct frame in, out;
+
+	tcp_frame(&in, c, to, flags);
+	*verdict = run(&in, &out);
+	*sums = checksums_ok(&out);
+	return frame_dst(&out);
+}
+
+/* Where a segment from @from to @c seems to come from. */
+static struct tcpmig_endpoint answer(struct tcpmig_endpoint from,
+				     struct tcpmig_endpoint c, int flags,
+				     int *verdict, bool *sums)
+{
+	struct frame in, out;
+
+	tcp_frame(&in, from, c, flags);
+	*verdict = run(&in, &out);
+	*sums = checksums_ok(&out);
+	return frame_src(&out);
+}
+
+static void test_migration(void)
+{
+	struct tcpmig_endpoint c = client(), to;
+	struct capymig_sw_slot slot;
+	struct frame in, out;
+	struct snapshot s;
+	bool sums;
+	__u64 t0;
+	int v, level;
+
+	snap(&s);
+	tcp_frame(&in, c, srv[0], ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len) &&
+		   server_packets(0) - s.pkts[0] == 1,
+		   "a segment to a server's own address passes untouched, "
+		   "counted");
+
+	v = prepare_ack(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[0].addr &&
+		   ep_eq(msg_of(&out)->target, srv[1]) && checksums_ok(&out),
+		   "PREPARE-ACK goes on to the origin unchanged");
+	level = mig_entry(c, &slot);
+	tap_result(level == 0 && ep_eq(slot.rec.service, srv[0]) &&
+		   ep_eq(slot.rec.target, srv[1]) && !slot.flags,
+		   "... and installs the entry: client -> target, service is "
+		   "the origin");
+	tap_result(delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 1,
+		   "... counted, one entry in use");
+
+	t0 = now_ns();
+	to = send_seg(c, srv[0], ACK | PSH, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
+		   server_packets(1) - s.pkts[1] == 1 &&
+		   server_packets(0) - s.pkts[0] == 1,
+		   "the client's segments go to the target, counted there");
+	tap_result(sums, "... with valid checksums");
+	mig_entry(c, &slot);
+	tap_result(slot.rec.last_seen_ns >= t0 &&
+		   slot.rec.last_seen_ns <= now_ns(),
+		   "... and refresh the entry's last_seen_ns");
+
+	to = answer(srv[1], c, ACK | PSH, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]),
+		   "the target's answers come from the origin's address");
+	tap_result(sums, "... with valid checksums");
+	tcp_frame(&in, c, srv[3], ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "the client's segments to another server pass untouched");
+
+	v = prepare_ack(c, srv[1], srv[2], &out);
+	mig_entry(c, &slot);
+	tap_result(v == TC_ACT_OK && ep_eq(slot.rec.target, srv[2]) &&
+		   ep_eq(slot.rec.service, srv[0]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_UPDATED) == 1,
+		   "migrating again updates the entry, service kept");
+	to = send_seg(c, srv[0], ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[2]) && sums,
+		   "... and the segments follow");
+
+	v = prepare_ack(c, srv[1], srv[2], &out);
+	tap_result(v == TC_ACT_OK &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_UPDATED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 0,
+		   "a retransmitted PREPARE-ACK passes, changing nothing");
+
+	v = prepare_ack(c, srv[0], srv[3], &out);
+	mig_entry(c, &slot);
+	tap_result(v == TC_ACT_SHOT && ep_eq(slot.rec.target, srv[2]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 1,
+		   "a PREPARE-ACK from a former owner is dropped, counted");
+
+	v = prepare_ack(c, srv[2], srv[0], &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_RETURNED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
+		   "back to the original server: the entry is deleted");
+	tcp_frame(&in, c, srv[0], ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "... and the segments pass untouched again");
+}
+
+/* A connection of a new client, migrated from server 0 to server 1. */
+static struct tcpmig_endpoint migrated_client(void)
+{
+	struct tcpmig_endpoint c = client();
+	struct frame out;
+
+	if (prepare_ack(c, srv[0], srv[1], &out) != TC_ACT_OK)
+		tap_diag("PREPARE-ACK for %s dropped", ep_str(c));
+	return c;
+}
+
+static void test_close(void)
+{
+	struct tcpmig_endpoint c, to;
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	bool sums;
+	int v;
+
+	snap(&s);
+	c = migrated_client();
+	to = send_seg(c, srv[0], RST, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) && sums,
+		   "the client's RST goes to the target");
+	tap_result(mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_RESET) == 1,
+		   "... and takes the entry with it, counted");
+
+	c = migrated_client();
+	to = answer(srv[1], c, RST | ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) && sums &&
+		   mig_entry(c, &slot) < 0,
+		   "the target's RST comes from the origin, takes the entry");
+
+	c = migrated_client();
+	to = send_seg(c, srv[0], FIN | ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
+		   mig_entry(c, &slot) == 0 &&
+		   slot.flags == CAPYMIG_SW_FIN_CLIENT,
+		   "the client's FIN goes to the target, noted");
+	to = answer(srv[1], c, FIN | ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
+		   mig_entry(c, &slot) == 0 &&
+		   slot.flags == (CAPYMIG_SW_FIN_CLIENT |
+				  CAPYMIG_SW_FIN_SERVER),
+		   "the target's FIN comes from the origin, noted");
+	to = send_seg(c, srv[0], ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
+		   mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1,
+		   "the last ACK goes to the target and takes the entry");
+	to = send_seg(c, srv[0], ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
+		   "... after which segments are not redirected");
+}
+
+static void test_collisions(void)
+{
+	struct tcpmig_endpoint c = client(), other = client(), to;
+	struct capymig_sw_slot slot;
+	struct frame out;
+	struct snapshot s;
+	bool sums;
+	int v;
+
+	snap(&s);
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &c), other,
+		   srv[3], now_ns());
+	v = prepare_ack(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) == 1 &&
+		   ep_eq(slot.rec.target, srv[1]),
+		   "level 0 taken by another client: installed in level 1");
+	to = send_seg(c, srv[0], ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) && sums,
+		   "... and used from there");
+	slot_read(skel->maps.migrations, capymig_sw_slot_index(0, &c), &slot);
+	tap_result(ep_eq(slot.rec.client, other) &&
+		   ep_eq(slot.rec.target, srv[3]),
+		   "... the other client's entry untouched");
+
+	c = client();
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &c),
+		   client(), srv[3], now_ns());
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(1, &c),
+		   client(), srv[3], now_ns());
+	v = prepare_ack(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_FULL) == 1 &&
+		   mig_entry(c, &slot) < 0,
+		   "both levels taken: the PREPARE-ACK is dropped, counted");
+	to = send_seg(c, srv[0], ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]),
+		   "... and the connection stays on its origin");
+}
+
+static void test_service_migration(void)
+{
+	struct tcpmig_endpoint c = client(), to;
+	struct capymig_sw_slot slot, placed;
+	struct frame out;
+	bool sums;
+	int v, x, y;
+	__u64 t0;
+
+	x = syn(c, &out, &v);
+	y = (x + 1) % NSERVERS;
+	tap_result(v == TC_ACT_OK && x >= 0, "service: a connection is placed");
+	if (x < 0)
+		x = y = 0;
+	v = prepare_ack(c, srv[x], srv[y], &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.service, vip) &&
+		   ep_eq(slot.rec.target, srv[y]),
+		   "service: migrating it installs an entry for the service");
+	t0 = now_ns();
+	to = send_seg(c, vip, ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]) && sums,
+		   "service: its segments go to the target");
+	place_entry(c, &placed);
+	tap_result(placed.rec.last_seen_ns >= t0 &&
+		   ep_eq(placed.rec.target, srv[x]),
+		   "service: ... and keep its placement fresh");
+	to = answer(srv[y], c, ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, vip) && sums,
+		   "service: the target's answers come from the service");
+	to = answer(srv[x], c, ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, vip) && sums,
+		   "service: so do the origin's late ones");
+	v = prepare_ack(c, srv[y], srv[x], &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) < 0 &&
+		   place_entry(c, &placed) >= 0,
+		   "service: back to where it was placed, the entry goes");
+	to = send_seg(c, vip, ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[x]) && sums,
+		   "service: ... and its placement serves it again");
+}
+
+/* A PREPARE to the switch from server @origin naming @target (or none). */
+static int prepare(int origin, struct tcpmig_endpoint target,
+		   struct frame *out)
+{
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_PREPARE, client(), srv[origin],
+				      target);
+	struct frame in;
+
+	tcpmig_frame(&in, srv[origin].addr, switch_addr, &h, NULL, 0);
+	return run(&in, out);
+}
+
+/* The server a PREPARE from @origin was sent to, -1 if none. */
+static int prepared(int origin, bool *consistent)
+{
+	struct tcpmig_endpoint none = { 0 };
+	struct frame out;
+	int v, i;
+
+	v = prepare(origin, none, &out);
+	for (i = 0; v == TC_ACT_OK && i < NSERVERS; i++) {
+		if (!ep_eq(msg_of(&out)->target, srv[i]))
+			continue;
+		*consistent &= ip_of(&out)->daddr == srv[i].addr &&
+			       frame_dst(&out).port == htons(TCPMIG_PORT) &&
+			       checksums_ok(&out);
+		return i;
+	}
+	return -1;
+}
+
+/* Targets of @n PREPAREs from @origin as a bitmask, -1 if one had none. */
+static int targets(int origin, int n, bool *consistent)
+{
+	int mask = 0, t;
+
+	while (n--) {
+		t = prepared(origin, consistent);
+		if (t < 0)
+			return -1;
+		mask |= 1 << t;
+	}
+	return mask;
+}
+
+static void test_targets(void)
+{
+	struct tcpmig_endpoint none = { 0 };
+	bool consistent = true, turn = true;
+	int got[6], i, v;
+	struct snapshot s;
+	struct frame out;
+
+	snap(&s);
+	for (i = 0; i < 6; i++) {
+		got[i] = prepared(0, &consistent);
+		turn &= got[i] > 0 && (i < 3 || got[i] == got[i - 3]);
+	}
+	turn &= got[0] != got[1] && got[1] != got[2] && got[0] != got[2];
+	tap_result(turn, "rr: PREPAREs go to the other servers in turn");
+	tap_result(consistent, "rr: the target is written into the PREPARE, "
+		   "which is sent to it, checksums valid");
+	tap_result(delta(&s, CAPYMIG_SW_CNT_PREPARES) == 6,
+		   "rr: 6 PREPAREs counted");
+
+	set_draining(2, true);
+	tap_result(targets(0, 4, &consistent) == (1 << 1 | 1 << 3),
+		   "rr: a server draining by its REGISTER is skipped");
+	set_draining(2, false);
+	set_state(3, CAPYMIG_SW_SERVER_DRAINING);
+	tap_result(targets(0, 4, &consistent) == (1 << 1 | 1 << 2),
+		   "rr: a server the agent marked draining is skipped");
+	pool_reset();
+
+	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
+	set_sched(all_live, NSERVERS, NULL, 0, 0, 3);
+	tap_result(targets(1, 3, &consistent) == 1 << 0,
+		   "least loaded: PREPAREs go to the least loaded server");
+	tap_result(targets(0, 3, &consistent) == 1 << 3,
+		   "least loaded: ... the next least loaded from it");
+	set_draining(3, true);
+	tap_result(targets(0, 2, &consistent) == (1 << 1 | 1 << 2),
+		   "least loaded: neither eligible: round-robin");
+	pool_reset();
+
+	v = prepare(0, srv[2], &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[2].addr &&
+		   ep_eq(msg_of(&out)->target, srv[2]) && checksums_ok(&out),
+		   "a PREPARE naming its target is sent to it");
+
+	set_sched(all_live, 1, NULL, 0, NS, NS);
+	v = prepare(0, none, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 1,
+		   "no eligible target: the PREPARE is dropped, counted");
+	pool_reset();
+
+	v = prepare(0, ep("10.10.9.9", 8080), &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 2,
+		   "a PREPARE naming a server out of the pool is dropped");
+}
+
+static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
+		     struct frame *out)
+{
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_ABORT, c, srv[origin],
+				      srv[target]);
+	struct frame in;
+
+	tcpmig_frame(&in, srv[origin].addr, switch_addr, &h, NULL, 0);
+	return run(&in, out);
+}
+
+static void test_abort(void)
+{
+	struct tcpmig_endpoint c = migrated_client();
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	struct frame out;
+	int v;
+
+	snap(&s);
+	v = abort_msg(c, 0, 1, &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[1].addr &&
+		   checksums_ok(&out),
+		   "ABORT to the switch goes to the target");
+	tap_result(mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == -1,
+		   "... and deletes the entry, counted");
+
+	c = migrated_client();
+	prepare_ack(c, srv[1], srv[2], &out);
+	v = abort_msg(c, 1, 3, &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[2]),
+		   "an ABORT of another migration changes nothing");
+	abort_msg(c, 1, 2, &out);
+	tap_result(mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[1]) &&
+		   ep_eq(slot.rec.service, srv[0]),
+		   "aborting a second migration points back at its origin");
+	tap_result(delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 2,
+		   "... counted");
+}
+
+static int register_msg(struct tcpmig_endpoint from, __be32 daddr,
+			__u32 flags, __u32 weight)
+{
+	struct tcpmig_endpoint none = { 0 };
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_REGISTER, none, from, none);
+	struct tcpmig_msg_register reg = { htonl(flags), htonl(weight) };
+	struct frame in, out;
+
+	tcpmig_frame(&in, from.addr, daddr, &h, &reg, sizeof(reg));
+	return run(&in, &out);
+}
+
+static void test_register(void)
+{
+	struct capymig_sw_heartbeat hb;
+	struct snapshot s;
+	__u32 key = 1;
+	__u64 t0 = now_ns();
+	int v;
+
+	snap(&s);
+	v = register_msg(srv[1], switch_addr, TCPMIG_REGISTER_F_DRAINING, 3);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_REGISTERS) == 1,
+		   "REGISTER to the switch is taken in, counted");
+	bpf_map__lookup_elem(skel->maps.heartbeats, &key, sizeof(key), &hb,
+			     sizeof(hb), 0);
+	tap_result(hb.flags == TCPMIG_REGISTER_F_DRAINING && hb.weight == 3 &&
+		   hb.last_ns >= t0 && hb.last_ns <= now_ns(),
+		   "... its flags, weight and time are in the heartbeat table");
+	v = register_msg(with_port(srv[1], 9999), switch_addr, 0, 1);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1,
+		   "REGISTER of an endpoint out of the pool: spoofed");
+	v = register_msg(srv[1], srv[0].addr, 0, 1);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_MALFORMED) == 1,
+		   "REGISTER to a server: dropped as malformed");
+	pool_reset();
+}
+
+enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_9, TRUNCATED, UDP_LEN,
+	      SHORT_BODY, LOAD_FROM_SERVER, ACK_TO_SWITCH };
+
+static const char *const mangle_desc[] = {
+	[BAD_MAGIC] = "bad magic",
+	[BAD_VERSION] = "bad version",
+	[TYPE_0] = "type 0",
+	[TYPE_9] = "type 9",
+	[TRUNCATED] = "shorter than the header",
+	[UDP_LEN] = "UDP length not the IP payload's",
+	[SHORT_BODY] = "REGISTER without its body",
+	[LOAD_FROM_SERVER] = "LOAD from a server",
+	[ACK_TO_SWITCH] = "PREPARE-ACK to the switch",
+};
+
+static void test_malformed(void)
+{
+	static const __u8 body[sizeof(struct tcpmig_msg_load)];
+	struct tcpmig_msg_hdr h;
+	struct frame in, out;
+	struct snapshot s;
+	unsigned int m;
+	int v;
+
+	for (m = 0; m <= ACK_TO_SWITCH; m++) {
+		h = msg(TCPMIG_MSG_PREPARE, client(), srv[0],
+			(struct tcpmig_endpoint){});
+		if (m == BAD_MAGIC)
+			h.magic = htons(0x4d54);
+		if (m == BAD_VERSION)
+			h.version = TCPMIG_MSG_VERSION + 1;
+		if (m == TYPE_0 || m == TYPE_9)
+			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_REGISTER + 1;
+		if (m == SHORT_BODY)
+			h.type = TCPMIG_MSG_REGISTER;
+		if (m == LOAD_FROM_SERVER)
+			h.type = TCPMIG_MSG_LOAD;
+		if (m == ACK_TO_SWITCH) {
+			h.type = TCPMIG_MSG_PREPARE_ACK;
+			h.target = srv[0];
+		}
+		tcpmig_frame(&in, srv[0].addr, switch_addr, &h, body,
+			     m == SHORT_BODY ? 0 : sizeof(body));
+		if (m == TRUNCATED || m == UDP_LEN) {
+			struct udphdr *uh = (struct udphdr *)l4_of(&in);
+			size_t len = sizeof(*uh) + sizeof(h) - 1;
+
+			uh->len = htons(len);
+			if (m == TRUNCATED) {
+				len += sizeof(struct iphdr);
+				ip_of(&in)->tot_len = htons(len);
+				in.len = ETH_HLEN + len;
+			}
+			fix_checksums(&in);
+		}
+		snap(&s);
+		v = run(&in, &out);
+		tap_result(v == TC_ACT_SHOT &&
+			   delta(&s, CAPYMIG_SW_CNT_MALFORMED) == 1,
+			   "malformed TCPMig dropped, counted: %s",
+			   mangle_desc[m]);
+	}
+}
+
+static void test_spoofed(void)
+{
+	struct tcpmig_endpoint c = client(), outsider = ep("10.10.1.9", 8080);
+	struct tcpmig_endpoint none = { 0 };
+	struct tcpmig_msg_conn_state cs = { 0 };
+	struct tcpmig_msg_hdr h;
+	struct frame in, out;
+	struct snapshot s;
+	int v;
+
+	snap(&s);
+	h = msg(TCPMIG_MSG_PREPARE, c, outsider, none);
+	tcpmig_frame(&in, outsider.addr, switch_addr, &h, NULL, 0);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1,
+		   "PREPARE from outside the pool: dropped, counted");
+
+	h = msg(TCPMIG_MSG_PREPARE, c, srv[2], none);
+	tcpmig_frame(&in, srv[0].addr, switch_addr, &h, NULL, 0);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 2,
+		   "PREPARE from a member naming another as origin: dropped");
+
+	h = msg(TCPMIG_MSG_PREPARE_ACK, c, srv[0], with_port(srv[1], 9999));
+	tcpmig_frame(&in, srv[1].addr, srv[0].addr, &h, NULL, 0);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 3 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 0,
+		   "PREPARE-ACK naming no server as target: dropped, nothing "
+		   "installed");
+
+	h = msg(TCPMIG_MSG_CONN_STATE, c, srv[0], srv[1]);
+	tcpmig_frame(&in, srv[0].addr, srv[1].addr, &h, &cs, sizeof(cs));
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "CONN-STATE between members passes untouched");
+	tcpmig_frame(&in, c.addr, srv[1].addr, &h, &cs, sizeof(cs));
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 4,
+		   "CONN-STATE from outside the pool: dropped, counted");
+}
+
+/* Runs the reaper over @count slots from @start; its return value. */
+static int reap(__u32 start, __u32 count, __u32 idle_ms)
+{
+	struct __sk_buff ctx = { 0 };
+	struct frame in = { .len = ETH_HLEN }, out;
+
+	ctx.cb[CAPYMIG_SW_REAP_START] = start;
+	ctx.cb[CAPYMIG_SW_REAP_COUNT] = count;
+	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = idle_ms;
+	return run_prog(skel->progs.capymig_switch_reap, &in, &out, &ctx);
+}
+
+static void test_reap(void)
+{
+	struct tcpmig_endpoint fresh = client(), stale = client();
+	struct tcpmig_endpoint old_place = client(), far = client();
+	__u32 skip;
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	__u64 now = now_ns();
+	int v;
+
+	/* Earlier cases left entries: start from empty tables. */
+	reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	snap(&s);
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &fresh),
+		   fresh, srv[1], now);
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(1, &stale),
+		   stale, srv[1], now - 5000000000ULL);
+	slot_write(skel->maps.placements, capymig_sw_slot_index(0, &old_place),
+		   old_place, srv[1], now - 5000000000ULL);
+	skip = capymig_sw_slot_index(0, &far);
+	slot_write(skel->maps.migrations, skip, far, srv[1],
+		   now - 5000000000ULL);
+
+	/* All slots but @skip's, in two ranges. */
+	v = reap(0, skip, 1000);
+	v += reap(skip + 1, CAPYMIG_SW_REAP_SLOTS - skip - 1, 1000);
+	tap_result(v == 2 && delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == -1 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == -1,
+		   "reaper: 2 idle entries reaped, one per table (%d)", v);
+	tap_result(mig_entry(fresh, &slot) == 0 &&
+		   mig_entry(stale, &slot) < 0 &&
+		   place_entry(old_place, &slot) < 0,
+		   "reaper: the idle ones of both tables, not the fresh one");
+	tap_result(mig_entry(far, &slot) == 0,
+		   "reaper: nothing outside its range of slots");
+	v = reap(skip, 1, 1000);
+	tap_result(v == 1 && mig_entry(far, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 3,
+		   "reaper: counted, and a range of one slot works");
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	tap_diag("libbpf: %s", buf);
+	return 0;
+}
+
+int main(void)
+{
+	int err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid())
+		tap_skip_all("needs root");
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		tap_skip_all("kernel has no BTF");
+	libbpf_set_print(libbpf_print);
+	ncpus = libbpf_num_possible_cpus();
+
+	tap_plan(PLAN);
+	skel = switch_bpf__open_and_load();
+	if (!skel) {
+		printf("Bail out! switch program does not load: %s\n",
+		       strerror(errno));
+		return KSFT_FAIL;
+	}
+	err = setup();
+	if (err) {
+		printf("Bail out! setting up the pool: %s\n", strerror(-err));
+		return KSFT_FAIL;
+	}
+
+	test_hash();
+	test_passthrough();
+	test_place_rr();
+	test_place_hash();
+	test_place_lwrr();
+	test_place_fail();
+	test_migration();
+	test_close();
+	test_collisions();
+	test_service_migration();
+	test_targets();
+	test_abort();
+	test_register();
+	test_malformed();
+	test_spoofed();
+	test_reap();
+
+	switch_bpf__destroy(skel);
+	if (tap_count != PLAN)
+		tap_diag("ran %d checks, planned %d", tap_count, PLAN);
+	return tap_exit_code();
+}

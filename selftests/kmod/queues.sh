@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A connection moves with its queues and its options: 0 B, 1 B, 64 KiB and
+# 1 MiB unread in the server's receive queue and unacknowledged in its send
+# queue, and a send queue stuck behind the client's zero window; socket
+# options and TCP_INFO compared before and after (ss -tie shown as
+# diagnostics); every byte checked once both directions drain.  IPv4 and
+# IPv6 loopback.
+#
+#   [ client ] --lo--> [ listener ]   (one namespace; export, import back
+#                                      into the same listener)
+
+source "$(dirname "$0")/../lib.sh"
+
+require_root
+require_module
+require_cmd tcpmig_queues ss
+
+ns_create ns
+ip netns exec "$ns" tcpmig_queues | sed 's/^/# ipv4: /'
+v4=${PIPESTATUS[0]}
+ip netns exec "$ns" tcpmig_queues -6 | sed 's/^/# ipv6: /'
+v6=${PIPESTATUS[0]}
+
+tap_plan 2
+tap_check "ipv4: queues and options survive the move" test "$v4" -eq 0
+tap_check "ipv6: queues and options survive the move" test "$v6" -eq 0
+tap_done

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate.h"
+#include "netns.h"
+
+int migrate_host_open(struct migrate_host *h, const char *name)
+{
+	int prev, err;
+
+	h->netns = netns_open(name);
+	if (h->netns < 0)
+		return -errno;
+	prev = netns_enter(h->netns);
+	if (prev < 0) {
+		err = -errno;
+		close(h->netns);
+		return err;
+	}
+	/* The socket acts in the namespace it was created in. */
+	err = tcpmig_nl_open(&h->nl);
+	netns_leave(prev);
+	if (err)
+		close(h->netns);
+	return err;
+}
+
+int migrate_route_to(const struct migrate_route *r,
+		     const struct migrate_host *to)
+{
+	int prev, err;
+
+	prev = netns_enter(r->client_ns);
+	if (prev < 0)
+		return -errno;
+	err = route_replace(r->family, r->dst, to->gw, r->rto_min_ms);
+	netns_leave(prev);
+	return err;
+}
+
+int migrate_server_tuple(int fd, struct capymig_tuple *t)
+{
+	struct capymig_tuple client;
+	int err;
+
+	err = capymig_tuple_from_fd(fd, &client);
+	if (err)
+		return err;
+	*t = client;
+	t->local_port = client.remote_port;
+	t->remote_port = client.local_port;
+	memcpy(t->local_addr, client.remote_addr, sizeof(t->local_addr));
+	memcpy(t->remote_addr, client.local_addr, sizeof(t->remote_addr));
+	return 0;
+}
+
+static int failed(char *why, const char *step, const struct capymig_tuple *t,
+		  int err, const char *ext_msg)
+{
+	char text[CAPYMIG_TUPLE_STRLEN];
+
+	snprintf(why, MIGRATE_WHY_LEN, "%s %s: %s%s%s", step,
+		 capymig_tuple_format(t, text), strerror(-err),
+		 ext_msg && *ext_msg ? ": " : "", ext_msg ? ext_msg : "");
+	return err;
+}
+
+int migrate_prepare(struct migrate_host *to, const struct capymig_tuple *t,
+		    const struct migrate_route *route, char *why)
+{
+	int err;
+
+	err = tcpmig_hold(&to->nl, t, 0);
+	if (err)
+		return failed(why, "hold", t, err, to->nl.ext_msg);
+	err = migrate_route_to(route, to);
+	if (err)
+		return failed(why, "route to", t, err, NULL);
+	return 0;
+}
+
+int migrate_commit(struct migrate_host *from, struct migrate_host *to,
+		   const struct capymig_tuple *t,
+		   const struct tcpmig_import_opts *opts, char *why)
+{
+	struct tcpmig_blob blob;
+	int err;
+
+	err = tcpmig_export(&from->nl, t, 0, &blob);
+	if (err)
+		return failed(why, "export", t, err, from->nl.ext_msg);
+	err = tcpmig_import(&to->nl, &blob, opts, NULL);
+	tcpmig_blob_free(&blob);
+	if (err)
+		return failed(why, "import", t, err, to->nl.ext_msg);
+	return 0;
+}
+
+int migrate_conn(struct migrate_host *from, struct migrate_host *to,
+		 const struct capymig_tuple *t,
+		 const struct migrate_route *route,
+		 const struct tcpmig_import_opts *opts, char *why)
+{
+	int err;
+
+	if (route) {
+		err = migrate_prepare(to, t, route, why);
+		if (err)
+			return err;
+	}
+	return migrate_commit(from, to, t, opts, why);
+}

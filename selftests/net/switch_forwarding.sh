@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The software switch on a testbed of namespaces: a client, the switch
+# (capymig-switchd, its data plane on every interface), and four servers
+# that play their part of TCPMig by hand: REGISTER heartbeats, a PREPARE
+# and PREPARE-ACK exchange.  switch_peers holds the client's and the
+# servers' sockets, in one process.
+#
+#                        +--------------------------+
+#  +-----------+         | switch                   |          +-----------+
+#  | client    |         |  service 10.10.255.1:80  | sw1 ---- | s1 .1.2   |
+#  | 10.10.0.2 | -- sw0 -|  TCPMig 10.10.254.1 (lo) | sw2 ---- | s2 .2.2   |
+#  +-----------+         |  capymig-switchd         | sw3 ---- | s3 .3.2   |
+#                        +--------------------------+ sw4 ---- | s4 .4.2   |
+#                                                              +-----------+
+#
+# Servers are 10.10.N.2:8080.  switch_peers checks that connections to
+# the service are placed round-robin and pass data both ways through the
+# rewrites; that LOAD notifications come every millisecond with the load;
+# that a PREPARE gets a target and the PREPARE-ACK installs a redirect
+# that moves the client's segments there; that draining and dead servers
+# get nothing new.  This script then checks the agent's account of it.
+
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/selftests/lib/switch_topology.sh"
+
+readonly PORT=7390	# TCPMig, not the default: nothing else listens there
+readonly PEER_CHECKS=17
+
+require_root
+require_cmd jq capymig-switchd switch_peers
+tap_plan $((PEER_CHECKS + 6))
+
+tmp=$(mktemp -d)
+on_exit rm -rf "$tmp"
+sw_topology_create 4 || ksft_skip_all "cannot build the topology"
+
+ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:80 -a $SW_ADDR \
+	-S 10.10.1.2:8080 -S 10.10.2.2:8080 -S 10.10.3.2:8080 \
+	-S 10.10.4.2:8080 --tcpmig-port $PORT --heartbeat-timeout 1000 \
+	-P rr 2>"$tmp/agent.log" &
+agent=$!
+on_exit kill $agent
+
+switch_peers -c "${sw_host[0]}" -v $SW_VIP:80 -a $SW_ADDR -p $PORT \
+	"${sw_host[1]}=10.10.1.2:8080" "${sw_host[2]}=10.10.2.2:8080" \
+	"${sw_host[3]}=10.10.3.2:8080" "${sw_host[4]}=10.10.4.2:8080" |
+	tee "$tmp/peers"
+status=${PIPESTATUS[0]}
+# Its points are this script's first.
+tap_count=$(grep -cE '^(not )?ok [0-9]+' "$tmp/peers")
+tap_failed=$(grep -c '^not ok' "$tmp/peers")
+while [ "$tap_count" -lt $PEER_CHECKS ]; do
+	tap_not_ok "switch_peers ended early (status $status)"
+done
+
+dump_is()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		jq -e "$1" >/dev/null
+}
+
+tap_check "the agent's dump counts the migration and the PREPAREs" \
+	dump_is '.counters.mig_installed == 1 and .counters.prepares == 3 and
+		 .counters.reset >= 1 and .counters.registers > 0 and
+		 .counters.malformed + .counters.spoofed == 0'
+tap_check "... every connection's entries went when it ended" \
+	wait_for 5 dump_is '.migration_entries == 0 and
+			    .placement_entries == 0 and .counters.closed >= 16'
+tap_check "... and shows the server whose heartbeats stopped dead" \
+	dump_is '.servers["10.10.4.2:8080"].state == "dead"'
+tap_check "--dump prints it as text too" \
+	eval 'ip netns exec "$sw_ns" capymig-switchd --dump |
+	      grep -Eq "10\.10\.4\.2:8080 +dead"'
+tap_check "the agent is attached to the switch's interfaces" \
+	eval 'tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+
+kill $agent
+wait $agent
+tap_check "... and detaches on exit" \
+	eval '! tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+
+[ "$tap_failed" -eq 0 ] || tap_diag "agent log:" "$(cat "$tmp/agent.log")"
+tap_done

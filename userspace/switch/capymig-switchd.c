@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * capymig-switchd: the control plane of capymig's software switch.
+ *
+ *	capymig-switchd [OPTIONS] -a SWITCH_ADDR -S SERVER... [IFACE...]
+ *	capymig-switchd --dump [-j] [-u SOCKET]
+ *
+ * Loads the data plane (bpf/switch.bpf.c), attaches it to the ingress of
+ * the given interfaces of its network namespace (all but loopback by
+ * default), which must route (ip_forward=1), and writes the configuration
+ * and the server table.  Then, every period (1 ms by default), it
+ *
+ *  - reads the packets sent to each server, and sends every live server a
+ *    LOAD-NOTIFICATION with its own and the pool's packets per second;
+ *  - follows the servers' REGISTER heartbeats, which the data plane
+ *    records: a server is live from its first one, draining when one says
+ *    so, and dead when they stop (with --heartbeat-timeout 0 every
+ *    configured server is live, none has to register);
+ *  - derives the schedules the data plane places connections and picks
+ *    migration targets with (policy.c), and switches it to them;
+ *  - reaps a share of the entries left idle, so that every slot is looked
+ *    at once per sweep.
+ *
+ * Its state is served on a unix socket (abstract by default, so one per
+ * network namespace): --dump prints it, as text or, with -j, as one JSON
+ * object.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_ether.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "json.h"
+#include "policy.h"
+#include "switch.h"
+#include "switch.skel.h"
+#include "tuple.h"
+
+#define PROG		"capymig-switchd"
+#define MAX_IFACES	64
+/* The tc filter the agent owns on each interface. */
+#define TC_HANDLE	0xca9b
+#define TC_PRIORITY	1
+
+static const char *const placement_names[] = {
+	[CAPYMIG_SW_PLACE_RR] = "rr",
+	[CAPYMIG_SW_PLACE_HASH] = "hash",
+	[CAPYMIG_SW_PLACE_LWRR] = "lwrr",
+};
+
+static const char *const target_names[] = {
+	[CAPYMIG_SW_TARGET_RR] = "rr",
+	[CAPYMIG_SW_TARGET_LEAST_LOADED] = "least-loaded",
+};
+
+static const char *const state_names[] = {
+	[CAPYMIG_SW_SERVER_UNUSED] = "unused",
+	[CAPYMIG_SW_SERVER_DOWN] = "down",
+	[CAPYMIG_SW_SERVER_LIVE] = "live",
+	[CAPYMIG_SW_SERVER_DRAINING] = "draining",
+	[CAPYMIG_SW_SERVER_DEAD] = "dead",
+};
+
+/* The event counters as the dump names them; gauges are shown apart. */
+static const char *const counter_names[CAPYMIG_SW_CNT_MIG_ENTRIES] = {
+	[CAPYMIG_SW_CNT_PLACED] = "placed",
+	[CAPYMIG_SW_CNT_PLACE_NO_SERVER] = "place_no_server",
+	[CAPYMIG_SW_CNT_PLACE_FULL] = "place_full",
+	[CAPYMIG_SW_CNT_NO_CONN] = "no_conn",
+	[CAPYMIG_SW_CNT_MIG_INSTALLED] = "mig_installed",
+	[CAPYMIG_SW_CNT_MIG_UPDATED] = "mig_updated",
+	[CAPYMIG_SW_CNT_MIG_RETURNED] = "mig_returned",
+	[CAPYMIG_SW_CNT_MIG_FULL] = "mig_full",
+	[CAPYMIG_SW_CNT_MIG_STALE] = "mig_stale",
+	[CAPYMIG_SW_CNT_MIG_ABORTED] = "mig_aborted",
+	[CAPYMIG_SW_CNT_CLOSED] = "closed",
+	[CAPYMIG_SW_CNT_RESET] = "reset",
+	[CAPYMIG_SW_CNT_REAPED] = "reaped",
+	[CAPYMIG_SW_CNT_PREPARES] = "prepares",
+	[CAPYMIG_SW_CNT_NO_TARGET] = "no_target",
+	[CAPYMIG_SW_CNT_REGISTERS] = "registers",
+	[CAPYMIG_SW_CNT_MALFORMED] = "malformed",
+	[CAPYMIG_SW_CNT_SPOOFED] = "spoofed",
+};
+
+struct options {
+	struct tcpmig_endpoint service;
+	__be32 switch_addr;
+	__u16 tcpmig_port;
+	enum capymig_sw_placement placement;
+	enum capymig_sw_target target;
+	unsigned int period_us;
+	unsigned int heartbeat_timeout_ms;
+	unsigned int idle_timeout_ms;
+	unsigned int sweep_ms;
+	const char *socket;
+};
+
+struct server {
+	struct tcpmig_endpoint ep;
+	__u32 weight;		/* configured; a REGISTER's overrides it */
+	enum capymig_sw_server_state state;
+	struct capymig_sw_heartbeat hb;	/* the last REGISTER */
+	uint64_t packets;		/* the counter, at the last period */
+	uint64_t pps;		/* in the last period */
+	double load;		/* smoothed, for LWRR */
+	unsigned int lwrr_slots;
+};
+
+struct switchd {
+	struct options opt;
+	struct switch_bpf *skel;
+	struct server srv[CAPYMIG_SW_MAX_SERVERS];
+	unsigned int nsrv;
+	int ifindex[MAX_IFACES];
+	bool own_hook[MAX_IFACES];	/* the clsact qdisc is ours to remove */
+	unsigned int nif;
+	int ncpus;
+	int udp, ctl, timer, sig, epoll;
+	uint64_t last_ns;		/* of the last period */
+	unsigned int tick;
+	__u32 reap_next;	/* the next slot the reaper looks at */
+	uint64_t loads_sent;
+};
+
+/*
+ * What --dump receives: the agent and its reader are the same program,
+ * so the state travels as this struct.
+ */
+struct dump_server {
+	struct tcpmig_endpoint ep;
+	__u32 state;
+	__u32 weight;
+	__u32 lwrr_slots;
+	uint64_t pps;
+	uint64_t packets;
+	int64_t heartbeat_age_ms;		/* -1: never registered */
+};
+
+struct dump {
+	struct options opt;
+	uint64_t counters[__CAPYMIG_SW_CNT_MAX];
+	uint64_t loads_sent;
+	__u32 nsrv;
+	struct dump_server srv[CAPYMIG_SW_MAX_SERVERS];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns() reads CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
+}
+
+/* --- the data plane's maps ----------------------------------------------- */
+
+/* Sum over the CPUs of a per-CPU counter. */
+static uint64_t percpu_sum(const struct switchd *d, struct bpf_map *map,
+			__u32 key)
+{
+	uint64_t v[d->ncpus], sum = 0;
+	int i;
+
+	if (bpf_map__lookup_elem(map, &key, sizeof(key), v, sizeof(v), 0))
+		return 0;
+	for (i = 0; i < d->ncpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+static int write_server(struct switchd *d, unsigned int id)
+{
+	struct capymig_sw_server rec = {
+		.ep = d->srv[id].ep,
+		.state = d->srv[id].state,
+	};
+
+	return bpf_map__update_elem(d->skel->maps.servers, &id, sizeof(id),
+				    &rec, sizeof(rec), 0);
+}
+
+/* The server table, endpoint to number, and the pool's addresses. */
+static int write_pool(struct switchd *d)
+{
+	__u32 id, hosts;
+	unsigned int i;
+
+	for (id = 0; id < d->nsrv; id++) {
+		for (hosts = 0, i = 0; i < d->nsrv; i++)
+			hosts += d->srv[i].ep.addr == d->srv[id].ep.addr;
+		if (write_server(d, id) ||
+		    bpf_map__update_elem(d->skel->maps.server_ids,
+					 &d->srv[id].ep, sizeof(d->srv[id].ep),
+					 &id, sizeof(id), BPF_NOEXIST) ||
+		    bpf_map__update_elem(d->skel->maps.pool_hosts,
+					 &d->srv[id].ep.addr,
+					 sizeof(d->srv[id].ep.addr), &hosts,
+					 sizeof(hosts), 0))
+			return -errno;
+	}
+	return 0;
+}
+
+static int attach(struct switchd *d)
+{
+	int fd = bpf_program__fd(d->skel->progs.capymig_switch);
+	char name[IF_NAMESIZE];
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < d->nif; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
+			    .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd,
+			    .handle = TC_HANDLE, .priority = TC_PRIORITY,
+			    .flags = BPF_TC_F_REPLACE);
+
+		err = bpf_tc_hook_create(&hook);
+		if (err && err != -EEXIST)
+			goto fail;
+		d->own_hook[i] = !err;
+		err = bpf_tc_attach(&hook, &opts);
+		if (err)
+			goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, PROG ": attaching to %s: %s\n",
+		if_indextoname(d->ifindex[i], name) ?: "?", strerror(-err));
+	return err;
+}
+
+static void detach(struct switchd *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nif; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
+			    .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+			    .priority = TC_PRIORITY);
+
+		bpf_tc_detach(&hook, &opts);
+		if (d->own_hook[i]) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+	}
+}
+
+/* --- every period -------------------------------------------------------- */
+
+static void set_state(struct switchd *d, unsigned int id,
+		      enum capymig_sw_server_state state)
+{
+	char ep[24];
+
+	if (d->srv[id].state == state)
+		return;
+	d->srv[id].state = state;
+	if (write_server(d, id))
+		fprintf(stderr, PROG ": writing server %u: %s\n", id,
+			strerror(errno));
+	fprintf(stderr, PROG ": server %s %s\n",
+		capymig_wire_endpoint_format(&d->srv[id].ep, ep),
+		state_names[state]);
+}
+
+/* Liveness from the REGISTERs the data plane recorded. */
+static void follow_heartbeats(struct switchd *d, uint64_t now)
+{
+	uint64_t timeout = d->opt.heartbeat_timeout_ms * 1000000ULL;
+	struct capymig_sw_heartbeat *hb;
+	enum capymig_sw_server_state state;
+	bool alive;
+	__u32 id;
+
+	for (id = 0; id < d->nsrv; id++) {
+		hb = &d->srv[id].hb;
+		if (bpf_map__lookup_elem(d->skel->maps.heartbeats, &id,
+					 sizeof(id), hb, sizeof(*hb), 0))
+			continue;
+		alive = !timeout || (hb->last_ns &&
+				     (int64_t)(now - hb->last_ns) <=
+				     (int64_t)timeout);
+		if (!alive)
+			state = hb->last_ns ? CAPYMIG_SW_SERVER_DEAD :
+					      CAPYMIG_SW_SERVER_DOWN;
+		else if (hb->flags & TCPMIG_REGISTER_F_DRAINING)
+			state = CAPYMIG_SW_SERVER_DRAINING;
+		else
+			state = CAPYMIG_SW_SERVER_LIVE;
+		set_state(d, id, state);
+	}
+}
+
+static bool alive(const struct server *s)
+{
+	return s->state == CAPYMIG_SW_SERVER_LIVE ||
+	       s->state == CAPYMIG_SW_SERVER_DRAINING;
+}
+
+static void measure(struct switchd *d, uint64_t elapsed_ns)
+{
+	struct server *s;
+	uint64_t packets;
+	__u32 id;
+
+	for (id = 0; id < d->nsrv; id++) {
+		s = &d->srv[id];
+		packets = percpu_sum(d, d->skel->maps.server_packets, id);
+		s->pps = (packets - s->packets) * 1000000000ULL / elapsed_ns;
+		s->packets = packets;
+		s->load = policy_smooth(s->load, s->pps);
+	}
+}
+
+/* Derives the schedules into the bank not in use, then switches to it. */
+static void publish(struct switchd *d)
+{
+	struct policy_server ps[CAPYMIG_SW_MAX_SERVERS];
+	unsigned int slots[CAPYMIG_SW_MAX_SERVERS];
+	struct capymig_sw_config *cfg = &d->skel->bss->cfg;
+	struct capymig_sw_sched sched;
+	__u32 bank = cfg->sched_bank ^ 1;
+	unsigned int id;
+
+	for (id = 0; id < d->nsrv; id++) {
+		ps[id] = (struct policy_server){
+			.live = d->srv[id].state == CAPYMIG_SW_SERVER_LIVE,
+			.weight = d->srv[id].hb.weight ?: d->srv[id].weight,
+			.pps = d->srv[id].pps,
+			.load = d->srv[id].load,
+		};
+	}
+	policy_sched(ps, d->nsrv, d->tick, &sched, slots);
+	for (id = 0; id < d->nsrv; id++)
+		d->srv[id].lwrr_slots = slots[id];
+	if (bpf_map__update_elem(d->skel->maps.scheds, &bank, sizeof(bank),
+				 &sched, sizeof(sched), 0)) {
+		fprintf(stderr, PROG ": writing the schedule: %s\n",
+			strerror(errno));
+		return;
+	}
+	__atomic_store_n(&cfg->sched_bank, bank, __ATOMIC_RELEASE);
+}
+
+/* A LOAD-NOTIFICATION to every live server, in one system call. */
+static void notify(struct switchd *d, uint64_t elapsed_ns)
+{
+	struct {
+		struct tcpmig_msg_hdr h;
+		struct tcpmig_msg_load load;
+	} msg[CAPYMIG_SW_MAX_SERVERS];
+	struct sockaddr_in to[CAPYMIG_SW_MAX_SERVERS];
+	struct mmsghdr mm[CAPYMIG_SW_MAX_SERVERS];
+	struct iovec iov[CAPYMIG_SW_MAX_SERVERS];
+	uint64_t pool_pps = 0;
+	unsigned int id, n = 0, members = 0;
+	int sent;
+
+	for (id = 0; id < d->nsrv; id++) {
+		if (alive(&d->srv[id])) {
+			pool_pps += d->srv[id].pps;
+			members++;
+		}
+	}
+	for (id = 0; id < d->nsrv; id++) {
+		if (!alive(&d->srv[id]))
+			continue;
+		msg[n].h = (struct tcpmig_msg_hdr){
+			.magic = htons(TCPMIG_MSG_MAGIC),
+			.version = TCPMIG_MSG_VERSION,
+			.type = TCPMIG_MSG_LOAD,
+			.target = d->srv[id].ep,
+		};
+		msg[n].load = (struct tcpmig_msg_load){
+			.server_pps = htobe64(d->srv[id].pps),
+			.pool_pps = htobe64(pool_pps),
+			.servers = htonl(members),
+			.period_us = htonl(elapsed_ns / 1000),
+		};
+		to[n] = (struct sockaddr_in){
+			.sin_family = AF_INET,
+			.sin_addr.s_addr = d->srv[id].ep.addr,
+			.sin_port = htons(d->opt.tcpmig_port),
+		};
+		iov[n] = (struct iovec){ &msg[n], sizeof(msg[n]) };
+		mm[n] = (struct mmsghdr){ .msg_hdr = {
+			.msg_name = &to[n],
+			.msg_namelen = sizeof(to[n]),
+			.msg_iov = &iov[n],
+			.msg_iovlen = 1,
+		} };
+		n++;
+	}
+	/* Notifications lost to a full queue are replaced a period later. */
+	sent = n ? sendmmsg(d->udp, mm, n, MSG_DONTWAIT) : 0;
+	if (sent > 0)
+		d->loads_sent += sent;
+}
+
+/* Looks at the next share of the slots, so that a sweep covers them all. */
+static void reap(struct switchd *d)
+{
+	uint64_t share = (uint64_t)CAPYMIG_SW_REAP_SLOTS * d->opt.period_us /
+		      (d->opt.sweep_ms * 1000ULL) + 1;
+	struct __sk_buff ctx = { 0 };
+	char frame[ETH_HLEN] = { 0 }, out[ETH_HLEN];
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = frame,
+		.data_size_in = sizeof(frame),
+		.data_out = out,
+		.data_size_out = sizeof(out),
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+	);
+
+	if (share > CAPYMIG_SW_REAP_SLOTS - d->reap_next)
+		share = CAPYMIG_SW_REAP_SLOTS - d->reap_next;
+	ctx.cb[CAPYMIG_SW_REAP_START] = d->reap_next;
+	ctx.cb[CAPYMIG_SW_REAP_COUNT] = share;
+	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = d->opt.idle_timeout_ms;
+	if (bpf_prog_test_run_opts(
+		    bpf_program__fd(d->skel->progs.capymig_switch_reap), &opts))
+		fprintf(stderr, PROG ": reaping: %s\n", strerror(errno));
+	d->reap_next = (d->reap_next + share) % CAPYMIG_SW_REAP_SLOTS;
+}
+
+static void period(struct switchd *d)
+{
+	uint64_t now = now_ns(), elapsed = now - d->last_ns;
+	uint64_t expirations;
+
+	/* Missed periods are folded into this one: the rates stay right. */
+	if (read(d->timer, &expirations, sizeof(expirations)) < 0 || !elapsed)
+		return;
+	d->last_ns = now;
+	d->tick++;
+	measure(d, elapsed);
+	follow_heartbeats(d, now);
+	publish(d);
+	notify(d, elapsed);
+	reap(d);
+}
+
+/* --- the dump ------------------------------------------------------------ */
+
+static void snapshot(struct switchd *d, struct dump *out)
+{
+	uint64_t now = now_ns();
+	unsigned int i;
+
+	memset(out, 0, sizeof(*out));
+	out->opt = d->opt;
+	out->opt.socket = NULL;
+	for (i = 0; i < __CAPYMIG_SW_CNT_MAX; i++)
+		out->counters[i] = percpu_sum(d, d->skel->maps.counters, i);
+	out->loads_sent = d->loads_sent;
+	out->nsrv = d->nsrv;
+	for (i = 0; i < d->nsrv; i++) {
+		out->srv[i] = (struct dump_server){
+			.ep = d->srv[i].ep,
+			.state = d->srv[i].state,
+			.weight = d->srv[i].hb.weight ?: d->srv[i].weight,
+			.lwrr_slots = d->srv[i].lwrr_slots,
+			.pps = d->srv[i].pps,
+			.packets = d->srv[i].packets,
+			.heartbeat_age_ms = -1,
+		};
+		if (d->srv[i].hb.last_ns)
+			out->srv[i].heartbeat_age_ms =
+				(int64_t)(now - d->srv[i].hb.last_ns) / 1000000;
+	}
+}
+
+/* A reader connected: it gets the state, then the end of the stream. */
+static void serve_dump(struct switchd *d)
+{
+	struct dump dump;
+	int fd;
+
+	fd = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	snapshot(d, &dump);
+	/* Far below a unix socket's buffer: this does not block. */
+	if (send(fd, &dump, sizeof(dump), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    sizeof(dump))
+		fprintf(stderr, PROG ": dump: %s\n", strerror(errno));
+	close(fd);
+}
+
+/* NAME, or @NAME in the abstract namespace. */
+static socklen_t unix_addr(const char *name, struct sockaddr_un *sun)
+{
+	size_t len = strlen(name);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (len >= sizeof(sun->sun_path))
+		return 0;
+	memcpy(sun->sun_path, name, len);
+	if (name[0] == '@')
+		sun->sun_path[0] = '\0';
+	else
+		len++;
+	return offsetof(struct sockaddr_un, sun_path) + len;
+}
+
+static void print_text(const struct dump *dump)
+{
+	const struct options *o = &dump->opt;
+	char a[24], b[24];
+	unsigned int i;
+
+	printf("service %s, placement %s\n",
+	       o->service.addr ?
+	       capymig_wire_endpoint_format(&o->service, a) : "none",
+	       placement_names[o->placement]);
+	printf("switch %s, TCPMig port %u, target %s\n",
+	       inet_ntop(AF_INET, &o->switch_addr, b, sizeof(b)),
+	       o->tcpmig_port, target_names[o->target]);
+	printf("period %u us, heartbeat timeout %u ms, idle timeout %u ms, "
+	       "LOADs sent %" PRIu64 "\n", o->period_us,
+	       o->heartbeat_timeout_ms, o->idle_timeout_ms, dump->loads_sent);
+	printf("entries: migration %" PRId64 ", placement %" PRId64 "\n",
+	       (int64_t)dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES],
+	       (int64_t)dump->counters[CAPYMIG_SW_CNT_PLACE_ENTRIES]);
+	printf("\n%-3s %-21s %-9s %10s %12s %6s %5s %s\n", "id", "server",
+	       "state", "pps", "packets", "weight", "lwrr", "heartbeat");
+	for (i = 0; i < dump->nsrv; i++) {
+		const struct dump_server *s = &dump->srv[i];
+
+		printf("%-3u %-21s %-9s %10" PRIu64 " %12" PRIu64 " %6u %5u ",
+		       i, capymig_wire_endpoint_format(&s->ep, a),
+		       state_names[s->state], s->pps, s->packets, s->weight,
+		       s->lwrr_slots);
+		if (s->heartbeat_age_ms < 0)
+			printf("never\n");
+		else
+			printf("%" PRId64 " ms ago\n", s->heartbeat_age_ms);
+	}
+	printf("\ncounters:\n");
+	for (i = 0; i < CAPYMIG_SW_CNT_MIG_ENTRIES; i++)
+		printf("  %-16s %" PRIu64 "\n", counter_names[i],
+		       dump->counters[i]);
+}
+
+static void print_json(const struct dump *dump)
+{
+	struct json_writer w = { .out = stdout };
+	const struct options *o = &dump->opt;
+	char a[24];
+	unsigned int i;
+
+	json_begin_object(&w, NULL);
+	if (o->service.addr)
+		json_string(&w, "service",
+			    capymig_wire_endpoint_format(&o->service, a));
+	json_string(&w, "placement", placement_names[o->placement]);
+	json_string(&w, "switch", inet_ntop(AF_INET, &o->switch_addr, a,
+					    sizeof(a)));
+	json_uint(&w, "tcpmig_port", o->tcpmig_port);
+	json_string(&w, "target", target_names[o->target]);
+	json_uint(&w, "period_us", o->period_us);
+	json_uint(&w, "heartbeat_timeout_ms", o->heartbeat_timeout_ms);
+	json_uint(&w, "idle_timeout_ms", o->idle_timeout_ms);
+	json_uint(&w, "loads_sent", dump->loads_sent);
+	json_uint(&w, "migration_entries",
+		  dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES]);
+	json_uint(&w, "placement_entries",
+		  dump->counters[CAPYMIG_SW_CNT_PLACE_ENTRIES]);
+	json_begin_object(&w, "counters");
+	for (i = 0; i < CAPYMIG_SW_CNT_MIG_ENTRIES; i++)
+		json_uint(&w, counter_names[i], dump->counters[i]);
+	json_end_object(&w);
+	json_begin_object(&w, "servers");
+	for (i = 0; i < dump->nsrv; i++) {
+		const struct dump_server *s = &dump->srv[i];
+
+		json_begin_object(&w, capymig_wire_endpoint_format(&s->ep, a));
+		json_uint(&w, "id", i);
+		json_string(&w, "state", state_names[s->state]);
+		json_uint(&w, "pps", s->pps);
+		json_uint(&w, "packets", s->packets);
+		json_uint(&w, "weight", s->weight);
+		json_uint(&w, "lwrr_slots", s->lwrr_slots);
+		if (s->heartbeat_age_ms >= 0)
+			json_uint(&w, "heartbeat_age_ms", s->heartbeat_age_ms);
+		json_end_object(&w);
+	}
+	json_end_object(&w);
+	json_end_object(&w);
+}
+
+static int dump_state(const char *name, bool json)
+{
+	struct sockaddr_un sun;
+	socklen_t len = unix_addr(name, &sun);
+	struct dump dump;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || !len || connect(fd, (struct sockaddr *)&sun, len)) {
+		fprintf(stderr, PROG ": no agent at %s: %s\n", name,
+			len ? strerror(errno) : "name too long");
+		return EXIT_FAILURE;
+	}
+	while (got < sizeof(dump) &&
+	       (n = read(fd, (char *)&dump + got, sizeof(dump) - got)) > 0)
+		got += n;
+	close(fd);
+	if (got != sizeof(dump) || dump.nsrv > CAPYMIG_SW_MAX_SERVERS) {
+		fprintf(stderr, PROG ": short or bad dump from %s\n", name);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		print_json(&dump);
+	else
+		print_text(&dump);
+	return EXIT_SUCCESS;
+}
+
+/* --- setup --------------------------------------------------------------- */
+
+static int open_sockets(struct switchd *d)
+{
+	struct sockaddr_in from = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = d->opt.switch_addr,
+		.sin_port = htons(d->opt.tcpmig_port),
+	};
+	struct itimerspec every = {
+		.it_interval.tv_nsec = d->opt.period_us * 1000L,
+		.it_value.tv_nsec = d->opt.period_us * 1000L,
+	};
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct sockaddr_un sun;
+	socklen_t len = unix_addr(d->opt.socket, &sun);
+	sigset_t mask;
+
+	/* LOADs come from the switch's TCPMig address, which is local. */
+	d->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (d->udp < 0 ||
+	    bind(d->udp, (struct sockaddr *)&from, sizeof(from))) {
+		fprintf(stderr, PROG ": binding the switch's TCPMig address: "
+			"%s\n", strerror(errno));
+		return -1;
+	}
+	d->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->ctl < 0 || !len || bind(d->ctl, (struct sockaddr *)&sun, len) ||
+	    listen(d->ctl, 8)) {
+		fprintf(stderr, PROG ": control socket %s: %s\n",
+			d->opt.socket, len ? strerror(errno) : "name too long");
+		return -1;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->sig = signalfd(-1, &mask, SFD_CLOEXEC);
+	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	d->epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sig < 0 || d->timer < 0 || d->epoll < 0 ||
+	    timerfd_settime(d->timer, 0, &every, NULL))
+		return -1;
+	ev.data.fd = d->timer;
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->timer, &ev);
+	ev.data.fd = d->ctl;
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->ctl, &ev);
+	ev.data.fd = d->sig;
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->sig, &ev);
+	return 0;
+}
+
+static int run(struct switchd *d)
+{
+	struct epoll_event ev[4];
+	int n, i;
+
+	d->last_ns = now_ns();
+	for (;;) {
+		n = epoll_wait(d->epoll, ev, 4, -1);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.fd == d->sig)
+				return 0;
+			if (ev[i].data.fd == d->timer)
+				period(d);
+			else
+				serve_dump(d);
+		}
+	}
+}
+
+static int load(struct switchd *d)
+{
+	struct capymig_sw_config *cfg;
+	unsigned int id;
+
+	libbpf_set_print(libbpf_print);
+	d->ncpus = libbpf_num_possible_cpus();
+	d->skel = switch_bpf__open_and_load();
+	if (!d->skel) {
+		fprintf(stderr, PROG ": loading the data plane: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	cfg = &d->skel->bss->cfg;
+	cfg->service = d->opt.service;
+	cfg->switch_addr = d->opt.switch_addr;
+	cfg->tcpmig_port = htons(d->opt.tcpmig_port);
+	cfg->placement = d->opt.placement;
+	cfg->target = d->opt.target;
+	for (id = 0; id < d->nsrv; id++)
+		d->srv[id].state = d->opt.heartbeat_timeout_ms ?
+				   CAPYMIG_SW_SERVER_DOWN :
+				   CAPYMIG_SW_SERVER_LIVE;
+	if (write_pool(d)) {
+		fprintf(stderr, PROG ": writing the server table: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	publish(d);
+	return attach(d);
+}
+
+/* Every interface but loopback, when none is named. */
+static int find_interfaces(struct switchd *d, char **names, int n)
+{
+	struct if_nameindex *all, *i;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		if (d->nif == MAX_IFACES ||
+		    !(d->ifindex[d->nif++] = if_nametoindex(names[k]))) {
+			fprintf(stderr, PROG ": no interface %s\n", names[k]);
+			return -1;
+		}
+	}
+	if (n)
+		return 0;
+	all = if_nameindex();
+	for (i = all; i && i->if_index && d->nif < MAX_IFACES; i++)
+		if (strcmp(i->if_name, "lo"))
+			d->ifindex[d->nif++] = i->if_index;
+	if_freenameindex(all);
+	return d->nif ? 0 : -1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: " PROG " [OPTIONS] -a SWITCH_ADDR -S SERVER... [IFACE...]\n"
+"       " PROG " --dump [-j] [-u SOCKET]\n"
+"\n"
+"  -s, --service ADDR:PORT       the service address clients connect to\n"
+"  -S, --server ADDR:PORT[/W]    a server of the pool, of weight W (1)\n"
+"  -a, --switch-addr ADDR        the switch's TCPMig address, local\n"
+"  -P, --placement rr|hash|lwrr  how new connections are placed (rr)\n"
+"  -T, --target rr|least-loaded  how migration targets are picked\n"
+"                                (least-loaded)\n"
+"  -p, --period-us N             load period and LOAD interval (1000)\n"
+"      --tcpmig-port N           TCPMig UDP port (%u)\n"
+"      --heartbeat-timeout MS    a server is dead after MS without a\n"
+"                                REGISTER; 0: servers need none (1000)\n"
+"      --idle-timeout MS         reap entries idle for MS (300000)\n"
+"      --sweep MS                look at every entry once in MS (10000)\n"
+"  -u, --socket NAME             control socket, @NAME for an abstract\n"
+"                                one (@" PROG ")\n"
+"  -d, --dump                    print a running agent's state\n"
+"  -j                            ... as JSON\n"
+"\n"
+"IFACE: interfaces to attach to, all but lo by default.\n",
+		TCPMIG_PORT_DEFAULT);
+}
+
+/* NAME among @names; -1 if none. */
+static int lookup_name(const char *const *names, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	return -1;
+}
+
+static bool parse_uint(const char *text, unsigned int min, unsigned int max,
+		       unsigned int *v)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (errno || *end || end == text || n < min || n > max)
+		return false;
+	*v = n;
+	return true;
+}
+
+static int add_server(struct switchd *d, char *text)
+{
+	char *slash = strchr(text, '/');
+	struct server *s = &d->srv[d->nsrv];
+	unsigned int i;
+
+	if (d->nsrv == CAPYMIG_SW_MAX_SERVERS)
+		return -1;
+	s->weight = 1;
+	if (slash) {
+		*slash = '\0';
+		if (!parse_uint(slash + 1, 1, 1000, &s->weight))
+			return -1;
+	}
+	if (capymig_wire_endpoint_parse(text, 0, &s->ep))
+		return -1;
+	for (i = 0; i < d->nsrv; i++)
+		if (d->srv[i].ep.addr == s->ep.addr &&
+		    d->srv[i].ep.port == s->ep.port)
+			return -1;
+	d->nsrv++;
+	return 0;
+}
+
+enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SWEEP };
+
+static const struct option long_options[] = {
+	{ "service", required_argument, NULL, 's' },
+	{ "server", required_argument, NULL, 'S' },
+	{ "switch-addr", required_argument, NULL, 'a' },
+	{ "placement", required_argument, NULL, 'P' },
+	{ "target", required_argument, NULL, 'T' },
+	{ "period-us", required_argument, NULL, 'p' },
+	{ "tcpmig-port", required_argument, NULL, OPT_TCPMIG_PORT },
+	{ "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "sweep", required_argument, NULL, OPT_SWEEP },
+	{ "socket", required_argument, NULL, 'u' },
+	{ "dump", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{}
+};
+
+#define NAMES(a) a, (int)(sizeof(a) / sizeof(a[0]))
+
+static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
+		      bool *json)
+{
+	struct options *o = &d->opt;
+	struct tcpmig_endpoint ep;
+	unsigned int port;
+	int c, v;
+
+	while ((c = getopt_long(argc, argv, "s:S:a:P:T:p:u:djh", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (capymig_wire_endpoint_parse(optarg, 0, &o->service))
+				goto bad;
+			break;
+		case 'S':
+			if (add_server(d, optarg))
+				goto bad;
+			break;
+		case 'a':
+			if (capymig_wire_endpoint_parse(optarg, 1, &ep) ||
+			    ep.port)
+				goto bad;
+			o->switch_addr = ep.addr;
+			break;
+		case 'P':
+			v = lookup_name(NAMES(placement_names), optarg);
+			if (v < 0)
+				goto bad;
+			o->placement = v;
+			break;
+		case 'T':
+			v = lookup_name(NAMES(target_names), optarg);
+			if (v < 0)
+				goto bad;
+			o->target = v;
+			break;
+		case 'p':
+			if (!parse_uint(optarg, 100, 999999, &o->period_us))
+				goto bad;
+			break;
+		case OPT_TCPMIG_PORT:
+			if (!parse_uint(optarg, 1, 65535, &port))
+				goto bad;
+			o->tcpmig_port = port;
+			break;
+		case OPT_HB_TIMEOUT:
+			if (!parse_uint(optarg, 0, INT_MAX / 1000,
+					&o->heartbeat_timeout_ms))
+				goto bad;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (!parse_uint(optarg, 1, INT_MAX,
+					&o->idle_timeout_ms))
+				goto bad;
+			break;
+		case OPT_SWEEP:
+			if (!parse_uint(optarg, 1, INT_MAX, &o->sweep_ms))
+				goto bad;
+			break;
+		case 'u':
+			o->socket = optarg;
+			break;
+		case 'd':
+			*dump = true;
+			break;
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (*dump || (o->switch_addr && d->nsrv))
+		return 0;
+	fprintf(stderr, PROG ": the switch's address and servers are "
+		"needed\n");
+	usage(stderr);
+	return -1;
+bad:
+	fprintf(stderr, PROG ": bad %s '%s'\n", argv[optind - 1], optarg);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct switchd d = {
+		.opt = {
+			.tcpmig_port = TCPMIG_PORT_DEFAULT,
+			.placement = CAPYMIG_SW_PLACE_RR,
+			.target = CAPYMIG_SW_TARGET_LEAST_LOADED,
+			.period_us = 1000,
+			.heartbeat_timeout_ms = 1000,
+			.idle_timeout_ms = 300000,
+			.sweep_ms = 10000,
+			.socket = "@" PROG,
+		},
+		.udp = -1, .ctl = -1,
+	};
+	bool dump = false, json = false;
+	int ret = EXIT_FAILURE;
+
+	if (parse_args(&d, argc, argv, &dump, &json))
+		return EXIT_FAILURE;
+	if (dump)
+		return dump_state(d.opt.socket, json);
+	if (find_interfaces(&d, argv + optind, argc - optind) ||
+	    open_sockets(&d))
+		return EXIT_FAILURE;
+	if (!load(&d)) {
+		fprintf(stderr, PROG ": switching %u servers on %u "
+			"interfaces\n", d.nsrv, d.nif);
+		ret = run(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
+	}
+	detach(&d);
+	switch_bpf__destroy(d.skel);
+	return ret;
+}
