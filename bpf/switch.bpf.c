@@ -171,10 +171,12 @@ static __always_inline void slot_clear(struct capymig_sw_slot *slot)
 }
 
 /*
- * The slot of @map holding @key, or NULL.  Taken without the lock: the
- * caller confirms under it.  A key is only ever written or cleared whole
- * under the lock, so a look may miss an entry being installed, as if the
- * packet had come a moment earlier, but never finds a wrong one.
+ * The slot of @map holding @key, or NULL.  Looked at without the lock: the
+ * caller confirms under it.  A slot's key only goes from zero to a key and
+ * back, under the lock, so a look sees the key, zero, or half of one and
+ * half of the other, which is no packet's key (no address is 0.0.0.0 and
+ * no TCP port 0): it may miss an entry being installed, as if the packet
+ * had come a moment earlier, but never finds a wrong one.
  */
 static __always_inline struct capymig_sw_slot *
 table_find(void *map, const struct tcpmig_endpoint *key)
@@ -557,7 +559,7 @@ static __always_inline int server_to_client(struct packet *p, __u64 now)
 
 static __always_inline int tcp_packet(struct packet *p)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if (!p->src.addr || !p->dst.addr)
 		return TC_ACT_OK;
@@ -568,7 +570,8 @@ static __always_inline int tcp_packet(struct packet *p)
 
 /* --- TCPMig -------------------------------------------------------------- */
 
-static __always_inline __u32 tcpmig_min_len(__u8 type)
+/* The length of a message of @type; CONN-STATE's fragment comes on top. */
+static __always_inline __u32 tcpmig_len(__u8 type)
 {
 	__u32 len = sizeof(struct tcpmig_msg_hdr);
 
@@ -628,8 +631,10 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	__u32 mig_flags, place_flags = 0;
 	bool migrated, was_placed;
 
-	if (!client.addr)
+	if (!client.addr) {
+		count(CAPYMIG_SW_CNT_MALFORMED, 1);
 		return TC_ACT_SHOT;
+	}
 	migrated = table_read(&migrations, &client, &mig, &mig_flags);
 	was_placed = table_read(&placements, &client, &placed, &place_flags);
 	owner = migrated ? &mig.target : was_placed ? &placed.target : &origin;
@@ -665,13 +670,18 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 }
 
 /*
- * An ABORT withdraws the redirect a PREPARE-ACK of the same migration
- * installed: the client's segments go back to the origin.
+ * An ABORT from the origin withdraws the redirect the PREPARE-ACK of its
+ * migration installed: the client's segments go back to the origin.  The
+ * origin names the target if it heard from it; if not (the PREPARE-ACK
+ * was lost after the switch), an entry pointing away from the origin can
+ * only be its migration's, since the origin held the connection.  Returns
+ * the target the redirect pointed at, zero if there was none.
  */
-static __always_inline void abort_migration(const struct tcpmig_msg_hdr *h,
-					    __u64 now)
+static __always_inline struct tcpmig_endpoint
+abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
+	struct tcpmig_endpoint none = { 0 };
 	struct capymig_sw_migration mig, placed;
 	struct capymig_sw_migration rec = {
 		.client = client,
@@ -682,17 +692,19 @@ static __always_inline void abort_migration(const struct tcpmig_msg_hdr *h,
 	bool was_placed;
 
 	if (!table_read(&migrations, &client, &mig, &flags) ||
-	    !ep_eq(&mig.target, &h->target))
-		return;
+	    ep_eq(&mig.target, &rec.target) ||
+	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
+		return none;
 	was_placed = table_read(&placements, &client, &placed, &flags);
 	if (ep_eq(&rec.target, was_placed ? &placed.target : &mig.service)) {
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
-			return;
+			return none;
 	} else if (table_install(&migrations, &rec, 0) != INSTALL_UPDATED) {
-		return;
+		return none;
 	}
 	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
+	return mig.target;
 }
 
 static __always_inline void registered(struct packet *p, __u32 id, __u64 now)
@@ -782,18 +794,22 @@ static __always_inline int tcpmig_drop(__u32 counter)
 static __always_inline int tcpmig_packet(struct packet *p)
 {
 	__u32 len = p->udp_len - sizeof(struct udphdr);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct tcpmig_endpoint target;
 	struct tcpmig_msg_hdr h;
 	bool to_switch;
 	__u32 id;
 
+	/* As strict as the servers: exact lengths, zero padding. */
 	if (p->udp_len != p->l4_len || len < sizeof(h) ||
 	    bpf_skb_load_bytes(p->skb, p->l4_off + sizeof(struct udphdr), &h,
 			       sizeof(h)) ||
 	    h.magic != bpf_htons(TCPMIG_MSG_MAGIC) ||
 	    h.version != TCPMIG_MSG_VERSION ||
 	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_REGISTER ||
-	    len < tcpmig_min_len(h.type))
+	    len < tcpmig_len(h.type) ||
+	    (h.type != TCPMIG_MSG_CONN_STATE && len != tcpmig_len(h.type)) ||
+	    h.client.pad || h.origin.pad || h.target.pad)
 		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr))
 		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
@@ -820,8 +836,13 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE:
 		return to_switch ? prepare(p, &h, id) : TC_ACT_OK;
 	case TCPMIG_MSG_ABORT:
-		abort_migration(&h, now);
-		return to_switch ? forward(p, &h.target) : TC_ACT_OK;
+		target = abort_migration(&h, now);
+		if (!to_switch)
+			return TC_ACT_OK;
+		if (!h.target.addr && target.addr &&
+		    set_target(p, &h.target, &target))
+			return TC_ACT_SHOT;
+		return forward(p, h.target.addr ? &h.target : &target);
 	case TCPMIG_MSG_REGISTER:
 		if (!to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
@@ -932,7 +953,7 @@ SEC("tc")
 int capymig_switch_reap(struct __sk_buff *skb)
 {
 	struct reap_ctx ctx = {
-		.now = bpf_ktime_get_ns(),
+		.now = bpf_ktime_get_coarse_ns(),
 		.idle_ns = skb->cb[CAPYMIG_SW_REAP_IDLE_MS] * 1000000ULL,
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};

@@ -636,8 +636,11 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 	case TCPMIG_MSG_ABORT:
 		on_abort(cn, hdr);
 		break;
+	case TCPMIG_MSG_LOAD:
+		/* For the policy daemon (capymigd), which is not here yet. */
+		break;
 	default:
-		/* LOAD and REGISTER are for the daemon and the switch. */
+		/* REGISTER is the switch's. */
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 	}
 }

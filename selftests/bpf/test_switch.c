@@ -29,16 +29,15 @@
 #include <bpf/libbpf.h>
 
 #include "switch.h"
+#include "frame.h"
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		92
+#define PLAN		96
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
 #define NS		CAPYMIG_SW_NO_SERVER
-
-enum { FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10 };
 
 static struct switch_bpf *skel;
 static int ncpus;
@@ -86,143 +85,16 @@ static struct tcpmig_endpoint client(void)
 	return ep("10.10.0.2", next++);
 }
 
+/* The data plane's clock, bpf_ktime_get_coarse_ns(). */
 static __u64 now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* --- frames -------------------------------------------------------------- */
-
-struct frame {
-	__u8 b[256];
-	__u32 len;
-};
-
-static struct iphdr *ip_of(struct frame *f)
-{
-	return (struct iphdr *)(f->b + ETH_HLEN);
-}
-
-static __u8 *l4_of(struct frame *f)
-{
-	return f->b + ETH_HLEN + sizeof(struct iphdr);
-}
-
-static struct tcpmig_endpoint frame_src(struct frame *f)
-{
-	return (struct tcpmig_endpoint){ .addr = ip_of(f)->saddr,
-					 .port = ((__be16 *)l4_of(f))[0] };
-}
-
-static struct tcpmig_endpoint frame_dst(struct frame *f)
-{
-	return (struct tcpmig_endpoint){ .addr = ip_of(f)->daddr,
-					 .port = ((__be16 *)l4_of(f))[1] };
-}
-
-/* The Internet checksum of @len bytes, added to @sum, unfolded. */
-static __u32 sum16(const void *p, size_t len, __u32 sum)
-{
-	const __u8 *b = p;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += b[i] << 8 | b[i + 1];
-	if (len & 1)
-		sum += b[len - 1] << 8;
-	return sum;
-}
-
-static __u16 fold(__u32 sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum & 0xffff;
-}
-
-/* Checksum of the L4 segment with its pseudo-header, field included. */
-static __u16 l4_sum(struct frame *f)
-{
-	struct iphdr *ip = ip_of(f);
-	__u32 len = ntohs(ip->tot_len) - sizeof(*ip);
-	__u32 sum = sum16(&ip->saddr, 8, ip->protocol + len);
-
-	return fold(sum16(l4_of(f), len, sum));
-}
-
-static __u16 *l4_check(struct frame *f)
-{
-	return ip_of(f)->protocol == IPPROTO_TCP ?
-	       &((struct tcphdr *)l4_of(f))->check :
-	       &((struct udphdr *)l4_of(f))->check;
-}
-
-static void fix_checksums(struct frame *f)
-{
-	struct iphdr *ip = ip_of(f);
-	__u16 sum;
-
-	ip->check = 0;
-	ip->check = htons(fold(sum16(ip, sizeof(*ip), 0)));
-	*l4_check(f) = 0;
-	sum = l4_sum(f);
-	/* UDP sends a computed 0 as all ones: 0 means no checksum. */
-	*l4_check(f) = htons(sum ?: 0xffff);
-}
-
-/* Both checksums verify: summed with their fields, they come to zero. */
-static bool checksums_ok(struct frame *f)
-{
-	return !fold(sum16(ip_of(f), sizeof(struct iphdr), 0)) &&
-	       *l4_check(f) && !l4_sum(f);
-}
-
-static void ip_frame(struct frame *f, __be32 saddr, __be32 daddr, int proto,
-		     size_t l4_len)
-{
-	struct ethhdr *eth = (struct ethhdr *)f->b;
-	struct iphdr *ip = ip_of(f);
-
-	memset(f, 0, sizeof(*f));
-	memcpy(eth->h_dest, "\x02\0\0\0\0\x01", ETH_ALEN);
-	memcpy(eth->h_source, "\x02\0\0\0\0\x02", ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tot_len = htons(sizeof(*ip) + l4_len);
-	ip->id = htons(1);
-	ip->frag_off = htons(0x4000);	/* DF */
-	ip->ttl = 64;
-	ip->protocol = proto;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	f->len = ETH_HLEN + sizeof(*ip) + l4_len;
-}
-
-/* A TCP segment with @flags and a few bytes of payload. */
-static void tcp_frame(struct frame *f, struct tcpmig_endpoint from,
-		      struct tcpmig_endpoint to, int flags)
-{
-	static const char payload[] = "data";
-	struct tcphdr *th;
-	size_t len = sizeof(*th) + (flags & SYN ? 0 : sizeof(payload));
-
-	ip_frame(f, from.addr, to.addr, IPPROTO_TCP, len);
-	th = (struct tcphdr *)l4_of(f);
-	th->source = from.port;
-	th->dest = to.port;
-	th->seq = htonl(1000);
-	th->ack_seq = htonl(flags & ACK ? 2000 : 0);
-	th->doff = 5;
-	((__u8 *)th)[13] = flags;
-	th->window = htons(65535);
-	if (!(flags & SYN))
-		memcpy(th + 1, payload, sizeof(payload));
-	fix_checksums(f);
-}
 
 static struct tcpmig_msg_hdr msg(int type, struct tcpmig_endpoint client,
 				 struct tcpmig_endpoint origin,
@@ -386,6 +258,19 @@ static int place_entry(struct tcpmig_endpoint key,
 	return entry(skel->maps.placements, key, slot);
 }
 
+/* Makes @key's entry of @map look long idle. */
+static void age_entry(struct bpf_map *map, struct tcpmig_endpoint key)
+{
+	struct capymig_sw_slot slot;
+	int level = entry(map, key, &slot);
+	__u32 idx = capymig_sw_slot_index(level, &key);
+
+	slot.rec.last_seen_ns = 1;
+	if (level < 0 || bpf_map__update_elem(map, &idx, sizeof(idx), &slot,
+					      sizeof(slot), BPF_F_LOCK))
+		tap_diag("no entry of %s to age", ep_str(key));
+}
+
 static void set_state(int id, enum capymig_sw_server_state state)
 {
 	struct capymig_sw_server s = { .ep = srv[id], .state = state };
@@ -507,13 +392,13 @@ static void test_passthrough(void)
 		   "UDP to another port passes untouched");
 }
 
-/* Sends a SYN from @c to the service; the server it went to, or -1. */
+/* Sends a TH_SYN from @c to the service; the server it went to, or -1. */
 static int syn(struct tcpmig_endpoint c, struct frame *out, int *verdict)
 {
 	struct frame in;
 	int i;
 
-	tcp_frame(&in, c, vip, SYN);
+	tcp_frame(&in, c, vip, TH_SYN);
 	*verdict = run(&in, out);
 	for (i = 0; i < NSERVERS; i++)
 		if (ep_eq(frame_dst(out), srv[i]))
@@ -561,7 +446,7 @@ static void test_place_rr(void)
 
 	/* The policy now says server 3 only: c[0] stays where it was. */
 	set_sched(&all_live[3], 1, NULL, 0, NS, NS);
-	tcp_frame(&in, c[0], vip, ACK | PSH);
+	tcp_frame(&in, c[0], vip, TH_ACK | TH_PSH);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && got[0] >= 0 && got[0] != 3 &&
 		   ep_eq(frame_dst(&out), srv[got[0]]) && checksums_ok(&out),
@@ -573,7 +458,7 @@ static void test_place_rr(void)
 		   delta(&s, CAPYMIG_SW_CNT_PLACED) == n,
 		   "rr: a retransmitted SYN goes to the same server");
 
-	tcp_frame(&in, srv[got[1]], c[1], SYN | ACK);
+	tcp_frame(&in, srv[got[1]], c[1], TH_SYN | TH_ACK);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && ep_eq(frame_src(&out), vip) &&
 		   ep_eq(frame_dst(&out), c[1]),
@@ -643,7 +528,7 @@ static void test_place_fail(void)
 	int v;
 
 	snap(&s);
-	tcp_frame(&in, c, vip, ACK);
+	tcp_frame(&in, c, vip, TH_ACK);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_CONN) == 1,
 		   "a segment to the service of no connection is dropped, "
@@ -667,7 +552,7 @@ static void test_place_fail(void)
 		   "counted");
 }
 
-/* A PREPARE-ACK from @target to @origin about @c's connection. */
+/* A PREPARE-TH_ACK from @target to @origin about @c's connection. */
 static int prepare_ack(struct tcpmig_endpoint c, struct tcpmig_endpoint origin,
 		       struct tcpmig_endpoint target, struct frame *out)
 {
@@ -716,7 +601,7 @@ static void test_migration(void)
 	int v, level;
 
 	snap(&s);
-	tcp_frame(&in, c, srv[0], ACK);
+	tcp_frame(&in, c, srv[0], TH_ACK);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len) &&
 		   server_packets(0) - s.pkts[0] == 1,
@@ -736,8 +621,9 @@ static void test_migration(void)
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 1,
 		   "... counted, one entry in use");
 
+	age_entry(skel->maps.migrations, c);
 	t0 = now_ns();
-	to = send_seg(c, srv[0], ACK | PSH, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK | TH_PSH, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
 		   server_packets(1) - s.pkts[1] == 1 &&
 		   server_packets(0) - s.pkts[0] == 1,
@@ -748,11 +634,11 @@ static void test_migration(void)
 		   slot.rec.last_seen_ns <= now_ns(),
 		   "... and refresh the entry's last_seen_ns");
 
-	to = answer(srv[1], c, ACK | PSH, &v, &sums);
+	to = answer(srv[1], c, TH_ACK | TH_PSH, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]),
 		   "the target's answers come from the origin's address");
 	tap_result(sums, "... with valid checksums");
-	tcp_frame(&in, c, srv[3], ACK);
+	tcp_frame(&in, c, srv[3], TH_ACK);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
 		   "the client's segments to another server pass untouched");
@@ -763,7 +649,7 @@ static void test_migration(void)
 		   ep_eq(slot.rec.service, srv[0]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_UPDATED) == 1,
 		   "migrating again updates the entry, service kept");
-	to = send_seg(c, srv[0], ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[2]) && sums,
 		   "... and the segments follow");
 
@@ -784,7 +670,7 @@ static void test_migration(void)
 		   delta(&s, CAPYMIG_SW_CNT_MIG_RETURNED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
 		   "back to the original server: the entry is deleted");
-	tcp_frame(&in, c, srv[0], ACK);
+	tcp_frame(&in, c, srv[0], TH_ACK);
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
 		   "... and the segments pass untouched again");
@@ -811,7 +697,7 @@ static void test_close(void)
 
 	snap(&s);
 	c = migrated_client();
-	to = send_seg(c, srv[0], RST, &v, &sums);
+	to = send_seg(c, srv[0], TH_RST, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) && sums,
 		   "the client's RST goes to the target");
 	tap_result(mig_entry(c, &slot) < 0 &&
@@ -819,29 +705,29 @@ static void test_close(void)
 		   "... and takes the entry with it, counted");
 
 	c = migrated_client();
-	to = answer(srv[1], c, RST | ACK, &v, &sums);
+	to = answer(srv[1], c, TH_RST | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) && sums &&
 		   mig_entry(c, &slot) < 0,
 		   "the target's RST comes from the origin, takes the entry");
 
 	c = migrated_client();
-	to = send_seg(c, srv[0], FIN | ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_FIN | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
 		   mig_entry(c, &slot) == 0 &&
 		   slot.flags == CAPYMIG_SW_FIN_CLIENT,
 		   "the client's FIN goes to the target, noted");
-	to = answer(srv[1], c, FIN | ACK, &v, &sums);
+	to = answer(srv[1], c, TH_FIN | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
 		   mig_entry(c, &slot) == 0 &&
 		   slot.flags == (CAPYMIG_SW_FIN_CLIENT |
 				  CAPYMIG_SW_FIN_SERVER),
 		   "the target's FIN comes from the origin, noted");
-	to = send_seg(c, srv[0], ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
 		   mig_entry(c, &slot) < 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1,
 		   "the last ACK goes to the target and takes the entry");
-	to = send_seg(c, srv[0], ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
 		   "... after which segments are not redirected");
@@ -863,7 +749,7 @@ static void test_collisions(void)
 	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) == 1 &&
 		   ep_eq(slot.rec.target, srv[1]),
 		   "level 0 taken by another client: installed in level 1");
-	to = send_seg(c, srv[0], ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) && sums,
 		   "... and used from there");
 	slot_read(skel->maps.migrations, capymig_sw_slot_index(0, &c), &slot);
@@ -881,7 +767,7 @@ static void test_collisions(void)
 		   delta(&s, CAPYMIG_SW_CNT_MIG_FULL) == 1 &&
 		   mig_entry(c, &slot) < 0,
 		   "both levels taken: the PREPARE-ACK is dropped, counted");
-	to = send_seg(c, srv[0], ACK, &v, &sums);
+	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]),
 		   "... and the connection stays on its origin");
 }
@@ -905,25 +791,26 @@ static void test_service_migration(void)
 		   ep_eq(slot.rec.service, vip) &&
 		   ep_eq(slot.rec.target, srv[y]),
 		   "service: migrating it installs an entry for the service");
+	age_entry(skel->maps.placements, c);
 	t0 = now_ns();
-	to = send_seg(c, vip, ACK, &v, &sums);
+	to = send_seg(c, vip, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]) && sums,
 		   "service: its segments go to the target");
 	place_entry(c, &placed);
 	tap_result(placed.rec.last_seen_ns >= t0 &&
 		   ep_eq(placed.rec.target, srv[x]),
 		   "service: ... and keep its placement fresh");
-	to = answer(srv[y], c, ACK, &v, &sums);
+	to = answer(srv[y], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, vip) && sums,
 		   "service: the target's answers come from the service");
-	to = answer(srv[x], c, ACK, &v, &sums);
+	to = answer(srv[x], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, vip) && sums,
 		   "service: so do the origin's late ones");
 	v = prepare_ack(c, srv[y], srv[x], &out);
 	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) < 0 &&
 		   place_entry(c, &placed) >= 0,
 		   "service: back to where it was placed, the entry goes");
-	to = send_seg(c, vip, ACK, &v, &sums);
+	to = send_seg(c, vip, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[x]) && sums,
 		   "service: ... and its placement serves it again");
 }
@@ -1029,11 +916,13 @@ static void test_targets(void)
 		   "a PREPARE naming a server out of the pool is dropped");
 }
 
+/* An ABORT from server @origin naming server @target, -1 for none. */
 static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
 		     struct frame *out)
 {
+	struct tcpmig_endpoint none = { 0 };
 	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_ABORT, c, srv[origin],
-				      srv[target]);
+				      target < 0 ? none : srv[target]);
 	struct frame in;
 
 	tcpmig_frame(&in, srv[origin].addr, switch_addr, &h, NULL, 0);
@@ -1071,6 +960,16 @@ static void test_abort(void)
 		   "aborting a second migration points back at its origin");
 	tap_result(delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 2,
 		   "... counted");
+
+	/* Its PREPARE-ACK lost after the switch, the origin knows no target. */
+	c = migrated_client();
+	v = abort_msg(c, 0, -1, &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[1].addr &&
+		   ep_eq(msg_of(&out)->target, srv[1]) && checksums_ok(&out),
+		   "ABORT naming no target goes to the redirect's, named");
+	tap_result(mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
+		   "... and withdraws the redirect");
 }
 
 static int register_msg(struct tcpmig_endpoint from, __be32 daddr,
@@ -1112,7 +1011,7 @@ static void test_register(void)
 }
 
 enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_9, TRUNCATED, UDP_LEN,
-	      SHORT_BODY, LOAD_FROM_SERVER, ACK_TO_SWITCH };
+	      SHORT_BODY, LONG, PADDING, LOAD_FROM_SERVER, ACK_TO_SWITCH };
 
 static const char *const mangle_desc[] = {
 	[BAD_MAGIC] = "bad magic",
@@ -1122,6 +1021,8 @@ static const char *const mangle_desc[] = {
 	[TRUNCATED] = "shorter than the header",
 	[UDP_LEN] = "UDP length not the IP payload's",
 	[SHORT_BODY] = "REGISTER without its body",
+	[LONG] = "PREPARE with bytes after it",
+	[PADDING] = "padding not zero",
 	[LOAD_FROM_SERVER] = "LOAD from a server",
 	[ACK_TO_SWITCH] = "PREPARE-ACK to the switch",
 };
@@ -1146,6 +1047,8 @@ static void test_malformed(void)
 			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_REGISTER + 1;
 		if (m == SHORT_BODY)
 			h.type = TCPMIG_MSG_REGISTER;
+		if (m == PADDING)
+			h.origin.pad = htons(1);
 		if (m == LOAD_FROM_SERVER)
 			h.type = TCPMIG_MSG_LOAD;
 		if (m == ACK_TO_SWITCH) {
@@ -1153,7 +1056,8 @@ static void test_malformed(void)
 			h.target = srv[0];
 		}
 		tcpmig_frame(&in, srv[0].addr, switch_addr, &h, body,
-			     m == SHORT_BODY ? 0 : sizeof(body));
+			     m == LONG || m == LOAD_FROM_SERVER ?
+			     sizeof(body) : 0);
 		if (m == TRUNCATED || m == UDP_LEN) {
 			struct udphdr *uh = (struct udphdr *)l4_of(&in);
 			size_t len = sizeof(*uh) + sizeof(h) - 1;

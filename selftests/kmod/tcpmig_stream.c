@@ -5,6 +5,8 @@
  *
  *	tcpmig_stream [-6] [-p] [-n MIGRATIONS] [-i BYTES] [-a ADDR]
  *		      [-N NS_A,NS_B,NS_CLIENT -g GW_A,GW_B [-r RTO_MIN_MS]]
+ *	tcpmig_stream -S [-p] [-n MIGRATIONS] [-i BYTES] -a VIP
+ *		      -N NS_A,NS_B,NS_CLIENT -g ADDR_A,ADDR_B
  *
  * This process is the client and the server application at once.  The
  * server side has two listeners, A and B, on the service address; each
@@ -20,6 +22,12 @@
  * the client's route to the service address at the target (-g: the
  * gateways towards A and B), export, import.  -r sets that route's
  * minimum retransmission timeout.
+ *
+ * With -S the migration is a deployment's: a switch stands between the
+ * client and the servers, the client connects to the service address
+ * VIP, each server listens on its own address (-g), and the origin's
+ * module moves the connection with TCPMig, through the switch, to the
+ * other server.
  *
  * Every byte received is checked against its stream (0 lost, 0 reordered,
  * 0 corrupted), the origin's socket must report ECONNABORTED, and the
@@ -79,6 +87,7 @@ static struct {
 	uint64_t interval;
 	const char *addr;
 	bool probes_ok;		/* -p */
+	bool via_switch;	/* -S */
 	unsigned int rto_min_ms;
 	char *ns_names[3];	/* A, B, client */
 	char *gw_names[2];
@@ -94,7 +103,9 @@ static void usage(void)
 	fprintf(stderr, "usage: tcpmig_stream [-6] [-p] [-n MIGRATIONS] "
 			"[-i BYTES] [-a ADDR] "
 			"[-N NS_A,NS_B,NS_CLIENT -g GW_A,GW_B "
-			"[-r RTO_MIN_MS]]\n");
+			"[-r RTO_MIN_MS]]\n"
+			"       tcpmig_stream -S [-p] [-n MIGRATIONS] [-i BYTES] "
+			"-a VIP -N NS_A,NS_B,NS_CLIENT -g ADDR_A,ADDR_B\n");
 	exit(2);
 }
 
@@ -114,10 +125,13 @@ static void parse_args(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "6pn:i:a:N:g:r:")) != -1) {
+	while ((c = getopt(argc, argv, "6pSn:i:a:N:g:r:")) != -1) {
 		switch (c) {
 		case '6':
 			opt.family = AF_INET6;
+			break;
+		case 'S':
+			opt.via_switch = true;
 			break;
 		case 'p':
 			opt.probes_ok = true;
@@ -155,9 +169,13 @@ static void parse_args(int argc, char **argv)
 	    (inet_pton(opt.family, opt.gw_names[0], opt.gw[0]) != 1 ||
 	     inet_pton(opt.family, opt.gw_names[1], opt.gw[1]) != 1))
 		usage();
+	/* TCPMig endpoints are IPv4, as the switch holds them. */
+	if (opt.via_switch && (!opt.ns_names[0] || opt.family != AF_INET))
+		usage();
 }
 
-static socklen_t service_sockaddr(struct sockaddr_storage *ss)
+/* @addr (of opt.family) and PORT as a socket address. */
+static socklen_t make_sockaddr(const void *addr, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (opt.family == AF_INET) {
@@ -165,14 +183,14 @@ static socklen_t service_sockaddr(struct sockaddr_storage *ss)
 
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(PORT);
-		memcpy(&sin->sin_addr, opt.service, 4);
+		memcpy(&sin->sin_addr, addr, 4);
 		return sizeof(*sin);
 	} else {
 		struct sockaddr_in6 *sin6 = (void *)ss;
 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(PORT);
-		memcpy(&sin6->sin6_addr, opt.service, 16);
+		memcpy(&sin6->sin6_addr, addr, 16);
 		return sizeof(*sin6);
 	}
 }
@@ -189,11 +207,15 @@ static void set_nonblock(int fd)
 		die("fcntl");
 }
 
-/* A listener on the service address, in @srv's namespace. */
+/*
+ * A listener in @srv's namespace: on the service address, or behind a
+ * switch on the server's own address.
+ */
 static void server_setup(struct server *srv, const char *ns, const void *gw)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = service_sockaddr(&ss), clen;
+	socklen_t len = make_sockaddr(opt.via_switch ? gw : opt.service, &ss);
+	socklen_t clen;
 	int one = 1, prev, err;
 
 	err = migrate_host_open(&srv->host, ns);
@@ -314,7 +336,15 @@ static int migrate(struct side *server_side, struct server *from,
 	if (!route)
 		iopts.listener_cookie = to->listener_cookie;
 	start = now_us();
-	err = migrate_conn(&from->host, &to->host, &tuple, route, &iopts, why);
+	if (opt.via_switch) {
+		struct tcpmig_endpoint target = { .port = htons(PORT) };
+
+		memcpy(&target.addr, to->host.gw, sizeof(target.addr));
+		err = migrate_via_switch(&from->host, &tuple, &target, why);
+	} else {
+		err = migrate_conn(&from->host, &to->host, &tuple, route,
+				   &iopts, why);
+	}
 	if (err) {
 		tap_diag("%s", why);
 		return err;
@@ -354,7 +384,7 @@ int main(int argc, char **argv)
 	double deadline;
 
 	parse_args(argc, argv);
-	len = service_sockaddr(&ss);
+	len = make_sockaddr(opt.service, &ss);
 	tap_plan(6);
 
 	for (i = 0; i < 2; i++)
@@ -367,7 +397,9 @@ int main(int argc, char **argv)
 		route.family = opt.family;
 		memcpy(route.dst, opt.service, sizeof(route.dst));
 		route.rto_min_ms = opt.rto_min_ms;
-		err = migrate_route_to(&route, &srv[0].host);
+		/* Behind a switch, the switch places and moves the traffic. */
+		if (!opt.via_switch)
+			err = migrate_route_to(&route, &srv[0].host);
 		prev = netns_enter(client_ns);
 	} else {
 		prev = netns_enter(srv[0].host.netns);
@@ -403,7 +435,8 @@ int main(int argc, char **argv)
 		if (client.dead || server.dead || client.bad_at || server.bad_at)
 			break;
 		err = migrate(&server, &srv[cur], &srv[1 - cur],
-			      client_ns >= 0 ? &route : NULL, &ms);
+			      client_ns >= 0 && !opt.via_switch ? &route : NULL,
+			      &ms);
 		cur = 1 - cur;
 	}
 

@@ -113,3 +113,52 @@ int migrate_conn(struct migrate_host *from, struct migrate_host *to,
 	}
 	return migrate_commit(from, to, t, opts, why);
 }
+
+struct switch_wait {
+	uint32_t id;
+	int result;		/* -errno of the end the migration came to */
+};
+
+static int switch_event(const struct tcpmig_notification *ev, void *arg)
+{
+	struct switch_wait *w = arg;
+
+	if (ev->migration_id != w->id)
+		return 0;
+	switch (ev->type) {
+	case TCPMIG_EVENT_MIGRATED:
+		w->result = 0;
+		return 1;
+	case TCPMIG_EVENT_REJECTED:
+	case TCPMIG_EVENT_FAILED:
+		w->result = ev->error ? -(int)ev->error : -EIO;
+		return 1;
+	}
+	return 0;
+}
+
+int migrate_via_switch(struct migrate_host *from,
+		       const struct capymig_tuple *t,
+		       const struct tcpmig_endpoint *target, char *why)
+{
+	struct switch_wait w = { .result = -EIO };
+	char text[CAPYMIG_TUPLE_STRLEN];
+	int err;
+
+	/* Events first: the migration may end before MIGRATE's reply. */
+	err = tcpmig_join_events(&from->nl) ?:
+	      tcpmig_migrate(&from->nl, t, target, &w.id);
+	if (err) {
+		snprintf(why, MIGRATE_WHY_LEN, "migrate %s: %s: %s",
+			 capymig_tuple_format(t, text), strerror(-err),
+			 from->nl.ext_msg);
+		return err;
+	}
+	err = tcpmig_monitor(&from->nl, switch_event, &w);
+	if (err < 0 || w.result) {
+		err = err < 0 ? err : w.result;
+		snprintf(why, MIGRATE_WHY_LEN, "migration #%u of %s: %s", w.id,
+			 capymig_tuple_format(t, text), strerror(-err));
+	}
+	return err < 0 ? err : 0;
+}

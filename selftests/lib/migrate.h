@@ -72,4 +72,14 @@ int migrate_conn(struct migrate_host *from, struct migrate_host *to,
 		 const struct migrate_route *route,
 		 const struct tcpmig_import_opts *opts, char *why);
 
+/*
+ * The way a deployment moves it through a switch: @from's module runs
+ * TCPMig (PREPARE through the switch, export, CONN-STATE) to @target.
+ * Waits until the origin reports the migration done.  Returns 0, or a
+ * negative errno with the phase that failed written to @why.
+ */
+int migrate_via_switch(struct migrate_host *from,
+		       const struct capymig_tuple *t,
+		       const struct tcpmig_endpoint *target, char *why);
+
 #endif /* CAPYMIG_SELFTEST_MIGRATE_H */

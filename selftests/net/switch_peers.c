@@ -170,25 +170,48 @@ static void *heartbeats(void *arg)
 }
 
 /*
- * The next message of @type that @s receives within @timeout_ms, into
- * @m with its arrival time in @t_us; others are skipped.  False if none.
+ * The next message of @type to server @want (-1: any) within @timeout_ms,
+ * into @m, with the server in @which and the time it was read in @t_us
+ * (either may be NULL).  Every server's socket is read meanwhile, and
+ * what is not wanted dropped: LOADs come every millisecond, and a socket
+ * left to fill up would drop the next message that matters.
  */
-static bool recv_msg(struct server *s, int type, struct message *m,
-		     int timeout_ms, uint64_t *t_us)
+static bool wait_msg(int type, int want, struct message *m, int timeout_ms,
+		     int *which, uint64_t *t_us)
 {
 	uint64_t deadline = now_us() + timeout_ms * 1000ULL, now;
+	struct pollfd pfd[MAX_SERVERS];
 	ssize_t n;
+	int i;
 
+	for (i = 0; i < nsrv; i++)
+		pfd[i] = (struct pollfd){ .fd = srv[i].udp, .events = POLLIN };
 	while ((now = now_us()) < deadline &&
-	       wait_fd(s->udp, (deadline - now + 999) / 1000)) {
-		n = recv(s->udp, m, sizeof(*m), 0);
-		if (n >= (ssize_t)sizeof(m->h) && m->h.type == type) {
-			if (t_us)
-				*t_us = now_us();
-			return true;
+	       poll(pfd, nsrv, (deadline - now + 999) / 1000) > 0) {
+		for (i = 0; i < nsrv; i++) {
+			while ((n = recv(srv[i].udp, m, sizeof(*m),
+					 MSG_DONTWAIT)) >= 0) {
+				if (n < (ssize_t)sizeof(m->h) ||
+				    m->h.type != type ||
+				    (want >= 0 && i != want))
+					continue;
+				if (which)
+					*which = i;
+				if (t_us)
+					*t_us = now_us();
+				return true;
+			}
 		}
 	}
 	return false;
+}
+
+/* Drops what the servers received so far. */
+static void flush(void)
+{
+	struct message m;
+
+	wait_msg(0, -1, &m, 0, NULL, NULL);
 }
 
 /* --- TCP ----------------------------------------------------------------- */
@@ -330,15 +353,6 @@ static void diag_order(const int *order, int n)
 
 /* --- the checks ---------------------------------------------------------- */
 
-/* Drops what @s received so far: LOADs come all the time. */
-static void flush(struct server *s)
-{
-	struct message m;
-
-	while (recv(s->udp, &m, sizeof(m), MSG_DONTWAIT) >= 0)
-		;
-}
-
 static void check_live(void)
 {
 	uint64_t deadline = now_us() + 2 * WAIT_MS * 1000ULL;
@@ -346,7 +360,7 @@ static void check_live(void)
 	bool all = false;
 
 	while (!all && now_us() < deadline &&
-	       recv_msg(&srv[0], TCPMIG_MSG_LOAD, &m, WAIT_MS, NULL))
+	       wait_msg(TCPMIG_MSG_LOAD, 0, &m, WAIT_MS, NULL, NULL))
 		all = ntohl(m.body.load.servers) == (__u32)nsrv;
 	tap_result(all, "the %d servers are live once they register "
 		   "(a LOAD counts them)", nsrv);
@@ -393,14 +407,14 @@ static void check_loads(void)
 	cfd = client_connect(&srv[0].tcp, 0);
 	if (cfd >= 0)
 		sfd = server_accept(&which);
-	flush(&srv[0]);
+	flush();
 	for (n = 0; n < LOADS && sfd >= 0; ) {
 		if (now_us() >= next) {
 			send(cfd, "x", 1, MSG_DONTWAIT);
 			recv(sfd, junk, sizeof(junk), MSG_DONTWAIT);
 			next = now_us() + 2000;
 		}
-		if (!recv_msg(&srv[0], TCPMIG_MSG_LOAD, &m, 2, &t[n]))
+		if (!wait_msg(TCPMIG_MSG_LOAD, 0, &m, 2, NULL, &t[n]))
 			continue;
 		named &= ep_eq(m.h.target, srv[0].ep) &&
 			 ntohl(m.body.load.servers) == (__u32)nsrv &&
@@ -485,14 +499,11 @@ static void check_migration(void)
 	client = ep_of(&local);
 	tap_diag("migrating %s's connection", srv[o].name);
 
+	flush();
 	send_msg(&srv[o], &switch_sa, TCPMIG_MSG_PREPARE, client, srv[o].ep,
 		 none);
-	for (i = 0; t < 0 && i < 2 * WAIT_MS / 10; i++) {
-		int k = i % nsrv;
-
-		if (recv_msg(&srv[k], TCPMIG_MSG_PREPARE, &m, 10, NULL))
-			t = k;
-	}
+	if (!wait_msg(TCPMIG_MSG_PREPARE, -1, &m, WAIT_MS, &t, NULL))
+		t = -1;
 	tap_result(t >= 0 && t != o && ep_eq(m.h.target, srv[t].ep) &&
 		   ep_eq(m.h.origin, srv[o].ep) && ep_eq(m.h.client, client) &&
 		   ntohl(m.h.migration_id) == 42,
@@ -503,7 +514,7 @@ static void check_migration(void)
 
 	send_msg(&srv[t], &srv[o].mig, TCPMIG_MSG_PREPARE_ACK, client,
 		 srv[o].ep, srv[t].ep);
-	tap_result(recv_msg(&srv[o], TCPMIG_MSG_PREPARE_ACK, &m, WAIT_MS,
+	tap_result(wait_msg(TCPMIG_MSG_PREPARE_ACK, o, &m, WAIT_MS, NULL,
 			    NULL) && ep_eq(m.h.target, srv[t].ep),
 		   "PREPARE-ACK goes on to the origin");
 
@@ -524,24 +535,24 @@ out:
 		close(cfd);
 }
 
-/* Waits until the agent has run a period since now: two LOADs to @s. */
-static void agent_period(struct server *s)
+/* Waits until the agent has run a period since now: two LOADs to @id. */
+static void agent_period(int id)
 {
 	struct message m;
 
-	flush(s);
-	recv_msg(s, TCPMIG_MSG_LOAD, &m, WAIT_MS, NULL);
-	recv_msg(s, TCPMIG_MSG_LOAD, &m, WAIT_MS, NULL);
+	flush();
+	wait_msg(TCPMIG_MSG_LOAD, id, &m, WAIT_MS, NULL, NULL);
+	wait_msg(TCPMIG_MSG_LOAD, id, &m, WAIT_MS, NULL, NULL);
 }
 
-/* @s gets no LOAD for 300 ms, within the wait. */
-static bool loads_stop(struct server *s)
+/* Server @id gets no LOAD for 300 ms, within the wait. */
+static bool loads_stop(int id)
 {
 	uint64_t deadline = now_us() + 2 * WAIT_MS * 1000ULL;
 	struct message m;
 
 	while (now_us() < deadline)
-		if (!recv_msg(s, TCPMIG_MSG_LOAD, &m, 300, NULL))
+		if (!wait_msg(TCPMIG_MSG_LOAD, id, &m, 300, NULL, NULL))
 			return true;
 	return false;
 }
@@ -550,35 +561,36 @@ static bool loads_stop(struct server *s)
 static void check_pool_changes(void)
 {
 	struct tcpmig_endpoint none = { 0 };
-	int on[MAX_SERVERS], order[6], good, addr_ok, got = 0;
-	bool others = false;
+	int on[MAX_SERVERS], order[6], good, addr_ok, got = 0, others = 0;
+	int which;
 	struct message m;
 
 	srv[1].flags = TCPMIG_REGISTER_F_DRAINING;
 	send_register(&srv[1]);
-	agent_period(&srv[0]);
+	agent_period(0);
 	good = connections(&vip_sa, 6, on, order, &addr_ok);
 	if (!tap_result(good == 6 && !on[1] && on[0] == 2 && on[2] == 2 &&
 			on[3] == 2, "new connections skip a draining server"))
 		diag_order(order, 6);
 
 	srv[3].stopped = true;
-	tap_result(loads_stop(&srv[3]),
+	tap_result(loads_stop(3),
 		   "a server whose heartbeats stop gets no more LOADs");
 	good = connections(&vip_sa, 2, on, order, &addr_ok);
 	if (!tap_result(good == 2 && on[0] == 1 && on[2] == 1,
 			"new connections skip a dead server"))
 		diag_order(order, 2);
 
+	flush();
 	send_msg(&srv[0], &switch_sa, TCPMIG_MSG_PREPARE, none, srv[0].ep,
 		 none);
 	send_msg(&srv[0], &switch_sa, TCPMIG_MSG_PREPARE, none, srv[0].ep,
 		 none);
-	while (got < 2 && recv_msg(&srv[2], TCPMIG_MSG_PREPARE, &m, WAIT_MS,
-				   NULL))
-		got++;
-	others = recv_msg(&srv[1], TCPMIG_MSG_PREPARE, &m, 100, NULL) ||
-		 recv_msg(&srv[3], TCPMIG_MSG_PREPARE, &m, 100, NULL);
+	while (got + others < 2 &&
+	       wait_msg(TCPMIG_MSG_PREPARE, -1, &m, WAIT_MS, &which, NULL)) {
+		got += which == 2;
+		others += which != 2;
+	}
 	tap_result(got == 2 && !others,
 		   "PREPAREs skip the origin, draining and dead servers");
 }

@@ -115,6 +115,7 @@ struct options {
 	unsigned int idle_timeout_ms;
 	unsigned int sweep_ms;
 	const char *socket;
+	const char *pin;
 };
 
 struct server {
@@ -122,7 +123,7 @@ struct server {
 	__u32 weight;		/* configured; a REGISTER's overrides it */
 	enum capymig_sw_server_state state;
 	struct capymig_sw_heartbeat hb;	/* the last REGISTER */
-	uint64_t packets;		/* the counter, at the last period */
+	uint64_t packets;	/* the counter, at the last period */
 	uint64_t pps;		/* in the last period */
 	double load;		/* smoothed, for LWRR */
 	unsigned int lwrr_slots;
@@ -136,9 +137,10 @@ struct switchd {
 	int ifindex[MAX_IFACES];
 	bool own_hook[MAX_IFACES];	/* the clsact qdisc is ours to remove */
 	unsigned int nif;
+	unsigned int nattached;		/* the first interfaces, attached */
 	int ncpus;
 	int udp, ctl, timer, sig, epoll;
-	uint64_t last_ns;		/* of the last period */
+	uint64_t last_ns;	/* of the last period */
 	unsigned int tick;
 	__u32 reap_next;	/* the next slot the reaper looks at */
 	uint64_t loads_sent;
@@ -155,7 +157,7 @@ struct dump_server {
 	__u32 lwrr_slots;
 	uint64_t pps;
 	uint64_t packets;
-	int64_t heartbeat_age_ms;		/* -1: never registered */
+	int64_t heartbeat_age_ms;	/* -1: never registered */
 };
 
 struct dump {
@@ -170,7 +172,10 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
-	/* bpf_ktime_get_ns() reads CLOCK_MONOTONIC. */
+	/*
+	 * The data plane stamps heartbeats with the coarse monotonic clock,
+	 * behind this one by less than a tick.
+	 */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
@@ -185,7 +190,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 
 /* Sum over the CPUs of a per-CPU counter. */
 static uint64_t percpu_sum(const struct switchd *d, struct bpf_map *map,
-			__u32 key)
+			   __u32 key)
 {
 	uint64_t v[d->ncpus], sum = 0;
 	int i;
@@ -249,8 +254,14 @@ static int attach(struct switchd *d)
 			goto fail;
 		d->own_hook[i] = !err;
 		err = bpf_tc_attach(&hook, &opts);
-		if (err)
+		if (err) {
+			if (d->own_hook[i]) {
+				hook.attach_point |= BPF_TC_EGRESS;
+				bpf_tc_hook_destroy(&hook);
+			}
 			goto fail;
+		}
+		d->nattached++;
 	}
 	return 0;
 fail:
@@ -263,7 +274,7 @@ static void detach(struct switchd *d)
 {
 	unsigned int i;
 
-	for (i = 0; i < d->nif; i++) {
+	for (i = 0; i < d->nattached; i++) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
 			    .attach_point = BPF_TC_INGRESS);
 		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
@@ -433,7 +444,7 @@ static void notify(struct switchd *d, uint64_t elapsed_ns)
 static void reap(struct switchd *d)
 {
 	uint64_t share = (uint64_t)CAPYMIG_SW_REAP_SLOTS * d->opt.period_us /
-		      (d->opt.sweep_ms * 1000ULL) + 1;
+			 (d->opt.sweep_ms * 1000ULL) + 1;
 	struct __sk_buff ctx = { 0 };
 	char frame[ETH_HLEN] = { 0 }, out[ETH_HLEN];
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
@@ -483,6 +494,7 @@ static void snapshot(struct switchd *d, struct dump *out)
 	memset(out, 0, sizeof(*out));
 	out->opt = d->opt;
 	out->opt.socket = NULL;
+	out->opt.pin = NULL;
 	for (i = 0; i < __CAPYMIG_SW_CNT_MAX; i++)
 		out->counters[i] = percpu_sum(d, d->skel->maps.counters, i);
 	out->loads_sent = d->loads_sent;
@@ -756,6 +768,12 @@ static int load(struct switchd *d)
 		return -1;
 	}
 	publish(d);
+	if (d->opt.pin && bpf_object__pin_maps(d->skel->obj, d->opt.pin)) {
+		fprintf(stderr, PROG ": pinning the maps in %s: %s\n",
+			d->opt.pin, strerror(errno));
+		d->opt.pin = NULL;
+		return -1;
+	}
 	return attach(d);
 }
 
@@ -802,6 +820,8 @@ static void usage(FILE *out)
 "      --sweep MS                look at every entry once in MS (10000)\n"
 "  -u, --socket NAME             control socket, @NAME for an abstract\n"
 "                                one (@" PROG ")\n"
+"      --pin DIR                 pin the data plane's maps in DIR (on a\n"
+"                                bpffs, no dot in the path) while running\n"
 "  -d, --dump                    print a running agent's state\n"
 "  -j                            ... as JSON\n"
 "\n"
@@ -858,7 +878,8 @@ static int add_server(struct switchd *d, char *text)
 	return 0;
 }
 
-enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SWEEP };
+enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SWEEP,
+       OPT_PIN };
 
 static const struct option long_options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -871,6 +892,7 @@ static const struct option long_options[] = {
 	{ "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "sweep", required_argument, NULL, OPT_SWEEP },
+	{ "pin", required_argument, NULL, OPT_PIN },
 	{ "socket", required_argument, NULL, 'u' },
 	{ "dump", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
@@ -942,6 +964,9 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 		case 'u':
 			o->socket = optarg;
 			break;
+		case OPT_PIN:
+			o->pin = optarg;
+			break;
 		case 'd':
 			*dump = true;
 			break;
@@ -998,6 +1023,8 @@ int main(int argc, char **argv)
 		ret = run(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
 	detach(&d);
+	if (d.opt.pin)
+		bpf_object__unpin_maps(d.skel->obj, d.opt.pin);
 	switch_bpf__destroy(d.skel);
 	return ret;
 }

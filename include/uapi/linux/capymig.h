@@ -611,7 +611,8 @@ struct capymig_sw_server {
 /**
  * struct capymig_sw_heartbeat - the last REGISTER of each server, by
  *	server number, written by the data plane
- * @last_ns: when it passed, on the switch's monotonic clock.
+ * @last_ns: when it passed, on the switch's coarse monotonic clock
+ *	(CLOCK_MONOTONIC_COARSE, as every time the data plane keeps).
  * @flags: its TCPMIG_REGISTER_F_*: a draining server is skipped at once.
  * @weight: its weight.
  */
