@@ -29,20 +29,47 @@ static inline void tap_header(void)
 	fflush(stdout);
 }
 
+/* One test point, with an optional TAP directive ("SKIP ...", "TODO ..."). */
+static inline void tap_point(int ok, const char *directive, const char *fmt,
+			     va_list ap)
+{
+	tap_count++;
+	printf("%sok %d - ", ok ? "" : "not ", tap_count);
+	vprintf(fmt, ap);
+	if (directive)
+		printf(" # %s", directive);
+	putchar('\n');
+	fflush(stdout);
+}
+
 static inline __attribute__((format(printf, 2, 3)))
 int tap_result(int ok, const char *fmt, ...)
 {
 	va_list ap;
 
-	tap_count++;
 	if (!ok)
 		tap_failed++;
-	printf("%sok %d - ", ok ? "" : "not ", tap_count);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	tap_point(ok, NULL, fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
+	return ok;
+}
+
+/*
+ * A point that checks a known, reported bug: shown as TAP TODO, so its
+ * failure is visible but is not the test's (nor counted as a pass).
+ * @todo names the bug.
+ */
+static inline __attribute__((format(printf, 3, 4)))
+int tap_todo(int ok, const char *todo, const char *fmt, ...)
+{
+	char directive[256];
+	va_list ap;
+
+	snprintf(directive, sizeof(directive), "TODO %s", todo);
+	va_start(ap, fmt);
+	tap_point(ok, directive, fmt, ap);
+	va_end(ap);
 	return ok;
 }
 
@@ -63,15 +90,13 @@ void tap_diag(const char *fmt, ...)
 static inline __attribute__((format(printf, 2, 3)))
 void tap_skip(const char *why, const char *fmt, ...)
 {
+	char directive[256];
 	va_list ap;
 
-	tap_count++;
-	printf("ok %d - ", tap_count);
+	snprintf(directive, sizeof(directive), "SKIP %s", why);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	tap_point(1, directive, fmt, ap);
 	va_end(ap);
-	printf(" # SKIP %s\n", why);
-	fflush(stdout);
 }
 
 static inline __attribute__((noreturn)) void tap_skip_all(const char *why)

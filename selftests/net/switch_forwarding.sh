@@ -50,7 +50,8 @@ switch_peers -c "${sw_host[0]}" -v $SW_VIP:80 -a $SW_ADDR -p $PORT \
 status=${PIPESTATUS[0]}
 # Its points are this script's first.
 tap_count=$(grep -cE '^(not )?ok [0-9]+' "$tmp/peers")
-tap_failed=$(grep -c '^not ok' "$tmp/peers")
+# A TODO point (a known bug) is shown but is not this test's failure.
+tap_failed=$(grep '^not ok' "$tmp/peers" | grep -vc '# TODO')
 while [ "$tap_count" -lt $PEER_CHECKS ]; do
 	tap_not_ok "switch_peers ended early (status $status)"
 done
