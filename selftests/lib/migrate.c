@@ -137,24 +137,48 @@ static int switch_event(const struct tcpmig_notification *ev, void *arg)
 	return 0;
 }
 
+/* A socket of @h's namespace listening to its events. */
+static int open_events(struct migrate_host *h, struct tcpmig_nl *events)
+{
+	int prev = netns_enter(h->netns), err;
+
+	if (prev < 0)
+		return -errno;
+	err = tcpmig_nl_open(events);
+	netns_leave(prev);
+	if (!err) {
+		err = tcpmig_join_events(events);
+		if (err)
+			tcpmig_nl_close(events);
+	}
+	return err;
+}
+
 int migrate_via_switch(struct migrate_host *from,
 		       const struct capymig_tuple *t,
 		       const struct tcpmig_endpoint *target, char *why)
 {
 	struct switch_wait w = { .result = -EIO };
 	char text[CAPYMIG_TUPLE_STRLEN];
+	struct tcpmig_nl events;
 	int err;
 
-	/* Events first: the migration may end before MIGRATE's reply. */
-	err = tcpmig_join_events(&from->nl) ?:
-	      tcpmig_migrate(&from->nl, t, target, &w.id);
+	/* Listening first: the migration may end before MIGRATE's reply. */
+	err = open_events(from, &events);
+	if (err) {
+		snprintf(why, MIGRATE_WHY_LEN, "events: %s", strerror(-err));
+		return err;
+	}
+	err = tcpmig_migrate(&from->nl, t, target, &w.id);
 	if (err) {
 		snprintf(why, MIGRATE_WHY_LEN, "migrate %s: %s: %s",
 			 capymig_tuple_format(t, text), strerror(-err),
 			 from->nl.ext_msg);
+		tcpmig_nl_close(&events);
 		return err;
 	}
-	err = tcpmig_monitor(&from->nl, switch_event, &w);
+	err = tcpmig_monitor(&events, switch_event, &w);
+	tcpmig_nl_close(&events);
 	if (err < 0 || w.result) {
 		err = err < 0 ? err : w.result;
 		snprintf(why, MIGRATE_WHY_LEN, "migration #%u of %s: %s", w.id,

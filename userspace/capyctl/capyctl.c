@@ -478,6 +478,7 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	struct migrate_wait mw = { .ctl = ctl, .result = EXIT_FAILURE };
 	struct tcpmig_endpoint target;
 	struct capymig_tuple t;
+	struct tcpmig_nl events;
 	int err;
 
 	if (argc < 3 || argc > 4 ||
@@ -485,12 +486,17 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
 		return EXIT_FAILURE;
-	/* Listen first: the migration may end before the reply is read. */
-	err = tcpmig_join_events(&ctl->nl) ?:
-	      tcpmig_migrate(&ctl->nl, &t, argc == 4 ? &target : NULL, &mw.id);
+	/*
+	 * Listen first, on a socket of its own: the migration may end
+	 * before the reply to MIGRATE is read.
+	 */
+	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "migrate", err);
-	err = tcpmig_monitor(&ctl->nl, migrate_event, &mw);
+	err = tcpmig_migrate(&ctl->nl, &t, argc == 4 ? &target : NULL, &mw.id);
+	if (!err)
+		err = tcpmig_monitor(&events, migrate_event, &mw);
+	tcpmig_nl_close(&events);
 	if (err < 0)
 		return request_failed(ctl, "migrate", err);
 	return mw.result;

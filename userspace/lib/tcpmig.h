@@ -121,7 +121,11 @@ int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
 int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		   const struct tcpmig_endpoint *target, uint32_t *id);
 
-/* Joins the events group (tcpmig_monitor does it too). */
+/*
+ * Joins the events group (tcpmig_monitor does it too).  Listen on a
+ * socket of its own: requests on a socket that also receives events read
+ * past them and lose them.
+ */
 int tcpmig_join_events(struct tcpmig_nl *nl);
 
 /* The name of an event type ("exported", ...), or NULL. */
