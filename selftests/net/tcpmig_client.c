@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "tcpmig.h"
+#include "../lib/args.h"
 #include "../lib/migrate.h"
 #include "../lib/netns.h"
 #include "../lib/stream.h"
@@ -99,18 +100,6 @@ static void usage(void)
 	exit(2);
 }
 
-static int split(char *arg, char **out, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		out[i] = strsep(&arg, ",");
-		if (!out[i])
-			return -1;
-	}
-	return arg ? -1 : 0;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	int c;
@@ -138,11 +127,11 @@ static void parse_args(int argc, char **argv)
 			opt.port = atoi(optarg);
 			break;
 		case 'N':
-			if (split(optarg, opt.ns_names, 3))
+			if (split_list(optarg, opt.ns_names, 3))
 				usage();
 			break;
 		case 'g':
-			if (split(optarg, opt.gw_names, 2))
+			if (split_list(optarg, opt.gw_names, 2))
 				usage();
 			break;
 		case 'f':

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Command-line helpers shared by the selftest programs. */
+#ifndef CAPYMIG_SELFTEST_ARGS_H
+#define CAPYMIG_SELFTEST_ARGS_H
+
+#include <string.h>
+
+/*
+ * Splits "A,B,C" in place into exactly @n strings at @out; -1 when the
+ * list has fewer or more.
+ */
+static inline int split_list(char *arg, char **out, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = strsep(&arg, ",");
+		if (!out[i])
+			return -1;
+	}
+	return arg ? -1 : 0;
+}
+
+#endif /* CAPYMIG_SELFTEST_ARGS_H */
