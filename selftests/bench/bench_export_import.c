@@ -60,6 +60,7 @@
 
 #include "tcpmig.h"
 #include "tuple.h"
+#include "../lib/netns.h"
 #include "repair_baseline.h"
 #include "../lib/stream.h"
 
@@ -699,23 +700,12 @@ static void loopback_quickack(void)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	in_addr_t lo = htonl(INADDR_LOOPBACK);
-	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	struct nlattr *metrics;
-	struct rtmsg *rtm;
-	int len = -1;
+	int err;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
-			   NLM_F_REPLACE;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = AF_INET;
-	rtm->rtm_dst_len = 32;
-	rtm->rtm_table = RT_TABLE_LOCAL;
-	rtm->rtm_protocol = RTPROT_KERNEL;
-	rtm->rtm_scope = RT_SCOPE_HOST;
-	rtm->rtm_type = RTN_LOCAL;
+	nlh = route_request(buf, AF_INET, RT_TABLE_LOCAL, RTPROT_KERNEL,
+			    RT_SCOPE_HOST, RTN_LOCAL);
 	mnl_attr_put_u32(nlh, RTA_DST, lo);
 	mnl_attr_put_u32(nlh, RTA_PREFSRC, lo);
 	mnl_attr_put_u32(nlh, RTA_OIF, if_nametoindex("lo"));
@@ -723,13 +713,9 @@ static void loopback_quickack(void)
 	mnl_attr_put_u32(nlh, RTAX_QUICKACK, 1);
 	mnl_attr_nest_end(nlh, metrics);
 
-	nl = mnl_socket_open(NETLINK_ROUTE);
-	if (nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == 0 &&
-	    mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0)
-		len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-	if (len < 0 || mnl_cb_run(buf, len, 0, 0, NULL, NULL) < 0)
-		die("quickack route: %s", strerror(errno));
-	mnl_socket_close(nl);
+	err = route_send(nlh);
+	if (err)
+		die("quickack route: %s", strerror(-err));
 }
 
 /* A network namespace of our own, with loopback up. */

@@ -41,37 +41,31 @@ void netns_leave(int prev)
 	close(prev);
 }
 
-int route_replace(int family, const void *dst, const void *gateway,
-		  unsigned int rto_min_ms)
+struct nlmsghdr *route_request(char *buf, int family, unsigned char table,
+			       unsigned char protocol, unsigned char scope,
+			       unsigned char type)
 {
-	size_t alen = family == AF_INET ? 4 : 16;
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct mnl_socket *nl;
-	struct nlmsghdr *nlh;
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct rtmsg *rtm;
-	int ret = 0;
 
-	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWROUTE;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
 			   NLM_F_REPLACE;
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = family;
-	rtm->rtm_dst_len = alen * 8;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = RTPROT_STATIC;
-	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-	rtm->rtm_type = RTN_UNICAST;
-	mnl_attr_put(nlh, RTA_DST, alen, dst);
-	mnl_attr_put(nlh, RTA_GATEWAY, alen, gateway);
-	if (rto_min_ms) {
-		struct nlattr *metrics = mnl_attr_nest_start(nlh, RTA_METRICS);
+	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
+	rtm->rtm_table = table;
+	rtm->rtm_protocol = protocol;
+	rtm->rtm_scope = scope;
+	rtm->rtm_type = type;
+	return nlh;
+}
 
-		/* Unlocked, TCP would take its own minimum. */
-		mnl_attr_put_u32(nlh, RTAX_LOCK, 1U << RTAX_RTO_MIN);
-		mnl_attr_put_u32(nlh, RTAX_RTO_MIN, rto_min_ms);
-		mnl_attr_nest_end(nlh, metrics);
-	}
+int route_send(struct nlmsghdr *nlh)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl;
+	int ret = 0;
 
 	nl = mnl_socket_open(NETLINK_ROUTE);
 	if (!nl)
@@ -87,4 +81,26 @@ int route_replace(int family, const void *dst, const void *gateway,
 	}
 	mnl_socket_close(nl);
 	return ret;
+}
+
+int route_replace(int family, const void *dst, const void *gateway,
+		  unsigned int rto_min_ms)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	nlh = route_request(buf, family, RT_TABLE_MAIN, RTPROT_STATIC,
+			    RT_SCOPE_UNIVERSE, RTN_UNICAST);
+	mnl_attr_put(nlh, RTA_DST, alen, dst);
+	mnl_attr_put(nlh, RTA_GATEWAY, alen, gateway);
+	if (rto_min_ms) {
+		struct nlattr *metrics = mnl_attr_nest_start(nlh, RTA_METRICS);
+
+		/* Unlocked, TCP would take its own minimum. */
+		mnl_attr_put_u32(nlh, RTAX_LOCK, 1U << RTAX_RTO_MIN);
+		mnl_attr_put_u32(nlh, RTAX_RTO_MIN, rto_min_ms);
+		mnl_attr_nest_end(nlh, metrics);
+	}
+	return route_send(nlh);
 }

@@ -24,4 +24,16 @@ void netns_leave(int prev);
 int route_replace(int family, const void *dst, const void *gateway,
 		  unsigned int rto_min_ms);
 
+/*
+ * An RTM_NEWROUTE request, in @buf (MNL_SOCKET_BUFFER_SIZE bytes), that
+ * creates or replaces a host route of @family; the caller adds RTA_DST
+ * and the rest.  route_send() sends it in the current namespace and
+ * returns 0 or the kernel's negative errno.
+ */
+struct nlmsghdr;
+struct nlmsghdr *route_request(char *buf, int family, unsigned char table,
+			       unsigned char protocol, unsigned char scope,
+			       unsigned char type);
+int route_send(struct nlmsghdr *nlh);
+
 #endif /* CAPYMIG_SELFTEST_NETNS_H */
