@@ -81,6 +81,10 @@ struct capymig_tuple {
  *	(%TCPMIG_A_SWITCH, its address; the port is the same).  Setting the
  *	switch opens the TCPMig socket.  %TCPMIG_A_TIMEOUT_MS sets how long
  *	a migration may take before it is given up (default 1000).
+ *	%TCPMIG_A_HEARTBEAT_MS: how often this server sends REGISTER to the
+ *	switch (0: never).  %TCPMIG_A_WEIGHT: its capacity relative to the
+ *	pool's other members, sent in REGISTER.  %TCPMIG_A_CONFIG_FLAGS:
+ *	TCPMIG_CONFIG_F_*.  An attribute left out keeps its value.
  * @TCPMIG_CMD_GET_CONFIG: the above, and the pool.  Reply as the request,
  *	with one %TCPMIG_A_PEER per pool member.
  * @TCPMIG_CMD_POOL_ADD: accept TCPMig from the server at %TCPMIG_A_PEER.
@@ -89,6 +93,9 @@ struct capymig_tuple {
  *	%TCPMIG_A_COOKIE) through the switch, to %TCPMIG_A_TARGET if given,
  *	else where the switch chooses.  Returns at once with
  *	%TCPMIG_A_MIGRATION_ID; each phase is announced as an event.
+ *	With %TCPMIG_A_READ_SEQ the connection moves only at that point of
+ *	the stream (see below); otherwise the migration fails with EAGAIN
+ *	and the connection stays, serving.
  *
  * Every command requires CAP_NET_ADMIN in the user namespace that owns the
  * network namespace of the requesting socket, and acts in that namespace.
@@ -139,6 +146,18 @@ enum tcpmig_cmd {
  * @TCPMIG_A_PEER: struct tcpmig_endpoint, a pool member (port ignored).
  * @TCPMIG_A_TARGET: struct tcpmig_endpoint, a migration's target server.
  * @TCPMIG_A_MIGRATION_ID: u32, names a migration together with its origin.
+ * @TCPMIG_A_HEARTBEAT_MS: u32, interval of the REGISTER heartbeat.
+ * @TCPMIG_A_WEIGHT: u32, relative capacity of this server (default 1).
+ * @TCPMIG_A_CONFIG_FLAGS: u32, TCPMIG_CONFIG_F_*.
+ * @TCPMIG_A_READ_SEQ: u32, a request boundary: the sequence number up to
+ *	which the application had read when it last wrote (the server
+ *	monitor's sk_msg program records it).  The export happens only if
+ *	the application has read nothing since (copied_seq still equals it),
+ *	so it holds no half-read request in userspace.
+ * @TCPMIG_A_SERVER_PPS: u64, in %TCPMIG_EVENT_LOAD: this server's packets
+ *	per second, as the switch counted them.
+ * @TCPMIG_A_POOL_PPS: u64, in %TCPMIG_EVENT_LOAD: the whole pool's.
+ * @TCPMIG_A_POOL_SERVERS: u32, in %TCPMIG_EVENT_LOAD: the members counted.
  */
 enum tcpmig_attr {
 	TCPMIG_A_UNSPEC,
@@ -165,6 +184,13 @@ enum tcpmig_attr {
 	TCPMIG_A_PEER,
 	TCPMIG_A_TARGET,
 	TCPMIG_A_MIGRATION_ID,
+	TCPMIG_A_HEARTBEAT_MS,
+	TCPMIG_A_WEIGHT,
+	TCPMIG_A_CONFIG_FLAGS,
+	TCPMIG_A_READ_SEQ,
+	TCPMIG_A_SERVER_PPS,
+	TCPMIG_A_POOL_PPS,
+	TCPMIG_A_POOL_SERVERS,
 
 	__TCPMIG_A_MAX,
 };
@@ -176,6 +202,18 @@ enum tcpmig_attr {
 /* Import: return the connection as a file descriptor, not to a listener. */
 #define TCPMIG_IMPORT_F_FD	(1U << 0)
 #define TCPMIG_IMPORT_F_ALL	TCPMIG_IMPORT_F_FD
+
+/*
+ * Configuration flags.  DRAINING: this server leaves the pool; its
+ * REGISTERs say so (the switch places nothing new here) and it rejects
+ * PREPAREs.  NO_HOLD: as a target, drop the packets that arrive between
+ * the switch's redirect and the import instead of holding them (the
+ * Prism-style baseline of the benchmarks; never for production).
+ */
+#define TCPMIG_CONFIG_F_DRAINING	(1U << 0)
+#define TCPMIG_CONFIG_F_NO_HOLD		(1U << 1)
+#define TCPMIG_CONFIG_F_ALL		(TCPMIG_CONFIG_F_DRAINING | \
+					 TCPMIG_CONFIG_F_NO_HOLD)
 
 /**
  * enum tcpmig_conn_attr - one connection in a %TCPMIG_CMD_LIST dump
@@ -256,6 +294,8 @@ enum tcpmig_stat {
  * @TCPMIG_EVENT_FAILED: origin: given up (%TCPMIG_A_ERROR).  Before the
  *	export the connection stays here, serving; after it, the target
  *	stopped answering and the connection is lost.
+ * @TCPMIG_EVENT_LOAD: the switch's LOAD-NOTIFICATION arrived:
+ *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS.
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
@@ -271,6 +311,7 @@ enum tcpmig_event {
 	TCPMIG_EVENT_MIGRATED,
 	TCPMIG_EVENT_REJECTED,
 	TCPMIG_EVENT_FAILED,
+	TCPMIG_EVENT_LOAD,
 };
 
 /*
