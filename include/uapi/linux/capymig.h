@@ -762,11 +762,43 @@ enum capymig_sw_counter {
 /**
  * struct capymig_conn - what the server monitor keeps per connection
  * @cookie: the socket's cookie (SO_COOKIE), unique for the boot.
- * @established_ns: CLOCK_MONOTONIC time the connection was established.
+ * @established_ns: CLOCK_MONOTONIC time the connection was established
+ *	(or imported) here.
+ * @updated_ns: when the fields below were last brought up to date.
+ * @segs_in: TCP segments received.
+ * @segs_out: TCP segments sent.
+ * @bytes_received: payload bytes received (in sequence).
+ * @bytes_acked: payload bytes sent and acknowledged.
+ * @app_bytes_sent: bytes the application wrote (the sk_msg program).
+ * @rqlen: bytes received and not yet read, when last seen.
+ * @tqlen: bytes written and not yet acknowledged, when last seen.
+ * @srtt_us: smoothed round-trip time, microseconds.
+ * @read_seq: the request boundary: copied_seq when the application last
+ *	wrote (see %TCPMIG_A_READ_SEQ); valid when @flags has
+ *	%CAPYMIG_CONN_F_READ_SEQ.
+ * @flags: CAPYMIG_CONN_F_*.
+ *
+ * Packets per second are the difference of @segs_in + @segs_out between
+ * two readings, over the time between their @updated_ns.
  */
 struct capymig_conn {
 	__u64	cookie;
 	__u64	established_ns;
+	__u64	updated_ns;
+	__u64	segs_in;
+	__u64	segs_out;
+	__u64	bytes_received;
+	__u64	bytes_acked;
+	__u64	app_bytes_sent;
+	__u32	rqlen;
+	__u32	tqlen;
+	__u32	srtt_us;
+	__u32	read_seq;
+	__u32	flags;
+	__u32	pad;
 };
+
+#define CAPYMIG_CONN_F_READ_SEQ		(1U << 0)	/* @read_seq is valid */
+#define CAPYMIG_CONN_F_IMPORTED		(1U << 1)	/* migrated here */
 
 #endif /* _UAPI_LINUX_CAPYMIG_H */
