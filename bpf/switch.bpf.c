@@ -707,20 +707,62 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 	return mig.target;
 }
 
-static __always_inline void registered(struct packet *p, __u32 id, __u64 now)
+static __always_inline bool register_body(struct packet *p,
+					  struct tcpmig_msg_register *reg)
+{
+	return !bpf_skb_load_bytes(p->skb, p->l4_off + sizeof(struct udphdr) +
+				   sizeof(struct tcpmig_msg_hdr),
+				   reg, sizeof(*reg));
+}
+
+static __always_inline void record(__u32 id,
+				   const struct tcpmig_msg_register *reg,
+				   __u64 now)
 {
 	struct capymig_sw_heartbeat *hb = bpf_map_lookup_elem(&heartbeats, &id);
-	struct tcpmig_msg_register reg;
 
-	if (!hb || bpf_skb_load_bytes(p->skb, p->l4_off +
-				      sizeof(struct udphdr) +
-				      sizeof(struct tcpmig_msg_hdr),
-				      &reg, sizeof(reg)))
+	if (!hb)
 		return;
-	hb->flags = bpf_ntohl(reg.flags);
-	hb->weight = bpf_ntohl(reg.weight);
+	hb->flags = bpf_ntohl(reg->flags);
+	hb->weight = bpf_ntohl(reg->weight);
 	hb->last_ns = now;
 	count(CAPYMIG_SW_CNT_REGISTERS, 1);
+}
+
+static __always_inline void registered(struct packet *p, __u32 id, __u64 now)
+{
+	struct tcpmig_msg_register reg;
+
+	if (register_body(p, &reg))
+		record(id, &reg, now);
+}
+
+/*
+ * A REGISTER from a server's kernel names its host by address alone
+ * (port 0): the module does not know which ports its host serves, and
+ * liveness, weight and draining are the host's.  It counts for every
+ * server of the pool at that address.  Returns whether there was one.
+ */
+static __always_inline bool registered_host(struct packet *p, __u64 now)
+{
+	struct tcpmig_msg_register reg;
+	struct capymig_sw_server *srv;
+	bool any = false;
+	__u64 i;	/* 64 bits: the verifier keeps its bounds when spilled */
+	__u32 id;
+
+	if (!register_body(p, &reg))
+		return false;
+	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS; i++) {
+		id = i;
+		srv = bpf_map_lookup_elem(&servers, &id);
+		if (srv && srv->state != CAPYMIG_SW_SERVER_UNUSED &&
+		    srv->ep.addr == p->src.addr) {
+			record(id, &reg, now);
+			any = true;
+		}
+	}
+	return any;
 }
 
 /* Fills in the target the switch chose for a PREPARE. */
@@ -806,13 +848,21 @@ static __always_inline int tcpmig_packet(struct packet *p)
 			       sizeof(h)) ||
 	    h.magic != bpf_htons(TCPMIG_MSG_MAGIC) ||
 	    h.version != TCPMIG_MSG_VERSION ||
-	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_REGISTER ||
+	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_SEGMENT ||
 	    len < tcpmig_len(h.type) ||
-	    (h.type != TCPMIG_MSG_CONN_STATE && len != tcpmig_len(h.type)) ||
+	    (h.type != TCPMIG_MSG_CONN_STATE && h.type != TCPMIG_MSG_SEGMENT &&
+	     len != tcpmig_len(h.type)) ||
 	    h.client.pad || h.origin.pad || h.target.pad)
 		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr))
 		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
+	if (h.type == TCPMIG_MSG_REGISTER && !h.origin.port) {
+		if (p->dst.addr != cfg.switch_addr)
+			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		if (h.origin.addr != p->src.addr || !registered_host(p, now))
+			return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
+		return TC_ACT_SHOT;	/* consumed */
+	}
 
 	/* Each message names its sender: the origin or the target. */
 	switch (h.type) {
@@ -853,7 +903,10 @@ static __always_inline int tcpmig_packet(struct packet *p)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 		return prepare_ack(&h, now);
 	default:
-		/* Between the servers: CONN-STATE and its ACK, REJECT. */
+		/*
+		 * Between the servers: CONN-STATE and its ACK, REJECT,
+		 * SEGMENT.
+		 */
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 		return TC_ACT_OK;

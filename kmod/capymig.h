@@ -31,7 +31,10 @@ struct capymig_blob;
  * @timeout_ms: how long a migration may take.
  * @cred: the authority of whoever configured TCPMig: imports the
  *	protocol makes act with it.
- * @draining: refuse to become a migration target.
+ * @config_flags: TCPMIG_CONFIG_F_*.
+ * @heartbeat_ms: interval of the REGISTERs to the switch, 0 for none.
+ * @weight: this server's weight, sent in REGISTER.
+ * @heartbeat: sends them.
  * @peers: the pool, an RCU list (peer.c); @npeers long.
  * @out: migrations this host is the origin of.
  * @in: migrations this host is the target of.
@@ -55,7 +58,10 @@ struct capymig_net {
 	__be16 switch_port;
 	u32 timeout_ms;
 	const struct cred *cred;
-	bool draining;
+	u32 config_flags;
+	u32 heartbeat_ms;
+	u32 weight;
+	struct delayed_work heartbeat;
 	struct list_head peers;
 	unsigned int npeers;
 	struct list_head out;
@@ -75,6 +81,7 @@ struct capymig_net {
  * @state_len: the size of a state blob moved, or 0.
  * @migration_id: the TCPMig migration, or 0.
  * @target: the migration's target, or NULL.
+ * @load: a LOAD-NOTIFICATION, for %TCPMIG_EVENT_LOAD (no @tuple).
  */
 struct capymig_event {
 	enum tcpmig_event type;
@@ -83,6 +90,7 @@ struct capymig_event {
 	u32 state_len;
 	u32 migration_id;
 	const struct tcpmig_endpoint *target;
+	const struct tcpmig_msg_load *load;
 };
 
 extern unsigned int capymig_net_id;
@@ -119,9 +127,12 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev);
 /* Why @sk cannot be exported, or NULL.  Exact under the socket lock. */
 const char *capymig_export_refusal(const struct sock *sk);
 
-/* Exports @sk (referenced by the caller) into @blob. */
-int capymig_export(struct sock *sk, struct capymig_blob *blob,
-		   struct netlink_ext_ack *extack);
+/*
+ * Exports @sk (referenced by the caller) into @blob; with @read_seq, only
+ * if the application has read exactly up to it (else -EAGAIN).
+ */
+int capymig_export(struct sock *sk, const u32 *read_seq,
+		   struct capymig_blob *blob, struct netlink_ext_ack *extack);
 
 /*
  * Imports @st into @net, served as @serve (NULL: as exported), into the

@@ -251,8 +251,8 @@ static int snapshot(struct sock *sk, struct capymig_state *st,
 	return err;
 }
 
-int capymig_export(struct sock *sk, struct capymig_blob *blob,
-		   struct netlink_ext_ack *extack)
+int capymig_export(struct sock *sk, const u32 *read_seq,
+		   struct capymig_blob *blob, struct netlink_ext_ack *extack)
 {
 	struct net *net = sock_net(sk);
 	struct capymig_state st = {};
@@ -277,6 +277,12 @@ int capymig_export(struct sock *sk, struct capymig_blob *blob,
 	if (why) {
 		capymig_set_err(extack, why);
 		err = -EOPNOTSUPP;
+		goto refused;
+	}
+	/* A request boundary: the application must hold no partial read. */
+	if (read_seq && tcp_sk(sk)->copied_seq != *read_seq) {
+		NL_SET_ERR_MSG(extack, "the application read past the boundary");
+		err = -EAGAIN;
 		goto refused;
 	}
 	err = snapshot(sk, &st, blob);

@@ -42,6 +42,7 @@
  *	was given and no window exceeds the largest receive buffer, so that
  *	bounds it and anything more is dropped.
  * @released: the hold is over; the hook lets packets pass again.
+ * @drop: drop the packets instead of holding them (capymig_hold_block).
  * @okfn: where LOCAL_IN would have sent the packets next.
  * @expires: jiffies after which everything held is dropped.
  * @rcu: frees the entry after the hook is done looking at it.
@@ -52,6 +53,7 @@ struct capymig_hold {
 	struct sk_buff_head queue;
 	u32 bytes;
 	bool released;
+	bool drop;
 	int (*okfn)(struct net *net, struct sock *sk, struct sk_buff *skb);
 	unsigned long expires;
 	struct rcu_head rcu;
@@ -130,6 +132,9 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 	if (h->released) {
 		/* Released while we looked: the new owner takes it. */
 		verdict = NF_ACCEPT;
+	} else if (h->drop) {
+		capymig_count(state->net, TCPMIG_STAT_NO_HOLD_DROPS, 1);
+		verdict = NF_DROP;
 	} else if (h->bytes + skb->len >
 		   READ_ONCE(state->net->ipv4.sysctl_tcp_rmem[2])) {
 		capymig_count(state->net, TCPMIG_STAT_HOLD_OVERFLOWS, 1);
@@ -220,8 +225,8 @@ static void hold_gc(struct work_struct *work)
 				   HOLD_GC_INTERVAL);
 }
 
-int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
-		       unsigned int timeout_ms)
+static int hold_insert(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms, bool drop)
 {
 	struct capymig_net *cn = capymig_pernet(net);
 	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
@@ -231,6 +236,7 @@ int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
 	if (!h)
 		return -ENOMEM;
 	h->key = *t;
+	h->drop = drop;
 	h->expires = expires;
 	skb_queue_head_init(&h->queue);
 
@@ -256,6 +262,18 @@ int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
 	queue_delayed_work(system_power_efficient_wq, &cn->hold_gc,
 			   HOLD_GC_INTERVAL);
 	return 0;
+}
+
+int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms)
+{
+	return hold_insert(net, t, timeout_ms, false);
+}
+
+int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms)
+{
+	return hold_insert(net, t, timeout_ms, true);
 }
 
 void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
@@ -306,6 +324,27 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 		call_rcu(&h->rcu, hold_free_rcu);
 	}
 	rcu_read_unlock();
+}
+
+unsigned int capymig_hold_take(struct net *net, const struct capymig_tuple *t,
+			       struct sk_buff_head *queue)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	struct capymig_hold *h;
+
+	__skb_queue_head_init(queue);
+	rcu_read_lock();
+	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
+	if (h) {
+		spin_lock_bh(&h->queue.lock);
+		if (!h->released) {
+			skb_queue_splice_init(&h->queue, queue);
+			h->bytes = 0;
+		}
+		spin_unlock_bh(&h->queue.lock);
+	}
+	rcu_read_unlock();
+	return skb_queue_len(queue);
 }
 
 void capymig_hold_drop(struct net *net, const struct capymig_tuple *t)

@@ -21,11 +21,25 @@ int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
 		       unsigned int timeout_ms);
 
 /*
+ * The same, but what arrives is dropped (and counted), not held: the
+ * baseline without holding, TCPMIG_CONFIG_F_NO_HOLD.
+ */
+int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
+		       unsigned int timeout_ms);
+
+/*
  * Stops holding @t and delivers what was held, in arrival order, to the
  * socket now serving it (or to whatever the stack finds).  Nothing to do
  * when @t is not held.  Process context.
  */
 void capymig_hold_release(struct net *net, const struct capymig_tuple *t);
+
+/*
+ * Moves what is held for @t so far to @queue, keeping the hold.  Returns
+ * how many packets.  Process context.
+ */
+unsigned int capymig_hold_take(struct net *net, const struct capymig_tuple *t,
+			       struct sk_buff_head *queue);
 
 /* Stops holding @t and drops what was held.  Any context. */
 void capymig_hold_drop(struct net *net, const struct capymig_tuple *t);

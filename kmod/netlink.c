@@ -56,9 +56,24 @@ static const struct nla_policy import_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_LISTENER_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
 };
 
+/*
+ * Bounds past S16_MAX need a range by pointer: NLA_POLICY_RANGE's are
+ * 16-bit, and 6.1 warns at a negative one.
+ */
+static struct netlink_range_validation hold_timeout_range = {
+	.min = 1, .max = 60000,
+};
+static struct netlink_range_validation timeout_range = {
+	.min = 10, .max = 60000,
+};
+static struct netlink_range_validation heartbeat_range = {
+	.max = 60000,
+};
+
 static const struct nla_policy hold_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
-	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 1, 60000),
+	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_FULL_RANGE(NLA_U32,
+						      &hold_timeout_range),
 };
 
 #define ENDPOINT_POLICY NLA_POLICY_EXACT_LEN(sizeof(struct tcpmig_endpoint))
@@ -66,7 +81,11 @@ static const struct nla_policy hold_policy[TCPMIG_A_MAX + 1] = {
 static const struct nla_policy set_config_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_UDP_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
 	[TCPMIG_A_SWITCH] = ENDPOINT_POLICY,
-	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 10, 60000),
+	[TCPMIG_A_TIMEOUT_MS] = NLA_POLICY_FULL_RANGE(NLA_U32, &timeout_range),
+	[TCPMIG_A_HEARTBEAT_MS] = NLA_POLICY_FULL_RANGE(NLA_U32,
+							&heartbeat_range),
+	[TCPMIG_A_WEIGHT] = NLA_POLICY_RANGE(NLA_U32, 1, 1000),
+	[TCPMIG_A_CONFIG_FLAGS] = NLA_POLICY_MASK(NLA_U32, TCPMIG_CONFIG_F_ALL),
 };
 
 static const struct nla_policy pool_policy[TCPMIG_A_MAX + 1] = {
@@ -77,6 +96,7 @@ static const struct nla_policy migrate_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
 	[TCPMIG_A_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
 	[TCPMIG_A_TARGET] = ENDPOINT_POLICY,
+	[TCPMIG_A_READ_SEQ] = { .type = NLA_U32 },
 };
 
 static int put_tuple(struct sk_buff *msg, int type,
@@ -102,6 +122,15 @@ static const struct capymig_tuple *get_tuple(struct genl_info *info,
 	return t;
 }
 
+static int put_load(struct sk_buff *msg, const struct tcpmig_msg_load *load)
+{
+	return nla_put_u64_64bit(msg, TCPMIG_A_SERVER_PPS,
+				 be64_to_cpu(load->server_pps), TCPMIG_A_PAD) ||
+	       nla_put_u64_64bit(msg, TCPMIG_A_POOL_PPS,
+				 be64_to_cpu(load->pool_pps), TCPMIG_A_PAD) ||
+	       nla_put_u32(msg, TCPMIG_A_POOL_SERVERS, ntohl(load->servers));
+}
+
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 {
 	struct sk_buff *msg;
@@ -118,7 +147,7 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 	hdr = genlmsg_put(msg, 0, 0, &tcpmig_family, 0, TCPMIG_CMD_EVENT);
 	if (!hdr ||
 	    nla_put_u32(msg, TCPMIG_A_EVENT, ev->type) ||
-	    put_tuple(msg, TCPMIG_A_TUPLE, ev->tuple) ||
+	    (ev->tuple && put_tuple(msg, TCPMIG_A_TUPLE, ev->tuple)) ||
 	    nla_put_u64_64bit(msg, TCPMIG_A_TIMESTAMP_NS, ktime_get_ns(),
 			      TCPMIG_A_PAD) ||
 	    (ev->error && nla_put_u32(msg, TCPMIG_A_ERROR, -ev->error)) ||
@@ -127,7 +156,8 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 	    (ev->migration_id &&
 	     nla_put_u32(msg, TCPMIG_A_MIGRATION_ID, ev->migration_id)) ||
 	    (ev->target && nla_put(msg, TCPMIG_A_TARGET, sizeof(*ev->target),
-				   ev->target))) {
+				   ev->target)) ||
+	    (ev->load && put_load(msg, ev->load))) {
 		nlmsg_free(msg);
 		goto out;
 	}
@@ -160,8 +190,9 @@ static int put_stats(struct sk_buff *msg, const struct capymig_net *cn)
 
 	if (!nest)
 		return -EMSGSIZE;
-	for (i = TCPMIG_STAT_UNSPEC + 1; i < TCPMIG_STAT_PAD; i++)
-		if (nla_put_u64_64bit(msg, i, atomic64_read(&cn->stats[i]),
+	for (i = TCPMIG_STAT_UNSPEC + 1; i <= TCPMIG_STAT_MAX; i++)
+		if (i != TCPMIG_STAT_PAD &&
+		    nla_put_u64_64bit(msg, i, atomic64_read(&cn->stats[i]),
 				      TCPMIG_STAT_PAD))
 			return -EMSGSIZE;
 	nla_nest_end(msg, nest);
@@ -234,7 +265,9 @@ static int list_one(struct sock *sk, void *arg)
 	    nla_put_u32(f->skb, TCPMIG_CONN_A_RQLEN,
 			READ_ONCE(tp->rcv_nxt) - READ_ONCE(tp->copied_seq)) ||
 	    nla_put_u32(f->skb, TCPMIG_CONN_A_TQLEN,
-			READ_ONCE(tp->write_seq) - READ_ONCE(tp->snd_una))) {
+			READ_ONCE(tp->write_seq) - READ_ONCE(tp->snd_una)) ||
+	    nla_put_u32(f->skb, TCPMIG_CONN_A_COPIED_SEQ,
+			READ_ONCE(tp->copied_seq))) {
 		genlmsg_cancel(f->skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -323,7 +356,7 @@ static int export_once(struct sk_buff *skb, struct netlink_callback *cb)
 		return PTR_ERR(sk);
 
 	capymig_tuple_from_sock(sk, &t);
-	err = capymig_export(sk, &ed->blob, cb->extack);
+	err = capymig_export(sk, NULL, &ed->blob, cb->extack);
 	sock_put(sk);
 	if (err) {
 		capymig_count(net, TCPMIG_STAT_EXPORTS_REFUSED, 1);
@@ -552,21 +585,31 @@ static const struct tcpmig_endpoint *get_endpoint(struct genl_info *info,
 	return ep;
 }
 
+/* A u32 attribute's value in place (validated), or NULL if absent. */
+static const u32 *u32_attr(const struct nlattr *attr)
+{
+	return attr ? nla_data(attr) : NULL;
+}
+
 static int tcpmig_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 {
 	struct capymig_net *cn = capymig_pernet(genl_info_net(info));
-	const struct tcpmig_endpoint *sw;
 	struct nlattr **attrs = info->attrs;
+	struct capymig_proto_config c = {
+		.port = attrs[TCPMIG_A_UDP_PORT] ?
+			nla_get_u16(attrs[TCPMIG_A_UDP_PORT]) : 0,
+		.timeout_ms = attrs[TCPMIG_A_TIMEOUT_MS] ?
+			      nla_get_u32(attrs[TCPMIG_A_TIMEOUT_MS]) : 0,
+		.heartbeat_ms = u32_attr(attrs[TCPMIG_A_HEARTBEAT_MS]),
+		.weight = u32_attr(attrs[TCPMIG_A_WEIGHT]),
+		.flags = u32_attr(attrs[TCPMIG_A_CONFIG_FLAGS]),
+	};
 	int err;
 
-	sw = get_endpoint(info, TCPMIG_A_SWITCH, false);
-	if (IS_ERR(sw))
-		return PTR_ERR(sw);
-	err = capymig_proto_configure(cn,
-			attrs[TCPMIG_A_UDP_PORT] ?
-			nla_get_u16(attrs[TCPMIG_A_UDP_PORT]) : 0, sw,
-			attrs[TCPMIG_A_TIMEOUT_MS] ?
-			nla_get_u32(attrs[TCPMIG_A_TIMEOUT_MS]) : 0);
+	c.sw = get_endpoint(info, TCPMIG_A_SWITCH, false);
+	if (IS_ERR(c.sw))
+		return PTR_ERR(c.sw);
+	err = capymig_proto_configure(cn, &c);
 	if (err)
 		NL_SET_ERR_MSG(info->extack, "cannot open the TCPMig UDP socket");
 	return err;
@@ -595,6 +638,9 @@ static int tcpmig_nl_get_config(struct sk_buff *skb, struct genl_info *info)
 	if (hdr &&
 	    !nla_put_u16(msg, TCPMIG_A_UDP_PORT, cn->port) &&
 	    !nla_put_u32(msg, TCPMIG_A_TIMEOUT_MS, cn->timeout_ms) &&
+	    !nla_put_u32(msg, TCPMIG_A_HEARTBEAT_MS, cn->heartbeat_ms) &&
+	    !nla_put_u32(msg, TCPMIG_A_WEIGHT, cn->weight) &&
+	    !nla_put_u32(msg, TCPMIG_A_CONFIG_FLAGS, cn->config_flags) &&
 	    (!cn->switch_addr ||
 	     !nla_put(msg, TCPMIG_A_SWITCH, sizeof(struct tcpmig_endpoint),
 		      &(struct tcpmig_endpoint) {
@@ -664,8 +710,9 @@ static int tcpmig_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 	sk = export_target(net, info->attrs, info->extack);
 	if (IS_ERR(sk))
 		return PTR_ERR(sk);
-	err = capymig_migrate(capymig_pernet(net), sk, target, &id,
-			      info->extack);
+	err = capymig_migrate(capymig_pernet(net), sk, target,
+			      u32_attr(info->attrs[TCPMIG_A_READ_SEQ]),
+			      &id, info->extack);
 	sock_put(sk);
 	if (err)
 		return err;

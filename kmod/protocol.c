@@ -17,6 +17,11 @@
  * on the target: a target that stops answering is reported, and the
  * connection is lost - taking it back could have two servers serve it.
  *
+ * Segments that still reach the origin after the export (in flight on
+ * the old path when the switch redirected) are held there by the export;
+ * while the origin remembers the migration it sends them on to the target
+ * as SEGMENT messages, and the target puts them into its own stack.
+ *
  * All protocol state of a namespace is guarded by cn->lock and touched in
  * process context only: by netlink requests, by the worker that handles
  * received messages, and by a tick that retransmits and expires.
@@ -24,6 +29,7 @@
 #include <linux/cred.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
+#include <linux/netfilter_ipv4.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <net/ip.h>
@@ -49,6 +55,7 @@
 enum out_phase {
 	OUT_PREPARING,		/* PREPARE sent, waiting for PREPARE-ACK */
 	OUT_TRANSFERRING,	/* exported, CONN-STATE sent, waiting for ACK */
+	OUT_FORWARDING,		/* done; late segments go on to the target */
 };
 
 /**
@@ -57,20 +64,27 @@ enum out_phase {
  * @hdr: the messages' header: id, client, origin, and target once known.
  * @tuple: the connection as this host serves it.
  * @phase: where the protocol is.
+ * @check_read_seq: export only if the application has read up to
+ *	@read_seq exactly (a request boundary).
+ * @read_seq: that boundary.
  * @blob: the exported state, in OUT_TRANSFERRING.
  * @next_tx: when to send again.
  * @rto: the current retransmission interval.
- * @deadline: when to give up.
+ * @deadline: when to give up (OUT_FORWARDING: to stop forwarding).
+ * @exported: when the export was.
  */
 struct migration_out {
 	struct list_head node;
 	struct tcpmig_msg_hdr hdr;
 	struct capymig_tuple tuple;
 	enum out_phase phase;
+	bool check_read_seq;
+	u32 read_seq;
 	struct capymig_blob blob;
 	unsigned long next_tx;
 	unsigned long rto;
 	unsigned long deadline;
+	unsigned long exported;
 };
 
 /**
@@ -181,6 +195,18 @@ static void out_free(struct migration_out *m)
 	kfree(m);
 }
 
+/* A connection coming back here: stop forwarding what reaches it. */
+static void stop_forwarding(struct capymig_net *cn,
+			    const struct capymig_tuple *t)
+{
+	struct migration_out *o, *tmp;
+
+	list_for_each_entry_safe(o, tmp, &cn->out, node)
+		if (o->phase == OUT_FORWARDING &&
+		    !memcmp(&o->tuple, t, sizeof(*t)))
+			out_free(o);
+}
+
 /* Withdraws a migration that has not exported anything. */
 static void out_abort(struct capymig_net *cn, struct migration_out *m,
 		      enum tcpmig_event event, int error)
@@ -213,11 +239,12 @@ static void send_state(struct capymig_net *cn, struct migration_out *m)
 }
 
 int capymig_migrate(struct capymig_net *cn, struct sock *sk,
-		    const struct tcpmig_endpoint *target, u32 *id,
-		    struct netlink_ext_ack *extack)
+		    const struct tcpmig_endpoint *target, const u32 *read_seq,
+		    u32 *id, struct netlink_ext_ack *extack)
 {
 	struct migration_out *m, *other;
 	const char *why;
+	bool past;
 
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
@@ -230,11 +257,22 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	}
 	lock_sock(sk);
 	why = capymig_export_refusal(sk);
+	/* Checked again at the export: the application may read meanwhile. */
+	past = read_seq && tcp_sk(sk)->copied_seq != *read_seq;
 	release_sock(sk);
 	if (why) {
 		kfree(m);
 		capymig_set_err(extack, why);
 		return -EOPNOTSUPP;
+	}
+	if (past) {
+		kfree(m);
+		NL_SET_ERR_MSG(extack, "the application read past the boundary");
+		return -EAGAIN;
+	}
+	if (read_seq) {
+		m->check_read_seq = true;
+		m->read_seq = *read_seq;
 	}
 
 	mutex_lock(&cn->lock);
@@ -244,6 +282,8 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 		NL_SET_ERR_MSG(extack, "TCPMig is not configured: set the switch");
 		return -ENOTCONN;
 	}
+	/* It came back meanwhile: what reaches it here is its own again. */
+	stop_forwarding(cn, &m->tuple);
 	list_for_each_entry(other, &cn->out, node) {
 		if (!memcmp(&other->tuple, &m->tuple, sizeof(m->tuple))) {
 			mutex_unlock(&cn->lock);
@@ -293,7 +333,8 @@ static void on_prepare_ack(struct capymig_net *cn,
 		out_abort(cn, m, TCPMIG_EVENT_FAILED, -ENOENT);
 		return;
 	}
-	err = capymig_export(sk, &m->blob, NULL);
+	err = capymig_export(sk, m->check_read_seq ? &m->read_seq : NULL,
+			     &m->blob, NULL);
 	sock_put(sk);
 	if (err) {
 		out_abort(cn, m, TCPMIG_EVENT_FAILED, err);
@@ -301,6 +342,7 @@ static void on_prepare_ack(struct capymig_net *cn,
 	}
 	capymig_count(cn->net, TCPMIG_STAT_EXPORTS, 1);
 	m->phase = OUT_TRANSFERRING;
+	m->exported = jiffies;
 	m->rto = RTO_MIN;
 	m->next_tx = jiffies + m->rto;
 	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
@@ -319,7 +361,41 @@ static void on_conn_state_ack(struct capymig_net *cn,
 	}
 	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_OUT, 1);
 	notify(cn, TCPMIG_EVENT_MIGRATED, &m->hdr, &m->tuple, 0);
-	out_free(m);
+	capymig_blob_free(&m->blob);
+	/* As long as the export's hold, which catches the late segments. */
+	m->phase = OUT_FORWARDING;
+	m->deadline = m->exported + msecs_to_jiffies(CAPYMIG_HOLD_TIMEOUT_MS);
+}
+
+/*
+ * A segment held since the export, on to the target.  Its checksum is
+ * verified here: the target recomputes it for the rewritten addresses,
+ * which must not launder a segment damaged on its way here.
+ */
+static int forward_segment(struct capymig_net *cn, struct migration_out *m,
+			   struct sk_buff *skb)
+{
+	u32 len = skb->len - skb_network_offset(skb);
+
+	if (skb_linearize(skb) || len > TCPMIG_SEGMENT_MAX ||
+	    nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb),
+			   IPPROTO_TCP))
+		return -EINVAL;
+	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
+			NULL, 0, skb_network_header(skb), len);
+}
+
+static void forward_held(struct capymig_net *cn, struct migration_out *m)
+{
+	struct sk_buff_head queue;
+	struct sk_buff *skb;
+
+	capymig_hold_take(cn->net, &m->tuple, &queue);
+	while ((skb = __skb_dequeue(&queue))) {
+		if (!forward_segment(cn, m, skb))
+			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED, 1);
+		kfree_skb(skb);
+	}
 }
 
 static int reject_errno(u32 reason)
@@ -346,7 +422,7 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 	struct migration_out *m = find_out(cn, hdr);
 	int err = reject_errno(ntohl(rej->reason));
 
-	if (!m) {
+	if (!m || m->phase == OUT_FORWARDING) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
@@ -404,7 +480,7 @@ static void reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 static enum tcpmig_reject_reason prepare_refusal(struct capymig_net *cn,
 						 const struct capymig_tuple *t)
 {
-	if (cn->draining)
+	if (cn->config_flags & TCPMIG_CONFIG_F_DRAINING)
 		return TCPMIG_REJECT_DRAINING;
 	if (capymig_conn_tuple_taken(cn->net, t))
 		return TCPMIG_REJECT_TUPLE_EXISTS;
@@ -431,8 +507,12 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 	}
 	m->hdr = *hdr;
 	tuple_of(hdr, &hdr->target, &m->serve);
+	stop_forwarding(cn, &m->serve);
 	why = prepare_refusal(cn, &m->serve);
-	if (!why && capymig_hold_start(cn->net, &m->serve, cn->timeout_ms))
+	/* NO_HOLD: the baseline that loses what arrives before the import. */
+	if (!why && ((cn->config_flags & TCPMIG_CONFIG_F_NO_HOLD) ?
+		     capymig_hold_block(cn->net, &m->serve, cn->timeout_ms) :
+		     capymig_hold_start(cn->net, &m->serve, cn->timeout_ms)))
 		why = TCPMIG_REJECT_NO_MEMORY;
 	if (why) {
 		reject(cn, hdr, why);
@@ -530,6 +610,83 @@ static void on_conn_state(struct capymig_net *cn,
 		import_state(cn, m);
 }
 
+/*
+ * A segment the origin received after the export: into this host's stack
+ * as if it had come from the client through the switch, addressed to the
+ * endpoint the connection is served under here.  Before the import the
+ * hold takes it, after it the socket.
+ */
+static int inject_segment(struct capymig_net *cn,
+			  const struct migration_in *m, const u8 *data, u32 len)
+{
+	const struct iphdr *oiph = (const void *)data;
+	struct flowi4 fl4 = { .daddr = m->hdr.client.addr };
+	const struct tcphdr *oth;
+	struct sk_buff *skb;
+	struct rtable *rt;
+	struct iphdr *iph;
+	struct tcphdr *th;
+	u32 ihl;
+
+	if (len < sizeof(*oiph))
+		return -EINVAL;
+	ihl = oiph->ihl * 4;
+	if (oiph->version != 4 || ihl < sizeof(*oiph) ||
+	    ntohs(oiph->tot_len) != len || oiph->protocol != IPPROTO_TCP ||
+	    ip_is_fragment(oiph) || oiph->saddr != m->hdr.client.addr ||
+	    len < ihl + sizeof(*oth))
+		return -EINVAL;
+	oth = (const void *)(data + ihl);
+	if (oth->source != m->hdr.client.port || oth->doff * 4 < sizeof(*oth) ||
+	    oth->doff * 4 > len - ihl)
+		return -EINVAL;
+
+	/* The device the client's packets come in by. */
+	rt = ip_route_output_key(cn->net, &fl4);
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	skb = alloc_skb(len, GFP_KERNEL);
+	if (!skb) {
+		ip_rt_put(rt);
+		return -ENOMEM;
+	}
+	skb_put_data(skb, data, len);
+	skb_reset_mac_header(skb);
+	skb_reset_network_header(skb);
+	skb_set_transport_header(skb, ihl);
+	iph = ip_hdr(skb);
+	th = tcp_hdr(skb);
+	iph->daddr = m->serve.local_addr[0];
+	th->dest = m->serve.local_port;
+	ip_send_check(iph);
+	th->check = 0;
+	th->check = tcp_v4_check(len - ihl, iph->saddr, iph->daddr,
+				 csum_partial(th, len - ihl, 0));
+	skb->ip_summed = CHECKSUM_NONE;
+	skb->protocol = htons(ETH_P_IP);
+	skb->pkt_type = PACKET_HOST;
+	skb->dev = rt->dst.dev;
+	netif_rx(skb);
+	ip_rt_put(rt);
+	return 0;
+}
+
+/* Only for a migration of ours, from its origin (a pool member). */
+static void on_segment(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
+		       const u8 *data, u32 len)
+{
+	struct migration_in *m = find_in(cn, hdr);
+
+	if (!m) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
+	if (inject_segment(cn, m, data, len))
+		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+	else
+		capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_INJECTED, 1);
+}
+
 static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 {
 	struct migration_in *m = find_in(cn, hdr);
@@ -582,7 +739,7 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
 {
 	if (hdr->magic != htons(TCPMIG_MSG_MAGIC) ||
 	    hdr->version != TCPMIG_MSG_VERSION ||
-	    hdr->type < TCPMIG_MSG_PREPARE || hdr->type > TCPMIG_MSG_REGISTER ||
+	    hdr->type < TCPMIG_MSG_PREPARE || hdr->type > TCPMIG_MSG_SEGMENT ||
 	    hdr->client.pad || hdr->origin.pad || hdr->target.pad)
 		return false;
 	switch (hdr->type) {
@@ -592,6 +749,7 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
 	case TCPMIG_MSG_PREPARE:
 	case TCPMIG_MSG_PREPARE_ACK:
 	case TCPMIG_MSG_CONN_STATE:
+	case TCPMIG_MSG_SEGMENT:
 		/* By now the switch or the origin chose the target. */
 		if (!endpoint_set(&hdr->target))
 			return false;
@@ -609,7 +767,8 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 
 	if (len < sizeof(*hdr) || !hdr_valid(hdr) ||
 	    len < sizeof(*hdr) + (blen = body_len(hdr->type)) ||
-	    (hdr->type != TCPMIG_MSG_CONN_STATE && len != sizeof(*hdr) + blen) ||
+	    (hdr->type != TCPMIG_MSG_CONN_STATE &&
+	     hdr->type != TCPMIG_MSG_SEGMENT && len != sizeof(*hdr) + blen) ||
 	    (hdr->type == TCPMIG_MSG_CONN_STATE &&
 	     !conn_state_valid(body, len - sizeof(*hdr) - blen))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
@@ -636,11 +795,11 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 	case TCPMIG_MSG_ABORT:
 		on_abort(cn, hdr);
 		break;
-	case TCPMIG_MSG_LOAD:
-		/* For the policy daemon (capymigd), which is not here yet. */
+	case TCPMIG_MSG_SEGMENT:
+		on_segment(cn, hdr, body, len - sizeof(*hdr));
 		break;
 	default:
-		/* REGISTER is the switch's. */
+		/* REGISTER is the switch's; LOAD never comes this far. */
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 	}
 }
@@ -669,6 +828,13 @@ static void rx_work(struct work_struct *work)
 
 static void tick_out(struct capymig_net *cn, struct migration_out *m)
 {
+	if (m->phase != OUT_PREPARING)
+		forward_held(cn, m);
+	if (m->phase == OUT_FORWARDING) {
+		if (time_after(jiffies, m->deadline))
+			out_free(m);
+		return;
+	}
 	if (time_after(jiffies, m->deadline)) {
 		if (m->phase == OUT_PREPARING) {
 			out_abort(cn, m, TCPMIG_EVENT_FAILED, -ETIMEDOUT);
@@ -709,8 +875,91 @@ static void proto_tick(struct work_struct *work)
 	mutex_unlock(&cn->lock);
 }
 
-int capymig_proto_configure(struct capymig_net *cn, u16 port,
-			    const struct tcpmig_endpoint *sw, u32 timeout_ms)
+bool capymig_proto_rcv_load(struct capymig_net *cn, struct sk_buff *skb,
+			    bool from_switch)
+{
+	struct {
+		struct tcpmig_msg_hdr hdr;
+		struct tcpmig_msg_load load;
+	} buf, *msg;
+	int off = skb_transport_offset(skb) + sizeof(struct udphdr);
+	u8 type;
+
+	if (skb_copy_bits(skb, off + offsetof(struct tcpmig_msg_hdr, type),
+			  &type, sizeof(type)) || type != TCPMIG_MSG_LOAD)
+		return false;
+	/* The switch's word on the load is worth only the switch's. */
+	if (!from_switch) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
+		return true;
+	}
+	msg = skb_header_pointer(skb, off, sizeof(buf), &buf);
+	if (!msg || skb->len - off != sizeof(buf) || !hdr_valid(&msg->hdr)) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		return true;
+	}
+	capymig_genl_notify(cn->net, &(struct capymig_event) {
+		.type = TCPMIG_EVENT_LOAD, .load = &msg->load,
+	});
+	return true;
+}
+
+/* Heartbeats */
+
+/* The address the switch sees this host's messages come from. */
+static __be32 source_towards(struct net *net, __be32 daddr)
+{
+	struct flowi4 fl4 = { .daddr = daddr };
+	struct rtable *rt = ip_route_output_key(net, &fl4);
+
+	if (IS_ERR(rt))
+		return 0;
+	ip_rt_put(rt);
+	return fl4.saddr;
+}
+
+/*
+ * REGISTER names this host by address alone (port 0): the module does
+ * not know which ports it serves, and a host's liveness, weight and
+ * draining are the same for all of them.  The switch applies it to every
+ * server of the pool at that address.
+ */
+static void send_register(struct capymig_net *cn)
+{
+	struct tcpmig_msg_register reg = {
+		.flags = htonl(cn->config_flags & TCPMIG_CONFIG_F_DRAINING ?
+			       TCPMIG_REGISTER_F_DRAINING : 0),
+		.weight = htonl(cn->weight),
+	};
+	struct tcpmig_msg_hdr hdr = {};
+
+	hdr.origin.addr = source_towards(cn->net, cn->switch_addr);
+	if (hdr.origin.addr)
+		send_msg(cn, cn->switch_addr, &hdr, TCPMIG_MSG_REGISTER, &reg,
+			 sizeof(reg), NULL, 0);
+}
+
+static bool heartbeating(const struct capymig_net *cn)
+{
+	return cn->heartbeat_ms && cn->sock && cn->switch_addr;
+}
+
+static void heartbeat(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(to_delayed_work(work),
+					      struct capymig_net, heartbeat);
+
+	mutex_lock(&cn->lock);
+	if (heartbeating(cn)) {
+		send_register(cn);
+		queue_delayed_work(system_power_efficient_wq, &cn->heartbeat,
+				   msecs_to_jiffies(cn->heartbeat_ms));
+	}
+	mutex_unlock(&cn->lock);
+}
+
+int capymig_proto_configure(struct capymig_net *cn,
+			    const struct capymig_proto_config *c)
 {
 	int err = 0;
 
@@ -718,16 +967,25 @@ int capymig_proto_configure(struct capymig_net *cn, u16 port,
 	/* Pool members' imports act with the configuring admin's authority. */
 	put_cred(cn->cred);
 	cn->cred = get_current_cred();
-	if (timeout_ms)
-		cn->timeout_ms = timeout_ms;
-	if (sw) {
-		WRITE_ONCE(cn->switch_addr, sw->addr);
-		cn->switch_port = sw->port;
+	if (c->timeout_ms)
+		cn->timeout_ms = c->timeout_ms;
+	if (c->heartbeat_ms)
+		cn->heartbeat_ms = *c->heartbeat_ms;
+	if (c->weight)
+		cn->weight = *c->weight;
+	if (c->flags)
+		cn->config_flags = *c->flags;
+	if (c->sw) {
+		WRITE_ONCE(cn->switch_addr, c->sw->addr);
+		cn->switch_port = c->sw->port;
 	}
-	if (port && (port != cn->port || !cn->sock))
-		err = capymig_socket_open(cn, port);
-	else if (sw && !cn->sock)
+	if (c->port && (c->port != cn->port || !cn->sock))
+		err = capymig_socket_open(cn, c->port);
+	else if (c->sw && !cn->sock)
 		err = capymig_socket_open(cn, cn->port);
+	/* The switch hears of a change at once; the worker stops by itself. */
+	if (heartbeating(cn))
+		mod_delayed_work(system_power_efficient_wq, &cn->heartbeat, 0);
 	mutex_unlock(&cn->lock);
 	return err;
 }
@@ -741,7 +999,10 @@ void capymig_proto_net_init(struct capymig_net *cn)
 	skb_queue_head_init(&cn->rx);
 	INIT_WORK(&cn->rx_work, rx_work);
 	INIT_DELAYED_WORK(&cn->proto_tick, proto_tick);
+	INIT_DELAYED_WORK(&cn->heartbeat, heartbeat);
 	cn->port = TCPMIG_PORT_DEFAULT;
+	cn->heartbeat_ms = CAPYMIG_HEARTBEAT_MS;
+	cn->weight = 1;
 	cn->timeout_ms = CAPYMIG_MIGRATION_TIMEOUT_MS;
 	cn->next_id = get_random_u32();
 }
@@ -761,6 +1022,8 @@ void capymig_proto_net_exit(struct capymig_net *cn)
 	synchronize_net();
 	cancel_work_sync(&cn->rx_work);
 	cancel_delayed_work_sync(&cn->proto_tick);
+	/* Without a socket it does not queue itself again. */
+	cancel_delayed_work_sync(&cn->heartbeat);
 	skb_queue_purge(&cn->rx);
 
 	mutex_lock(&cn->lock);

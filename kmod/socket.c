@@ -33,15 +33,20 @@ static int capymig_udp_rcv(struct sock *sk, struct sk_buff *skb)
 {
 	struct capymig_net *cn = rcu_dereference_sk_user_data(sk);
 	__be32 saddr = ip_hdr(skb)->saddr;
+	bool from_switch;
 
 	if (!cn) {
 		kfree_skb(skb);
 		return 0;
 	}
-	if (saddr != READ_ONCE(cn->switch_addr) &&
-	    !capymig_peer_is_member(cn, saddr)) {
+	from_switch = saddr == READ_ONCE(cn->switch_addr);
+	if (!from_switch && !capymig_peer_is_member(cn, saddr)) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
 		kfree_skb(skb);
+		return 0;
+	}
+	if (capymig_proto_rcv_load(cn, skb, from_switch)) {
+		consume_skb(skb);
 		return 0;
 	}
 	if (skb_queue_len(&cn->rx) >= RX_QUEUE_MAX) {

@@ -327,9 +327,10 @@ static int migrate(struct side *server_side, struct server *from,
 	start = now_us();
 	if (opt.via_switch) {
 		struct tcpmig_endpoint target = { .port = htons(PORT) };
+		struct tcpmig_migrate_opts mopts = { .target = &target };
 
 		memcpy(&target.addr, to->host.gw, sizeof(target.addr));
-		err = migrate_via_switch(&from->host, &tuple, &target, why);
+		err = migrate_via_switch(&from->host, &tuple, &mopts, why);
 	} else {
 		err = migrate_conn(&from->host, &to->host, &tuple, route,
 				   &iopts, why);

@@ -154,35 +154,54 @@ static int open_events(struct migrate_host *h, struct tcpmig_nl *events)
 	return err;
 }
 
-int migrate_via_switch(struct migrate_host *from,
-		       const struct capymig_tuple *t,
-		       const struct tcpmig_endpoint *target, char *why)
+int migrate_switch_start(struct migrate_host *from,
+			 const struct capymig_tuple *t,
+			 const struct tcpmig_migrate_opts *opts,
+			 struct migrate_switch *ms, char *why)
 {
-	struct switch_wait w = { .result = -EIO };
 	char text[CAPYMIG_TUPLE_STRLEN];
-	struct tcpmig_nl events;
 	int err;
 
+	ms->tuple = *t;
 	/* Listening first: the migration may end before MIGRATE's reply. */
-	err = open_events(from, &events);
+	err = open_events(from, &ms->events);
 	if (err) {
 		snprintf(why, MIGRATE_WHY_LEN, "events: %s", strerror(-err));
 		return err;
 	}
-	err = tcpmig_migrate(&from->nl, t, target, &w.id);
+	err = tcpmig_migrate_with(&from->nl, t, opts, &ms->id);
 	if (err) {
 		snprintf(why, MIGRATE_WHY_LEN, "migrate %s: %s: %s",
 			 capymig_tuple_format(t, text), strerror(-err),
 			 from->nl.ext_msg);
-		tcpmig_nl_close(&events);
-		return err;
+		tcpmig_nl_close(&ms->events);
 	}
-	err = tcpmig_monitor(&events, switch_event, &w);
-	tcpmig_nl_close(&events);
+	return err;
+}
+
+int migrate_switch_wait(struct migrate_switch *ms, char *why)
+{
+	struct switch_wait w = { .id = ms->id, .result = -EIO };
+	char text[CAPYMIG_TUPLE_STRLEN];
+	int err;
+
+	err = tcpmig_monitor(&ms->events, switch_event, &w);
+	tcpmig_nl_close(&ms->events);
 	if (err < 0 || w.result) {
 		err = err < 0 ? err : w.result;
 		snprintf(why, MIGRATE_WHY_LEN, "migration #%u of %s: %s", w.id,
-			 capymig_tuple_format(t, text), strerror(-err));
+			 capymig_tuple_format(&ms->tuple, text),
+			 strerror(-err));
 	}
 	return err < 0 ? err : 0;
+}
+
+int migrate_via_switch(struct migrate_host *from,
+		       const struct capymig_tuple *t,
+		       const struct tcpmig_migrate_opts *opts, char *why)
+{
+	struct migrate_switch ms;
+
+	return migrate_switch_start(from, t, opts, &ms, why) ?:
+	       migrate_switch_wait(&ms, why);
 }

@@ -74,12 +74,26 @@ int migrate_conn(struct migrate_host *from, struct migrate_host *to,
 
 /*
  * The way a deployment moves it through a switch: @from's module runs
- * TCPMig (PREPARE through the switch, export, CONN-STATE) to @target.
- * Waits until the origin reports the migration done.  Returns 0, or a
- * negative errno with the phase that failed written to @why.
+ * TCPMig (PREPARE through the switch, export, CONN-STATE) with @opts
+ * (NULL: where the switch chooses).  Waits until the origin reports the
+ * migration done.  Returns 0, or a negative errno with the phase that
+ * failed written to @why.
  */
 int migrate_via_switch(struct migrate_host *from,
 		       const struct capymig_tuple *t,
-		       const struct tcpmig_endpoint *target, char *why);
+		       const struct tcpmig_migrate_opts *opts, char *why);
+
+/* The same in two steps, to act while the migration is under way. */
+struct migrate_switch {
+	struct tcpmig_nl events;	/* the origin's, joined */
+	struct capymig_tuple tuple;
+	uint32_t id;
+};
+
+int migrate_switch_start(struct migrate_host *from,
+			 const struct capymig_tuple *t,
+			 const struct tcpmig_migrate_opts *opts,
+			 struct migrate_switch *ms, char *why);
+int migrate_switch_wait(struct migrate_switch *ms, char *why);
 
 #endif /* CAPYMIG_SELFTEST_MIGRATE_H */

@@ -17,7 +17,12 @@
 # module's: PREPARE through the switch, PREPARE-ACK (the switch installs
 # the redirect as it passes), export, CONN-STATE, import on the target,
 # CONN-STATE-ACK.  The stream must arrive whole, in order, with no reset
-# and no loss retransmitted; every migration must complete.
+# and no loss retransmitted; every migration must complete.  Meanwhile a
+# monitor on A sees the switch's LOAD notifications.  Then migrations at
+# request boundaries (tcpmig_boundary), and the servers' heartbeats: the
+# modules REGISTER every 100 ms, so the switch (whose heartbeat timeout
+# is on) finds them live, draining when configured so, and dead once
+# their heartbeats stop.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -27,7 +32,7 @@ MIGRATIONS=${CAPYMIG_SWITCH_MIGRATIONS:-1000}
 
 require_root
 require_module
-require_cmd capymig-switchd tcpmig_stream capyctl
+require_cmd capymig-switchd tcpmig_stream tcpmig_boundary capyctl jq
 
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
 a=10.10.1.2
@@ -36,7 +41,7 @@ b=10.10.2.2
 log=$(mktemp)
 on_exit rm -f "$log"
 ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
-	-S $a:$PORT -S $b:$PORT --heartbeat-timeout 0 2>"$log" &
+	-S $a:$PORT -S $b:$PORT --heartbeat-timeout 500 2>"$log" &
 on_exit kill $!
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null ||
 	ksft_skip_all "capymig-switchd did not start: $(cat "$log")"
@@ -47,10 +52,30 @@ ip netns exec "${sw_host[2]}" sh -c "capyctl config switch $SW_ADDR &&
 	capyctl pool add $a" >/dev/null ||
 	ksft_skip_all "cannot configure TCPMig"
 
+dump_is()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		jq -e "$1" >/dev/null
+}
+
+state_is()
+{
+	dump_is ".servers[\"$1:$PORT\"].state == \"$2\""
+}
+
+# The modules' heartbeats make the servers live.
+wait_for 10 state_is $a live && wait_for 10 state_is $b live
+live=$?
+
+ip netns exec "${sw_host[1]}" timeout 4 capyctl -j monitor >"$log.events" &
+monitor=$!
+on_exit rm -f "$log.events" "$log.nohold"
+
 timeout 600 tcpmig_stream -S -p -n "$MIGRATIONS" -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b |
 	sed 's/^/# /'
 status=${PIPESTATUS[0]}
+wait $monitor
 
 stat_of()
 {
@@ -58,7 +83,8 @@ stat_of()
 		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
 
-tap_plan 3
+tap_plan 13
+tap_check "the modules' REGISTERs make both servers live" test "$live" -eq 0
 tap_check "$MIGRATIONS migrations through the switch: stream intact, no reset, no loss" \
 	test "$status" -eq 0
 total=$(( $(stat_of "${sw_host[1]}" migrations_out) +
@@ -68,4 +94,67 @@ tap_check "the modules count $MIGRATIONS completed migrations ($total)" \
 failed=$(( $(stat_of "${sw_host[1]}" migrations_failed) +
 	   $(stat_of "${sw_host[2]}" migrations_failed) ))
 tap_check "none failed ($failed)" test "$failed" -eq 0
+sum_of()
+{
+	echo $(( $(stat_of "${sw_host[1]}" "$1") + $(stat_of "${sw_host[2]}" "$1") ))
+}
+expired=$(sum_of hold_expired)
+forwarded=$(sum_of segments_forwarded)
+injected=$(sum_of segments_injected)
+tap_check "late segments go on to the target, none expires on an origin ($expired; $forwarded forwarded, $injected injected)" \
+	test "$expired" -eq 0 -a "$forwarded" -eq "$injected"
+
+# The baseline without holding: what reaches a target before the import
+# is dropped, never given to its listener, and the client retransmits it.
+drops=$(( $(stat_of "${sw_host[1]}" no_hold_drops) +
+	  $(stat_of "${sw_host[2]}" no_hold_drops) ))
+ip netns exec "${sw_host[1]}" capyctl config --no-hold >/dev/null &&
+ip netns exec "${sw_host[2]}" capyctl config --no-hold >/dev/null &&
+timeout 300 tcpmig_stream -S -p -n 10 -i 16384 -a $SW_VIP \
+	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b \
+	>"$log.nohold"
+ip netns exec "${sw_host[1]}" capyctl config --hold >/dev/null
+ip netns exec "${sw_host[2]}" capyctl config --hold >/dev/null
+sed 's/^/# /' "$log.nohold"
+drops=$(( $(stat_of "${sw_host[1]}" no_hold_drops) +
+	  $(stat_of "${sw_host[2]}" no_hold_drops) - drops ))
+tap_check "--no-hold: migrations under load complete, the stream intact and no reset (only losses)" \
+	eval '[ "$(grep -cE "^ok [1-5] " "$log.nohold")" -eq 5 ]'
+tap_check "... and the targets count the packets they dropped ($drops)" \
+	test "$drops" -gt 0
+
+# The request-boundary migrations, on a connection of their own.
+tcpmig_boundary -a $SW_VIP -p $PORT \
+	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b | sed 's/^/# /'
+boundary=${PIPESTATUS[0]}
+tap_check "request-boundary migrations: refused past the boundary, withdrawn by a read before the export, done at it" \
+	test "$boundary" -eq 0
+
+# LOAD every millisecond while the stream ran: one server of two busy.
+loads_are()
+{
+	jq -se "[.[] | select(.event == \"load\")] | $1" "$log.events" \
+		>/dev/null
+}
+tap_check "a monitor sees the switch's LOAD events: many, of a 2-server pool, with traffic" \
+	loads_are 'length > 100 and all(.pool_servers == 2 and
+		   .pool_pps >= .server_pps) and any(.server_pps > 0)'
+
+configure()
+{
+	ip netns exec "${sw_host[2]}" capyctl "$@" >/dev/null
+}
+
+tap_check "capyctl config --draining: the switch sees B draining" \
+	eval 'configure config --draining && wait_for 5 state_is $b draining'
+tap_check "... --no-draining: live again" \
+	eval 'configure config --no-draining && wait_for 5 state_is $b live'
+tap_check "config -j shows the heartbeat, weight and flags" \
+	eval 'configure config --weight 3 --no-hold &&
+	      ip netns exec "${sw_host[2]}" capyctl -j config |
+	      jq -e ".heartbeat_ms == 100 and .weight == 3 and
+		     .draining == 0 and .hold == 0" >/dev/null &&
+	      configure config --hold'
+tap_check "--heartbeat-ms 0: B stops heartbeating and the switch finds it dead" \
+	eval 'configure config --heartbeat-ms 0 && wait_for 5 state_is $b dead'
 tap_done

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,7 @@ static int print_conn(const struct tcpmig_conn *c, void *arg)
 		json_uint(&w, "cookie", c->cookie);
 		json_uint(&w, "rqlen", c->rqlen);
 		json_uint(&w, "tqlen", c->tqlen);
+		json_uint(&w, "copied_seq", c->copied_seq);
 		json_end_object(&w);
 	} else {
 		printf("%-60s %10" PRIu32 " %10" PRIu32 "  %" PRIu64 "\n",
@@ -289,6 +291,31 @@ static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
 	return err ? request_failed(ctl, "hold", err) : EXIT_SUCCESS;
 }
 
+/* LOAD, every millisecond: the switch's count of packets per second. */
+static int print_load(const struct capyctl *ctl,
+		      const struct tcpmig_notification *ev)
+{
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_string(&w, "event", "load");
+		json_uint(&w, "timestamp_ns", ev->timestamp_ns);
+		json_uint(&w, "server_pps", ev->server_pps);
+		json_uint(&w, "pool_pps", ev->pool_pps);
+		json_uint(&w, "pool_servers", ev->pool_servers);
+		json_end_object(&w);
+	} else {
+		printf("%" PRIu64 ".%09" PRIu64 " %-15s server %" PRIu64
+		       " pps, pool %" PRIu64 " pps over %" PRIu32 " servers\n",
+		       ev->timestamp_ns / 1000000000,
+		       ev->timestamp_ns % 1000000000, "load", ev->server_pps,
+		       ev->pool_pps, ev->pool_servers);
+	}
+	fflush(stdout);
+	return 0;
+}
+
 static int print_event(const struct tcpmig_notification *ev, void *arg)
 {
 	const struct capyctl *ctl = arg;
@@ -297,6 +324,8 @@ static int print_event(const struct tcpmig_notification *ev, void *arg)
 
 	if (!name)
 		return 0;
+	if (ev->type == TCPMIG_EVENT_LOAD)
+		return print_load(ctl, ev);
 	if (ctl->json) {
 		struct json_writer w = { .out = stdout };
 
@@ -360,12 +389,21 @@ static void print_config(const struct capyctl *ctl,
 		if (cfg->sw.addr)
 			json_string(&w, "switch",
 				    capymig_wire_endpoint_format(&cfg->sw, ep));
+		json_uint(&w, "heartbeat_ms", cfg->heartbeat_ms);
+		json_uint(&w, "weight", cfg->weight);
+		json_uint(&w, "draining",
+			  !!(cfg->flags & TCPMIG_CONFIG_F_DRAINING));
+		json_uint(&w, "hold", !(cfg->flags & TCPMIG_CONFIG_F_NO_HOLD));
 		json_end_object(&w);
 		return;
 	}
 	printf("udp port %u, timeout %u ms, switch %s\n", cfg->udp_port,
 	       cfg->timeout_ms, cfg->sw.addr ?
 	       capymig_wire_endpoint_format(&cfg->sw, ep) : "(none)");
+	printf("heartbeat %u ms, weight %u%s%s\n", cfg->heartbeat_ms,
+	       cfg->weight,
+	       cfg->flags & TCPMIG_CONFIG_F_DRAINING ? ", draining" : "",
+	       cfg->flags & TCPMIG_CONFIG_F_NO_HOLD ? ", no hold" : "");
 	for (i = 0; i < cfg->npeers; i++) {
 		struct tcpmig_endpoint peer = { .addr = cfg->peers[i] };
 
@@ -374,17 +412,74 @@ static void print_config(const struct capyctl *ctl,
 	}
 }
 
-/* config [port N] [switch ADDR[:PORT]] [timeout MS]; none: show it. */
+/* A whole decimal number within [@min, @max]. */
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || !*s || *end || n < min || n > max)
+		return -1;
+	*v = n;
+	return 0;
+}
+
+/*
+ * config [--heartbeat-ms MS] [--weight W] [--[no-]draining] [--[no-]hold]
+ *	  [port N] [switch ADDR[:PORT]] [timeout MS]; none: show it.
+ */
 static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 {
-	struct tcpmig_endpoint sw, *swp = NULL;
+	enum { OPT_HB = 1, OPT_WEIGHT, OPT_DRAIN, OPT_NO_DRAIN, OPT_HOLD,
+	       OPT_NO_HOLD };
+	static const struct option longopts[] = {
+		{ "heartbeat-ms", required_argument, NULL, OPT_HB },
+		{ "weight", required_argument, NULL, OPT_WEIGHT },
+		{ "draining", no_argument, NULL, OPT_DRAIN },
+		{ "no-draining", no_argument, NULL, OPT_NO_DRAIN },
+		{ "hold", no_argument, NULL, OPT_HOLD },
+		{ "no-hold", no_argument, NULL, OPT_NO_HOLD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tcpmig_config_set set = {};
+	uint32_t hb, weight, set_flags = 0, clear_flags = 0, flags;
+	struct tcpmig_endpoint sw;
 	struct tcpmig_config cfg;
 	long port = 0, timeout = 0;
-	int i, err;
+	int i, opt, err;
 
-	if (argc % 2 == 0)
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_HB:
+			if (parse_u32(optarg, 0, 60000, &hb))
+				return usage_error(ctl);
+			set.heartbeat_ms = &hb;
+			break;
+		case OPT_WEIGHT:
+			if (parse_u32(optarg, 1, 1000, &weight))
+				return usage_error(ctl);
+			set.weight = &weight;
+			break;
+		case OPT_DRAIN:
+		case OPT_NO_DRAIN:
+			*(opt == OPT_DRAIN ? &set_flags : &clear_flags) |=
+				TCPMIG_CONFIG_F_DRAINING;
+			break;
+		case OPT_HOLD:
+		case OPT_NO_HOLD:
+			*(opt == OPT_NO_HOLD ? &set_flags : &clear_flags) |=
+				TCPMIG_CONFIG_F_NO_HOLD;
+			break;
+		default:
+			return usage_error(ctl);
+		}
+	}
+	if ((argc - optind) % 2)
 		return usage_error(ctl);
-	for (i = 1; i < argc; i += 2) {
+	for (i = optind; i < argc; i += 2) {
 		if (!strcmp(argv[i], "port") &&
 		    (port = atol(argv[i + 1])) >= 1 && port <= 65535)
 			continue;
@@ -393,13 +488,23 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "switch") &&
 		    !capymig_wire_endpoint_parse(argv[i + 1], 1, &sw)) {
-			swp = &sw;
+			set.sw = &sw;
 			continue;
 		}
 		return usage_error(ctl);
 	}
+	set.udp_port = port;
+	set.timeout_ms = timeout;
+	/* The kernel takes all the flags at once: change only those named. */
+	if (set_flags | clear_flags) {
+		err = tcpmig_get_config(&ctl->nl, &cfg);
+		if (err)
+			return request_failed(ctl, "config", err);
+		flags = (cfg.flags & ~clear_flags) | set_flags;
+		set.flags = &flags;
+	}
 	if (argc > 1) {
-		err = tcpmig_set_config(&ctl->nl, port, swp, timeout);
+		err = tcpmig_configure(&ctl->nl, &set);
 		if (err)
 			return request_failed(ctl, "config", err);
 	}
@@ -472,20 +577,45 @@ static int migrate_event(const struct tcpmig_notification *ev, void *arg)
 	return 0;
 }
 
-/* migrate LOCAL REMOTE [TARGET]: through the switch, and wait for it. */
+/*
+ * migrate [--read-seq N] LOCAL REMOTE [TARGET]: through the switch, and
+ * wait for it.
+ */
 static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "read-seq", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct migrate_wait mw = { .ctl = ctl, .result = EXIT_FAILURE };
+	struct tcpmig_migrate_opts opts = {};
 	struct tcpmig_endpoint target;
 	struct capymig_tuple t;
 	struct tcpmig_nl events;
-	int err;
+	unsigned long long seq;
+	char *end;
+	int opt, err;
 
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt != 'r')
+			return usage_error(ctl);
+		errno = 0;
+		seq = strtoull(optarg, &end, 0);
+		if (errno || *end || !*optarg || seq > UINT32_MAX)
+			return usage_error(ctl);
+		opts.read_seq = seq;
+		opts.at_read_seq = 1;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 3 || argc > 4 ||
 	    (argc == 4 && capymig_wire_endpoint_parse(argv[3], 0, &target)))
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
 		return EXIT_FAILURE;
+	if (argc == 4)
+		opts.target = &target;
 	/*
 	 * Listen first, on a socket of its own: the migration may end
 	 * before the reply to MIGRATE is read.
@@ -493,7 +623,7 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "migrate", err);
-	err = tcpmig_migrate(&ctl->nl, &t, argc == 4 ? &target : NULL, &mw.id);
+	err = tcpmig_migrate_with(&ctl->nl, &t, &opts, &mw.id);
 	if (!err)
 		err = tcpmig_monitor(&events, migrate_event, &mw);
 	tcpmig_nl_close(&events);
@@ -510,10 +640,13 @@ static const struct command commands[] = {
 	  cmd_import },
 	{ "hold", "hold LOCAL REMOTE [TIMEOUT_MS (1-60000)]", cmd_hold },
 	{ "monitor", "monitor", cmd_monitor },
-	{ "config", "config [port N] [switch ADDR[:PORT]] [timeout MS]",
+	{ "config", "config [--heartbeat-ms MS] [--weight W] "
+		    "[--[no-]draining] [--[no-]hold]\n"
+		    "         [port N] [switch ADDR[:PORT]] [timeout MS]",
 	  cmd_config },
 	{ "pool", "pool [add|del ADDR]", cmd_pool },
-	{ "migrate", "migrate LOCAL REMOTE [TARGET_ADDR:PORT]", cmd_migrate },
+	{ "migrate", "migrate [--read-seq N] LOCAL REMOTE [TARGET_ADDR:PORT]",
+	  cmd_migrate },
 };
 
 static void usage(FILE *out)

@@ -221,6 +221,8 @@ enum tcpmig_attr {
  * @TCPMIG_CONN_A_COOKIE: u64, the socket cookie, when one was ever taken.
  * @TCPMIG_CONN_A_RQLEN: u32, bytes received and not yet read.
  * @TCPMIG_CONN_A_TQLEN: u32, bytes written and not yet acknowledged.
+ * @TCPMIG_CONN_A_COPIED_SEQ: u32, the sequence number of the first byte
+ *	not yet read: what %TCPMIG_A_READ_SEQ is compared with.
  */
 enum tcpmig_conn_attr {
 	TCPMIG_CONN_A_UNSPEC,
@@ -229,6 +231,7 @@ enum tcpmig_conn_attr {
 	TCPMIG_CONN_A_RQLEN,
 	TCPMIG_CONN_A_TQLEN,
 	TCPMIG_CONN_A_PAD,
+	TCPMIG_CONN_A_COPIED_SEQ,
 
 	__TCPMIG_CONN_A_MAX,
 };
@@ -252,6 +255,12 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_MSG_UNEXPECTED: TCPMig messages dropped: no such migration
  *	or not in that phase (duplicates and late arrivals).
  * @TCPMIG_STAT_MSG_OVERFLOWS: TCPMig messages dropped: too many waiting.
+ * @TCPMIG_STAT_NO_HOLD_DROPS: packets a target dropped instead of holding
+ *	them (%TCPMIG_CONFIG_F_NO_HOLD).
+ * @TCPMIG_STAT_SEGMENTS_FORWARDED: origin: segments that reached it after
+ *	the export, sent on to the target (SEGMENT).
+ * @TCPMIG_STAT_SEGMENTS_INJECTED: target: forwarded segments put into its
+ *	stack.
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -271,6 +280,9 @@ enum tcpmig_stat {
 	TCPMIG_STAT_MSG_UNEXPECTED,
 	TCPMIG_STAT_MSG_OVERFLOWS,
 	TCPMIG_STAT_PAD,
+	TCPMIG_STAT_NO_HOLD_DROPS,
+	TCPMIG_STAT_SEGMENTS_FORWARDED,
+	TCPMIG_STAT_SEGMENTS_INJECTED,
 
 	__TCPMIG_STAT_MAX,
 };
@@ -469,7 +481,9 @@ struct tcpmig_st_sockopts {
  * origin through the switch, withdraws a migration: the switch drops the
  * redirect and the target its hold.  LOAD is the switch's periodic
  * LOAD-NOTIFICATION; REGISTER is a server joining the pool (and staying
- * in it: it is repeated as a heartbeat).
+ * in it: it is repeated as a heartbeat).  SEGMENT carries, from origin to
+ * target, a TCP segment of the connection that still reached the origin
+ * after the export (in flight on the old path).
  *
  * Everything is big-endian.  Endpoints are IPv4: the switch pipeline
  * holds 32-bit addresses in its tables.  The same definitions are the
@@ -488,6 +502,7 @@ enum tcpmig_msg_type {
 	TCPMIG_MSG_ABORT,
 	TCPMIG_MSG_LOAD,
 	TCPMIG_MSG_REGISTER,
+	TCPMIG_MSG_SEGMENT,
 };
 
 struct tcpmig_endpoint {
@@ -559,7 +574,17 @@ struct tcpmig_msg_load {
 
 #define TCPMIG_REGISTER_F_DRAINING	(1U << 0)	/* place nothing new */
 
-/* REGISTER: a server's endpoint is in @origin of the header. */
+/*
+ * SEGMENT: the IPv4 packet (header and TCP segment) as the origin received
+ * it follows the header; the target delivers it to itself rewritten to
+ * its own endpoint.  Documentation/protocol.rst says when it is sent.
+ */
+#define TCPMIG_SEGMENT_MAX	65000
+
+/*
+ * REGISTER: a server's endpoint is in @origin of the header; port 0 names
+ * every server of the pool at that address.
+ */
 struct tcpmig_msg_register {
 	__be32	flags;		/* TCPMIG_REGISTER_F_* */
 	__be32	weight;		/* relative capacity, for placement */
