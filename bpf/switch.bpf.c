@@ -48,9 +48,11 @@
 /* The configuration registers; the agent writes them through mmap. */
 struct capymig_sw_config cfg;
 
-/* Round-robin counter registers of placement and target selection. */
+/* The weighted round-robin's counter register. */
 __u32 place_next;
-__u32 target_next;
+/* The server each round-robin picked last. */
+__u32 place_last;
+__u32 target_last;
 
 struct slot_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -415,6 +417,39 @@ static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
 	return CAPYMIG_SW_NO_SERVER;
 }
 
+/*
+ * Round-robin over the live servers (@s->live, in the order of their
+ * numbers): the first eligible one numbered after the one picked last,
+ * else the first eligible one.  Taking turns by number, not by a counter
+ * modulo the list, a server left out - draining, dead, or the origin -
+ * gives no other a second turn, neither while the agent still lists it
+ * nor when its new list, shorter, shifts the others.
+ */
+static __always_inline __u32 pick_next(const struct capymig_sw_sched *s,
+				       __u32 *last, __u32 exclude)
+{
+	__u32 prev = READ_ONCE(*last), first = CAPYMIG_SW_NO_SERVER;
+	__u32 next = CAPYMIG_SW_NO_SERVER, i, id;
+
+	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS && i < s->nlive; i++) {
+		id = s->live[i];
+		if (!eligible(id, exclude))
+			continue;
+		if (first == CAPYMIG_SW_NO_SERVER)
+			first = id;
+		if (id > prev) {
+			next = id;
+			break;
+		}
+	}
+	if (next == CAPYMIG_SW_NO_SERVER)
+		next = first;
+	/* Two CPUs picking at once may both take it: a rare second turn. */
+	if (next != CAPYMIG_SW_NO_SERVER)
+		__sync_val_compare_and_swap(last, prev, next);
+	return next;
+}
+
 static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
 					const struct capymig_sw_sched *s)
 {
@@ -427,8 +462,7 @@ static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
 		return pick(s->weighted, s->nweighted, CAPYMIG_SW_SCHED_SLOTS,
 			    &place_next, 0, CAPYMIG_SW_NO_SERVER);
 	default:
-		return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS,
-			    &place_next, 0, CAPYMIG_SW_NO_SERVER);
+		return pick_next(s, &place_last, CAPYMIG_SW_NO_SERVER);
 	}
 }
 
@@ -442,8 +476,7 @@ static __always_inline __u32 target_pick(__u32 origin,
 		if (eligible(s->least[1], origin))
 			return s->least[1];
 	}
-	return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, &target_next, 0,
-		    origin);
+	return pick_next(s, &target_last, origin);
 }
 
 static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)

@@ -33,7 +33,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		96
+#define PLAN		97
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1001,6 +1001,13 @@ static void test_register(void)
 	tap_result(hb.flags == TCPMIG_REGISTER_F_DRAINING && hb.weight == 3 &&
 		   hb.last_ns >= t0 && hb.last_ns <= now_ns(),
 		   "... its flags, weight and time are in the heartbeat table");
+	key = 2;
+	v = register_msg(with_port(srv[2], 0), switch_addr, 0, 5);
+	bpf_map__lookup_elem(skel->maps.heartbeats, &key, sizeof(key), &hb,
+			     sizeof(hb), 0);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_REGISTERS) == 2 &&
+		   hb.weight == 5 && hb.last_ns >= t0,
+		   "REGISTER naming an address (port 0): its servers' heartbeats");
 	v = register_msg(with_port(srv[1], 9999), switch_addr, 0, 1);
 	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1,
 		   "REGISTER of an endpoint out of the pool: spoofed");
@@ -1010,14 +1017,14 @@ static void test_register(void)
 	pool_reset();
 }
 
-enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_9, TRUNCATED, UDP_LEN,
+enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_10, TRUNCATED, UDP_LEN,
 	      SHORT_BODY, LONG, PADDING, LOAD_FROM_SERVER, ACK_TO_SWITCH };
 
 static const char *const mangle_desc[] = {
 	[BAD_MAGIC] = "bad magic",
 	[BAD_VERSION] = "bad version",
 	[TYPE_0] = "type 0",
-	[TYPE_9] = "type 9",
+	[TYPE_10] = "type 10",
 	[TRUNCATED] = "shorter than the header",
 	[UDP_LEN] = "UDP length not the IP payload's",
 	[SHORT_BODY] = "REGISTER without its body",
@@ -1043,8 +1050,8 @@ static void test_malformed(void)
 			h.magic = htons(0x4d54);
 		if (m == BAD_VERSION)
 			h.version = TCPMIG_MSG_VERSION + 1;
-		if (m == TYPE_0 || m == TYPE_9)
-			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_REGISTER + 1;
+		if (m == TYPE_0 || m == TYPE_10)
+			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_SEGMENT + 1;
 		if (m == SHORT_BODY)
 			h.type = TCPMIG_MSG_REGISTER;
 		if (m == PADDING)
