@@ -26,10 +26,12 @@ static struct genl_family tcpmig_family;
 
 enum tcpmig_mcgrp {
 	TCPMIG_MCGRP_EVENTS_ID,
+	TCPMIG_MCGRP_LOAD_ID,
 };
 
 static const struct genl_multicast_group tcpmig_mcgrps[] = {
 	[TCPMIG_MCGRP_EVENTS_ID] = { .name = TCPMIG_MCGRP_EVENTS },
+	[TCPMIG_MCGRP_LOAD_ID] = { .name = TCPMIG_MCGRP_LOAD },
 };
 
 /* Cleared before the family goes away, so late events are not sent. */
@@ -133,12 +135,14 @@ static int put_load(struct sk_buff *msg, const struct tcpmig_msg_load *load)
 
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 {
+	unsigned int group = ev->type == TCPMIG_EVENT_LOAD ?
+			     TCPMIG_MCGRP_LOAD_ID : TCPMIG_MCGRP_EVENTS_ID;
 	struct sk_buff *msg;
 	void *hdr;
 
 	rcu_read_lock();
 	if (!READ_ONCE(events_on) ||
-	    !genl_has_listeners(&tcpmig_family, net, TCPMIG_MCGRP_EVENTS_ID))
+	    !genl_has_listeners(&tcpmig_family, net, group))
 		goto out;
 
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
@@ -162,8 +166,7 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 		goto out;
 	}
 	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&tcpmig_family, net, msg, 0,
-				TCPMIG_MCGRP_EVENTS_ID, GFP_ATOMIC);
+	genlmsg_multicast_netns(&tcpmig_family, net, msg, 0, group, GFP_ATOMIC);
 out:
 	rcu_read_unlock();
 }

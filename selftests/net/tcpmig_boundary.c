@@ -18,7 +18,9 @@
  *    read is done, so the PREPARE-ACK is dropped and only its
  *    retransmission lets the migration go on.  The check at the export
  *    withdraws it (ABORT): a "failed" event with EAGAIN.
- * 3. MIGRATE at the boundary, nothing read since: the connection moves,
+ * 3. MIGRATE at the boundary to a target that is draining: it rejects
+ *    the PREPARE (ESHUTDOWN), the connection stays.
+ * 4. MIGRATE at the boundary, nothing read since: the connection moves,
  *    with the unread request, to the other server.
  *
  * After each step, an exchange both ways, verified byte by byte, shows
@@ -270,6 +272,14 @@ static int read_during(int cur, int sfd, const struct capymig_tuple *t,
 	return migrate_switch_wait(&ms, why);
 }
 
+static int set_draining(struct migrate_host *h, bool on)
+{
+	uint32_t flags = on ? TCPMIG_CONFIG_F_DRAINING : 0;
+	struct tcpmig_config_set set = { .flags = &flags };
+
+	return tcpmig_configure(&h->nl, &set);
+}
+
 int main(int argc, char **argv)
 {
 	struct tcpmig_migrate_opts mo = { .at_read_seq = 1 };
@@ -300,7 +310,7 @@ int main(int argc, char **argv)
 	}
 	if (!opt.vip || !opt.port || !opt.ns_names[0] || !opt.addr_names[0])
 		usage();
-	tap_plan(6);
+	tap_plan(7);
 
 	for (i = 0; i < 2; i++) {
 		err = migrate_host_open(&hosts[i], opt.ns_names[i]);
@@ -348,10 +358,18 @@ int main(int argc, char **argv)
 	tap_result(!exchange(cfd, sfd),
 		   "... and the connection serves on at the origin, intact");
 
-	/* 3. At the boundary: it moves, with the request unread. */
+	/* 3. A draining target refuses. */
 	if (request(cfd))
 		die("request");
 	mo.read_seq = copied_seq(&hosts[cur], &tuple, REQUEST);
+	err = set_draining(&hosts[1 - cur], true) ?:
+	      migrate_via_switch(&hosts[cur], &tuple, &mo, why);
+	tap_result(err == -ESHUTDOWN, "a draining target rejects the "
+		   "PREPARE: ESHUTDOWN (%s)", err ? why : "migrated");
+	if (set_draining(&hosts[1 - cur], false))
+		die("config");
+
+	/* 4. At the boundary: it moves, with the request unread. */
 	err = migrate_via_switch(&hosts[cur], &tuple, &mo, why);
 	tap_result(!err, "MIGRATE at the boundary moves the connection (%s)",
 		   err ? why : "migrated");

@@ -370,7 +370,13 @@ static int cmd_monitor(struct capyctl *ctl, int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error(ctl);
-	err = tcpmig_monitor(&ctl->nl, print_event, ctl);
+	err = tcpmig_join_load(&ctl->nl);
+	/* A slow reader loses events, not its watch: say so, go on. */
+	while (!err && (err = tcpmig_monitor(&ctl->nl, print_event, ctl)) ==
+		       -ENOBUFS) {
+		fprintf(stderr, "capyctl: monitor: events lost\n");
+		err = 0;
+	}
 	return request_failed(ctl, "monitor", err);
 }
 

@@ -477,16 +477,24 @@ int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *e
 	return 0;
 }
 
-int tcpmig_join_events(struct tcpmig_nl *nl)
+static int join_group(struct tcpmig_nl *nl, unsigned int group)
 {
-	unsigned int group = nl->events_group;
-
 	if (!group)
 		return -ENOENT;
 	if (mnl_socket_setsockopt(nl->sock, NETLINK_ADD_MEMBERSHIP, &group,
 				  sizeof(group)))
 		return -errno;
 	return 0;
+}
+
+int tcpmig_join_events(struct tcpmig_nl *nl)
+{
+	return join_group(nl, nl->events_group);
+}
+
+int tcpmig_join_load(struct tcpmig_nl *nl)
+{
+	return join_group(nl, nl->load_group);
 }
 
 int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg)

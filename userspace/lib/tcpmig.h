@@ -162,6 +162,12 @@ int tcpmig_migrate_with(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
  */
 int tcpmig_join_events(struct tcpmig_nl *nl);
 
+/*
+ * Joins the load group too: TCPMIG_EVENT_LOAD, every millisecond, comes
+ * only there, so that it does not swamp those waiting for migrations.
+ */
+int tcpmig_join_load(struct tcpmig_nl *nl);
+
 /* The name of an event type ("exported", ...), or NULL. */
 const char *tcpmig_event_name(uint32_t type);
 

@@ -81,9 +81,10 @@ int tcpmig_nl_parse_error(const struct nlmsghdr *nlh, char *msg,
 struct family_ids {
 	uint16_t id;
 	uint32_t events_group;
+	uint32_t load_group;
 };
 
-/* One CTRL_ATTR_MCAST_GRP_* nest: keeps the id of the events group. */
+/* One CTRL_ATTR_MCAST_GRP_* nest: keeps the ids of our groups. */
 static int parse_group_attr(const struct nlattr *attr, void *data)
 {
 	const struct nlattr **tb = data;
@@ -103,11 +104,16 @@ static int parse_groups(const struct nlattr *attr, void *data)
 	const struct nlattr *tb[CTRL_ATTR_MCAST_GRP_MAX + 1] = { NULL };
 	struct family_ids *ids = data;
 
-	if (mnl_attr_parse_nested(attr, parse_group_attr, tb) == MNL_CB_OK &&
-	    tb[CTRL_ATTR_MCAST_GRP_NAME] && tb[CTRL_ATTR_MCAST_GRP_ID] &&
-	    !strcmp(mnl_attr_get_str(tb[CTRL_ATTR_MCAST_GRP_NAME]),
-		    TCPMIG_MCGRP_EVENTS))
+	const char *name;
+
+	if (mnl_attr_parse_nested(attr, parse_group_attr, tb) != MNL_CB_OK ||
+	    !tb[CTRL_ATTR_MCAST_GRP_NAME] || !tb[CTRL_ATTR_MCAST_GRP_ID])
+		return MNL_CB_OK;
+	name = mnl_attr_get_str(tb[CTRL_ATTR_MCAST_GRP_NAME]);
+	if (!strcmp(name, TCPMIG_MCGRP_EVENTS))
 		ids->events_group = mnl_attr_get_u32(tb[CTRL_ATTR_MCAST_GRP_ID]);
+	else if (!strcmp(name, TCPMIG_MCGRP_LOAD))
+		ids->load_group = mnl_attr_get_u32(tb[CTRL_ATTR_MCAST_GRP_ID]);
 	return MNL_CB_OK;
 }
 
@@ -129,7 +135,7 @@ static int parse_family_attr(const struct nlattr *attr, void *data)
 }
 
 int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id,
-			   uint32_t *events_group)
+			   uint32_t *events_group, uint32_t *load_group)
 {
 	struct family_ids ids = { 0 };
 
@@ -139,6 +145,7 @@ int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id,
 		return -EINVAL;
 	*id = ids.id;
 	*events_group = ids.events_group;
+	*load_group = ids.load_group;
 	return 0;
 }
 
@@ -277,7 +284,8 @@ static int family_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct tcpmig_nl *nl = data;
 
-	return tcpmig_nl_parse_family(nlh, &nl->family_id, &nl->events_group) ?
+	return tcpmig_nl_parse_family(nlh, &nl->family_id, &nl->events_group,
+				      &nl->load_group) ?
 	       MNL_CB_ERROR : MNL_CB_OK;
 }
 

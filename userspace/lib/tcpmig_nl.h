@@ -24,6 +24,7 @@ struct tcpmig_nl {
 	unsigned int seq;
 	uint16_t family_id;
 	uint32_t events_group;	/* multicast group of TCPMIG_MCGRP_EVENTS */
+	uint32_t load_group;	/* of TCPMIG_MCGRP_LOAD */
 	char ext_msg[TCPMIG_NL_EXT_MSG_MAX];
 };
 
@@ -76,11 +77,11 @@ int tcpmig_nl_parse_done(const struct nlmsghdr *nlh, char *msg,
 			 size_t msg_len);
 
 /*
- * Reads a CTRL_CMD_GETFAMILY reply: the family's id and its events group
- * (0 if absent).  Returns 0, or -EINVAL without an id.
+ * Reads a CTRL_CMD_GETFAMILY reply: the family's id, its events and load
+ * groups (0 if absent).  Returns 0, or -EINVAL without an id.
  */
 int tcpmig_nl_parse_family(const struct nlmsghdr *nlh, uint16_t *id,
-			   uint32_t *events_group);
+			   uint32_t *events_group, uint32_t *load_group);
 
 /* Human explanation of an errno returned by a tcpmig request. */
 const char *tcpmig_nl_strerror(int err);

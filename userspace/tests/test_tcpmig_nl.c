@@ -142,7 +142,7 @@ static void family_id_and_events_group_are_read(void **state)
 {
 	struct nlmsghdr *nlh = put_genl(GENL_ID_CTRL, CTRL_CMD_NEWFAMILY);
 	struct nlattr *groups;
-	uint32_t group;
+	uint32_t group, load;
 	uint16_t id;
 
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
@@ -150,20 +150,23 @@ static void family_id_and_events_group_are_read(void **state)
 	groups = mnl_attr_nest_start(nlh, CTRL_ATTR_MCAST_GROUPS);
 	put_group(nlh, "other", 7);
 	put_group(nlh, TCPMIG_MCGRP_EVENTS, 9);
+	put_group(nlh, TCPMIG_MCGRP_LOAD, 10);
 	mnl_attr_nest_end(nlh, groups);
-	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group), 0);
+	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group, &load), 0);
 	assert_int_equal(id, 0x1a);
 	assert_int_equal(group, 9);
+	assert_int_equal(load, 10);
 }
 
 static void family_without_id_is_rejected(void **state)
 {
 	struct nlmsghdr *nlh = put_genl(GENL_ID_CTRL, CTRL_CMD_NEWFAMILY);
-	uint32_t group;
+	uint32_t group, load;
 	uint16_t id;
 
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
-	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group), -EINVAL);
+	assert_int_equal(tcpmig_nl_parse_family(nlh, &id, &group, &load),
+			 -EINVAL);
 }
 
 static struct nlmsghdr *put_info(const char *version, int with_cookie)

@@ -119,6 +119,11 @@ enum tcpmig_cmd {
 #define TCPMIG_CMD_MAX (__TCPMIG_CMD_MAX - 1)
 
 #define TCPMIG_MCGRP_EVENTS	"events"
+/*
+ * %TCPMIG_EVENT_LOAD goes to a group of its own: at one a millisecond it
+ * would overflow the sockets that wait on "events" for a migration.
+ */
+#define TCPMIG_MCGRP_LOAD	"load"
 
 /**
  * enum tcpmig_attr - top-level attributes of the tcpmig family
@@ -307,7 +312,8 @@ enum tcpmig_stat {
  *	export the connection stays here, serving; after it, the target
  *	stopped answering and the connection is lost.
  * @TCPMIG_EVENT_LOAD: the switch's LOAD-NOTIFICATION arrived:
- *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS.
+ *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS,
+ *	no tuple.  On the %TCPMIG_MCGRP_LOAD group, not "events".
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
