@@ -6,8 +6,9 @@
  *	tcpmig_stream [-6] [-p] [-n MIGRATIONS] [-i BYTES] [-a ADDR]
  *		      [-N NS_A,NS_B,...,NS_CLIENT -g GW_A,GW_B,...
  *		       [-r RTO_MIN_MS]]
- *	tcpmig_stream -S [-k] [-p|-l] [-t TODO] [-n MIGRATIONS] [-i BYTES]
- *		      -a VIP -N NS_A,NS_B,...,NS_CLIENT -g ADDR_A,ADDR_B,...
+ *	tcpmig_stream -S [-k] [-p|-l] [-t TODO] [-b SNDBUF] [-n MIGRATIONS]
+ *		      [-i BYTES] -a VIP -N NS_A,NS_B,...,NS_CLIENT
+ *		      -g ADDR_A,ADDR_B,...
  *
  * This process is the client and the server application at once.  The
  * server side has listeners, A, B and so on, on the service address; each
@@ -43,6 +44,8 @@
  * few milliseconds on veth, which a slow emulated guest sometimes takes);
  * the probe is spurious, no byte was lost, and only retransmissions a
  * loss caused count.  -t marks that check as a known bug's (TAP TODO).
+ * -b sets both ends' send buffers, which bound the state a migration
+ * carries.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,6 +101,7 @@ static struct {
 	bool lossy;		/* -l */
 	bool keep_writing;	/* -k */
 	const char *todo;	/* -t */
+	int sndbuf;		/* -b */
 	unsigned int rto_min_ms;
 	int servers;
 	char *ns_names[SERVERS_MAX + 1];	/* A, B, ..., client */
@@ -117,7 +121,7 @@ static void usage(void)
 			"[-N NS_A,NS_B,...,NS_CLIENT -g GW_A,GW_B,... "
 			"[-r RTO_MIN_MS]]\n"
 			"       tcpmig_stream -S [-k] [-p|-l] [-t TODO] "
-			"[-n MIGRATIONS] [-i BYTES] -a VIP "
+			"[-b SNDBUF] [-n MIGRATIONS] [-i BYTES] -a VIP "
 			"-N NS_A,NS_B,...,NS_CLIENT -g ADDR_A,ADDR_B,...\n");
 	exit(2);
 }
@@ -126,7 +130,7 @@ static void parse_args(int argc, char **argv)
 {
 	int c, i, namespaces = 0;
 
-	while ((c = getopt(argc, argv, "6pSlkt:n:i:a:N:g:r:")) != -1) {
+	while ((c = getopt(argc, argv, "6pSlkt:b:n:i:a:N:g:r:")) != -1) {
 		switch (c) {
 		case '6':
 			opt.family = AF_INET6;
@@ -145,6 +149,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 't':
 			opt.todo = optarg;
+			break;
+		case 'b':
+			opt.sndbuf = atoi(optarg);
 			break;
 		case 'r':
 			opt.rto_min_ms = atoi(optarg);
@@ -216,10 +223,13 @@ static void die(const char *what)
 	exit(KSFT_FAIL);
 }
 
+/* Non-blocking, with the send buffer of -b. */
 static void set_nonblock(int fd)
 {
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
-		die("fcntl");
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ||
+	    (opt.sndbuf && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt.sndbuf,
+				      sizeof(opt.sndbuf))))
+		die("socket options");
 }
 
 /*
@@ -317,12 +327,16 @@ static void pump(struct side *s, bool send_more)
 	}
 }
 
-/* Waits for the sides' sockets, and for @fd if not -1 (events). */
+/*
+ * Waits for the sides' sockets, and for @fd if not -1 (events).  A dead
+ * side's socket, always ready, would make it a busy loop, starving the
+ * kernel's workers that a migration waits for.
+ */
 static void wait_io(struct side *a, struct side *b, int fd)
 {
 	struct pollfd pfd[3] = {
-		{ .fd = a->fd, .events = POLLIN | POLLOUT },
-		{ .fd = b->fd, .events = POLLIN | POLLOUT },
+		{ .fd = a->dead ? -1 : a->fd, .events = POLLIN | POLLOUT },
+		{ .fd = b->dead ? -1 : b->fd, .events = POLLIN | POLLOUT },
 		{ .fd = fd, .events = POLLIN },
 	};
 

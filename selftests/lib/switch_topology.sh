@@ -87,14 +87,14 @@ sw_switchd_stop()
 	sw_switchd=
 }
 
-# sw_tcpmig_pool N [TIMEOUT_MS]: TCPMig on hosts 1 to N, each with the
-# switch and the others in its pool, and the migrations' deadline.
+# sw_tcpmig_pool N: TCPMig on hosts 1 to N, each with the switch and the
+# others in its pool.
 sw_tcpmig_pool()
 {
 	local i j cmds
 
 	for ((i = 1; i <= $1; i++)); do
-		cmds="capyctl config switch $SW_ADDR${2:+ timeout $2}"
+		cmds="capyctl config switch $SW_ADDR"
 		for ((j = 1; j <= $1; j++)); do
 			((i == j)) || cmds+=" && capyctl pool add 10.10.$j.2"
 		done
