@@ -73,7 +73,7 @@ sw_switchd_start()
 		2>"$sw_switchd_log" &
 	sw_switchd=$!
 	on_exit sw_switchd_stop
-	wait_for 20 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null &&
+	wait_for 20 ip netns exec "$sw_ns" capymig-switchd --dump &>/dev/null &&
 		return 0
 	cat "$sw_switchd_log" >&2
 	return 1
