@@ -21,4 +21,20 @@ static inline int split_list(char *arg, char **out, int n)
 	return arg ? -1 : 0;
 }
 
+/*
+ * Splits "A,B,..." in place into at most @max strings at @out.  Returns
+ * how many, or -1 when the list has more.
+ */
+static inline int split_list_max(char *arg, char **out, int max)
+{
+	int n = 0;
+
+	while (arg) {
+		if (n == max)
+			return -1;
+		out[n++] = strsep(&arg, ",");
+	}
+	return n;
+}
+
 #endif /* CAPYMIG_SELFTEST_ARGS_H */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "migrate.h"
@@ -114,54 +116,63 @@ int migrate_conn(struct migrate_host *from, struct migrate_host *to,
 	return migrate_commit(from, to, t, opts, why);
 }
 
-struct switch_wait {
-	uint32_t id;
-	int result;		/* -errno of the end the migration came to */
-};
-
 static int switch_event(const struct tcpmig_notification *ev, void *arg)
 {
-	struct switch_wait *w = arg;
+	struct migrate_switch *ms = arg;
 
-	if (ev->migration_id != w->id)
-		return 0;
+	if (ev->migration_id != ms->id)
+		return 1;
+	if (ev->type < 32)
+		ms->seen |= 1U << ev->type;
 	switch (ev->type) {
 	case TCPMIG_EVENT_MIGRATED:
-		w->result = 0;
-		return 1;
+		ms->result = 0;
+		ms->ended = true;
+		break;
 	case TCPMIG_EVENT_REJECTED:
 	case TCPMIG_EVENT_FAILED:
-		w->result = ev->error ? -(int)ev->error : -EIO;
-		return 1;
+		ms->result = ev->error ? -(int)ev->error : -EIO;
+		ms->rejected = ev->type == TCPMIG_EVENT_REJECTED;
+		ms->ended = true;
+		break;
 	}
-	return 0;
+	/* One event a call: the caller polls between them. */
+	return 1;
 }
 
 /* A socket of @h's namespace listening to its events. */
 static int open_events(struct migrate_host *h, struct tcpmig_nl *events)
 {
-	int prev = netns_enter(h->netns), err;
+	int prev = netns_enter(h->netns), err, rcvbuf = 8 << 20;
 
 	if (prev < 0)
 		return -errno;
 	err = tcpmig_nl_open(events);
 	netns_leave(prev);
-	if (!err) {
+	if (err)
+		return err;
+	/*
+	 * Room for the events of a busy namespace (LOADs) while the caller
+	 * is busy elsewhere: an overflow loses them, the end included.
+	 */
+	if (setsockopt(mnl_socket_get_fd(events->sock), SOL_SOCKET,
+		       SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		err = -errno;
+	else
 		err = tcpmig_join_events(events);
-		if (err)
-			tcpmig_nl_close(events);
-	}
+	if (err)
+		tcpmig_nl_close(events);
 	return err;
 }
 
-int migrate_switch_start(struct migrate_host *from,
+int migrate_switch_start(struct migrate_switch *ms, struct migrate_host *from,
 			 const struct capymig_tuple *t,
-			 const struct tcpmig_migrate_opts *opts,
-			 struct migrate_switch *ms, char *why)
+			 const struct tcpmig_migrate_opts *opts, char *why)
 {
 	char text[CAPYMIG_TUPLE_STRLEN];
 	int err;
 
+	memset(ms, 0, sizeof(*ms));
 	ms->tuple = *t;
 	/* Listening first: the migration may end before MIGRATE's reply. */
 	err = open_events(from, &ms->events);
@@ -175,25 +186,52 @@ int migrate_switch_start(struct migrate_host *from,
 			 capymig_tuple_format(t, text), strerror(-err),
 			 from->nl.ext_msg);
 		tcpmig_nl_close(&ms->events);
+		return err;
 	}
-	return err;
+	return 0;
+}
+
+int migrate_switch_fd(const struct migrate_switch *ms)
+{
+	return mnl_socket_get_fd(ms->events.sock);
+}
+
+int migrate_switch_poll(struct migrate_switch *ms, int timeout_ms, char *why)
+{
+	struct pollfd pfd = { .fd = migrate_switch_fd(ms), .events = POLLIN };
+	char text[CAPYMIG_TUPLE_STRLEN];
+	int err;
+
+	while (!ms->ended && poll(&pfd, 1, timeout_ms) == 1) {
+		err = tcpmig_monitor(&ms->events, switch_event, ms);
+		if (err < 0) {
+			snprintf(why, MIGRATE_WHY_LEN, "events: %s",
+				 strerror(-err));
+			tcpmig_nl_close(&ms->events);
+			return err;
+		}
+		/* Whatever is already there, without waiting again. */
+		timeout_ms = 0;
+	}
+	if (!ms->ended)
+		return 0;
+	tcpmig_nl_close(&ms->events);
+	if (ms->result)
+		snprintf(why, MIGRATE_WHY_LEN, "migration #%u of %s: %s%s",
+			 ms->id, capymig_tuple_format(&ms->tuple, text),
+			 ms->rejected ? "rejected: " : "",
+			 strerror(-ms->result));
+	return 1;
 }
 
 int migrate_switch_wait(struct migrate_switch *ms, char *why)
 {
-	struct switch_wait w = { .id = ms->id, .result = -EIO };
-	char text[CAPYMIG_TUPLE_STRLEN];
 	int err;
 
-	err = tcpmig_monitor(&ms->events, switch_event, &w);
-	tcpmig_nl_close(&ms->events);
-	if (err < 0 || w.result) {
-		err = err < 0 ? err : w.result;
-		snprintf(why, MIGRATE_WHY_LEN, "migration #%u of %s: %s", w.id,
-			 capymig_tuple_format(&ms->tuple, text),
-			 strerror(-err));
-	}
-	return err < 0 ? err : 0;
+	do
+		err = migrate_switch_poll(ms, -1, why);
+	while (!err);
+	return err < 0 ? err : ms->result;
 }
 
 int migrate_via_switch(struct migrate_host *from,
@@ -202,6 +240,6 @@ int migrate_via_switch(struct migrate_host *from,
 {
 	struct migrate_switch ms;
 
-	return migrate_switch_start(from, t, opts, &ms, why) ?:
+	return migrate_switch_start(&ms, from, t, opts, why) ?:
 	       migrate_switch_wait(&ms, why);
 }

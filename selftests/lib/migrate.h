@@ -8,7 +8,9 @@
 #ifndef CAPYMIG_SELFTEST_MIGRATE_H
 #define CAPYMIG_SELFTEST_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tcpmig.h"
 #include "tuple.h"
@@ -75,25 +77,45 @@ int migrate_conn(struct migrate_host *from, struct migrate_host *to,
 /*
  * The way a deployment moves it through a switch: @from's module runs
  * TCPMig (PREPARE through the switch, export, CONN-STATE) with @opts
- * (NULL: where the switch chooses).  Waits until the origin reports the
- * migration done.  Returns 0, or a negative errno with the phase that
- * failed written to @why.
+ * (NULL: where the switch chooses, at any point of the stream).  Waits until the origin reports the
+ * migration's end.  Returns 0 once migrated, or a negative errno with
+ * what failed written to @why.
  */
 int migrate_via_switch(struct migrate_host *from,
 		       const struct capymig_tuple *t,
 		       const struct tcpmig_migrate_opts *opts, char *why);
 
-/* The same in two steps, to act while the migration is under way. */
+/*
+ * The same without waiting, for a program that goes on with its
+ * connections meanwhile: start, then poll until it ended.
+ */
 struct migrate_switch {
 	struct tcpmig_nl events;	/* the origin's, joined */
 	struct capymig_tuple tuple;
 	uint32_t id;
+	uint32_t seen;			/* 1 << each enum tcpmig_event seen */
+	bool ended;
+	bool rejected;			/* REJECTED, not FAILED */
+	int result;			/* 0 migrated, or -errno of the end */
 };
 
-int migrate_switch_start(struct migrate_host *from,
+/* Sends MIGRATE.  Returns 0, or a negative errno as migrate_prepare(). */
+int migrate_switch_start(struct migrate_switch *ms, struct migrate_host *from,
 			 const struct capymig_tuple *t,
-			 const struct tcpmig_migrate_opts *opts,
-			 struct migrate_switch *ms, char *why);
+			 const struct tcpmig_migrate_opts *opts, char *why);
+
+/* What to poll for the migration's events. */
+int migrate_switch_fd(const struct migrate_switch *ms);
+
+/*
+ * Reads the origin's events, waiting up to @timeout_ms (-1: forever) for
+ * the first.  Returns 0 while the migration goes on; 1 once it ended,
+ * with ms->result (and @why when it is not 0); a negative errno if the
+ * events cannot be read.
+ */
+int migrate_switch_poll(struct migrate_switch *ms, int timeout_ms, char *why);
+
+/* Polls until the migration ended: 0 once migrated, or a negative errno. */
 int migrate_switch_wait(struct migrate_switch *ms, char *why);
 
 #endif /* CAPYMIG_SELFTEST_MIGRATE_H */

@@ -53,3 +53,93 @@ sw_topology_create()
 		EOF
 	done
 }
+
+# sw_switchd_start PORT N [ARGS...]: capymig-switchd in the switch
+# namespace, serving SW_VIP:PORT with the servers of hosts 1 to N (each
+# 10.10.i.2:PORT), not reaping servers whose heartbeats stop unless ARGS
+# set --heartbeat-timeout; killed on exit.  Its pid is in sw_switchd.
+sw_switchd_start()
+{
+	local port=$1 n=$2 i servers=()
+	shift 2
+
+	for ((i = 1; i <= n; i++)); do
+		servers+=(-S "10.10.$i.2:$port")
+	done
+	sw_switchd_log=$(mktemp)
+	on_exit rm -f "$sw_switchd_log"
+	ip netns exec "$sw_ns" capymig-switchd -s "$SW_VIP:$port" \
+		-a $SW_ADDR "${servers[@]}" --heartbeat-timeout 0 "$@" \
+		2>"$sw_switchd_log" &
+	sw_switchd=$!
+	on_exit sw_switchd_stop
+	wait_for 20 ip netns exec "$sw_ns" capymig-switchd --dump &>/dev/null &&
+		return 0
+	cat "$sw_switchd_log" >&2
+	return 1
+}
+
+# Stops the switchd of sw_switchd_start, which detaches its data plane.
+sw_switchd_stop()
+{
+	[ -n "$sw_switchd" ] || return 0
+	kill "$sw_switchd" && wait "$sw_switchd"
+	sw_switchd=
+}
+
+# sw_tcpmig_pool N: TCPMig on hosts 1 to N, each with the switch and the
+# others in its pool.
+sw_tcpmig_pool()
+{
+	local i j cmds
+
+	for ((i = 1; i <= $1; i++)); do
+		cmds="capyctl config switch $SW_ADDR"
+		for ((j = 1; j <= $1; j++)); do
+			((i == j)) || cmds+=" && capyctl pool add 10.10.$j.2"
+		done
+		ip netns exec "${sw_host[i]}" sh -c "$cmds" >/dev/null ||
+			return 1
+	done
+}
+
+# sw_stat N NAME: the sum over hosts 1 to N of the capymig counter NAME
+# (as capyctl -j info names it).
+sw_stat()
+{
+	local i sum=0 v
+
+	for ((i = 1; i <= $1; i++)); do
+		v=$(ip netns exec "${sw_host[i]}" capyctl -j info |
+			sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p")
+		sum=$((sum + ${v:-0}))
+	done
+	echo $sum
+}
+
+# sw_out_rsts N: resets sent (Tcp: OutRsts) by hosts 0 to N together.
+sw_out_rsts()
+{
+	local i sum=0 v
+
+	for ((i = 0; i <= $1; i++)); do
+		v=$(ip netns exec "${sw_host[i]}" awk '
+			/^Tcp:/ { if (!n) { for (f = 1; f <= NF; f++)
+						if ($f == "OutRsts") c = f
+					    n = 1; next }
+				  print $c }' /proc/net/snmp)
+		sum=$((sum + v))
+	done
+	echo $sum
+}
+
+# sw_diag_stats N: the capymig counters of hosts 1 to N, as TAP comments.
+sw_diag_stats()
+{
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		tap_diag "host$i: $(ip netns exec "${sw_host[i]}" capyctl -j info |
+				    sed 's/.*"stats"://')"
+	done
+}

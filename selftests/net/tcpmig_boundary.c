@@ -259,7 +259,7 @@ static int read_during(int cur, int sfd, const struct capymig_tuple *t,
 	err = tcpmig_pool_del(&from->nl, target);
 	if (err)
 		return err;
-	err = migrate_switch_start(from, t, &mo, &ms, why);
+	err = migrate_switch_start(&ms, from, t, &mo, why);
 	if (err)
 		return err;
 	/* The PREPARE-ACK is dropped: the migration waits for it. */

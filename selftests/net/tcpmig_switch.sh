@@ -41,19 +41,9 @@ sw_topology_create 2 || ksft_skip_all "cannot build the topology"
 a=10.10.1.2
 b=10.10.2.2
 
-log=$(mktemp)
-on_exit rm -f "$log"
-ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
-	-S $a:$PORT -S $b:$PORT --heartbeat-timeout 500 2>"$log" &
-on_exit kill $!
-wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null ||
-	ksft_skip_all "capymig-switchd did not start: $(cat "$log")"
-
-ip netns exec "${sw_host[1]}" sh -c "capyctl config switch $SW_ADDR &&
-	capyctl pool add $b" >/dev/null &&
-ip netns exec "${sw_host[2]}" sh -c "capyctl config switch $SW_ADDR &&
-	capyctl pool add $a" >/dev/null ||
-	ksft_skip_all "cannot configure TCPMig"
+sw_switchd_start $PORT 2 --heartbeat-timeout 500 ||
+	ksft_skip_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
 
 dump_is()
 {
@@ -69,37 +59,26 @@ state_is()
 # The modules' heartbeats make the servers live.
 wait_for 10 state_is $a live && wait_for 10 state_is $b live
 live=$?
-on_exit rm -f "$log.events" "$log.nohold" "$log.late"
+log=$(mktemp)
+on_exit rm -f "$log" "$log.events" "$log.nohold" "$log.late"
 
 timeout 600 tcpmig_stream -S -p -n "$MIGRATIONS" -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b |
 	sed 's/^/# /'
 status=${PIPESTATUS[0]}
 
-stat_of()
-{
-	ip netns exec "$1" capyctl -j info |
-		sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
-
 tap_plan 15
 tap_check "the modules' REGISTERs make both servers live" test "$live" -eq 0
 tap_check "$MIGRATIONS migrations through the switch: stream intact, no reset, no loss" \
 	test "$status" -eq 0
-total=$(( $(stat_of "${sw_host[1]}" migrations_out) +
-	  $(stat_of "${sw_host[2]}" migrations_out) ))
+total=$(sw_stat 2 migrations_out)
 tap_check "the modules count $MIGRATIONS completed migrations ($total)" \
 	test "$total" -eq "$MIGRATIONS"
-failed=$(( $(stat_of "${sw_host[1]}" migrations_failed) +
-	   $(stat_of "${sw_host[2]}" migrations_failed) ))
+failed=$(sw_stat 2 migrations_failed)
 tap_check "none failed ($failed)" test "$failed" -eq 0
-sum_of()
-{
-	echo $(( $(stat_of "${sw_host[1]}" "$1") + $(stat_of "${sw_host[2]}" "$1") ))
-}
-expired=$(sum_of hold_expired)
-forwarded=$(sum_of segments_forwarded)
-injected=$(sum_of segments_injected)
+expired=$(sw_stat 2 hold_expired)
+forwarded=$(sw_stat 2 segments_forwarded)
+injected=$(sw_stat 2 segments_injected)
 tap_check "late segments go on to the target, none expires on an origin ($expired; $forwarded forwarded, $injected injected)" \
 	test "$expired" -eq 0 -a "$forwarded" -eq "$injected"
 
@@ -126,7 +105,7 @@ undelay()
 # The baseline without holding: what reaches a target before the import
 # is dropped, never given to its listener, and the client retransmits it.
 # TCPMig is delayed, so that the import comes well after the redirect.
-drops=$(sum_of no_hold_drops)
+drops=$(sw_stat 2 no_hold_drops)
 ip netns exec "${sw_host[1]}" capyctl config --no-hold >/dev/null &&
 ip netns exec "${sw_host[2]}" capyctl config --no-hold >/dev/null &&
 delay 17 &&
@@ -143,7 +122,7 @@ undelay
 ip netns exec "${sw_host[1]}" capyctl config --hold >/dev/null
 ip netns exec "${sw_host[2]}" capyctl config --hold >/dev/null
 sed 's/^/# /' "$log.nohold"
-drops=$(( $(sum_of no_hold_drops) - drops ))
+drops=$(( $(sw_stat 2 no_hold_drops) - drops ))
 tap_check "--no-hold: migrations under load complete, the stream intact and no reset (only losses)" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.nohold")" -eq 5 ]'
 tap_check "... and the targets count the packets they dropped ($drops)" \
@@ -152,16 +131,16 @@ tap_check "... and the targets count the packets they dropped ($drops)" \
 # Late segments: with TCP delayed but not TCPMig, segments still on the
 # old path when the PREPARE-ACK passes reach the origin after the export;
 # it sends them on to the target.
-forwarded=$(sum_of segments_forwarded)
-injected=$(sum_of segments_injected)
+forwarded=$(sw_stat 2 segments_forwarded)
+injected=$(sw_stat 2 segments_injected)
 delay 6 &&
 timeout 300 tcpmig_stream -S -p -n 20 -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b \
 	>"$log.late"
 sed 's/^/# /' "$log.late"
 undelay
-forwarded=$(( $(sum_of segments_forwarded) - forwarded ))
-injected=$(( $(sum_of segments_injected) - injected ))
+forwarded=$(( $(sw_stat 2 segments_forwarded) - forwarded ))
+injected=$(( $(sw_stat 2 segments_injected) - injected ))
 tap_check "with TCP delayed on the way: migrations complete, the stream intact and no reset" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.late")" -eq 5 ]'
 tap_check "... the late segments were forwarded to the target and injected ($forwarded, $injected)" \

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpmig_reject: the ways a TCPMig migration through the switch does not
+ * happen, and what each leaves behind.
+ *
+ *	tcpmig_reject -a VIP -p PORT -N NS_A,NS_B,NS_C,NS_D,NS_CLIENT,NS_SWITCH
+ *
+ * The switch topology of selftests/lib/switch_topology.sh: the client in
+ * host 0, servers A to D at 10.10.1.2 to 10.10.4.2 behind the switch,
+ * all in each other's pool.  A and B listen on PORT, C does not, D
+ * listens but is made to vanish.  One connection to the service address
+ * VIP, placed on A or B (its origin), carries a verified stream both ways
+ * between the cases:
+ *
+ *  - to C: REJECT (NO_LISTENER), ECONNREFUSED;
+ *  - to the other of A and B, which already has a connection with the
+ *    tuple it would serve (its listener's own, from the client's address
+ *    made local there): REJECT (TUPLE_EXISTS), EEXIST;
+ *  - to D, whose link to the switch loses everything: a second MIGRATE of
+ *    the connection meanwhile is refused (EBUSY), and the first fails by
+ *    timeout (ETIMEDOUT) before the export, ABORT sent;
+ *  - to D, which answers PREPARE-ACK, then drops all it is sent (the
+ *    CONN-STATE among it): the origin exports, and reports the migration
+ *    FAILED by timeout; the connection is lost, and nobody resets it.
+ *
+ * After each of the first three the connection must be untouched on its
+ * origin: still served there, no export counted, the stream intact.  The
+ * events the origin's module announced are those its library caller got
+ * (REJECTED or FAILED, with the error); the script checks them again as
+ * capyctl monitor printed them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tcpmig.h"
+#include "../lib/args.h"
+#include "../lib/migrate.h"
+#include "../lib/netns.h"
+#include "../lib/stream.h"
+#include "../lib/tap.h"
+#include "../lib/tcp_counters.h"
+
+enum { A, B, C, D, CLIENT, SWITCH, NAMESPACES };
+
+#define SERVERS		4
+#define EXCHANGE	65536
+#define IO_TIMEOUT_MS	10000
+
+static struct {
+	const char *vip;
+	int port;
+	char *ns_names[NAMESPACES];
+} opt;
+
+static struct migrate_host host[SERVERS];
+static int listener[SERVERS];
+static int client_ns;
+
+/* The connection, its two ends and how far each stream has got. */
+static struct {
+	int client, server;
+	int origin;			/* A or B */
+	struct capymig_tuple tuple;	/* as the origin serves it */
+	uint64_t up, down;		/* bytes client->server, back */
+} conn;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tcpmig_reject -a VIP -p PORT "
+			"-N NS_A,NS_B,NS_C,NS_D,NS_CLIENT,NS_SWITCH\n");
+	exit(2);
+}
+
+static void die(const char *what)
+{
+	tap_result(0, "%s: %s", what, strerror(errno));
+	exit(KSFT_FAIL);
+}
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd)) {
+		errno = EIO;
+		die(cmd);
+	}
+}
+
+/* Server @i's address, as a TCPMig endpoint with opt.port. */
+static struct tcpmig_endpoint endpoint(int i)
+{
+	struct tcpmig_endpoint ep = { .port = htons(opt.port) };
+	char addr[16];
+
+	snprintf(addr, sizeof(addr), "10.10.%d.2", i + 1);
+	inet_pton(AF_INET, addr, &ep.addr);
+	return ep;
+}
+
+static void set_nonblock(int fd)
+{
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
+		die("fcntl");
+}
+
+/* A socket of namespace @ns. */
+static int socket_in(int ns, int type)
+{
+	int prev = netns_enter(ns), fd;
+
+	if (prev < 0)
+		die("enter namespace");
+	fd = socket(AF_INET, type, 0);
+	netns_leave(prev);
+	if (fd < 0)
+		die("socket");
+	return fd;
+}
+
+static int listen_on(int i)
+{
+	struct tcpmig_endpoint ep = endpoint(i);
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = ep.port,
+		.sin_addr.s_addr = ep.addr,
+	};
+	int fd = socket_in(host[i].netns, SOCK_STREAM);
+
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 8))
+		die("listen");
+	return fd;
+}
+
+static int accept_within(int listener, int ms)
+{
+	struct pollfd pfd = { .fd = listener, .events = POLLIN };
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -1;
+	return accept(listener, NULL, NULL);
+}
+
+/*
+ * @len bytes of the stream each way between the connection's ends, every
+ * one checked.  Returns 0, or -1 with a diagnostic.
+ */
+static int exchange(size_t len)
+{
+	uint64_t up_end = conn.up + len, down_end = conn.down + len;
+	uint64_t up_rx = conn.up, down_rx = conn.down;
+	uint8_t buf[16384];
+	struct pollfd pfd[2];
+	ssize_t n;
+
+	pfd[0].fd = conn.client;
+	pfd[1].fd = conn.server;
+	while (up_rx < up_end || down_rx < down_end) {
+		pfd[0].events = POLLIN | (conn.up < up_end ? POLLOUT : 0);
+		pfd[1].events = POLLIN | (conn.down < down_end ? POLLOUT : 0);
+		if (poll(pfd, 2, IO_TIMEOUT_MS) < 1) {
+			tap_diag("the stream stalled (%llu/%llu B up, "
+				 "%llu/%llu B down)",
+				 (unsigned long long)up_rx,
+				 (unsigned long long)up_end,
+				 (unsigned long long)down_rx,
+				 (unsigned long long)down_end);
+			return -1;
+		}
+		if (pfd[0].revents & POLLOUT) {
+			n = up_end - conn.up < sizeof(buf) ?
+			    up_end - conn.up : sizeof(buf);
+			stream_fill(1, conn.up, buf, n);
+			n = send(conn.client, buf, n, MSG_NOSIGNAL);
+			if (n > 0)
+				conn.up += n;
+		}
+		if (pfd[1].revents & POLLOUT) {
+			n = down_end - conn.down < sizeof(buf) ?
+			    down_end - conn.down : sizeof(buf);
+			stream_fill(2, conn.down, buf, n);
+			n = send(conn.server, buf, n, MSG_NOSIGNAL);
+			if (n > 0)
+				conn.down += n;
+		}
+		if (pfd[1].revents & (POLLIN | POLLERR | POLLHUP)) {
+			n = recv(conn.server, buf, sizeof(buf), 0);
+			if (n <= 0 || stream_check(1, up_rx, buf, n) !=
+				      (size_t)n) {
+				tap_diag("server: %s", n < 0 ? strerror(errno) :
+					 n ? "corrupt byte" : "end of stream");
+				return -1;
+			}
+			up_rx += n;
+		}
+		if (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+			n = recv(conn.client, buf, sizeof(buf), 0);
+			if (n <= 0 || stream_check(2, down_rx, buf, n) !=
+				      (size_t)n) {
+				tap_diag("client: %s", n < 0 ? strerror(errno) :
+					 n ? "corrupt byte" : "end of stream");
+				return -1;
+			}
+			down_rx += n;
+		}
+	}
+	return 0;
+}
+
+static uint64_t stat_of(int i, enum tcpmig_stat stat)
+{
+	struct tcpmig_info info;
+	int err = tcpmig_get_info(&host[i].nl, &info);
+
+	if (err) {
+		errno = -err;
+		die("tcpmig info");
+	}
+	return info.stats[stat];
+}
+
+/* Runs a migration of the connection to @target to its end. */
+static int migrate_to(int target, struct migrate_switch *ms, char *why)
+{
+	struct tcpmig_endpoint ep = endpoint(target);
+	struct tcpmig_migrate_opts mo = { .target = &ep };
+	int err;
+
+	err = migrate_switch_start(ms, &host[conn.origin], &conn.tuple, &mo,
+				   why);
+	while (!err)
+		err = migrate_switch_poll(ms, -1, why);
+	return err < 0 ? err : 0;
+}
+
+/*
+ * A migration to @target that must end REJECTED with @error, leaving the
+ * connection serving on its origin, not exported.
+ */
+static void rejected(int target, int error, const char *what)
+{
+	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+
+	if (migrate_to(target, &ms, why)) {
+		tap_result(0, "%s: %s", what, why);
+		return;
+	}
+	tap_result(ms.ended && ms.rejected && ms.result == -error,
+		   "%s: REJECTED, %s (%s)", what, strerror(error), why);
+	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports &&
+		   !exchange(EXCHANGE),
+		   "%s: the connection stays on its origin, not exported, "
+		   "and serves on", what);
+}
+
+/*
+ * The target's listener has a connection with the tuple the migrated one
+ * would have there: the client's address is made local to the target and
+ * a connection from it made to the listener, from the client's port.
+ */
+static void tuple_exists(int target)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET,
+				    .sin_port = conn.tuple.remote_port,
+				    .sin_addr.s_addr =
+					conn.tuple.remote_addr[0] };
+	struct tcpmig_endpoint ep = endpoint(target);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = ep.port,
+				  .sin_addr.s_addr = ep.addr };
+	int fd, served;
+	char byte;
+
+	sh("ip -n %s address add 10.10.0.2/32 dev lo", opt.ns_names[target]);
+	fd = socket_in(host[target].netns, SOCK_STREAM);
+	if (bind(fd, (struct sockaddr *)&from, sizeof(from)) ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)))
+		die("the target's own connection");
+	served = accept_within(listener[target], IO_TIMEOUT_MS);
+	if (served < 0)
+		die("accept the target's own connection");
+
+	rejected(target, EEXIST, "tuple exists on the target");
+
+	/*
+	 * The client end closes first: the end left in TIME_WAIT is not
+	 * the tuple a later migration to the target would take.
+	 */
+	close(fd);
+	if (recv(served, &byte, 1, 0) != 0)
+		die("the target's own connection's end");
+	close(served);
+	sh("ip -n %s address del 10.10.0.2/32 dev lo", opt.ns_names[target]);
+}
+
+/*
+ * D's link loses everything: the PREPARE gets no answer.  Meanwhile a
+ * second MIGRATE of the connection is refused; the first fails by
+ * timeout before any export.
+ */
+static void busy_then_vanished(void)
+{
+	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
+	uint64_t failed = stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED);
+	struct tcpmig_endpoint ep = endpoint(D);
+	struct tcpmig_migrate_opts mo = { .target = &ep };
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+	uint32_t id;
+	int err, busy;
+
+	sh("tc -n %s qdisc add dev sw%d root netem loss 100%%",
+	   opt.ns_names[SWITCH], D + 1);
+	err = migrate_switch_start(&ms, &host[conn.origin], &conn.tuple, &mo,
+				   why);
+	if (err)
+		die(why);
+	busy = tcpmig_migrate(&host[conn.origin].nl, &conn.tuple, &ep, &id);
+	tap_result(busy == -EBUSY,
+		   "busy: a second MIGRATE of the connection in flight is "
+		   "refused: %s (%s)", strerror(-busy),
+		   host[conn.origin].nl.ext_msg);
+	do
+		err = migrate_switch_poll(&ms, -1, why);
+	while (!err);
+	tap_result(err == 1 && !ms.rejected && ms.result == -ETIMEDOUT &&
+		   !(ms.seen & (1U << TCPMIG_EVENT_STATE_SENT)),
+		   "target vanished before PREPARE-ACK: FAILED, %s, "
+		   "before the export (%s)", strerror(ETIMEDOUT), why);
+	sh("tc -n %s qdisc del dev sw%d root", opt.ns_names[SWITCH], D + 1);
+	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports &&
+		   stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED) ==
+		   failed + 1 && !exchange(EXCHANGE),
+		   "... the connection stays on its origin, serving; the "
+		   "failure is counted, no export");
+}
+
+/*
+ * D answers the PREPARE, then drops everything it is sent: the origin
+ * has exported, and can only report the connection lost.
+ */
+static void vanished_after_export(void)
+{
+	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
+	uint64_t failed = stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED);
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+	char byte;
+	int err;
+
+	/* TCPMig's short messages pass; a CONN-STATE fragment, no TCP. */
+	sh("tc -n %s qdisc add dev eth0 ingress && "
+	   "tc -n %s filter add dev eth0 ingress prio 1 protocol ip u32 "
+	   "match ip protocol 17 0xff match ip dport %d 0xffff "
+	   "match u16 0 0xff00 at 2 action ok && "
+	   "tc -n %s filter add dev eth0 ingress prio 2 protocol ip "
+	   "matchall action drop", opt.ns_names[D], opt.ns_names[D],
+	   TCPMIG_PORT_DEFAULT, opt.ns_names[D]);
+	err = migrate_to(D, &ms, why);
+	tap_result(!err && ms.ended && !ms.rejected &&
+		   ms.result == -ETIMEDOUT &&
+		   (ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)) &&
+		   (ms.seen & (1U << TCPMIG_EVENT_STATE_SENT)),
+		   "target vanished after PREPARE-ACK: exported, CONN-STATE "
+		   "sent, then FAILED, %s (%s)", strerror(ETIMEDOUT), why);
+	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports + 1 &&
+		   stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED) ==
+		   failed + 1 &&
+		   recv(conn.server, &byte, 1, MSG_DONTWAIT) < 0 &&
+		   errno == ECONNABORTED,
+		   "... the origin counts the export and the failure, its "
+		   "application lost the connection");
+}
+
+int main(int argc, char **argv)
+{
+	struct tcp_counters before[NAMESPACES - 1], after;
+	int i, prev, c, err;
+	uint64_t resets = 0;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	while ((c = getopt(argc, argv, "a:p:N:")) != -1) {
+		switch (c) {
+		case 'a':
+			opt.vip = optarg;
+			break;
+		case 'p':
+			opt.port = atoi(optarg);
+			break;
+		case 'N':
+			if (split_list(optarg, opt.ns_names, NAMESPACES))
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!opt.vip || !opt.port || !opt.ns_names[0] ||
+	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
+		usage();
+	sin.sin_port = htons(opt.port);
+	/* Its 11 points are the script's first: the script has the plan. */
+
+	for (i = 0; i < SERVERS; i++) {
+		err = migrate_host_open(&host[i], opt.ns_names[i]);
+		if (err) {
+			errno = -err;
+			die(opt.ns_names[i]);
+		}
+	}
+	client_ns = netns_open(opt.ns_names[CLIENT]);
+	if (client_ns < 0)
+		die(opt.ns_names[CLIENT]);
+	for (i = 0; i < NAMESPACES - 1; i++) {
+		prev = netns_enter(i == CLIENT ? client_ns : host[i].netns);
+		if (prev < 0 || tcp_counters_read(&before[i]))
+			die("TCP counters");
+		netns_leave(prev);
+	}
+
+	listener[A] = listen_on(A);
+	listener[B] = listen_on(B);
+	/* D listens: only its vanishing refuses. */
+	listener[C] = -1;
+	listener[D] = listen_on(D);
+	conn.client = socket_in(client_ns, SOCK_STREAM);
+	if (connect(conn.client, (struct sockaddr *)&sin, sizeof(sin)))
+		die("connect");
+	for (conn.origin = A; conn.origin <= B; conn.origin++) {
+		conn.server = accept_within(listener[conn.origin], 2000);
+		if (conn.server >= 0)
+			break;
+	}
+	if (conn.server < 0)
+		die("the switch placed the connection on neither A nor B");
+	set_nonblock(conn.client);
+	set_nonblock(conn.server);
+	err = capymig_tuple_from_fd(conn.server, &conn.tuple);
+	if (err) {
+		errno = -err;
+		die("tuple");
+	}
+	tap_result(!exchange(EXCHANGE), "a connection through the switch, "
+		   "on %c, streams both ways", 'A' + conn.origin);
+
+	rejected(C, ECONNREFUSED, "no listener on the target");
+	tuple_exists(conn.origin == A ? B : A);
+	busy_then_vanished();
+	vanished_after_export();
+
+	for (i = 0; i < NAMESPACES - 1; i++) {
+		prev = netns_enter(i == CLIENT ? client_ns : host[i].netns);
+		if (prev < 0 || tcp_counters_read(&after))
+			die("TCP counters");
+		netns_leave(prev);
+		resets += tcp_counters_resets(&before[i], &after);
+	}
+	tap_result(!resets, "no reset sent by the client or any server "
+		   "(%llu)", (unsigned long long)resets);
+	return tap_exit_code();
+}

@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# TCPMig migrations through the switch that are refused or fail, against
+# the servers' modules: no listener on the target (REJECT NO_LISTENER),
+# the tuple taken there (REJECT TUPLE_EXISTS), a second MIGRATE while one
+# is in flight (EBUSY), a target that vanishes before its PREPARE-ACK
+# (FAILED by timeout, connection kept) and one that vanishes after it
+# (FAILED by timeout after the export).  See tcpmig_reject.c.
+#
+#                         +---------------------+        +--------------+
+#   +-----------+         | switch              |sw1--eth0 10.10.1.2 (A)  |
+#   | host0     |         | capymig-switchd     |sw2--eth0 10.10.2.2 (B)  |
+#   | client    eth0--sw0 | VIP 10.10.255.1     |sw3--eth0 10.10.3.2 (C)  |
+#   | 10.10.0.2 |         | TCPMig 10.10.254.1  |sw4--eth0 10.10.4.2 (D)  |
+#   +-----------+         +---------------------+        +--------------+
+#
+# A and B listen, C does not; D listens until it vanishes (netem loss
+# 100% on sw4, then a filter dropping all but short datagrams at its
+# eth0).  The origin (A or B) announces each end on the events group:
+# capyctl monitor -j must show them, with their errors.
+
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/selftests/lib/switch_topology.sh"
+
+PORT=7117
+readonly REJECT_CHECKS=11
+
+require_root
+require_module
+require_cmd capymig-switchd tcpmig_reject capyctl jq tc
+
+sw_topology_create 4 || ksft_skip_all "cannot build the topology"
+sw_tcpmig_pool 4 || ksft_skip_all "cannot configure TCPMig"
+sw_switchd_start $PORT 4 --period-us 100000 ||
+	ksft_skip_all "capymig-switchd did not start"
+
+tmp=$(mktemp -d)
+on_exit rm -rf "$tmp"
+for i in 1 2; do
+	ip netns exec "${sw_host[i]}" capyctl -j monitor >"$tmp/events$i" &
+	on_exit kill $!
+done
+prepares()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq .counters.prepares
+}
+tap_plan $((REJECT_CHECKS + 5))
+before=$(prepares)
+rsts=$(sw_out_rsts 4)
+
+tcpmig_reject -a $SW_VIP -p $PORT \
+	-N "${sw_host[1]},${sw_host[2]},${sw_host[3]},${sw_host[4]},${sw_host[0]},$sw_ns" |
+	tee "$tmp/tap"
+status=${PIPESTATUS[0]}
+tap_count=$(grep -cE '^(not )?ok [0-9]+' "$tmp/tap")
+tap_failed=$(grep -c '^not ok' "$tmp/tap")
+while [ "$tap_count" -lt $REJECT_CHECKS ]; do
+	tap_not_ok "tcpmig_reject ended early (status $status)"
+done
+
+# event NAME ERROR: the origin announced a migration's end so.
+event()
+{
+	cat "$tmp"/events* |
+		jq -se "map(select(.event == \"$1\" and .error == \"$2\")) |
+			length == ${3:-1}" >/dev/null
+}
+tap_check "capyctl monitor: rejected, Connection refused (no listener)" \
+	wait_for 5 event rejected "Connection refused"
+tap_check "capyctl monitor: rejected, File exists (tuple exists)" \
+	wait_for 5 event rejected "File exists"
+tap_check "capyctl monitor: failed, Connection timed out, twice (target vanished)" \
+	wait_for 5 event failed "Connection timed out" 2
+tap_check "the switch passed on the 4 PREPAREs" \
+	test $(($(prepares) - before)) -ge 4
+rsts=$(($(sw_out_rsts 4) - rsts))
+tap_check "no namespace sent a reset ($rsts)" test "$rsts" -eq 0
+tap_done
