@@ -416,6 +416,67 @@ static bool wait_gone(struct conn_monitor_bpf *skel,
 	return false;
 }
 
+/* Every record brought up to date by one pass of conn_refresh. */
+static bool refresh(struct conn_monitor_bpf *skel)
+{
+	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info linfo = {};
+	struct bpf_link *link;
+	char buf[64];
+	int fd, n;
+
+	linfo.map.map_fd = bpf_map__fd(skel->maps.conn_sockets);
+	opts.link_info = &linfo;
+	opts.link_info_len = sizeof(linfo);
+	link = bpf_program__attach_iter(skel->progs.conn_refresh, &opts);
+	if (!link) {
+		diag("attach conn_refresh: %s", strerror(errno));
+		return false;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		diag("bpf_iter_create: %s", strerror(errno));
+		bpf_link__destroy(link);
+		return false;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		diag("reading conn_refresh: %s", strerror(errno));
+	close(fd);
+	bpf_link__destroy(link);
+	return n == 0;
+}
+
+/* The server totals, the CPUs' copies added up. */
+static bool read_totals(struct conn_monitor_bpf *skel,
+			struct capymig_monitor_totals *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), i;
+	struct capymig_monitor_totals *per_cpu;
+	__u32 zero = 0;
+	bool ok;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus <= 0)
+		return false;
+	per_cpu = calloc(ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return false;
+	ok = !bpf_map__lookup_elem(skel->maps.totals, &zero, sizeof(zero),
+				   per_cpu, ncpus * sizeof(*per_cpu), 0);
+	for (i = 0; ok && i < ncpus; i++) {
+		sum->conns += per_cpu[i].conns;
+		sum->accepted += per_cpu[i].accepted;
+		sum->imported += per_cpu[i].imported;
+		sum->forgotten += per_cpu[i].forgotten;
+		sum->app_writes += per_cpu[i].app_writes;
+		sum->app_bytes_sent += per_cpu[i].app_bytes_sent;
+	}
+	free(per_cpu);
+	return ok;
+}
+
 static __u32 kernel_max_entries(const struct bpf_map *map)
 {
 	struct bpf_map_info info = {};
@@ -446,11 +507,12 @@ struct conn_case {
 };
 
 /*
- * Checks per case: sockets set up, load() 3, connection established, then
- * those of check_tracked() or check_untracked().
+ * Checks per case: sockets set up, load() 4, connection established, then
+ * those of check_tracked() (with check_traffic()) or check_untracked().
  */
-#define TRACKED_CHECKS		(1 + 3 + 1 + 11)
-#define UNTRACKED_CHECKS	(1 + 3 + 1 + 2)
+#define TRAFFIC_CHECKS		10
+#define TRACKED_CHECKS		(1 + 4 + 1 + 12 + TRAFFIC_CHECKS)
+#define UNTRACKED_CHECKS	(1 + 4 + 1 + 2)
 
 static const struct conn_case cases[] = {
 	{ "ipv4", AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1",
@@ -592,6 +654,15 @@ static struct conn_monitor_bpf *load(const struct conn_case *c,
 		goto fail;
 	}
 
+	/* Before any socket joins the map: a psock takes the map's programs. */
+	if (!check(!bpf_prog_attach(bpf_program__fd(skel->progs.conn_msg),
+				    bpf_map__fd(skel->maps.conn_sockets),
+				    BPF_SK_MSG_VERDICT, 0),
+		   "%s: sk_msg program attaches to conn_sockets", c->name)) {
+		diag("attach: %s", strerror(errno));
+		goto fail;
+	}
+
 	skel->links.conn_monitor =
 		bpf_program__attach_cgroup(skel->progs.conn_monitor, cg_fd);
 	if (!check(skel->links.conn_monitor, "%s: attaches to the cgroup",
@@ -605,11 +676,135 @@ fail:
 	return NULL;
 }
 
+/* Send @len bytes of @c on @from and read them all on @to. */
+static bool pass_bytes(int from, int to, size_t len, char c)
+{
+	char buf[64];
+	size_t got = 0;
+	ssize_t n;
+
+	memset(buf, c, len);
+	if (len > sizeof(buf) || send(from, buf, len, 0) != (ssize_t)len)
+		return false;
+	while (got < len && wait_fd(to, POLLIN)) {
+		n = recv(to, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			return false;
+		got += n;
+	}
+	return got == len;
+}
+
+/* Poll @key's record until @done(conn) holds; false on timeout. */
+static bool wait_conn(struct conn_monitor_bpf *skel,
+		      const struct capymig_tuple *key,
+		      bool (*done)(const struct capymig_conn *, __u64),
+		      __u64 arg, struct capymig_conn *conn)
+{
+	struct timespec tick = { .tv_nsec = 1000000 };
+	__u64 deadline = now_ns() + WAIT_MS * 1000000ULL;
+
+	do {
+		if (conns_has(skel, key, conn) && done(conn, arg))
+			return true;
+		nanosleep(&tick, NULL);
+	} while (now_ns() < deadline);
+	return false;
+}
+
+static bool acked(const struct capymig_conn *conn, __u64 bytes)
+{
+	return conn->bytes_acked == bytes && conn->srtt_us;
+}
+
+/*
+ * Traffic on the recorded connection @key: the server has read the one
+ * byte of conn_establish().  What the sk_msg program notes on each write,
+ * what the RTT callback samples, what only a refresh can see, the totals.
+ */
+static void check_traffic(const struct conn_case *c, struct conn *k,
+			  struct conn_monitor_bpf *skel,
+			  const struct capymig_tuple *key)
+{
+	struct capymig_monitor_totals tot;
+	struct capymig_conn conn = {};
+	__u32 seq0 = 0;
+	bool ok;
+
+	/* Server answers 10 bytes: a write at read point seq0. */
+	ok = pass_bytes(k->server, k->client, 10, 'a');
+	ok = ok && conns_has(skel, key, &conn);
+	seq0 = conn.read_seq;
+	if (!check(ok && (conn.flags & CAPYMIG_CONN_F_READ_SEQ) &&
+		   conn.app_bytes_sent == 10,
+		   "%s: a write sets read_seq and counts 10 bytes", c->name))
+		diag("flags %#x, app_bytes_sent %llu", conn.flags,
+		     (unsigned long long)conn.app_bytes_sent);
+
+	/* Client asks 5 bytes, server reads them and answers 3. */
+	ok = pass_bytes(k->client, k->server, 5, 'b') &&
+	     pass_bytes(k->server, k->client, 3, 'c') &&
+	     conns_has(skel, key, &conn);
+	if (!check(ok && conn.read_seq == seq0 + 5 &&
+		   conn.app_bytes_sent == 13,
+		   "%s: the next write moves read_seq by the 5 bytes read",
+		   c->name))
+		diag("read_seq %u after %u, app_bytes_sent %llu", conn.read_seq,
+		     seq0, (unsigned long long)conn.app_bytes_sent);
+
+	/* The client's ACKs reach the server: RTT samples, no write. */
+	if (!check(wait_conn(skel, key, acked, 13, &conn),
+		   "%s: RTT samples bring bytes_acked to 13 and srtt", c->name))
+		diag("bytes_acked %llu, srtt %u us",
+		     (unsigned long long)conn.bytes_acked, conn.srtt_us);
+	check(conn.tqlen == 0, "%s: nothing unacknowledged: tqlen 0",
+	      c->name);
+
+	/*
+	 * The client sends 7 bytes the server leaves unread: only an ACK
+	 * from the server follows, which no callback reports.
+	 */
+	ok = send(k->client, "ddddddd", 7, 0) == 7;
+	ok = ok && wait_fd(k->server, POLLIN);
+	check(ok && refresh(skel), "%s: conn_refresh runs", c->name);
+	ok = conns_has(skel, key, &conn);
+	if (!check(ok && conn.rqlen == 7 && conn.bytes_received == 13,
+		   "%s: after a refresh rqlen 7, bytes_received 13", c->name))
+		diag("rqlen %u, bytes_received %llu", conn.rqlen,
+		     (unsigned long long)conn.bytes_received);
+	if (!check(conn.segs_in >= 4 && conn.segs_out >= 3 &&
+		   conn.updated_ns > k->t_established && conn.updated_ns <= now_ns(),
+		   "%s: segment counts and updated_ns are current", c->name))
+		diag("segs_in %llu, segs_out %llu, updated_ns %llu",
+		     (unsigned long long)conn.segs_in,
+		     (unsigned long long)conn.segs_out,
+		     (unsigned long long)conn.updated_ns);
+	if (!check(conn.read_seq == seq0 + 5,
+		   "%s: unread bytes leave read_seq alone", c->name))
+		diag("read_seq %u, want %u", conn.read_seq, seq0 + 5);
+
+	ok = read_totals(skel, &tot);
+	if (!check(ok && tot.conns == 1 && tot.accepted == 1 &&
+		   !tot.imported && !tot.forgotten,
+		   "%s: totals: 1 connection, accepted", c->name))
+		diag("conns %llu accepted %llu imported %llu forgotten %llu",
+		     (unsigned long long)tot.conns,
+		     (unsigned long long)tot.accepted,
+		     (unsigned long long)tot.imported,
+		     (unsigned long long)tot.forgotten);
+	if (!check(ok && tot.app_writes == 2 && tot.app_bytes_sent == 13,
+		   "%s: totals: 2 writes, 13 bytes", c->name))
+		diag("app_writes %llu, app_bytes_sent %llu",
+		     (unsigned long long)tot.app_writes,
+		     (unsigned long long)tot.app_bytes_sent);
+}
+
 /* A connection the program must record. */
 static void check_tracked(const struct conn_case *c, struct conn *k,
 			  struct conn_monitor_bpf *skel)
 {
 	struct capymig_tuple want, theirs, got;
+	struct capymig_monitor_totals tot;
 	struct sockaddr_storage server_local;
 	struct capymig_conn conn;
 	__u64 cookie, sk_cookie;
@@ -671,13 +866,19 @@ static void check_tracked(const struct conn_case *c, struct conn *k,
 		   "%s: the client's own connection is not recorded", c->name))
 		diag("found %s", tuple_str(&theirs));
 
+	check_traffic(c, k, skel, &want);
+
 	/*
 	 * The client hangs up; once the server has read the end of stream
-	 * its socket is in CLOSE_WAIT, still a connection to keep.
+	 * (after the 7 bytes left unread) its socket is in CLOSE_WAIT, still
+	 * a connection to keep.
 	 */
 	close(k->client);
 	k->client = -1;
-	n = wait_fd(k->server, POLLIN) ? recv(k->server, &byte, 1, 0) : -1;
+	do
+		n = wait_fd(k->server, POLLIN) ?
+		    recv(k->server, &byte, 1, 0) : -1;
+	while (n == 1);
 	check(n == 0, "%s: server reads the client's end of stream", c->name);
 	if (!check(conns_has(skel, &want, &conn) &&
 		   sockets_has(skel, &want, &sk_cookie),
@@ -696,6 +897,12 @@ static void check_tracked(const struct conn_case *c, struct conn *k,
 	      "%s: conns forgets it once both ends closed", c->name);
 	check(wait_gone(skel, &want, true),
 	      "%s: conn_sockets drops it once both ends closed", c->name);
+	if (!check(read_totals(skel, &tot) && tot.conns == 0 &&
+		   tot.forgotten == 1,
+		   "%s: totals: none left, 1 forgotten", c->name))
+		diag("conns %llu, forgotten %llu",
+		     (unsigned long long)tot.conns,
+		     (unsigned long long)tot.forgotten);
 }
 
 /* A connection the program must ignore. */
