@@ -11,7 +11,6 @@
  * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or the
  * kernel lacks BTF or cgroup v2).
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,11 +34,16 @@
 #include <linux/capymig.h>
 
 #include "conn_monitor.skel.h"
+#include "migrate.h"
+#include "tcp_pair.h"
 
 #define KSFT_SKIP	4
 
 /* The size conn_monitor.bpf.c gives its maps. */
 #define DEFAULT_MAX_CONNS	262144
+
+/* Moves of the connection in the migration case. */
+#define MIGRATIONS	100
 
 /* Bound on every wait for the kernel, generous for an emulated guest. */
 #define WAIT_MS		10000
@@ -955,6 +959,213 @@ out:
 	conn_monitor_bpf__destroy(skel);
 }
 
+/* --- migrations ----------------------------------------------------------- */
+
+/*
+ * copied_seq as the export snapshot it: the TCPMIG_ST_SEQ record of
+ * @blob.  The test's own walk of the records: it trusts the module.
+ */
+static bool blob_copied_seq(const struct tcpmig_blob *blob, __u32 *seq)
+{
+	const __u8 *pos = blob->data + sizeof(struct tcpmig_state_hdr);
+	const __u8 *end = blob->data + blob->len;
+
+	while (pos + sizeof(struct tcpmig_state_rec) <= end) {
+		const struct tcpmig_state_rec *rec = (const void *)pos;
+		__u32 len = ntohl(rec->len);
+
+		pos += sizeof(*rec);
+		if (ntohs(rec->type) == TCPMIG_ST_SEQ &&
+		    len == sizeof(struct tcpmig_st_seq) && pos + len <= end) {
+			*seq = ntohl(((const struct tcpmig_st_seq *)pos)->copied_seq);
+			return true;
+		}
+		pos += (len + TCPMIG_STATE_ALIGN - 1) & ~(TCPMIG_STATE_ALIGN - 1);
+	}
+	return false;
+}
+
+/* What went wrong first in the migration loop, per check. */
+struct migration_faults {
+	int export, boundary, recorded, read_seq, forgotten;
+};
+
+/*
+ * One move of @p's server end: the server writes a byte after having read
+ * everything (its request boundary), the connection is exported (its
+ * psock holds nothing: the sk_msg program never holds data) and imported
+ * into @listener, whose accept() gives the server its new socket.
+ */
+static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
+			 struct tcpmig_nl *nl, int listener, int i,
+			 __u32 *read_seq0, struct migration_faults *f)
+{
+	struct capymig_conn conn = {};
+	struct capymig_tuple t;
+	struct tcpmig_blob blob;
+	__u64 old_cookie, cookie;
+	__u32 seq = 0;
+	int fd, err;
+
+	err = tcp_pair_flow(p, 4096, 1024, WAIT_MS) ?:
+	      tcp_end_write(&p->server, 1, WAIT_MS) ?:
+	      migrate_server_tuple(p->client.fd, &t);
+	if (!err && !conns_has(skel, &t, &conn))
+		err = -ENOENT;
+	if (err) {
+		if (!f->export++)
+			diag("move %d: before the export: %s", i, strerror(-err));
+		return;
+	}
+	/* Sequence numbers go on across moves: so does read_seq. */
+	if (!i)
+		*read_seq0 = conn.read_seq - p->server.rx_pos;
+	if (!(conn.flags & CAPYMIG_CONN_F_READ_SEQ) ||
+	    conn.read_seq != (__u32)(*read_seq0 + p->server.rx_pos)) {
+		if (!f->read_seq++)
+			diag("move %d: read_seq %u after reading %llu bytes",
+			     i, conn.read_seq,
+			     (unsigned long long)p->server.rx_pos);
+	}
+
+	old_cookie = socket_cookie(p->server.fd);
+	err = tcpmig_export(nl, &t, 0, &blob);
+	if (err) {
+		if (!f->export++)
+			diag("move %d: export: %s: %s", i, strerror(-err),
+			     nl->ext_msg);
+		return;
+	}
+	if (!blob_copied_seq(&blob, &seq) || seq != conn.read_seq) {
+		if (!f->boundary++)
+			diag("move %d: exported at copied_seq %u, read_seq %u",
+			     i, seq, conn.read_seq);
+	}
+	err = tcpmig_import(nl, &blob, NULL, NULL);
+	tcpmig_blob_free(&blob);
+	fd = err ? err : tcp_accept(listener, WAIT_MS);
+	if (fd < 0) {
+		if (!f->export++)
+			diag("move %d: import: %s: %s", i, strerror(-fd),
+			     nl->ext_msg);
+		return;
+	}
+	/* The application closes the origin's socket: its psock goes. */
+	close(p->server.fd);
+	p->server.fd = fd;
+
+	cookie = socket_cookie(fd);
+	if (!conns_has(skel, &t, &conn) || conn.cookie != cookie ||
+	    !(conn.flags & CAPYMIG_CONN_F_IMPORTED) ||
+	    !sockets_has(skel, &t, &cookie) || cookie != conn.cookie) {
+		if (!f->recorded++)
+			diag("move %d: record cookie %llu flags %#x, socket %llu",
+			     i, (unsigned long long)conn.cookie, conn.flags,
+			     (unsigned long long)socket_cookie(fd));
+	}
+	if (conn.cookie == old_cookie && !f->forgotten++)
+		diag("move %d: the origin's socket is still recorded", i);
+}
+
+#define MIGRATION_CHECKS	(1 + 4 + 1 + 5 + 3 + 2)
+
+/*
+ * The monitor and the module together: a connection moved MIGRATIONS
+ * times within the namespace (export, import into the same listener), a
+ * verified stream flowing both ways between moves.  Each import must be
+ * recorded as migrated in (the module gives the socket the listener's
+ * cgroup and runs the sockops callback), each origin socket forgotten,
+ * and the request boundary the sk_msg program noted must be where the
+ * export found the stream.
+ */
+static void run_migrations(int cg_fd)
+{
+	static const struct conn_case c = {
+		"migration", AF_INET, "127.0.0.1", false, AF_INET,
+		"127.0.0.1", SERVICE_LISTENER, 1024 };
+	struct conn k = { .listener = -1, .client = -1, .server = -1 };
+	struct migration_faults f = {};
+	struct conn_monitor_bpf *skel = NULL;
+	struct capymig_monitor_totals tot;
+	struct capymig_tuple t;
+	struct migrate_host host;
+	struct tcp_pair p = { .client.fd = -1, .server.fd = -1 };
+	socklen_t len = sizeof(k.listen_sa);
+	int first = test_nr, i, err;
+	__u32 read_seq0 = 0;
+	bool ok;
+
+	err = migrate_host_open(&host, "");
+	if (err) {
+		while (test_nr - first < MIGRATION_CHECKS)
+			printf("ok %d - %s # SKIP no capymig module: %s\n",
+			       ++test_nr, c.name, strerror(-err));
+		return;
+	}
+	k.listener = tcp_listener(AF_INET, 0, NULL);
+	if (!check(k.listener >= 0 &&
+		   !getsockname(k.listener, (struct sockaddr *)&k.listen_sa,
+				&len), "%s: listener set up", c.name))
+		goto out;
+	skel = load(&c, &k, cg_fd);
+	if (!skel)
+		goto out;
+	err = tcp_pair_start(&p, k.listener, NULL) ?:
+	      tcp_pair_accept(&p, k.listener) ?:
+	      migrate_server_tuple(p.client.fd, &t);
+	if (!check(!err, "%s: connection established", c.name)) {
+		diag("%s", strerror(-err));
+		goto out;
+	}
+
+	for (i = 0; i < MIGRATIONS; i++)
+		migrate_once(skel, &p, &host.nl, k.listener, i, &read_seq0, &f);
+	check(!f.export, "%s: %d exports and imports of a socket in the "
+	      "sockhash, its sk_msg program attached", c.name, MIGRATIONS);
+	check(!f.boundary, "%s: every export found copied_seq at read_seq",
+	      c.name);
+	check(!f.read_seq, "%s: read_seq follows the bytes read, across moves",
+	      c.name);
+	check(!f.recorded, "%s: every imported socket recorded, flagged "
+	      "imported, in conn_sockets", c.name);
+	check(!f.forgotten, "%s: every origin socket forgotten", c.name);
+
+	err = tcp_pair_flow(&p, 65536, 65536, WAIT_MS);
+	if (!check(!err, "%s: both streams intact after the moves", c.name))
+		diag("%s", strerror(-err));
+	ok = read_totals(skel, &tot);
+	if (!check(ok && tot.conns == 1 && tot.accepted == 1 &&
+		   tot.imported == MIGRATIONS && tot.forgotten == MIGRATIONS,
+		   "%s: totals: 1 connection, 1 accepted, %d imported and "
+		   "forgotten", c.name, MIGRATIONS))
+		diag("conns %llu accepted %llu imported %llu forgotten %llu",
+		     (unsigned long long)tot.conns,
+		     (unsigned long long)tot.accepted,
+		     (unsigned long long)tot.imported,
+		     (unsigned long long)tot.forgotten);
+	/* Every byte the server wrote, on whichever socket. */
+	if (!check(ok && tot.app_bytes_sent == p.server.tx_pos,
+		   "%s: app_bytes_sent is every byte the server wrote",
+		   c.name))
+		diag("counted %llu, wrote %llu",
+		     (unsigned long long)tot.app_bytes_sent,
+		     (unsigned long long)p.server.tx_pos);
+
+	tcp_pair_close(&p);
+	check(wait_gone(skel, &t, false) && wait_gone(skel, &t, true),
+	      "%s: forgotten once closed", c.name);
+	check(read_totals(skel, &tot) && tot.conns == 0,
+	      "%s: totals: no connection left", c.name);
+out:
+	while (test_nr - first < MIGRATION_CHECKS)
+		check(false, "%s: not reached", c.name);
+	tcp_pair_close(&p);
+	conn_close(&k);
+	conn_monitor_bpf__destroy(skel);
+	tcpmig_nl_close(&host.nl);
+	close(host.netns);
+}
+
 int main(void)
 {
 	char mnt[PATH_MAX];
@@ -992,11 +1203,13 @@ int main(void)
 		return 1;
 	}
 
+	plan = MIGRATION_CHECKS;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		plan += case_checks(&cases[i]);
 	printf("1..%d\n", plan);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i], cg_fd);
+	run_migrations(cg_fd);
 
 	close(cg_fd);
 	diag("%d passed, %d failed", test_nr - failures, failures);
