@@ -18,6 +18,7 @@
  * application's memory cgroup: accept() charges the acceptor's cgroup, and
  * a socket that already had one would leak a reference.
  */
+#include <linux/bpf-cgroup.h>
 #include <linux/cgroup.h>
 #include <linux/cred.h>
 #include <linux/file.h>
@@ -393,8 +394,9 @@ static void restore_sockopts(struct sock *sk, const struct capymig_state *st)
  * cgroup_skb, the server monitor's).  One the listener accepted has the
  * listener's cgroup (sk_clone_lock copies it); one built by the worker got
  * the root cgroup.  Give it the listener's before it is hashed, so that
- * from its first packet it is the service's.  The reference taken is the
- * one __sk_destruct() drops; the root's, replaced, goes now.
+ * from its first packet it is the service's.  The references taken, on
+ * the cgroup and on its BPF programs, are those cgroup_sk_free() drops;
+ * the root's, replaced, go now.
  */
 static void take_listener_cgroup(struct sock *sk, struct sock *listener)
 {
@@ -403,7 +405,9 @@ static void take_listener_cgroup(struct sock *sk, struct sock *listener)
 	struct cgroup *cgrp = sock_cgroup_ptr(&listener->sk_cgrp_data);
 
 	cgroup_get(cgrp);
+	cgroup_bpf_get(cgrp);
 	sk->sk_cgrp_data.cgroup = cgrp;
+	cgroup_bpf_put(old);
 	cgroup_put(old);
 #endif
 }

@@ -1000,10 +1000,10 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 			 struct tcpmig_nl *nl, int listener, int i,
 			 __u32 *read_seq0, struct migration_faults *f)
 {
-	struct capymig_conn conn = {};
+	struct capymig_conn conn = {}, left;
 	struct capymig_tuple t;
 	struct tcpmig_blob blob;
-	__u64 old_cookie, cookie;
+	__u64 cookie;
 	__u32 seq = 0;
 	int fd, err;
 
@@ -1028,7 +1028,6 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 			     (unsigned long long)p->server.rx_pos);
 	}
 
-	old_cookie = socket_cookie(p->server.fd);
 	err = tcpmig_export(nl, &t, 0, &blob);
 	if (err) {
 		if (!f->export++)
@@ -1036,6 +1035,10 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 			     nl->ext_msg);
 		return;
 	}
+	/* Gone with the export, before the socket is closed. */
+	if ((conns_has(skel, &t, &left) || sockets_has(skel, &t, &cookie)) &&
+	    !f->forgotten++)
+		diag("move %d: the exported socket is still recorded", i);
 	if (!blob_copied_seq(&blob, &seq) || seq != conn.read_seq) {
 		if (!f->boundary++)
 			diag("move %d: exported at copied_seq %u, read_seq %u",
@@ -1063,8 +1066,6 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 			     i, (unsigned long long)conn.cookie, conn.flags,
 			     (unsigned long long)socket_cookie(fd));
 	}
-	if (conn.cookie == old_cookie && !f->forgotten++)
-		diag("move %d: the origin's socket is still recorded", i);
 }
 
 #define MIGRATION_CHECKS	(1 + 4 + 1 + 5 + 3 + 2)
