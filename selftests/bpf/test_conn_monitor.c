@@ -106,6 +106,8 @@ static char cg_path[PATH_MAX];		/* the test's cgroup, once created */
 static char cg_home_procs[PATH_MAX];	/* cgroup.procs of where we came from */
 static char cg_root_procs[PATH_MAX];	/* cgroup.procs of the mount's root */
 static volatile sig_atomic_t cg_created;
+static char cg2_path[PATH_MAX];		/* a second server's, beside it */
+static volatile sig_atomic_t cg2_created;
 
 static bool write_pid(const char *procs)
 {
@@ -128,6 +130,11 @@ static bool write_pid(const char *procs)
 
 static void cgroup_cleanup(void)
 {
+	/* The test only passes through the second one. */
+	if (cg2_created) {
+		cg2_created = 0;
+		rmdir(cg2_path);
+	}
 	if (!cg_created)
 		return;
 	cg_created = 0;
@@ -245,6 +252,27 @@ static int cgroup_enter(const char *mnt)
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+/*
+ * A second cgroup beside the test's, for a second server, which the test
+ * enters only to create that server's listener: the connections a
+ * listener accepts are in its cgroup, whoever accepts them.  Returns an
+ * fd of its directory, or -1.
+ */
+static int cgroup_second(void)
+{
+	int fd;
+
+	if (!path_printf(cg2_path, "%s-2", cg_path) || mkdir(cg2_path, 0755)) {
+		diag("mkdir %s-2: %s", cg_path, strerror(errno));
+		return -1;
+	}
+	cg2_created = 1;
+	fd = open(cg2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		diag("open %s: %s", cg2_path, strerror(errno));
 	return fd;
 }
 
@@ -990,16 +1018,25 @@ struct migration_faults {
 	int export, boundary, recorded, read_seq, forgotten;
 };
 
+/* The two servers: a listener each, in a cgroup each, a monitor each. */
+struct server {
+	int listener;
+	__u64 cookie;			/* the listener's */
+	struct conn_monitor_bpf *skel;
+};
+
 /*
- * One move of @p's server end: the server writes a byte after having read
- * everything (its request boundary), the connection is exported (its
- * psock holds nothing: the sk_msg program never holds data) and imported
- * into @listener, whose accept() gives the server its new socket.
+ * One move of @p's server end from @from to @to: the server writes a byte
+ * after having read everything (its request boundary), the connection is
+ * exported (its psock holds nothing: the sk_msg program never holds data)
+ * and imported into @to's listener, whose accept() gives the server its
+ * new socket.
  */
-static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
-			 struct tcpmig_nl *nl, int listener, int i,
+static void migrate_once(struct server *from, struct server *to,
+			 struct tcp_pair *p, struct tcpmig_nl *nl, int i,
 			 __u32 *read_seq0, struct migration_faults *f)
 {
+	struct tcpmig_import_opts opts = { .listener_cookie = to->cookie };
 	struct capymig_conn conn = {}, left;
 	struct capymig_tuple t;
 	struct tcpmig_blob blob;
@@ -1010,7 +1047,7 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 	err = tcp_pair_flow(p, 4096, 1024, WAIT_MS) ?:
 	      tcp_end_write(&p->server, 1, WAIT_MS) ?:
 	      migrate_server_tuple(p->client.fd, &t);
-	if (!err && !conns_has(skel, &t, &conn))
+	if (!err && !conns_has(from->skel, &t, &conn))
 		err = -ENOENT;
 	if (err) {
 		if (!f->export++)
@@ -1036,48 +1073,100 @@ static void migrate_once(struct conn_monitor_bpf *skel, struct tcp_pair *p,
 		return;
 	}
 	/* Gone with the export, before the socket is closed. */
-	if ((conns_has(skel, &t, &left) || sockets_has(skel, &t, &cookie)) &&
-	    !f->forgotten++)
+	if ((conns_has(from->skel, &t, &left) ||
+	     sockets_has(from->skel, &t, &cookie)) && !f->forgotten++)
 		diag("move %d: the exported socket is still recorded", i);
 	if (!blob_copied_seq(&blob, &seq) || seq != conn.read_seq) {
 		if (!f->boundary++)
 			diag("move %d: exported at copied_seq %u, read_seq %u",
 			     i, seq, conn.read_seq);
 	}
-	err = tcpmig_import(nl, &blob, NULL, NULL);
+	err = tcpmig_import(nl, &blob, &opts, NULL);
 	tcpmig_blob_free(&blob);
-	fd = err ? err : tcp_accept(listener, WAIT_MS);
+	fd = err ? err : tcp_accept(to->listener, WAIT_MS);
 	if (fd < 0) {
 		if (!f->export++)
 			diag("move %d: import: %s: %s", i, strerror(-fd),
 			     nl->ext_msg);
 		return;
 	}
-	/* The application closes the origin's socket: its psock goes. */
+	/* The application closes the origin's socket: its psock is gone. */
 	close(p->server.fd);
 	p->server.fd = fd;
 
 	cookie = socket_cookie(fd);
-	if (!conns_has(skel, &t, &conn) || conn.cookie != cookie ||
+	if (!conns_has(to->skel, &t, &conn) || conn.cookie != cookie ||
 	    !(conn.flags & CAPYMIG_CONN_F_IMPORTED) ||
-	    !sockets_has(skel, &t, &cookie) || cookie != conn.cookie) {
+	    !sockets_has(to->skel, &t, &cookie) || cookie != conn.cookie) {
 		if (!f->recorded++)
 			diag("move %d: record cookie %llu flags %#x, socket %llu",
 			     i, (unsigned long long)conn.cookie, conn.flags,
 			     (unsigned long long)socket_cookie(fd));
 	}
+	if (conns_has(from->skel, &t, &left) && !f->forgotten++)
+		diag("move %d: the origin recorded it again", i);
 }
 
-#define MIGRATION_CHECKS	(1 + 4 + 1 + 5 + 3 + 2)
+static int set_reuseport(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ?
+	       -errno : 0;
+}
 
 /*
- * The monitor and the module together: a connection moved MIGRATIONS
- * times within the namespace (export, import into the same listener), a
- * verified stream flowing both ways between moves.  Each import must be
- * recorded as migrated in (the module gives the socket the listener's
- * cgroup and runs the sockops callback), each origin socket forgotten,
- * and the request boundary the sk_msg program noted must be where the
- * export found the stream.
+ * Server @s's listener on @port (0: any), created in the cgroup whose
+ * cgroup.procs is @procs.  Returns false on failure.
+ */
+static bool server_listen(struct server *s, int family, __u16 port,
+			  const char *procs)
+{
+	static const struct sock_opts reuseport = { .prepare = set_reuseport };
+	char home[PATH_MAX];
+
+	if (!path_printf(home, "%s/cgroup.procs", cg_path) ||
+	    (procs && !write_pid(procs)))
+		return false;
+	s->listener = tcp_listener(family, port, &reuseport);
+	if (procs && !write_pid(home))
+		return false;
+	s->cookie = s->listener >= 0 ? socket_cookie(s->listener) : 0;
+	return s->listener >= 0;
+}
+
+static bool totals_are(struct conn_monitor_bpf *skel, const char *name,
+		       __u64 conns, __u64 accepted, __u64 imported,
+		       __u64 forgotten, __u64 *app_bytes)
+{
+	struct capymig_monitor_totals tot;
+
+	if (!read_totals(skel, &tot))
+		return false;
+	*app_bytes += tot.app_bytes_sent;
+	if (tot.conns == conns && tot.accepted == accepted &&
+	    tot.imported == imported && tot.forgotten == forgotten)
+		return true;
+	diag("%s: conns %llu accepted %llu imported %llu forgotten %llu", name,
+	     (unsigned long long)tot.conns, (unsigned long long)tot.accepted,
+	     (unsigned long long)tot.imported,
+	     (unsigned long long)tot.forgotten);
+	return false;
+}
+
+#define MIGRATION_CHECKS	(1 + 4 + 1 + 1 + 4 + 5 + 4 + 2)
+
+/*
+ * The monitor and the module together.  Two servers share a port
+ * (SO_REUSEPORT), each listener created in a cgroup of its own, each
+ * cgroup with a monitor of its own.  A connection accepted by the first
+ * moves MIGRATIONS times between them (export, import into the other's
+ * listener), a verified stream flowing both ways between moves.  The
+ * module gives each imported socket its listener's cgroup and runs the
+ * sockops callback there: the target's monitor must record it as
+ * migrated in, the origin's must have forgotten it, and the request
+ * boundary the sk_msg program noted must be where the export found the
+ * stream.
  */
 static void run_migrations(int cg_fd)
 {
@@ -1085,16 +1174,16 @@ static void run_migrations(int cg_fd)
 		"migration", AF_INET, "127.0.0.1", false, AF_INET,
 		"127.0.0.1", SERVICE_LISTENER, 1024 };
 	struct conn k = { .listener = -1, .client = -1, .server = -1 };
-	struct migration_faults f = {};
-	struct conn_monitor_bpf *skel = NULL;
-	struct capymig_monitor_totals tot;
-	struct capymig_tuple t;
-	struct migrate_host host;
+	struct server srv[2] = { { .listener = -1 }, { .listener = -1 } };
 	struct tcp_pair p = { .client.fd = -1, .server.fd = -1 };
 	socklen_t len = sizeof(k.listen_sa);
-	int first = test_nr, i, err;
+	struct migration_faults f = {};
+	struct migrate_host host;
+	struct capymig_tuple t;
+	char procs2[PATH_MAX];
+	int first = test_nr, i, err, cg2_fd = -1;
 	__u32 read_seq0 = 0;
-	bool ok;
+	__u64 app_bytes = 0;
 
 	err = migrate_host_open(&host, "");
 	if (err) {
@@ -1103,13 +1192,14 @@ static void run_migrations(int cg_fd)
 			       ++test_nr, c.name, strerror(-err));
 		return;
 	}
-	k.listener = tcp_listener(AF_INET, 0, NULL);
-	if (!check(k.listener >= 0 &&
-		   !getsockname(k.listener, (struct sockaddr *)&k.listen_sa,
-				&len), "%s: listener set up", c.name))
+	if (!check(server_listen(&srv[0], AF_INET, 0, NULL) &&
+		   !getsockname(srv[0].listener,
+				(struct sockaddr *)&k.listen_sa, &len),
+		   "%s: first server listens", c.name))
 		goto out;
-	skel = load(&c, &k, cg_fd);
-	if (!skel)
+	k.listener = srv[0].listener;
+	srv[0].skel = load(&c, &k, cg_fd);
+	if (!srv[0].skel)
 		goto out;
 	err = tcp_pair_start(&p, k.listener, NULL) ?:
 	      tcp_pair_accept(&p, k.listener) ?:
@@ -1119,50 +1209,71 @@ static void run_migrations(int cg_fd)
 		goto out;
 	}
 
+	/* Only now: the connection could have gone to either. */
+	cg2_fd = cgroup_second();
+	if (!check(cg2_fd >= 0 &&
+		   path_printf(procs2, "%s/cgroup.procs", cg2_path) &&
+		   server_listen(&srv[1], AF_INET,
+				 ntohs(port_of(&k.listen_sa)), procs2),
+		   "%s: second server listens, in a second cgroup", c.name))
+		goto out;
+	srv[1].skel = load(&c, &k, cg2_fd);
+	if (!srv[1].skel)
+		goto out;
+
 	for (i = 0; i < MIGRATIONS; i++)
-		migrate_once(skel, &p, &host.nl, k.listener, i, &read_seq0, &f);
-	check(!f.export, "%s: %d exports and imports of a socket in the "
+		migrate_once(&srv[i % 2], &srv[!(i % 2)], &p, &host.nl, i,
+			     &read_seq0, &f);
+	check(!f.export, "%s: %d exports and imports of a socket in a "
 	      "sockhash, its sk_msg program attached", c.name, MIGRATIONS);
 	check(!f.boundary, "%s: every export found copied_seq at read_seq",
 	      c.name);
 	check(!f.read_seq, "%s: read_seq follows the bytes read, across moves",
 	      c.name);
-	check(!f.recorded, "%s: every imported socket recorded, flagged "
-	      "imported, in conn_sockets", c.name);
-	check(!f.forgotten, "%s: every origin socket forgotten", c.name);
+	check(!f.recorded, "%s: every import recorded by the target's "
+	      "monitor, flagged imported, in its sockhash", c.name);
+	check(!f.forgotten, "%s: every export forgotten by the origin's "
+	      "monitor at once", c.name);
 
 	err = tcp_pair_flow(&p, 65536, 65536, WAIT_MS);
 	if (!check(!err, "%s: both streams intact after the moves", c.name))
 		diag("%s", strerror(-err));
-	ok = read_totals(skel, &tot);
-	if (!check(ok && tot.conns == 1 && tot.accepted == 1 &&
-		   tot.imported == MIGRATIONS && tot.forgotten == MIGRATIONS,
-		   "%s: totals: 1 connection, 1 accepted, %d imported and "
-		   "forgotten", c.name, MIGRATIONS))
-		diag("conns %llu accepted %llu imported %llu forgotten %llu",
-		     (unsigned long long)tot.conns,
-		     (unsigned long long)tot.accepted,
-		     (unsigned long long)tot.imported,
-		     (unsigned long long)tot.forgotten);
+	/* An even number of moves: the connection is back on the first. */
+	check(totals_are(srv[0].skel, "first", 1, 1, MIGRATIONS / 2,
+			 MIGRATIONS / 2, &app_bytes),
+	      "%s: first monitor: 1 connection, accepted, %d imported and "
+	      "forgotten", c.name, MIGRATIONS / 2);
+	check(totals_are(srv[1].skel, "second", 0, 0, MIGRATIONS / 2,
+			 MIGRATIONS / 2, &app_bytes),
+	      "%s: second monitor: none now, %d imported and forgotten",
+	      c.name, MIGRATIONS / 2);
 	/* Every byte the server wrote, on whichever socket. */
-	if (!check(ok && tot.app_bytes_sent == p.server.tx_pos,
+	if (!check(app_bytes == p.server.tx_pos,
 		   "%s: app_bytes_sent is every byte the server wrote",
 		   c.name))
 		diag("counted %llu, wrote %llu",
-		     (unsigned long long)tot.app_bytes_sent,
+		     (unsigned long long)app_bytes,
 		     (unsigned long long)p.server.tx_pos);
 
 	tcp_pair_close(&p);
-	check(wait_gone(skel, &t, false) && wait_gone(skel, &t, true),
+	check(wait_gone(srv[0].skel, &t, false) &&
+	      wait_gone(srv[0].skel, &t, true),
 	      "%s: forgotten once closed", c.name);
-	check(read_totals(skel, &tot) && tot.conns == 0,
-	      "%s: totals: no connection left", c.name);
+	app_bytes = 0;
+	check(totals_are(srv[0].skel, "first", 0, 1, MIGRATIONS / 2,
+			 MIGRATIONS / 2 + 1, &app_bytes),
+	      "%s: first monitor: no connection left", c.name);
 out:
 	while (test_nr - first < MIGRATION_CHECKS)
 		check(false, "%s: not reached", c.name);
 	tcp_pair_close(&p);
-	conn_close(&k);
-	conn_monitor_bpf__destroy(skel);
+	for (i = 0; i < 2; i++) {
+		if (srv[i].listener >= 0)
+			close(srv[i].listener);
+		conn_monitor_bpf__destroy(srv[i].skel);
+	}
+	if (cg2_fd >= 0)
+		close(cg2_fd);
 	tcpmig_nl_close(&host.nl);
 	close(host.netns);
 }
