@@ -6,7 +6,13 @@
  * program there and makes TCP connections over loopback, so that its own
  * sockets are the only ones the program sees and the maps must hold
  * exactly what the test expects.  Each case loads the program afresh,
- * since its configuration is read-only once loaded.
+ * since its configuration is read-only once loaded.  On each connection
+ * the test checks what the sockops, sk_msg and iterator programs record
+ * as data flows: counters, queue lengths, srtt, read_seq, the totals.
+ *
+ * With the capymig module loaded (the guest), a last case moves a
+ * connection back and forth between two servers in two cgroups, each
+ * watched by a monitor of its own; without it, that case is skipped.
  *
  * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or the
  * kernel lacks BTF or cgroup v2).
@@ -106,7 +112,7 @@ static char cg_path[PATH_MAX];		/* the test's cgroup, once created */
 static char cg_home_procs[PATH_MAX];	/* cgroup.procs of where we came from */
 static char cg_root_procs[PATH_MAX];	/* cgroup.procs of the mount's root */
 static volatile sig_atomic_t cg_created;
-static char cg2_path[PATH_MAX];		/* a second server's, beside it */
+static char cg2_path[PATH_MAX];		/* a second server's, beside */
 static volatile sig_atomic_t cg2_created;
 
 static bool write_pid(const char *procs)
@@ -805,7 +811,8 @@ static void check_traffic(const struct conn_case *c, struct conn *k,
 		diag("rqlen %u, bytes_received %llu", conn.rqlen,
 		     (unsigned long long)conn.bytes_received);
 	if (!check(conn.segs_in >= 4 && conn.segs_out >= 3 &&
-		   conn.updated_ns > k->t_established && conn.updated_ns <= now_ns(),
+		   conn.updated_ns > k->t_established &&
+		   conn.updated_ns <= now_ns(),
 		   "%s: segment counts and updated_ns are current", c->name))
 		diag("segs_in %llu, segs_out %llu, updated_ns %llu",
 		     (unsigned long long)conn.segs_in,
@@ -1000,15 +1007,18 @@ static bool blob_copied_seq(const struct tcpmig_blob *blob, __u32 *seq)
 
 	while (pos + sizeof(struct tcpmig_state_rec) <= end) {
 		const struct tcpmig_state_rec *rec = (const void *)pos;
+		const struct tcpmig_st_seq *st;
 		__u32 len = ntohl(rec->len);
 
 		pos += sizeof(*rec);
 		if (ntohs(rec->type) == TCPMIG_ST_SEQ &&
-		    len == sizeof(struct tcpmig_st_seq) && pos + len <= end) {
-			*seq = ntohl(((const struct tcpmig_st_seq *)pos)->copied_seq);
+		    len == sizeof(*st) && pos + len <= end) {
+			st = (const void *)pos;
+			*seq = ntohl(st->copied_seq);
 			return true;
 		}
-		pos += (len + TCPMIG_STATE_ALIGN - 1) & ~(TCPMIG_STATE_ALIGN - 1);
+		pos += (len + TCPMIG_STATE_ALIGN - 1) &
+		       ~(TCPMIG_STATE_ALIGN - 1);
 	}
 	return false;
 }
@@ -1051,7 +1061,8 @@ static void migrate_once(struct server *from, struct server *to,
 		err = -ENOENT;
 	if (err) {
 		if (!f->export++)
-			diag("move %d: before the export: %s", i, strerror(-err));
+			diag("move %d: before the export: %s", i,
+			     strerror(-err));
 		return;
 	}
 	/* Sequence numbers go on across moves: so does read_seq. */
@@ -1099,8 +1110,9 @@ static void migrate_once(struct server *from, struct server *to,
 	    !(conn.flags & CAPYMIG_CONN_F_IMPORTED) ||
 	    !sockets_has(to->skel, &t, &cookie) || cookie != conn.cookie) {
 		if (!f->recorded++)
-			diag("move %d: record cookie %llu flags %#x, socket %llu",
-			     i, (unsigned long long)conn.cookie, conn.flags,
+			diag("move %d: record cookie %llu flags %#x, "
+			     "socket %llu", i,
+			     (unsigned long long)conn.cookie, conn.flags,
 			     (unsigned long long)socket_cookie(fd));
 	}
 	if (conns_has(from->skel, &t, &left) && !f->forgotten++)
