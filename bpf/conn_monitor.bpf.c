@@ -262,11 +262,11 @@ static void conn_closed(struct bpf_sock_ops *skops)
 	/*
 	 * Another program may have asked for state changes of a socket this
 	 * one did not record, whose tuple may be recorded for another socket:
-	 * remove only this socket's own entries.  The sockhash drops a socket
-	 * by itself only when the application closes it, or on 6.18 when it
-	 * is unhashed; on 6.1 an exported socket, disconnected but still
-	 * open, would stay in it and keep its tuple from the connection's
-	 * import on this host.
+	 * remove only this socket's own entries.  On 6.1 the sockhash drops
+	 * a TCP socket by itself only when the application closes it (no
+	 * unhash hook): an exported socket, disconnected but still open,
+	 * would stay in it and keep its tuple from the connection's import
+	 * on this host.
 	 */
 	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn || conn->cookie != bpf_get_socket_cookie(skops))
