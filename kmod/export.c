@@ -11,6 +11,7 @@
  * freed, and the application's next call fails with ECONNABORTED.
  */
 #include <linux/ktime.h>
+#include <linux/skmsg.h>
 #include <net/inet_connection_sock.h>
 #include <net/tcp.h>
 #include <net/transp_v6.h>
@@ -19,6 +20,45 @@
 #include "conn.h"
 #include "hold.h"
 #include "state.h"
+
+/*
+ * A socket in a BPF sockmap or sockhash (the server monitor's) carries a
+ * psock in sk_user_data.  Its connection is all in TCP's state, and so
+ * exportable, while the psock holds nothing of its own: no message queued
+ * for the application to read (ingress_msg: an sk_msg redirect to it, or
+ * a receive verdict), no skb waiting for its backlog work (ingress_skb),
+ * no corked write, and no verdict left to apply to the next bytes written
+ * (apply_bytes, sk_redir).  Any of those is data the blob would not carry
+ * or a decision the target would not know.  A receive verdict program
+ * (with or without a stream parser) takes arriving data off TCP's receive
+ * queue as it comes, so such a socket is refused whatever it holds now.
+ *
+ * Called with the socket locked, which an sk_msg verdict and a redirect
+ * to the socket's ingress (bpf_tcp_ingress) also take: neither can add
+ * anything until the export has detached the socket, which takes it out of
+ * every map (sock_map_unhash).  Another map's receive verdict could still
+ * redirect an skb to it from the psock's work: only sockmaps with receive
+ * programs do that, and the data is then lost as on a socket being closed.
+ */
+static const char *psock_refusal(const struct sock *sk)
+{
+	const struct sk_psock *psock;
+	const char *why = NULL;
+
+	rcu_read_lock();
+	psock = sk_psock(sk);
+	if (!psock)
+		why = "socket is owned by a kernel user";
+	else if (psock->progs.stream_parser || psock->progs.stream_verdict ||
+		 psock->progs.skb_verdict)
+		why = "socket is in a sockmap with a receive verdict program";
+	else if (!sk_psock_queue_empty(psock) ||
+		 !skb_queue_empty_lockless(&psock->ingress_skb) ||
+		 psock->cork || psock->apply_bytes || psock->sk_redir)
+		why = "socket's sockmap holds data or a verdict for it";
+	rcu_read_unlock();
+	return why;
+}
 
 const char *capymig_export_refusal(const struct sock *sk)
 {
@@ -34,8 +74,12 @@ const char *capymig_export_refusal(const struct sock *sk)
 		return "connection uses an upper-layer protocol (kTLS, MPTCP)";
 	if (sk_is_mptcp(sk))
 		return "MPTCP subflows cannot be exported";
-	if (rcu_access_pointer(sk->sk_user_data))
-		return "socket is owned by a kernel user or a sockmap";
+	if (rcu_access_pointer(sk->sk_user_data)) {
+		const char *why = psock_refusal(sk);
+
+		if (why)
+			return why;
+	}
 #ifdef CONFIG_TCP_MD5SIG
 	if (rcu_access_pointer(tp->md5sig_info))
 		return "connection uses TCP-MD5 signatures";

@@ -18,6 +18,8 @@
  * application's memory cgroup: accept() charges the acceptor's cgroup, and
  * a socket that already had one would leak a reference.
  */
+#include <linux/bpf-cgroup.h>
+#include <linux/cgroup.h>
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/net.h>
@@ -388,6 +390,44 @@ static void restore_sockopts(struct sock *sk, const struct capymig_state *st)
 }
 
 /*
+ * A socket's cgroup picks the cgroup BPF programs run for it (sockops,
+ * cgroup_skb, the server monitor's).  One the listener accepted has the
+ * listener's cgroup (sk_clone_lock copies it); one built by the worker got
+ * the root cgroup.  Give it the listener's before it is hashed, so that
+ * from its first packet it is the service's.  The references taken, on
+ * the cgroup and on its BPF programs, are those cgroup_sk_free() drops;
+ * the root's, replaced, go now.
+ */
+static void take_listener_cgroup(struct sock *sk, struct sock *listener)
+{
+#ifdef CONFIG_SOCK_CGROUP_DATA
+	struct cgroup *old = sock_cgroup_ptr(&sk->sk_cgrp_data);
+	struct cgroup *cgrp = sock_cgroup_ptr(&listener->sk_cgrp_data);
+
+	cgroup_get(cgrp);
+	cgroup_bpf_get(cgrp);
+	sk->sk_cgrp_data.cgroup = cgrp;
+	cgroup_bpf_put(old);
+	cgroup_put(old);
+#endif
+}
+
+/*
+ * What TCP runs when a connection it accepts is established
+ * (tcp_init_transfer()): the sockops programs of the socket's cgroup see
+ * it, here with args[0] saying it migrated in.  The server monitor
+ * records it then.  Under the socket lock, as TCP calls them.
+ */
+static void run_sockops_established(struct sock *sk)
+{
+	u32 arg = CAPYMIG_SOCKOPS_IMPORTED;
+
+	lock_sock(sk);
+	tcp_call_bpf(sk, BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, 1, &arg);
+	release_sock(sk);
+}
+
+/*
  * Puts @sock's sock in @listener's accept queue, as the SYN-cookie path
  * does for a child it creates: a request socket with no fast-open state
  * carries it, and accept() then grafts it onto a new struct socket.
@@ -429,6 +469,8 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	u32 sent = ntohl(st->seq.snd_nxt) - ntohl(st->seq.snd_una);
 	int err;
 
+	if (listener)
+		take_listener_cgroup(sk, listener);
 	err = prepare_socket(sk, st, &r->why);
 	if (err)
 		return err;
@@ -466,6 +508,7 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	err = send_all(sock, st->sndq + sent, st->sndq_len - sent);
 	WARN_ON_ONCE(err);	/* open_buffers() made room for all of it */
 	restore_buffers(sk, st);
+	run_sockops_established(sk);
 
 	if (listener) {
 		deliver_to_listener(listener, sock);

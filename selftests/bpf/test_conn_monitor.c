@@ -6,12 +6,17 @@
  * program there and makes TCP connections over loopback, so that its own
  * sockets are the only ones the program sees and the maps must hold
  * exactly what the test expects.  Each case loads the program afresh,
- * since its configuration is read-only once loaded.
+ * since its configuration is read-only once loaded.  On each connection
+ * the test checks what the sockops, sk_msg and iterator programs record
+ * as data flows: counters, queue lengths, srtt, read_seq, the totals.
+ *
+ * With the capymig module loaded (the guest), a last case moves a
+ * connection back and forth between two servers in two cgroups, each
+ * watched by a monitor of its own; without it, that case is skipped.
  *
  * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or the
  * kernel lacks BTF or cgroup v2).
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,11 +40,16 @@
 #include <linux/capymig.h>
 
 #include "conn_monitor.skel.h"
+#include "migrate.h"
+#include "tcp_pair.h"
 
 #define KSFT_SKIP	4
 
 /* The size conn_monitor.bpf.c gives its maps. */
 #define DEFAULT_MAX_CONNS	262144
+
+/* Moves of the connection in the migration case. */
+#define MIGRATIONS	100
 
 /* Bound on every wait for the kernel, generous for an emulated guest. */
 #define WAIT_MS		10000
@@ -102,6 +112,8 @@ static char cg_path[PATH_MAX];		/* the test's cgroup, once created */
 static char cg_home_procs[PATH_MAX];	/* cgroup.procs of where we came from */
 static char cg_root_procs[PATH_MAX];	/* cgroup.procs of the mount's root */
 static volatile sig_atomic_t cg_created;
+static char cg2_path[PATH_MAX];		/* a second server's, beside */
+static volatile sig_atomic_t cg2_created;
 
 static bool write_pid(const char *procs)
 {
@@ -124,6 +136,11 @@ static bool write_pid(const char *procs)
 
 static void cgroup_cleanup(void)
 {
+	/* The test only passes through the second one. */
+	if (cg2_created) {
+		cg2_created = 0;
+		rmdir(cg2_path);
+	}
 	if (!cg_created)
 		return;
 	cg_created = 0;
@@ -241,6 +258,27 @@ static int cgroup_enter(const char *mnt)
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+/*
+ * A second cgroup beside the test's, for a second server, which the test
+ * enters only to create that server's listener: the connections a
+ * listener accepts are in its cgroup, whoever accepts them.  Returns an
+ * fd of its directory, or -1.
+ */
+static int cgroup_second(void)
+{
+	int fd;
+
+	if (!path_printf(cg2_path, "%s-2", cg_path) || mkdir(cg2_path, 0755)) {
+		diag("mkdir %s-2: %s", cg_path, strerror(errno));
+		return -1;
+	}
+	cg2_created = 1;
+	fd = open(cg2_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		diag("open %s: %s", cg2_path, strerror(errno));
 	return fd;
 }
 
@@ -416,6 +454,67 @@ static bool wait_gone(struct conn_monitor_bpf *skel,
 	return false;
 }
 
+/* Every record brought up to date by one pass of conn_refresh. */
+static bool refresh(struct conn_monitor_bpf *skel)
+{
+	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info linfo = {};
+	struct bpf_link *link;
+	char buf[64];
+	int fd, n;
+
+	linfo.map.map_fd = bpf_map__fd(skel->maps.conn_sockets);
+	opts.link_info = &linfo;
+	opts.link_info_len = sizeof(linfo);
+	link = bpf_program__attach_iter(skel->progs.conn_refresh, &opts);
+	if (!link) {
+		diag("attach conn_refresh: %s", strerror(errno));
+		return false;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		diag("bpf_iter_create: %s", strerror(errno));
+		bpf_link__destroy(link);
+		return false;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		diag("reading conn_refresh: %s", strerror(errno));
+	close(fd);
+	bpf_link__destroy(link);
+	return n == 0;
+}
+
+/* The server totals, the CPUs' copies added up. */
+static bool read_totals(struct conn_monitor_bpf *skel,
+			struct capymig_monitor_totals *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), i;
+	struct capymig_monitor_totals *per_cpu;
+	__u32 zero = 0;
+	bool ok;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus <= 0)
+		return false;
+	per_cpu = calloc(ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return false;
+	ok = !bpf_map__lookup_elem(skel->maps.totals, &zero, sizeof(zero),
+				   per_cpu, ncpus * sizeof(*per_cpu), 0);
+	for (i = 0; ok && i < ncpus; i++) {
+		sum->conns += per_cpu[i].conns;
+		sum->accepted += per_cpu[i].accepted;
+		sum->imported += per_cpu[i].imported;
+		sum->forgotten += per_cpu[i].forgotten;
+		sum->app_writes += per_cpu[i].app_writes;
+		sum->app_bytes_sent += per_cpu[i].app_bytes_sent;
+	}
+	free(per_cpu);
+	return ok;
+}
+
 static __u32 kernel_max_entries(const struct bpf_map *map)
 {
 	struct bpf_map_info info = {};
@@ -446,11 +545,12 @@ struct conn_case {
 };
 
 /*
- * Checks per case: sockets set up, load() 3, connection established, then
- * those of check_tracked() or check_untracked().
+ * Checks per case: sockets set up, load() 4, connection established, then
+ * those of check_tracked() (with check_traffic()) or check_untracked().
  */
-#define TRACKED_CHECKS		(1 + 3 + 1 + 11)
-#define UNTRACKED_CHECKS	(1 + 3 + 1 + 2)
+#define TRAFFIC_CHECKS		10
+#define TRACKED_CHECKS		(1 + 4 + 1 + 12 + TRAFFIC_CHECKS)
+#define UNTRACKED_CHECKS	(1 + 4 + 1 + 2)
 
 static const struct conn_case cases[] = {
 	{ "ipv4", AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1",
@@ -592,6 +692,15 @@ static struct conn_monitor_bpf *load(const struct conn_case *c,
 		goto fail;
 	}
 
+	/* Before any socket joins the map: a psock takes the map's programs. */
+	if (!check(!bpf_prog_attach(bpf_program__fd(skel->progs.conn_msg),
+				    bpf_map__fd(skel->maps.conn_sockets),
+				    BPF_SK_MSG_VERDICT, 0),
+		   "%s: sk_msg program attaches to conn_sockets", c->name)) {
+		diag("attach: %s", strerror(errno));
+		goto fail;
+	}
+
 	skel->links.conn_monitor =
 		bpf_program__attach_cgroup(skel->progs.conn_monitor, cg_fd);
 	if (!check(skel->links.conn_monitor, "%s: attaches to the cgroup",
@@ -605,11 +714,136 @@ fail:
 	return NULL;
 }
 
+/* Send @len bytes of @c on @from and read them all on @to. */
+static bool pass_bytes(int from, int to, size_t len, char c)
+{
+	char buf[64];
+	size_t got = 0;
+	ssize_t n;
+
+	memset(buf, c, len);
+	if (len > sizeof(buf) || send(from, buf, len, 0) != (ssize_t)len)
+		return false;
+	while (got < len && wait_fd(to, POLLIN)) {
+		n = recv(to, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			return false;
+		got += n;
+	}
+	return got == len;
+}
+
+/* Poll @key's record until @done(conn) holds; false on timeout. */
+static bool wait_conn(struct conn_monitor_bpf *skel,
+		      const struct capymig_tuple *key,
+		      bool (*done)(const struct capymig_conn *, __u64),
+		      __u64 arg, struct capymig_conn *conn)
+{
+	struct timespec tick = { .tv_nsec = 1000000 };
+	__u64 deadline = now_ns() + WAIT_MS * 1000000ULL;
+
+	do {
+		if (conns_has(skel, key, conn) && done(conn, arg))
+			return true;
+		nanosleep(&tick, NULL);
+	} while (now_ns() < deadline);
+	return false;
+}
+
+static bool acked(const struct capymig_conn *conn, __u64 bytes)
+{
+	return conn->bytes_acked == bytes && conn->srtt_us;
+}
+
+/*
+ * Traffic on the recorded connection @key: the server has read the one
+ * byte of conn_establish().  What the sk_msg program notes on each write,
+ * what the RTT callback samples, what only a refresh can see, the totals.
+ */
+static void check_traffic(const struct conn_case *c, struct conn *k,
+			  struct conn_monitor_bpf *skel,
+			  const struct capymig_tuple *key)
+{
+	struct capymig_monitor_totals tot;
+	struct capymig_conn conn = {};
+	__u32 seq0 = 0;
+	bool ok;
+
+	/* Server answers 10 bytes: a write at read point seq0. */
+	ok = pass_bytes(k->server, k->client, 10, 'a');
+	ok = ok && conns_has(skel, key, &conn);
+	seq0 = conn.read_seq;
+	if (!check(ok && (conn.flags & CAPYMIG_CONN_F_READ_SEQ) &&
+		   conn.app_bytes_sent == 10,
+		   "%s: a write sets read_seq and counts 10 bytes", c->name))
+		diag("flags %#x, app_bytes_sent %llu", conn.flags,
+		     (unsigned long long)conn.app_bytes_sent);
+
+	/* Client asks 5 bytes, server reads them and answers 3. */
+	ok = pass_bytes(k->client, k->server, 5, 'b') &&
+	     pass_bytes(k->server, k->client, 3, 'c') &&
+	     conns_has(skel, key, &conn);
+	if (!check(ok && conn.read_seq == seq0 + 5 &&
+		   conn.app_bytes_sent == 13,
+		   "%s: the next write moves read_seq by the 5 bytes read",
+		   c->name))
+		diag("read_seq %u after %u, app_bytes_sent %llu", conn.read_seq,
+		     seq0, (unsigned long long)conn.app_bytes_sent);
+
+	/* The client's ACKs reach the server: RTT samples, no write. */
+	if (!check(wait_conn(skel, key, acked, 13, &conn),
+		   "%s: RTT samples bring bytes_acked to 13 and srtt", c->name))
+		diag("bytes_acked %llu, srtt %u us",
+		     (unsigned long long)conn.bytes_acked, conn.srtt_us);
+	check(conn.tqlen == 0, "%s: nothing unacknowledged: tqlen 0",
+	      c->name);
+
+	/*
+	 * The client sends 7 bytes the server leaves unread: only an ACK
+	 * from the server follows, which no callback reports.
+	 */
+	ok = send(k->client, "ddddddd", 7, 0) == 7;
+	ok = ok && wait_fd(k->server, POLLIN);
+	check(ok && refresh(skel), "%s: conn_refresh runs", c->name);
+	ok = conns_has(skel, key, &conn);
+	if (!check(ok && conn.rqlen == 7 && conn.bytes_received == 13,
+		   "%s: after a refresh rqlen 7, bytes_received 13", c->name))
+		diag("rqlen %u, bytes_received %llu", conn.rqlen,
+		     (unsigned long long)conn.bytes_received);
+	if (!check(conn.segs_in >= 4 && conn.segs_out >= 3 &&
+		   conn.updated_ns > k->t_established &&
+		   conn.updated_ns <= now_ns(),
+		   "%s: segment counts and updated_ns are current", c->name))
+		diag("segs_in %llu, segs_out %llu, updated_ns %llu",
+		     (unsigned long long)conn.segs_in,
+		     (unsigned long long)conn.segs_out,
+		     (unsigned long long)conn.updated_ns);
+	if (!check(conn.read_seq == seq0 + 5,
+		   "%s: unread bytes leave read_seq alone", c->name))
+		diag("read_seq %u, want %u", conn.read_seq, seq0 + 5);
+
+	ok = read_totals(skel, &tot);
+	if (!check(ok && tot.conns == 1 && tot.accepted == 1 &&
+		   !tot.imported && !tot.forgotten,
+		   "%s: totals: 1 connection, accepted", c->name))
+		diag("conns %llu accepted %llu imported %llu forgotten %llu",
+		     (unsigned long long)tot.conns,
+		     (unsigned long long)tot.accepted,
+		     (unsigned long long)tot.imported,
+		     (unsigned long long)tot.forgotten);
+	if (!check(ok && tot.app_writes == 2 && tot.app_bytes_sent == 13,
+		   "%s: totals: 2 writes, 13 bytes", c->name))
+		diag("app_writes %llu, app_bytes_sent %llu",
+		     (unsigned long long)tot.app_writes,
+		     (unsigned long long)tot.app_bytes_sent);
+}
+
 /* A connection the program must record. */
 static void check_tracked(const struct conn_case *c, struct conn *k,
 			  struct conn_monitor_bpf *skel)
 {
 	struct capymig_tuple want, theirs, got;
+	struct capymig_monitor_totals tot;
 	struct sockaddr_storage server_local;
 	struct capymig_conn conn;
 	__u64 cookie, sk_cookie;
@@ -671,13 +905,19 @@ static void check_tracked(const struct conn_case *c, struct conn *k,
 		   "%s: the client's own connection is not recorded", c->name))
 		diag("found %s", tuple_str(&theirs));
 
+	check_traffic(c, k, skel, &want);
+
 	/*
 	 * The client hangs up; once the server has read the end of stream
-	 * its socket is in CLOSE_WAIT, still a connection to keep.
+	 * (after the 7 bytes left unread) its socket is in CLOSE_WAIT, still
+	 * a connection to keep.
 	 */
 	close(k->client);
 	k->client = -1;
-	n = wait_fd(k->server, POLLIN) ? recv(k->server, &byte, 1, 0) : -1;
+	do
+		n = wait_fd(k->server, POLLIN) ?
+		    recv(k->server, &byte, 1, 0) : -1;
+	while (n == 1);
 	check(n == 0, "%s: server reads the client's end of stream", c->name);
 	if (!check(conns_has(skel, &want, &conn) &&
 		   sockets_has(skel, &want, &sk_cookie),
@@ -696,6 +936,12 @@ static void check_tracked(const struct conn_case *c, struct conn *k,
 	      "%s: conns forgets it once both ends closed", c->name);
 	check(wait_gone(skel, &want, true),
 	      "%s: conn_sockets drops it once both ends closed", c->name);
+	if (!check(read_totals(skel, &tot) && tot.conns == 0 &&
+		   tot.forgotten == 1,
+		   "%s: totals: none left, 1 forgotten", c->name))
+		diag("conns %llu, forgotten %llu",
+		     (unsigned long long)tot.conns,
+		     (unsigned long long)tot.forgotten);
 }
 
 /* A connection the program must ignore. */
@@ -748,6 +994,302 @@ out:
 	conn_monitor_bpf__destroy(skel);
 }
 
+/* --- migrations ----------------------------------------------------------- */
+
+/*
+ * copied_seq as the export snapshot it: the TCPMIG_ST_SEQ record of
+ * @blob.  The test's own walk of the records: it trusts the module.
+ */
+static bool blob_copied_seq(const struct tcpmig_blob *blob, __u32 *seq)
+{
+	const __u8 *pos = blob->data + sizeof(struct tcpmig_state_hdr);
+	const __u8 *end = blob->data + blob->len;
+
+	while (pos + sizeof(struct tcpmig_state_rec) <= end) {
+		const struct tcpmig_state_rec *rec = (const void *)pos;
+		const struct tcpmig_st_seq *st;
+		__u32 len = ntohl(rec->len);
+
+		pos += sizeof(*rec);
+		if (ntohs(rec->type) == TCPMIG_ST_SEQ &&
+		    len == sizeof(*st) && pos + len <= end) {
+			st = (const void *)pos;
+			*seq = ntohl(st->copied_seq);
+			return true;
+		}
+		pos += (len + TCPMIG_STATE_ALIGN - 1) &
+		       ~(TCPMIG_STATE_ALIGN - 1);
+	}
+	return false;
+}
+
+/* What went wrong first in the migration loop, per check. */
+struct migration_faults {
+	int export, boundary, recorded, read_seq, forgotten;
+};
+
+/* The two servers: a listener each, in a cgroup each, a monitor each. */
+struct server {
+	int listener;
+	__u64 cookie;			/* the listener's */
+	struct conn_monitor_bpf *skel;
+};
+
+/*
+ * One move of @p's server end from @from to @to: the server writes a byte
+ * after having read everything (its request boundary), the connection is
+ * exported (its psock holds nothing: the sk_msg program never holds data)
+ * and imported into @to's listener, whose accept() gives the server its
+ * new socket.
+ */
+static void migrate_once(struct server *from, struct server *to,
+			 struct tcp_pair *p, struct tcpmig_nl *nl, int i,
+			 __u32 *read_seq0, struct migration_faults *f)
+{
+	struct tcpmig_import_opts opts = { .listener_cookie = to->cookie };
+	struct capymig_conn conn = {}, left;
+	struct capymig_tuple t;
+	struct tcpmig_blob blob;
+	__u64 cookie;
+	__u32 seq = 0;
+	int fd, err;
+
+	err = tcp_pair_flow(p, 4096, 1024, WAIT_MS) ?:
+	      tcp_end_write(&p->server, 1, WAIT_MS) ?:
+	      migrate_server_tuple(p->client.fd, &t);
+	if (!err && !conns_has(from->skel, &t, &conn))
+		err = -ENOENT;
+	if (err) {
+		if (!f->export++)
+			diag("move %d: before the export: %s", i,
+			     strerror(-err));
+		return;
+	}
+	/* Sequence numbers go on across moves: so does read_seq. */
+	if (!i)
+		*read_seq0 = conn.read_seq - p->server.rx_pos;
+	if (!(conn.flags & CAPYMIG_CONN_F_READ_SEQ) ||
+	    conn.read_seq != (__u32)(*read_seq0 + p->server.rx_pos)) {
+		if (!f->read_seq++)
+			diag("move %d: read_seq %u after reading %llu bytes",
+			     i, conn.read_seq,
+			     (unsigned long long)p->server.rx_pos);
+	}
+
+	err = tcpmig_export(nl, &t, 0, &blob);
+	if (err) {
+		if (!f->export++)
+			diag("move %d: export: %s: %s", i, strerror(-err),
+			     nl->ext_msg);
+		return;
+	}
+	/* Gone with the export, before the socket is closed. */
+	if ((conns_has(from->skel, &t, &left) ||
+	     sockets_has(from->skel, &t, &cookie)) && !f->forgotten++)
+		diag("move %d: the exported socket is still recorded", i);
+	if (!blob_copied_seq(&blob, &seq) || seq != conn.read_seq) {
+		if (!f->boundary++)
+			diag("move %d: exported at copied_seq %u, read_seq %u",
+			     i, seq, conn.read_seq);
+	}
+	err = tcpmig_import(nl, &blob, &opts, NULL);
+	tcpmig_blob_free(&blob);
+	fd = err ? err : tcp_accept(to->listener, WAIT_MS);
+	if (fd < 0) {
+		if (!f->export++)
+			diag("move %d: import: %s: %s", i, strerror(-fd),
+			     nl->ext_msg);
+		return;
+	}
+	/* The application closes the origin's socket: its psock is gone. */
+	close(p->server.fd);
+	p->server.fd = fd;
+
+	cookie = socket_cookie(fd);
+	if (!conns_has(to->skel, &t, &conn) || conn.cookie != cookie ||
+	    !(conn.flags & CAPYMIG_CONN_F_IMPORTED) ||
+	    !sockets_has(to->skel, &t, &cookie) || cookie != conn.cookie) {
+		if (!f->recorded++)
+			diag("move %d: record cookie %llu flags %#x, "
+			     "socket %llu", i,
+			     (unsigned long long)conn.cookie, conn.flags,
+			     (unsigned long long)socket_cookie(fd));
+	}
+	if (conns_has(from->skel, &t, &left) && !f->forgotten++)
+		diag("move %d: the origin recorded it again", i);
+}
+
+static int set_reuseport(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ?
+	       -errno : 0;
+}
+
+/*
+ * Server @s's listener on @port (0: any), created in the cgroup whose
+ * cgroup.procs is @procs.  Returns false on failure.
+ */
+static bool server_listen(struct server *s, int family, __u16 port,
+			  const char *procs)
+{
+	static const struct sock_opts reuseport = { .prepare = set_reuseport };
+	char home[PATH_MAX];
+
+	if (!path_printf(home, "%s/cgroup.procs", cg_path) ||
+	    (procs && !write_pid(procs)))
+		return false;
+	s->listener = tcp_listener(family, port, &reuseport);
+	if (procs && !write_pid(home))
+		return false;
+	s->cookie = s->listener >= 0 ? socket_cookie(s->listener) : 0;
+	return s->listener >= 0;
+}
+
+static bool totals_are(struct conn_monitor_bpf *skel, const char *name,
+		       __u64 conns, __u64 accepted, __u64 imported,
+		       __u64 forgotten, __u64 *app_bytes)
+{
+	struct capymig_monitor_totals tot;
+
+	if (!read_totals(skel, &tot))
+		return false;
+	*app_bytes += tot.app_bytes_sent;
+	if (tot.conns == conns && tot.accepted == accepted &&
+	    tot.imported == imported && tot.forgotten == forgotten)
+		return true;
+	diag("%s: conns %llu accepted %llu imported %llu forgotten %llu", name,
+	     (unsigned long long)tot.conns, (unsigned long long)tot.accepted,
+	     (unsigned long long)tot.imported,
+	     (unsigned long long)tot.forgotten);
+	return false;
+}
+
+#define MIGRATION_CHECKS	(1 + 4 + 1 + 1 + 4 + 5 + 4 + 2)
+
+/*
+ * The monitor and the module together.  Two servers share a port
+ * (SO_REUSEPORT), each listener created in a cgroup of its own, each
+ * cgroup with a monitor of its own.  A connection accepted by the first
+ * moves MIGRATIONS times between them (export, import into the other's
+ * listener), a verified stream flowing both ways between moves.  The
+ * module gives each imported socket its listener's cgroup and runs the
+ * sockops callback there: the target's monitor must record it as
+ * migrated in, the origin's must have forgotten it, and the request
+ * boundary the sk_msg program noted must be where the export found the
+ * stream.
+ */
+static void run_migrations(int cg_fd)
+{
+	static const struct conn_case c = {
+		"migration", AF_INET, "127.0.0.1", false, AF_INET,
+		"127.0.0.1", SERVICE_LISTENER, 1024 };
+	struct conn k = { .listener = -1, .client = -1, .server = -1 };
+	struct server srv[2] = { { .listener = -1 }, { .listener = -1 } };
+	struct tcp_pair p = { .client.fd = -1, .server.fd = -1 };
+	socklen_t len = sizeof(k.listen_sa);
+	struct migration_faults f = {};
+	struct migrate_host host;
+	struct capymig_tuple t;
+	char procs2[PATH_MAX];
+	int first = test_nr, i, err, cg2_fd = -1;
+	__u32 read_seq0 = 0;
+	__u64 app_bytes = 0;
+
+	err = migrate_host_open(&host, "");
+	if (err) {
+		while (test_nr - first < MIGRATION_CHECKS)
+			printf("ok %d - %s # SKIP no capymig module: %s\n",
+			       ++test_nr, c.name, strerror(-err));
+		return;
+	}
+	if (!check(server_listen(&srv[0], AF_INET, 0, NULL) &&
+		   !getsockname(srv[0].listener,
+				(struct sockaddr *)&k.listen_sa, &len),
+		   "%s: first server listens", c.name))
+		goto out;
+	k.listener = srv[0].listener;
+	srv[0].skel = load(&c, &k, cg_fd);
+	if (!srv[0].skel)
+		goto out;
+	err = tcp_pair_start(&p, k.listener, NULL) ?:
+	      tcp_pair_accept(&p, k.listener) ?:
+	      migrate_server_tuple(p.client.fd, &t);
+	if (!check(!err, "%s: connection established", c.name)) {
+		diag("%s", strerror(-err));
+		goto out;
+	}
+
+	/* Only now: the connection could have gone to either. */
+	cg2_fd = cgroup_second();
+	if (!check(cg2_fd >= 0 &&
+		   path_printf(procs2, "%s/cgroup.procs", cg2_path) &&
+		   server_listen(&srv[1], AF_INET,
+				 ntohs(port_of(&k.listen_sa)), procs2),
+		   "%s: second server listens, in a second cgroup", c.name))
+		goto out;
+	srv[1].skel = load(&c, &k, cg2_fd);
+	if (!srv[1].skel)
+		goto out;
+
+	for (i = 0; i < MIGRATIONS; i++)
+		migrate_once(&srv[i % 2], &srv[!(i % 2)], &p, &host.nl, i,
+			     &read_seq0, &f);
+	check(!f.export, "%s: %d exports and imports of a socket in a "
+	      "sockhash, its sk_msg program attached", c.name, MIGRATIONS);
+	check(!f.boundary, "%s: every export found copied_seq at read_seq",
+	      c.name);
+	check(!f.read_seq, "%s: read_seq follows the bytes read, across moves",
+	      c.name);
+	check(!f.recorded, "%s: every import recorded by the target's "
+	      "monitor, flagged imported, in its sockhash", c.name);
+	check(!f.forgotten, "%s: every export forgotten by the origin's "
+	      "monitor at once", c.name);
+
+	err = tcp_pair_flow(&p, 65536, 65536, WAIT_MS);
+	if (!check(!err, "%s: both streams intact after the moves", c.name))
+		diag("%s", strerror(-err));
+	/* An even number of moves: the connection is back on the first. */
+	check(totals_are(srv[0].skel, "first", 1, 1, MIGRATIONS / 2,
+			 MIGRATIONS / 2, &app_bytes),
+	      "%s: first monitor: 1 connection, accepted, %d imported and "
+	      "forgotten", c.name, MIGRATIONS / 2);
+	check(totals_are(srv[1].skel, "second", 0, 0, MIGRATIONS / 2,
+			 MIGRATIONS / 2, &app_bytes),
+	      "%s: second monitor: none now, %d imported and forgotten",
+	      c.name, MIGRATIONS / 2);
+	/* Every byte the server wrote, on whichever socket. */
+	if (!check(app_bytes == p.server.tx_pos,
+		   "%s: app_bytes_sent is every byte the server wrote",
+		   c.name))
+		diag("counted %llu, wrote %llu",
+		     (unsigned long long)app_bytes,
+		     (unsigned long long)p.server.tx_pos);
+
+	tcp_pair_close(&p);
+	check(wait_gone(srv[0].skel, &t, false) &&
+	      wait_gone(srv[0].skel, &t, true),
+	      "%s: forgotten once closed", c.name);
+	app_bytes = 0;
+	check(totals_are(srv[0].skel, "first", 0, 1, MIGRATIONS / 2,
+			 MIGRATIONS / 2 + 1, &app_bytes),
+	      "%s: first monitor: no connection left", c.name);
+out:
+	while (test_nr - first < MIGRATION_CHECKS)
+		check(false, "%s: not reached", c.name);
+	tcp_pair_close(&p);
+	for (i = 0; i < 2; i++) {
+		if (srv[i].listener >= 0)
+			close(srv[i].listener);
+		conn_monitor_bpf__destroy(srv[i].skel);
+	}
+	if (cg2_fd >= 0)
+		close(cg2_fd);
+	tcpmig_nl_close(&host.nl);
+	close(host.netns);
+}
+
 int main(void)
 {
 	char mnt[PATH_MAX];
@@ -785,11 +1327,13 @@ int main(void)
 		return 1;
 	}
 
+	plan = MIGRATION_CHECKS;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		plan += case_checks(&cases[i]);
 	printf("1..%d\n", plan);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i], cg_fd);
+	run_migrations(cg_fd);
 
 	close(cg_fd);
 	diag("%d passed, %d failed", test_nr - failures, failures);

@@ -14,9 +14,11 @@
  *
  * Exports: no such tuple or cookie, a listener, a connection not yet
  * accepted, CLOSE_WAIT, FIN_WAIT2, urgent data pending (and allowed once
- * it is read), TCP-MD5, kTLS, MPTCP, a socket in a BPF sockmap, repair
- * mode.  Imports: no listener, a served tuple that changes the remote
- * end, an fd with a listener cookie, the connection already there, and
+ * it is read), TCP-MD5, kTLS, MPTCP, a socket in a BPF sockmap with a
+ * receive verdict or a corked write (one with an empty psock is
+ * exportable: selftests/bpf/test_conn_monitor.c), repair mode.
+ * Imports: no listener, a served tuple that changes the remote end, an
+ * fd with a listener cookie, the connection already there, and
  * malformed blobs: empty, truncated at every length (with and without a
  * matching header), every header byte flipped, each record-level fault,
  * inconsistent sequence numbers, larger than TCPMIG_STATE_MAX; an unknown
@@ -383,28 +385,93 @@ static void export_mptcp(void)
 	close(l);
 }
 
-static void export_sockmap(void)
+/*
+ * A sockmap of one socket, @p's server end, with a program that does
+ * nothing but @insns attached to the map as @attach.  Returns the map's
+ * fd, or -errno; *@prog is the program's, closed by the caller.
+ */
+static int sockmap_with(struct tcp_pair *p, enum bpf_prog_type type,
+			enum bpf_attach_type attach,
+			const struct bpf_insn *insns, size_t n, int *prog)
 {
-	const char *what = "export of a socket in a sockmap";
-	struct tcp_pair p;
-	int map, key = 0;
+	int map, key = 0, err;
 
-	if (!new_pair(what, &p, listener, NULL))
-		return;
+	*prog = bpf_prog_load(type, "capymig_refuse", "GPL", insns, n, NULL);
+	if (*prog < 0)
+		return *prog;
 	map = bpf_map_create(BPF_MAP_TYPE_SOCKMAP, "capymig_refuse",
 			     sizeof(int), sizeof(int), 1, NULL);
-	if (map < 0) {
-		tap_skip(strerror(-map), "%s", what);
-	} else if (bpf_map_update_elem(map, &key, &p.server.fd, BPF_ANY)) {
-		tap_result(0, "%s: sockmap update: %s", what, strerror(errno));
-	} else {
-		export_pair_refused(what, &p, EOPNOTSUPP, "sockmap", FLOW,
-				    FLOW);
-		bpf_map_delete_elem(map, &key);
-	}
-	if (map >= 0)
+	if (map < 0)
+		return map;
+	if (bpf_prog_attach(*prog, map, attach, 0) ||
+	    bpf_map_update_elem(map, &key, &p->server.fd, BPF_ANY)) {
+		err = -errno;
 		close(map);
-	tcp_pair_close(&p);
+		return err;
+	}
+	return map;
+}
+
+/*
+ * A socket in a sockmap is exportable while its psock holds nothing (the
+ * server monitor's, selftests/bpf); refused are those whose received data
+ * a verdict program takes over, and those whose psock holds a write.
+ */
+static void export_sockmap(void)
+{
+	static const struct bpf_insn pass[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0,
+		  .imm = SK_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	/* bpf_msg_cork_bytes(msg, 1 MiB): writes wait in the psock. */
+	static const struct bpf_insn cork[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 2,
+		  .imm = 1 << 20 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_msg_cork_bytes },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0,
+		  .imm = SK_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	const char *what = "export of a socket in a sockmap with a verdict";
+	const char *corked = "export of a socket with a corked write";
+	struct capymig_tuple t;
+	struct tcp_pair p;
+	int map, prog, err;
+
+	if (new_pair(what, &p, listener, NULL)) {
+		map = sockmap_with(&p, BPF_PROG_TYPE_SK_SKB,
+				   BPF_SK_SKB_VERDICT, pass, 2, &prog);
+		if (map < 0)
+			tap_result(0, "%s: %s", what, strerror(-map));
+		else
+			export_pair_refused(what, &p, EOPNOTSUPP,
+					    "receive verdict", FLOW, FLOW);
+		if (map >= 0)
+			close(map);
+		if (prog >= 0)
+			close(prog);
+		tcp_pair_close(&p);
+	}
+
+	/* The corked bytes never leave: check only the refusal. */
+	if (new_pair(corked, &p, listener, NULL)) {
+		map = sockmap_with(&p, BPF_PROG_TYPE_SK_MSG,
+				   BPF_SK_MSG_VERDICT, cork, 4, &prog);
+		err = map < 0 ? map :
+		      tcp_end_write(&p.server, 100, IO_TIMEOUT_MS) ?:
+		      migrate_server_tuple(p.client.fd, &t);
+		if (err)
+			tap_result(0, "%s: %s", corked, strerror(-err));
+		else
+			export_refused(corked, &t, 0, EOPNOTSUPP,
+				       "holds data");
+		if (map >= 0)
+			close(map);
+		if (prog >= 0)
+			close(prog);
+		tcp_pair_abort(&p);
+	}
 }
 
 static void export_repair(void)

@@ -832,4 +832,31 @@ struct capymig_conn {
 #define CAPYMIG_CONN_F_READ_SEQ		(1U << 0)	/* @read_seq is valid */
 #define CAPYMIG_CONN_F_IMPORTED		(1U << 1)	/* migrated here */
 
+/**
+ * struct capymig_monitor_totals - the server monitor's counters of the
+ *	whole server, one copy per CPU: a reader adds the copies up, modulo
+ *	2^64 (a gauge may go down on another CPU than it went up on)
+ * @conns: connections tracked now (a gauge).
+ * @accepted: connections recorded when the server accepted them.
+ * @imported: connections recorded when they migrated in.
+ * @forgotten: connections that closed or migrated out.
+ * @app_writes: writes (sendmsg, sendfile) of the application.
+ * @app_bytes_sent: bytes the application wrote.
+ */
+struct capymig_monitor_totals {
+	__u64	conns;
+	__u64	accepted;
+	__u64	imported;
+	__u64	forgotten;
+	__u64	app_writes;
+	__u64	app_bytes_sent;
+};
+
+/*
+ * The kernel module runs the sockops programs of an imported socket's
+ * cgroup with BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB and this in args[0]
+ * (the kernel's own call leaves args zero): the connection migrated in.
+ */
+#define CAPYMIG_SOCKOPS_IMPORTED	0x43504d47	/* "CPMG" */
+
 #endif /* _UAPI_LINUX_CAPYMIG_H */
