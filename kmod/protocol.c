@@ -47,8 +47,12 @@
 #define RTO_MIN		msecs_to_jiffies(20)
 #define RTO_MAX		msecs_to_jiffies(200)
 #define TICK		msecs_to_jiffies(5)
-/* A target remembers a finished import this long, to re-ACK duplicates. */
-#define LINGER		msecs_to_jiffies(3000)
+/*
+ * After the export the connection exists only in transit, so the origin
+ * keeps sending it this many timeouts before reporting it lost; a target
+ * remembers a finished import as long, to re-ACK duplicates.
+ */
+#define TRANSFER_TIMEOUTS	3
 /* Reassembly memory a namespace may spend on incoming states. */
 #define REASSEMBLY_BUDGET	(256U << 20)
 
@@ -93,6 +97,8 @@ struct migration_out {
  * @hdr: as the PREPARE had it, target filled in.
  * @serve: the connection as this host will serve it.
  * @done: imported; kept until @deadline to acknowledge duplicates.
+ * @acked: when a duplicate was last acknowledged: once per round of
+ *	retransmissions is enough, not once per fragment.
  * @blob: the state being reassembled (@blob.len is its total length).
  * @frags: which fragments arrived.
  * @received: bytes of @blob that arrived.
@@ -103,11 +109,17 @@ struct migration_in {
 	struct tcpmig_msg_hdr hdr;
 	struct capymig_tuple serve;
 	bool done;
+	unsigned long acked;
 	struct capymig_blob blob;
 	unsigned long *frags;
 	u32 received;
 	unsigned long deadline;
 };
+
+static unsigned long transfer_timeout(const struct capymig_net *cn)
+{
+	return TRANSFER_TIMEOUTS * msecs_to_jiffies(cn->timeout_ms);
+}
 
 static void endpoint_from_tuple(struct tcpmig_endpoint *ep, __be32 addr,
 				__be16 port)
@@ -345,7 +357,7 @@ static void on_prepare_ack(struct capymig_net *cn,
 	m->exported = jiffies;
 	m->rto = RTO_MIN;
 	m->next_tx = jiffies + m->rto;
-	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
+	m->deadline = jiffies + transfer_timeout(cn);
 	send_state(cn, m);
 	notify(cn, TCPMIG_EVENT_STATE_SENT, &m->hdr, &m->tuple, 0);
 }
@@ -489,6 +501,34 @@ static enum tcpmig_reject_reason prepare_refusal(struct capymig_net *cn,
 	return 0;
 }
 
+/* Whether another origin's migration of @t to here is under way. */
+static bool in_busy(const struct capymig_net *cn, const struct capymig_tuple *t)
+{
+	const struct migration_in *m;
+
+	list_for_each_entry(m, &cn->in, node)
+		if (!m->done && !memcmp(&m->serve, t, sizeof(*t)))
+			return true;
+	return false;
+}
+
+/*
+ * Holds what reaches @m's connection until the import, or with NO_HOLD
+ * (the baseline that loses what arrives before the import) drops it;
+ * again, it pushes the hold's expiry back.  It lasts as long as the
+ * origin may go on sending the state: a hold that expired first would let
+ * the client's segments reach the listener, which answers with a reset.
+ */
+static int in_hold(struct capymig_net *cn, struct migration_in *m)
+{
+	unsigned int ms = TRANSFER_TIMEOUTS * cn->timeout_ms;
+
+	m->deadline = jiffies + transfer_timeout(cn);
+	if (cn->config_flags & TCPMIG_CONFIG_F_NO_HOLD)
+		return capymig_hold_block(cn->net, &m->serve, ms);
+	return capymig_hold_start(cn->net, &m->serve, ms);
+}
+
 static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 {
 	enum tcpmig_reject_reason why;
@@ -508,18 +548,15 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 	m->hdr = *hdr;
 	tuple_of(hdr, &hdr->target, &m->serve);
 	stop_forwarding(cn, &m->serve);
-	why = prepare_refusal(cn, &m->serve);
-	/* NO_HOLD: the baseline that loses what arrives before the import. */
-	if (!why && ((cn->config_flags & TCPMIG_CONFIG_F_NO_HOLD) ?
-		     capymig_hold_block(cn->net, &m->serve, cn->timeout_ms) :
-		     capymig_hold_start(cn->net, &m->serve, cn->timeout_ms)))
+	why = in_busy(cn, &m->serve) ? TCPMIG_REJECT_BUSY :
+	      prepare_refusal(cn, &m->serve);
+	if (!why && in_hold(cn, m))
 		why = TCPMIG_REJECT_NO_MEMORY;
 	if (why) {
 		reject(cn, hdr, why);
 		kfree(m);
 		return;
 	}
-	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
 	list_add_tail(&m->node, &cn->in);
 	reply(cn, hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
 	notify(cn, TCPMIG_EVENT_PREPARED, hdr, &m->serve, 0);
@@ -551,7 +588,8 @@ static void import_state(struct capymig_net *cn, struct migration_in *m)
 	cn->reassembly_bytes -= m->blob.len;
 	capymig_blob_free(&m->blob);
 	m->done = true;
-	m->deadline = jiffies + LINGER;
+	m->acked = jiffies;
+	m->deadline = jiffies + transfer_timeout(cn);
 }
 
 /* Sets up reassembly for a blob of @total bytes. */
@@ -590,6 +628,9 @@ static void on_conn_state(struct capymig_net *cn,
 	if (m->done) {
 		struct tcpmig_msg_conn_state_ack ack = { .total_len = cs->total_len };
 
+		if (time_before(jiffies, m->acked + RTO_MIN))
+			return;
+		m->acked = jiffies;
 		reply(cn, &m->hdr, TCPMIG_MSG_CONN_STATE_ACK, &ack, sizeof(ack));
 		return;
 	}
@@ -605,6 +646,12 @@ static void on_conn_state(struct capymig_net *cn,
 	if (!test_and_set_bit(off / TCPMIG_FRAG_SIZE, m->frags)) {
 		memcpy(m->blob.data + off, data, len);
 		m->received += len;
+		/* A state that keeps arriving is worth waiting for. */
+		if (in_hold(cn, m)) {
+			reject(cn, &m->hdr, TCPMIG_REJECT_NO_MEMORY);
+			in_free(cn, m);
+			return;
+		}
 	}
 	if (m->received == m->blob.len)
 		import_state(cn, m);

@@ -538,11 +538,10 @@ static void busy(void)
 	second = answer(0x7e570005, &reason);
 	tap_result(first == TCPMIG_MSG_PREPARE_ACK, "a PREPARE: PREPARE-ACK "
 		   "(type %d)", first);
-	tap_todo(second == TCPMIG_MSG_REJECT && reason == TCPMIG_REJECT_BUSY,
-		 "the target accepts a second PREPARE of a connection it is "
-		 "preparing", "a second PREPARE of that connection, another "
-		 "migration: REJECT BUSY (type %d, reason %u)", second,
-		 reason);
+	tap_result(second == TCPMIG_MSG_REJECT &&
+		   reason == TCPMIG_REJECT_BUSY, "a second PREPARE of that "
+		   "connection, another migration: REJECT BUSY (type %d, "
+		   "reason %u)", second, reason);
 	/* Withdrawn, as the origin would. */
 	h.type = TCPMIG_MSG_ABORT;
 	send_to_b(member, &h, HDR);
