@@ -149,9 +149,19 @@ static int watch(const char *ns)
 	return fd;
 }
 
+static bool pool_traffic(const void *data, ssize_t len)
+{
+	const struct tcpmig_msg_hdr *h = data;
+
+	return len >= (ssize_t)HDR && (h->type == TCPMIG_MSG_REGISTER ||
+				       h->type == TCPMIG_MSG_LOAD);
+}
+
 /*
- * The next TCPMig message @fd saw within @ms, into @m; *@outgoing says
- * whether the host sent it.  Returns 0 or -1 when none came.
+ * The next TCPMig message of a migration @fd saw within @ms, into @m;
+ * *@outgoing says whether the host sent it.  The pool's own traffic
+ * (REGISTER heartbeats, the switch's LOAD) never stops and is skipped.
+ * Returns 0 or -1 when none came.
  */
 static int next_tcpmig(int fd, int ms, struct msg *m, bool *outgoing)
 {
@@ -176,7 +186,7 @@ static int next_tcpmig(int fd, int ms, struct msg *m, bool *outgoing)
 		    udp->source != htons(TCPMIG_PORT_DEFAULT))
 			continue;
 		n -= ip->ihl * 4 + sizeof(*udp);
-		if (n > MSG_MAX)
+		if (n > MSG_MAX || pool_traffic(udp + 1, n))
 			continue;
 		m->len = n;
 		memcpy(m->data, udp + 1, n);
