@@ -331,8 +331,13 @@ static int export_conn(struct net *net, struct sock *sk,
 	return 0;
 }
 
-/* The largest reply of one message; beyond, the export must be a dump. */
-#define EXPORT_REPLY_MAX	(1U << 20)
+/*
+ * The largest reply of one message; beyond, the blob goes to the
+ * requester's buffer or the export must be a dump.  Small enough to be
+ * allocated at once: a larger skb is a high-order allocation, which may
+ * stall in compaction while the connection is locked and held.
+ */
+#define EXPORT_REPLY_MAX	(16U << 10)
 /* Bytes of the blob per TCPMIG_A_STATE_CHUNK. */
 #define CHUNK_BYTES		ALIGN_DOWN(TCPMIG_STATE_CHUNK_MAX, NLA_ALIGNTO)
 

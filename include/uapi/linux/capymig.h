@@ -61,8 +61,8 @@ struct capymig_tuple {
  *	attributes, in order, the first message also carrying
  *	%TCPMIG_A_STATE_LEN; the connection is detached before the first
  *	chunk is sent.  Otherwise the reply is one message: the blob written
- *	to %TCPMIG_A_STATE_BUF, or all its chunks; a blob too large for one
- *	message is refused (EMSGSIZE, connection untouched): ask for a dump.
+ *	to %TCPMIG_A_STATE_BUF, or all its chunks; a blob too large for both
+ *	is refused (EMSGSIZE, connection untouched): ask for a dump.
  * @TCPMIG_CMD_IMPORT: rebuild a connection from a blob and hand it to the
  *	local listener, or to the caller as a file descriptor.  Request: the
  *	blob as %TCPMIG_A_STATE_CHUNK attributes in order (one message may
