@@ -8,6 +8,7 @@
 #include <linux/capymig.h>
 #include <linux/rhashtable-types.h>
 #include <linux/skbuff.h>
+#include <linux/uio.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
@@ -15,6 +16,7 @@
 
 struct capymig_state;
 struct capymig_blob;
+struct capymig_blob_out;
 
 /**
  * struct capymig_net - capymig's state in one network namespace
@@ -127,10 +129,40 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev);
 /* Why @sk cannot be exported, or NULL.  Exact under the socket lock. */
 const char *capymig_export_refusal(const struct sock *sk);
 
-/*
- * Exports @sk (referenced by the caller) into @blob; with @read_seq, only
- * if the application has read exactly up to it (else -EAGAIN).
+/**
+ * struct capymig_export_sink - where an export puts the blob
+ * @alloc: makes room for the blob's @len bytes and says where in @out;
+ *	called under the socket lock, once the size is known.  On error,
+ *	@why says what went wrong.  What it allocated is its owner's to
+ *	free, whether the export succeeds or not.
+ * @len: the blob's size, once @alloc succeeded.
  */
+struct capymig_export_sink {
+	int (*alloc)(struct capymig_export_sink *sink, u32 len,
+		     struct capymig_blob_out *out, const char **why);
+	u32 len;
+};
+
+/*
+ * Exports @sk (referenced by the caller) into @sink's memory; with
+ * @read_seq, only if the application has read exactly up to it (else
+ * -EAGAIN): a request boundary.
+ */
+int capymig_export_to(struct sock *sk, const u32 *read_seq,
+		      struct capymig_export_sink *sink,
+		      struct netlink_ext_ack *extack);
+
+/* A sink that kvmallocs the blob whole, into @blob. */
+struct capymig_blob_sink {
+	struct capymig_export_sink sink;
+	struct capymig_blob *blob;
+	struct kvec whole;
+};
+
+void capymig_blob_sink_init(struct capymig_blob_sink *bs,
+			    struct capymig_blob *blob);
+
+/* capymig_export_to() into @blob, kvmalloc'ed. */
 int capymig_export(struct sock *sk, const u32 *read_seq,
 		   struct capymig_blob *blob, struct netlink_ext_ack *extack);
 

@@ -200,9 +200,9 @@ static void snapshot_sockopts(const struct sock *sk, int family,
 
 /* Copies the bytes of a sequence range out of consecutive skbs. */
 struct seq_cursor {
-	u32 seq;	/* next byte wanted */
-	u32 left;	/* bytes still wanted */
-	u8 *dst;
+	u32 seq;		/* next byte wanted */
+	u32 left;		/* bytes still wanted */
+	struct iov_iter to;	/* where it goes */
 };
 
 static int cursor_take(struct seq_cursor *c, const struct sk_buff *skb)
@@ -217,22 +217,24 @@ static int cursor_take(struct seq_cursor *c, const struct sk_buff *skb)
 	if (off >= skb->len)
 		return 0;
 	n = min(skb->len - off, c->left);
-	if (skb_copy_bits(skb, off, c->dst, n))
+	if (skb_copy_datagram_iter(skb, off, &c->to, n))
 		return -EFAULT;
 	c->seq += n;
-	c->dst += n;
 	c->left -= n;
 	return 0;
 }
 
 static int copy_queues(struct sock *sk, const struct capymig_state *st,
-		       u8 *rcvq, u8 *sndq)
+		       const struct capymig_blob_out *out, u32 rcvq, u32 sndq)
 {
 	struct tcp_sock *tp = tcp_sk(sk);
-	struct seq_cursor rc = { tp->copied_seq, st->rcvq_len, rcvq };
-	struct seq_cursor sc = { tp->snd_una, st->sndq_len, sndq };
+	struct seq_cursor rc = { tp->copied_seq, st->rcvq.len };
+	struct seq_cursor sc = { tp->snd_una, st->sndq.len };
 	struct sk_buff *skb;
 	int err = 0;
+
+	capymig_blob_seek(out, rcvq, &rc.to);
+	capymig_blob_seek(out, sndq, &sc.to);
 
 	skb_queue_walk(&sk->sk_receive_queue, skb) {
 		err = cursor_take(&rc, skb);
@@ -270,10 +272,12 @@ static void detach(struct sock *sk)
 }
 
 static int snapshot(struct sock *sk, struct capymig_state *st,
-		    struct capymig_blob *blob)
+		    struct capymig_export_sink *sink, const char **why)
 {
 	struct tcp_sock *tp = tcp_sk(sk);
-	u8 *rcvq, *sndq;
+	struct capymig_blob_out out;
+	u32 rcvq, sndq;
+	u64 size;
 	int err;
 
 	capymig_tuple_from_sock(sk, &st->tuple);
@@ -283,20 +287,27 @@ static int snapshot(struct sock *sk, struct capymig_state *st,
 	snapshot_rtt(sk, &st->rtt);
 	snapshot_congestion(sk, &st->congestion);
 	snapshot_sockopts(sk, st->tuple.family, &st->sockopts);
-	st->rcvq_len = tp->rcv_nxt - tp->copied_seq;
-	st->sndq_len = tp->write_seq - tp->snd_una;
+	st->rcvq.len = tp->rcv_nxt - tp->copied_seq;
+	st->sndq.len = tp->write_seq - tp->snd_una;
 
-	err = capymig_state_blob_alloc(st, blob, &rcvq, &sndq);
+	size = capymig_state_blob_size(st);
+	*why = "connection state too large to export";
+	if (size > TCPMIG_STATE_MAX)
+		return -EMSGSIZE;
+	err = sink->alloc(sink, size, &out, why);
 	if (err)
 		return err;
-	err = copy_queues(sk, st, rcvq, sndq);
-	if (err)
-		capymig_blob_free(blob);
+	sink->len = size;
+	err = capymig_state_encode(st, &out, &rcvq, &sndq) ?:
+	      copy_queues(sk, st, &out, rcvq, sndq);
+	*why = err == -EFAULT ? "cannot write the state to the buffer given" :
+				"connection state changed during the snapshot";
 	return err;
 }
 
-int capymig_export(struct sock *sk, const u32 *read_seq,
-		   struct capymig_blob *blob, struct netlink_ext_ack *extack)
+int capymig_export_to(struct sock *sk, const u32 *read_seq,
+		      struct capymig_export_sink *sink,
+		      struct netlink_ext_ack *extack)
 {
 	struct net *net = sock_net(sk);
 	struct capymig_state st = {};
@@ -329,11 +340,9 @@ int capymig_export(struct sock *sk, const u32 *read_seq,
 		err = -EAGAIN;
 		goto refused;
 	}
-	err = snapshot(sk, &st, blob);
+	err = snapshot(sk, &st, sink, &why);
 	if (err) {
-		capymig_set_err(extack, err == -EMSGSIZE ?
-			       "connection state too large to export" :
-			       "connection state changed during the snapshot");
+		capymig_set_err(extack, why);
 		goto refused;
 	}
 	detach(sk);
@@ -344,5 +353,45 @@ refused:
 	release_sock(sk);
 	/* Untouched: whatever was held meanwhile goes to the socket. */
 	capymig_hold_release(net, &tuple);
+	return err;
+}
+
+static int blob_sink_alloc(struct capymig_export_sink *sink, u32 len,
+			   struct capymig_blob_out *out, const char **why)
+{
+	struct capymig_blob_sink *bs = container_of(sink,
+						    struct capymig_blob_sink,
+						    sink);
+
+	bs->blob->data = kvmalloc(len, GFP_KERNEL);
+	if (!bs->blob->data) {
+		*why = "out of memory for the connection's state";
+		return -ENOMEM;
+	}
+	bs->blob->len = len;
+	bs->whole = (struct kvec) { .iov_base = bs->blob->data, .iov_len = len };
+	iov_iter_kvec(&out->to, ITER_DEST, &bs->whole, 1, len);
+	return 0;
+}
+
+void capymig_blob_sink_init(struct capymig_blob_sink *bs,
+			    struct capymig_blob *blob)
+{
+	bs->sink.alloc = blob_sink_alloc;
+	bs->blob = blob;
+	blob->data = NULL;
+	blob->len = 0;
+}
+
+int capymig_export(struct sock *sk, const u32 *read_seq,
+		   struct capymig_blob *blob, struct netlink_ext_ack *extack)
+{
+	struct capymig_blob_sink bs;
+	int err;
+
+	capymig_blob_sink_init(&bs, blob);
+	err = capymig_export_to(sk, read_seq, &bs.sink, extack);
+	if (err)
+		capymig_blob_free(blob);
 	return err;
 }

@@ -162,21 +162,25 @@ static int tuple_sockaddr(const struct capymig_tuple *t, int family,
 	}
 }
 
-/* Sends @len bytes of @data on @sock as one queue: all of them, or fails. */
-static int send_all(struct socket *sock, const u8 *data, u32 len)
+/*
+ * Sends @len bytes of @bytes from @skip on, on @sock, as one queue: all of
+ * them, or fails.  Straight from where the blob lies, pieces and all.
+ */
+static int send_bytes(struct socket *sock, const struct capymig_bytes *bytes,
+		      u32 skip, u32 len)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	struct kvec vec;
 	int n;
 
-	while (len) {
-		vec.iov_base = (void *)data;
-		vec.iov_len = len;
-		n = kernel_sendmsg(sock, &msg, &vec, 1, len);
+	if (!len)
+		return 0;
+	iov_iter_kvec(&msg.msg_iter, ITER_SOURCE, bytes->vec, bytes->nvec,
+		      bytes->off + skip + len);
+	iov_iter_advance(&msg.msg_iter, bytes->off + skip);
+	while (msg_data_left(&msg)) {
+		n = sock_sendmsg(sock, &msg);
 		if (n <= 0)
 			return n ? n : -EIO;
-		data += n;
-		len -= n;
 	}
 	return 0;
 }
@@ -191,9 +195,9 @@ static void open_buffers(struct sock *sk, const struct capymig_state *st)
 {
 	lock_sock(sk);
 	sk->sk_rcvbuf = max_t(u32, ntohl(st->sockopts.rcvbuf),
-			      2 * st->rcvq_len + SOCK_MIN_RCVBUF);
+			      2 * st->rcvq.len + SOCK_MIN_RCVBUF);
 	sk->sk_sndbuf = max_t(u32, ntohl(st->sockopts.sndbuf),
-			      2 * st->sndq_len + SOCK_MIN_SNDBUF);
+			      2 * st->sndq.len + SOCK_MIN_SNDBUF);
 	sk->sk_userlocks |= SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK;
 	release_sock(sk);
 }
@@ -303,9 +307,9 @@ static int restore_queues(struct socket *sock, const struct capymig_state *st)
 	};
 
 	return tcp_opt_int(sk, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ?:
-	       send_all(sock, st->rcvq, st->rcvq_len) ?:
+	       send_bytes(sock, &st->rcvq, 0, st->rcvq.len) ?:
 	       tcp_opt_int(sk, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ?:
-	       send_all(sock, st->sndq, sent) ?:
+	       send_bytes(sock, &st->sndq, 0, sent) ?:
 	       tcp_opt_int(sk, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) ?:
 	       tcp_opt(sk, TCP_REPAIR_WINDOW, &win, sizeof(win));
 }
@@ -505,7 +509,7 @@ static int import_socket(struct import_req *r, struct sock *listener,
 
 	/* The point of no return: the connection is live from here. */
 	tcp_opt_int(sk, TCP_REPAIR, TCP_REPAIR_OFF);
-	err = send_all(sock, st->sndq + sent, st->sndq_len - sent);
+	err = send_bytes(sock, &st->sndq, sent, st->sndq.len - sent);
 	WARN_ON_ONCE(err);	/* open_buffers() made room for all of it */
 	restore_buffers(sk, st);
 	run_sockops_established(sk);

@@ -48,6 +48,8 @@ static const struct nla_policy list_policy[TCPMIG_A_MAX + 1] = {
 static const struct nla_policy export_policy[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_TUPLE] = TUPLE_POLICY,
 	[TCPMIG_A_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
+	[TCPMIG_A_STATE_BUF] = { .type = NLA_U64 },
+	[TCPMIG_A_STATE_LEN] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy import_policy[TCPMIG_A_MAX + 1] = {
@@ -56,6 +58,8 @@ static const struct nla_policy import_policy[TCPMIG_A_MAX + 1] = {
 				   .len = TCPMIG_STATE_CHUNK_MAX },
 	[TCPMIG_A_IMPORT_FLAGS] = NLA_POLICY_MASK(NLA_U32, TCPMIG_IMPORT_F_ALL),
 	[TCPMIG_A_LISTENER_COOKIE] = NLA_POLICY_MIN(NLA_U64, 1),
+	[TCPMIG_A_STATE_BUF] = { .type = NLA_U64 },
+	[TCPMIG_A_STATE_LEN] = { .type = NLA_U32 },
 };
 
 /*
@@ -307,7 +311,10 @@ static int tcpmig_nl_list(struct sk_buff *skb, struct netlink_callback *cb)
 	return err ?: skb->len;
 }
 
-/* EXPORT: a dump that streams the blob in chunks. */
+/*
+ * EXPORT: as a request, the blob comes back in one reply of its exact size
+ * (the fast path); as a dump, it is streamed in chunks (any size).
+ */
 
 struct export_dump {
 	struct capymig_blob blob;
@@ -340,37 +347,166 @@ static struct sock *export_target(struct net *net, struct nlattr **attrs,
 	return sk;
 }
 
-/*
- * The export happens in the dump's first round, not in its start
- * callback: on 6.1, only a dump round can return a refusal's reason
- * (in NLMSG_DONE), start's extack is lost.
- */
-static int export_once(struct sk_buff *skb, struct netlink_callback *cb)
+/* Exports @sk into @sink, counted and announced. */
+static int export_conn(struct net *net, struct sock *sk,
+		       struct capymig_export_sink *sink,
+		       struct netlink_ext_ack *extack)
 {
-	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
-	struct export_dump *ed = (struct export_dump *)cb->ctx;
-	struct net *net = sock_net(skb->sk);
 	struct capymig_tuple t;
-	struct sock *sk;
 	int err;
 
-	sk = export_target(net, info->attrs, cb->extack);
-	if (IS_ERR(sk))
-		return PTR_ERR(sk);
-
 	capymig_tuple_from_sock(sk, &t);
-	err = capymig_export(sk, NULL, &ed->blob, cb->extack);
-	sock_put(sk);
+	err = capymig_export_to(sk, NULL, sink, extack);
 	if (err) {
 		capymig_count(net, TCPMIG_STAT_EXPORTS_REFUSED, 1);
 		notify_conn(net, TCPMIG_EVENT_EXPORT_REFUSED, &t, err, 0);
 		return err;
 	}
 	capymig_count(net, TCPMIG_STAT_EXPORTS, 1);
-	notify_conn(net, TCPMIG_EVENT_EXPORTED, &t, 0, ed->blob.len);
+	notify_conn(net, TCPMIG_EVENT_EXPORTED, &t, 0, sink->len);
 	return 0;
 }
 
+/*
+ * The largest reply of one message; beyond, the blob goes to the
+ * requester's buffer or the export must be a dump.  Small enough to be
+ * allocated at once: a larger skb is a high-order allocation, which may
+ * stall in compaction while the connection is locked and held.
+ */
+#define EXPORT_REPLY_MAX	(16U << 10)
+/* Bytes of the blob per TCPMIG_A_STATE_CHUNK. */
+#define CHUNK_BYTES		ALIGN_DOWN(TCPMIG_STATE_CHUNK_MAX, NLA_ALIGNTO)
+
+#define EXPORT_TOO_LARGE \
+	"connection state too large for one message: export it as a dump"
+
+/* The attributes of the one reply carrying a blob of @len bytes. */
+static size_t export_reply_size(u64 len)
+{
+	return nla_total_size(sizeof(u32)) +
+	       len / CHUNK_BYTES * nla_total_size(CHUNK_BYTES) +
+	       (len % CHUNK_BYTES ? nla_total_size(len % CHUNK_BYTES) : 0);
+}
+
+/* Chunks of the largest reply. */
+#define EXPORT_PIECES		DIV_ROUND_UP(EXPORT_REPLY_MAX, CHUNK_BYTES)
+
+/*
+ * The one reply: the blob is snapshotted straight into the requester's
+ * buffer when it has room (@buf, @room), else into the reply's chunks.
+ */
+struct export_reply {
+	struct capymig_export_sink sink;
+	struct genl_info *info;
+	void __user *buf;
+	u32 room;
+	struct sk_buff *msg;
+	struct kvec pieces[EXPORT_PIECES];
+};
+
+static int export_reply_alloc(struct capymig_export_sink *sink, u32 len,
+			      struct capymig_blob_out *out, const char **why)
+{
+	struct export_reply *er = container_of(sink, struct export_reply,
+					       sink);
+	bool in_buf = er->buf && len <= er->room;
+	size_t size = in_buf ? nla_total_size(sizeof(u32)) :
+			       export_reply_size(len);
+	struct nlattr *chunk;
+	unsigned int n = 0;
+	void *hdr;
+	u32 off;
+
+	*why = EXPORT_TOO_LARGE;
+	if (genlmsg_total_size(size) > EXPORT_REPLY_MAX)
+		return -EMSGSIZE;
+	er->msg = genlmsg_new(size, GFP_KERNEL | __GFP_NOWARN);
+	if (!er->msg)
+		return -EMSGSIZE;
+	hdr = genlmsg_put_reply(er->msg, er->info, &tcpmig_family, 0,
+				TCPMIG_CMD_EXPORT);
+	if (!hdr || nla_put_u32(er->msg, TCPMIG_A_STATE_LEN, len))
+		return -EMSGSIZE;
+	if (in_buf) {
+		genlmsg_end(er->msg, hdr);
+		iov_iter_ubuf(&out->to, ITER_DEST, er->buf, len);
+		return 0;
+	}
+	/* Sized above: the chunks fit, one after the other. */
+	for (off = 0; off < len; off += CHUNK_BYTES) {
+		chunk = nla_reserve(er->msg, TCPMIG_A_STATE_CHUNK,
+				    min(len - off, CHUNK_BYTES));
+		er->pieces[n++] = (struct kvec) {
+			.iov_base = nla_data(chunk),
+			.iov_len = nla_len(chunk),
+		};
+	}
+	genlmsg_end(er->msg, hdr);
+	iov_iter_kvec(&out->to, ITER_DEST, er->pieces, n, len);
+	return 0;
+}
+
+/* The blob's size as @sk's queues are now, read without its lock. */
+static u64 export_size_now(const struct sock *sk)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+	struct capymig_state st = {
+		.rcvq.len = READ_ONCE(tp->rcv_nxt) - READ_ONCE(tp->copied_seq),
+		.sndq.len = READ_ONCE(tp->write_seq) - READ_ONCE(tp->snd_una),
+	};
+
+	return capymig_state_blob_size(&st);
+}
+
+static int tcpmig_nl_export_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct nlattr **attrs = info->attrs;
+	struct export_reply er = {
+		.sink.alloc = export_reply_alloc,
+		.info = info,
+	};
+	struct sock *sk;
+	u64 size;
+	int err;
+
+	if (attrs[TCPMIG_A_STATE_BUF] && attrs[TCPMIG_A_STATE_LEN]) {
+		er.buf = u64_to_user_ptr(nla_get_u64(attrs[TCPMIG_A_STATE_BUF]));
+		er.room = nla_get_u32(attrs[TCPMIG_A_STATE_LEN]);
+		if (!access_ok(er.buf, er.room)) {
+			NL_SET_ERR_MSG(info->extack, "state buffer not writable");
+			return -EFAULT;
+		}
+	}
+	sk = export_target(net, attrs, info->extack);
+	if (IS_ERR(sk))
+		return PTR_ERR(sk);
+	/*
+	 * Too large for one message: not even tried, and so not a refusal.
+	 * Should the queues grow past it meanwhile, the snapshot refuses.
+	 */
+	size = export_size_now(sk);
+	if ((!er.buf || size > er.room) &&
+	    genlmsg_total_size(export_reply_size(size)) > EXPORT_REPLY_MAX) {
+		sock_put(sk);
+		NL_SET_ERR_MSG(info->extack, EXPORT_TOO_LARGE);
+		return -EMSGSIZE;
+	}
+	err = export_conn(net, sk, &er.sink, info->extack);
+	sock_put(sk);
+	if (err) {
+		nlmsg_free(er.msg);
+		return err;
+	}
+	/* Exported: a reply lost now loses the connection, as a dump would. */
+	return genlmsg_reply(er.msg, info);
+}
+
+/*
+ * The export happens in the dump's first round, not in its start
+ * callback: on 6.1, only a dump round can return a refusal's reason
+ * (in NLMSG_DONE), start's extack is lost.
+ */
 static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct export_dump *ed = (struct export_dump *)cb->ctx;
@@ -378,7 +514,17 @@ static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
 
 	BUILD_BUG_ON(sizeof(*ed) > sizeof(cb->ctx));
 	if (!ed->blob.data) {
-		err = export_once(skb, cb);
+		struct net *net = sock_net(skb->sk);
+		struct capymig_blob_sink bs;
+		struct sock *sk;
+
+		sk = export_target(net, genl_dumpit_info(cb)->attrs,
+				   cb->extack);
+		if (IS_ERR(sk))
+			return PTR_ERR(sk);
+		capymig_blob_sink_init(&bs, &ed->blob);
+		err = export_conn(net, sk, &bs.sink, cb->extack);
+		sock_put(sk);
 		if (err)
 			return err;
 	}
@@ -424,55 +570,109 @@ static int tcpmig_nl_export_done(struct netlink_callback *cb)
 
 /* IMPORT */
 
-/* The blob, reassembled from its chunks in message order. */
-static int gather_blob(struct genl_info *info, struct capymig_blob *blob)
+/* Chunks of a blob that need no allocation to be listed. */
+#define IMPORT_PIECES_ONSTACK	4
+
+/*
+ * The blob's pieces, its chunks in message order, where they lie in the
+ * request: decoded and restored from there, never gathered.  *@vec is
+ * @onstack or allocated.
+ */
+static int blob_pieces(struct genl_info *info, struct kvec *onstack,
+		       struct kvec **vec, unsigned int *nvec, u32 *len)
 {
 	const struct nlattr *nla;
+	unsigned int n = 0;
 	u64 total = 0;
 	int rem;
 
-	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem)
-		if (nla_type(nla) == TCPMIG_A_STATE_CHUNK)
-			total += nla_len(nla);
+	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem) {
+		if (nla_type(nla) != TCPMIG_A_STATE_CHUNK)
+			continue;
+		n++;
+		total += nla_len(nla);
+	}
 	if (!total || total > TCPMIG_STATE_MAX) {
 		capymig_set_err(info->extack, total ? "state blob too large" :
 				"TCPMIG_A_STATE_CHUNK missing");
 		return -EINVAL;
 	}
-	blob->data = kvmalloc(total, GFP_KERNEL);
-	if (!blob->data)
-		return -ENOMEM;
-	blob->len = 0;
-	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem) {
-		if (nla_type(nla) != TCPMIG_A_STATE_CHUNK)
-			continue;
-		memcpy(blob->data + blob->len, nla_data(nla), nla_len(nla));
-		blob->len += nla_len(nla);
+	*vec = onstack;
+	if (n > IMPORT_PIECES_ONSTACK) {
+		*vec = kvmalloc_array(n, sizeof(**vec), GFP_KERNEL);
+		if (!*vec)
+			return -ENOMEM;
 	}
+	*nvec = 0;
+	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem)
+		if (nla_type(nla) == TCPMIG_A_STATE_CHUNK)
+			(*vec)[(*nvec)++] = (struct kvec) {
+				.iov_base = nla_data(nla),
+				.iov_len = nla_len(nla),
+			};
+	*len = total;
 	return 0;
 }
 
-static int import_reply(struct genl_info *info, const struct capymig_tuple *t,
-			int fd)
+/*
+ * The blob in the requester's memory, copied in whole: the import may be
+ * built by a kernel worker, which cannot read that memory.
+ */
+static int blob_from_user(struct genl_info *info, struct kvec *whole)
 {
-	struct sk_buff *msg;
-	void *hdr;
+	struct nlattr **attrs = info->attrs;
+	void __user *buf;
+	u32 len;
 
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
-				TCPMIG_CMD_IMPORT);
-	if (!hdr || put_tuple(msg, TCPMIG_A_TUPLE, t) ||
-	    (fd >= 0 && nla_put_u32(msg, TCPMIG_A_FD, fd))) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
+	if (!attrs[TCPMIG_A_STATE_LEN] || attrs[TCPMIG_A_STATE_CHUNK]) {
+		NL_SET_ERR_MSG(info->extack,
+			       "TCPMIG_A_STATE_BUF needs TCPMIG_A_STATE_LEN and no chunk");
+		return -EINVAL;
 	}
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	buf = u64_to_user_ptr(nla_get_u64(attrs[TCPMIG_A_STATE_BUF]));
+	len = nla_get_u32(attrs[TCPMIG_A_STATE_LEN]);
+	if (!len || len > TCPMIG_STATE_MAX) {
+		capymig_set_err(info->extack, len ? "state blob too large" :
+				"TCPMIG_A_STATE_CHUNK missing, "
+				"TCPMIG_A_STATE_BUF empty");
+		return -EINVAL;
+	}
+	whole->iov_base = kvmalloc(len, GFP_KERNEL);
+	if (!whole->iov_base)
+		return -ENOMEM;
+	if (copy_from_user(whole->iov_base, buf, len)) {
+		kvfree(whole->iov_base);
+		NL_SET_ERR_MSG(info->extack, "state buffer not readable");
+		return -EFAULT;
+	}
+	whole->iov_len = len;
+	return 0;
 }
 
-static int import_blob(struct genl_info *info, const struct capymig_blob *blob,
+/*
+ * The reply is allocated before the import, so that once the connection
+ * is live nothing is left that can fail: the requester may then do
+ * without an ACK.
+ */
+static struct sk_buff *import_reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *msg;
+
+	msg = genlmsg_new(nla_total_size(sizeof(struct capymig_tuple)) +
+			  nla_total_size(sizeof(u32)), GFP_KERNEL);
+	if (!msg)
+		return NULL;
+	*hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				 TCPMIG_CMD_IMPORT);
+	if (!*hdr) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+static int import_blob(struct genl_info *info, const struct kvec *vec,
+		       unsigned int nvec, struct sk_buff *msg,
 		       struct capymig_tuple *served)
 {
 	struct nlattr **attrs = info->attrs;
@@ -488,7 +688,7 @@ static int import_blob(struct genl_info *info, const struct capymig_blob *blob,
 	const char *why;
 	int fd = -1, err;
 
-	err = capymig_state_decode(blob, &st, &why);
+	err = capymig_state_decode_vec(vec, nvec, &st, &why);
 	if (err) {
 		capymig_set_err(info->extack, why);
 		return err;
@@ -519,34 +719,52 @@ static int import_blob(struct genl_info *info, const struct capymig_blob *blob,
 	}
 	if (file)
 		fd_install(fd, file);
-	/* The connection is imported; a lost reply does not undo that. */
-	import_reply(info, served, fd);
+	/* Sized for both: cannot fail. */
+	put_tuple(msg, TCPMIG_A_TUPLE, served);
+	if (fd >= 0)
+		nla_put_u32(msg, TCPMIG_A_FD, fd);
 	return 0;
 }
 
 static int tcpmig_nl_import(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
+	struct kvec onstack[IMPORT_PIECES_ONSTACK], *vec;
 	struct capymig_tuple served = {};
-	struct capymig_blob blob;
+	struct sk_buff *msg;
+	unsigned int nvec;
+	void *hdr;
+	u32 len;
 	int err;
 
-	u32 len;
-
-	err = gather_blob(info, &blob);
+	if (info->attrs[TCPMIG_A_STATE_BUF]) {
+		err = blob_from_user(info, onstack);
+		vec = onstack;
+		nvec = 1;
+		len = onstack[0].iov_len;
+	} else {
+		err = blob_pieces(info, onstack, &vec, &nvec, &len);
+	}
 	if (err)
 		return err;
-	len = blob.len;
-	err = import_blob(info, &blob, &served);
-	capymig_blob_free(&blob);
+	msg = import_reply_new(info, &hdr);
+	err = msg ? import_blob(info, vec, nvec, msg, &served) : -ENOMEM;
+	if (info->attrs[TCPMIG_A_STATE_BUF])
+		kvfree(onstack[0].iov_base);
+	else if (vec != onstack)
+		kvfree(vec);
 
 	if (err) {
+		nlmsg_free(msg);
 		capymig_count(net, TCPMIG_STAT_IMPORTS_REFUSED, 1);
 		notify_conn(net, TCPMIG_EVENT_IMPORT_REFUSED, &served, err, 0);
 		return err;
 	}
 	capymig_count(net, TCPMIG_STAT_IMPORTS, 1);
 	notify_conn(net, TCPMIG_EVENT_IMPORTED, &served, 0, len);
+	genlmsg_end(msg, hdr);
+	/* The connection is imported; a lost reply does not undo that. */
+	genlmsg_reply(msg, info);
 	return 0;
 }
 
@@ -751,6 +969,7 @@ static const struct genl_ops tcpmig_ops[] = {
 	},
 	{
 		TCPMIG_OP(TCPMIG_CMD_EXPORT, export_policy),
+		.doit = tcpmig_nl_export_doit,
 		.dumpit = tcpmig_nl_export,
 		.done = tcpmig_nl_export_done,
 	},

@@ -34,61 +34,83 @@ static const struct {
 #undef FIXED
 };
 
-static u32 rec_size(u32 len)
+static u64 rec_size(u32 len)
 {
-	return sizeof(struct tcpmig_state_rec) + ALIGN(len, TCPMIG_STATE_ALIGN);
+	return sizeof(struct tcpmig_state_rec) +
+	       ALIGN((u64)len, TCPMIG_STATE_ALIGN);
 }
 
-/* Writes one record at *@pos and advances it; returns the value's place. */
-static u8 *put_rec(u8 **pos, u16 type, const void *value, u32 len)
+void capymig_blob_seek(const struct capymig_blob_out *out, u32 off,
+		       struct iov_iter *it)
 {
-	struct tcpmig_state_rec *rec = (struct tcpmig_state_rec *)*pos;
-	u8 *val = (u8 *)(rec + 1);
-
-	rec->type = htons(type);
-	rec->reserved = 0;
-	rec->len = htonl(len);
-	if (value)
-		memcpy(val, value, len);
-	memset(val + len, 0, ALIGN(len, TCPMIG_STATE_ALIGN) - len);
-	*pos += rec_size(len);
-	return val;
+	*it = out->to;
+	iov_iter_advance(it, off);
 }
 
-int capymig_state_blob_alloc(const struct capymig_state *st,
-			     struct capymig_blob *blob, u8 **rcvq, u8 **sndq)
+static int blob_write(const struct capymig_blob_out *out, u32 off,
+		      const void *src, u32 len)
 {
-	struct tcpmig_state_hdr *hdr;
-	u64 total = sizeof(*hdr);
-	u8 *pos;
+	struct iov_iter it;
+
+	capymig_blob_seek(out, off, &it);
+	return copy_to_iter(src, len, &it) == len ? 0 : -EFAULT;
+}
+
+/*
+ * Writes one record at offset *@pos and advances it past the record; its
+ * value is copied from @value if given, else left to the caller at *@val.
+ */
+static int put_rec(const struct capymig_blob_out *out, u32 *pos, u16 type,
+		   const void *value, u32 len, u32 *val)
+{
+	static const u8 zero[TCPMIG_STATE_ALIGN];
+	struct tcpmig_state_rec rec = {
+		.type = htons(type),
+		.len = htonl(len),
+	};
+	u32 at = *pos + sizeof(rec);
+
+	*pos = at + ALIGN(len, TCPMIG_STATE_ALIGN);
+	if (val)
+		*val = at;
+	return blob_write(out, at - sizeof(rec), &rec, sizeof(rec)) ?:
+	       (value ? blob_write(out, at, value, len) : 0) ?:
+	       blob_write(out, at + len, zero, *pos - at - len);
+}
+
+u64 capymig_state_blob_size(const struct capymig_state *st)
+{
+	u64 total = sizeof(struct tcpmig_state_hdr);
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(fixed_records); i++)
 		total += rec_size(fixed_records[i].size);
-	total += rec_size(st->rcvq_len) + rec_size(st->sndq_len);
-	if (total > TCPMIG_STATE_MAX)
-		return -EMSGSIZE;
+	return total + rec_size(st->rcvq.len) + rec_size(st->sndq.len);
+}
 
-	blob->data = kvmalloc(total, GFP_KERNEL);
-	if (!blob->data)
-		return -ENOMEM;
-	blob->len = total;
-
-	hdr = (struct tcpmig_state_hdr *)blob->data;
-	*hdr = (struct tcpmig_state_hdr) {
+int capymig_state_encode(const struct capymig_state *st,
+			 const struct capymig_blob_out *out, u32 *rcvq,
+			 u32 *sndq)
+{
+	struct tcpmig_state_hdr hdr = {
 		.magic = htonl(TCPMIG_STATE_MAGIC),
 		.version = TCPMIG_STATE_VERSION,
-		.hdr_len = htons(sizeof(*hdr)),
-		.total_len = htonl(total),
+		.hdr_len = htons(sizeof(hdr)),
+		.total_len = htonl(capymig_state_blob_size(st)),
 	};
-	pos = (u8 *)(hdr + 1);
-	for (i = 0; i < ARRAY_SIZE(fixed_records); i++)
-		put_rec(&pos, fixed_records[i].type,
-			(const u8 *)st + fixed_records[i].offset,
-			fixed_records[i].size);
-	*rcvq = put_rec(&pos, TCPMIG_ST_RECV_QUEUE, NULL, st->rcvq_len);
-	*sndq = put_rec(&pos, TCPMIG_ST_SEND_QUEUE, NULL, st->sndq_len);
-	return 0;
+	u32 pos = sizeof(hdr);
+	int i, err;
+
+	err = blob_write(out, 0, &hdr, sizeof(hdr));
+	for (i = 0; !err && i < ARRAY_SIZE(fixed_records); i++)
+		err = put_rec(out, &pos, fixed_records[i].type,
+			      (const u8 *)st + fixed_records[i].offset,
+			      fixed_records[i].size, NULL);
+	return err ?:
+	       put_rec(out, &pos, TCPMIG_ST_RECV_QUEUE, NULL, st->rcvq.len,
+		       rcvq) ?:
+	       put_rec(out, &pos, TCPMIG_ST_SEND_QUEUE, NULL, st->sndq.len,
+		       sndq);
 }
 
 void capymig_blob_free(struct capymig_blob *blob)
@@ -121,11 +143,11 @@ static const char *check_seq(const struct capymig_state *st)
 {
 	const struct tcpmig_st_seq *s = &st->seq;
 
-	if (ntohl(s->copied_seq) + st->rcvq_len != ntohl(s->rcv_nxt))
+	if (ntohl(s->copied_seq) + st->rcvq.len != ntohl(s->rcv_nxt))
 		return "receive queue does not span copied_seq..rcv_nxt";
-	if (ntohl(s->snd_una) + st->sndq_len != ntohl(s->write_seq))
+	if (ntohl(s->snd_una) + st->sndq.len != ntohl(s->write_seq))
 		return "send queue does not span snd_una..write_seq";
-	if (ntohl(s->snd_nxt) - ntohl(s->snd_una) > st->sndq_len)
+	if (ntohl(s->snd_nxt) - ntohl(s->snd_una) > st->sndq.len)
 		return "snd_nxt outside the send queue";
 	if (after(ntohl(s->rcv_wup), ntohl(s->rcv_nxt)))
 		return "rcv_wup after rcv_nxt";
@@ -229,10 +251,58 @@ static const char *(*const checks[])(const struct capymig_state *) = {
 	check_sockopts,
 };
 
+/* Reads a blob that lies in pieces, in order. */
+struct blob_reader {
+	const struct kvec *vec;		/* the current piece */
+	const struct kvec *end;
+	size_t off;			/* in *@vec */
+	u64 left;			/* bytes from there to the blob's end */
+};
+
+/* Steps over pieces that are used up. */
+static void reader_settle(struct blob_reader *r)
+{
+	while (r->vec < r->end && r->off == r->vec->iov_len) {
+		r->vec++;
+		r->off = 0;
+	}
+}
+
+/*
+ * Takes the next @len bytes: copies them to @dst if given, and says where
+ * they lie in @where if given.  False if the blob ends before.
+ */
+static bool reader_take(struct blob_reader *r, void *dst, u32 len,
+			struct capymig_bytes *where)
+{
+	if (len > r->left)
+		return false;
+	reader_settle(r);
+	if (where)
+		*where = (struct capymig_bytes) {
+			.vec = r->vec, .nvec = r->end - r->vec,
+			.off = r->off, .len = len,
+		};
+	r->left -= len;
+	while (len) {
+		size_t n = min_t(size_t, len, r->vec->iov_len - r->off);
+
+		if (dst) {
+			memcpy(dst, r->vec->iov_base + r->off, n);
+			dst += n;
+		}
+		r->off += n;
+		len -= n;
+		reader_settle(r);
+	}
+	return true;
+}
+
 /* Stores one record's value in @st; returns a reason when it cannot. */
 static const char *take_rec(struct capymig_state *st, u16 type,
-			    const u8 *val, u32 len, u32 *seen)
+			    struct blob_reader *r, u32 len, u32 *seen)
 {
+	struct capymig_bytes *bytes;
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(fixed_records); i++) {
@@ -243,90 +313,113 @@ static const char *take_rec(struct capymig_state *st, u16 type,
 		if (*seen & BIT(i))
 			return "record repeated";
 		*seen |= BIT(i);
-		memcpy((u8 *)st + fixed_records[i].offset, val, len);
+		reader_take(r, (u8 *)st + fixed_records[i].offset, len, NULL);
 		return NULL;
 	}
 	switch (type) {
 	case TCPMIG_ST_RECV_QUEUE:
-		if (st->rcvq)
-			return "record repeated";
-		st->rcvq = val;
-		st->rcvq_len = len;
-		return NULL;
+		bytes = &st->rcvq;
+		break;
 	case TCPMIG_ST_SEND_QUEUE:
-		if (st->sndq)
-			return "record repeated";
-		st->sndq = val;
-		st->sndq_len = len;
-		return NULL;
+		bytes = &st->sndq;
+		break;
 	case TCPMIG_ST_APP:
-		if (st->app)
-			return "record repeated";
-		st->app = val;
-		st->app_len = len;
+		bytes = &st->app;
+		break;
+	default:
+		if (!(type & TCPMIG_ST_OPTIONAL))
+			return "unknown mandatory record";
+		reader_take(r, NULL, len, NULL);
 		return NULL;
 	}
-	return type & TCPMIG_ST_OPTIONAL ? NULL : "unknown mandatory record";
+	if (bytes->vec)
+		return "record repeated";
+	reader_take(r, NULL, len, bytes);
+	return NULL;
 }
 
-static const char *decode_records(const u8 *pos, const u8 *end,
+static const char *decode_records(struct blob_reader *r,
 				  struct capymig_state *st)
 {
 	u32 seen = 0;
 
-	while (pos < end) {
-		const struct tcpmig_state_rec *rec = (const void *)pos;
-		const u8 *val = (const u8 *)(rec + 1);
+	while (r->left) {
+		struct tcpmig_state_rec rec;
+		struct blob_reader ahead;
+		u8 pad[TCPMIG_STATE_ALIGN];
 		const char *why;
 		u32 len, padded;
 
-		if (end - pos < sizeof(*rec))
+		if (!reader_take(r, &rec, sizeof(rec), NULL))
 			return "truncated record header";
-		len = ntohl(rec->len);
-		if (len > end - val)
+		len = ntohl(rec.len);
+		if (len > r->left)
 			return "record overruns the blob";
 		padded = ALIGN(len, TCPMIG_STATE_ALIGN);
-		if (padded > end - val || memchr_inv(val + len, 0, padded - len))
+		ahead = *r;
+		if (padded > r->left || !reader_take(&ahead, NULL, len, NULL) ||
+		    !reader_take(&ahead, pad, padded - len, NULL) ||
+		    memchr_inv(pad, 0, padded - len))
 			return "record padding missing or nonzero";
-		if (rec->reserved)
+		if (rec.reserved)
 			return "reserved record field set";
-		why = take_rec(st, ntohs(rec->type), val, len, &seen);
+		why = take_rec(st, ntohs(rec.type), r, len, &seen);
 		if (why)
 			return why;
-		pos = val + padded;
+		reader_take(r, NULL, padded - len, NULL);
 	}
 	if (seen != BIT(ARRAY_SIZE(fixed_records)) - 1)
 		return "mandatory record missing";
 	return NULL;
 }
 
-int capymig_state_decode(const struct capymig_blob *blob,
-			 struct capymig_state *st, const char **msg)
+int capymig_state_decode_vec(const struct kvec *vec, unsigned int nvec,
+			     struct capymig_state *st, const char **msg)
 {
-	const struct tcpmig_state_hdr *hdr = (const void *)blob->data;
-	u16 hdr_len;
-	int i;
+	struct blob_reader r = { .vec = vec, .end = vec + nvec };
+	struct tcpmig_state_hdr hdr;
+	unsigned int i;
 
 	memset(st, 0, sizeof(*st));
+	for (i = 0; i < nvec; i++)
+		r.left += vec[i].iov_len;
 	*msg = NULL;
-	if (blob->len < sizeof(*hdr) || blob->len > TCPMIG_STATE_MAX)
+	if (r.left < sizeof(hdr) || r.left > TCPMIG_STATE_MAX)
 		*msg = "blob size out of range";
-	else if (ntohl(hdr->magic) != TCPMIG_STATE_MAGIC)
+	else if (!reader_take(&r, &hdr, sizeof(hdr), NULL) ||
+		 ntohl(hdr.magic) != TCPMIG_STATE_MAGIC)
 		*msg = "not a capymig state blob";
-	else if (hdr->version != TCPMIG_STATE_VERSION)
+	else if (hdr.version != TCPMIG_STATE_VERSION)
 		*msg = "unsupported state format version";
-	else if (hdr->flags || hdr->reserved)
+	else if (hdr.flags || hdr.reserved)
 		*msg = "unknown header flags";
-	else if (ntohl(hdr->total_len) != blob->len)
+	else if (ntohl(hdr.total_len) != r.left + sizeof(hdr))
 		*msg = "blob length does not match its header";
-	else if ((hdr_len = ntohs(hdr->hdr_len)) != sizeof(*hdr))
+	else if (ntohs(hdr.hdr_len) != sizeof(hdr))
 		*msg = "unexpected header length";
 	else
-		*msg = decode_records(blob->data + hdr_len,
-				      blob->data + blob->len, st);
+		*msg = decode_records(&r, st);
 	if (!*msg && !capymig_tuple_valid(&st->tuple))
 		*msg = "invalid connection tuple";
 	for (i = 0; !*msg && i < ARRAY_SIZE(checks); i++)
 		*msg = checks[i](st);
 	return *msg ? -EINVAL : 0;
+}
+
+int capymig_state_decode(const struct capymig_blob *blob,
+			 struct capymig_state *st, const char **msg)
+{
+	struct kvec whole = { .iov_base = blob->data, .iov_len = blob->len };
+	int err;
+
+	err = capymig_state_decode_vec(&whole, 1, st, msg);
+	/* The queues point at @whole: keep it with the state. */
+	st->whole = whole;
+	if (st->rcvq.vec)
+		st->rcvq.vec = &st->whole;
+	if (st->sndq.vec)
+		st->sndq.vec = &st->whole;
+	if (st->app.vec)
+		st->app.vec = &st->whole;
+	return err;
 }

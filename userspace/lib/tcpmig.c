@@ -274,6 +274,8 @@ struct export_ctx {
 	uint64_t cookie;
 	struct tcpmig_blob *blob;
 	uint32_t expected;
+	uint8_t *buf;		/* for the kernel to write the blob to */
+	uint32_t room;
 };
 
 static int export_build(struct nlmsghdr *nlh, void *data)
@@ -285,23 +287,38 @@ static int export_build(struct nlmsghdr *nlh, void *data)
 			     ctx->tuple);
 	else
 		mnl_attr_put_u64(nlh, TCPMIG_A_COOKIE, ctx->cookie);
+	if (ctx->buf) {
+		mnl_attr_put_u64(nlh, TCPMIG_A_STATE_BUF, (uintptr_t)ctx->buf);
+		mnl_attr_put_u32(nlh, TCPMIG_A_STATE_LEN, ctx->room);
+	}
 	return 0;
 }
 
-/* Appends one chunk; the first message announces the total. */
+/*
+ * The blob written to our buffer (the reply says how long it is), or a
+ * message's chunks, appended; the first message announces the total.
+ */
 static int export_reply(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
 	struct export_ctx *ctx = data;
 	struct tcpmig_blob *blob = ctx->blob;
+	const struct nlattr *attr;
 	uint32_t len;
 
 	errno = EBADMSG;
-	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_STATE_CHUNK])
+	if (parse_reply(nlh, tb) || (!blob->data && !tb[TCPMIG_A_STATE_LEN]))
 		return MNL_CB_ERROR;
-	if (!blob->data) {
-		if (!tb[TCPMIG_A_STATE_LEN])
+	if (!tb[TCPMIG_A_STATE_CHUNK]) {
+		len = mnl_attr_get_u32(tb[TCPMIG_A_STATE_LEN]);
+		if (blob->data || !ctx->buf || len > ctx->room)
 			return MNL_CB_ERROR;
+		blob->data = ctx->buf;
+		blob->len = ctx->expected = len;
+		ctx->buf = NULL;
+		return MNL_CB_OK;
+	}
+	if (!blob->data) {
 		ctx->expected = mnl_attr_get_u32(tb[TCPMIG_A_STATE_LEN]);
 		blob->data = malloc(ctx->expected ? ctx->expected : 1);
 		if (!blob->data) {
@@ -309,29 +326,47 @@ static int export_reply(const struct nlmsghdr *nlh, void *data)
 			return MNL_CB_ERROR;
 		}
 	}
-	len = mnl_attr_get_payload_len(tb[TCPMIG_A_STATE_CHUNK]);
-	if (len > ctx->expected - blob->len)
-		return MNL_CB_ERROR;
-	memcpy(blob->data + blob->len,
-	       mnl_attr_get_payload(tb[TCPMIG_A_STATE_CHUNK]), len);
-	blob->len += len;
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(attr) != TCPMIG_A_STATE_CHUNK)
+			continue;
+		len = mnl_attr_get_payload_len(attr);
+		if (len > ctx->expected - blob->len)
+			return MNL_CB_ERROR;
+		memcpy(blob->data + blob->len, mnl_attr_get_payload(attr),
+		       len);
+		blob->len += len;
+	}
 	return MNL_CB_OK;
 }
 
 int tcpmig_export(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		  uint64_t cookie, struct tcpmig_blob *blob)
 {
-	struct export_ctx ctx = { tuple, cookie, blob, 0 };
+	struct export_ctx ctx = { tuple, cookie, blob, 0, NULL,
+				  nl->export_hint };
 	int err;
 
 	blob->data = NULL;
 	blob->len = 0;
-	err = tcpmig_nl_request(nl, TCPMIG_CMD_EXPORT, NLM_F_DUMP,
-				export_build, export_reply, &ctx);
+	/*
+	 * One reply: the kernel writes the blob straight to our buffer, or,
+	 * larger than that, into the reply.  Too large for one, a dump.
+	 */
+	ctx.buf = malloc(ctx.room);
+	err = tcpmig_nl_call(nl, TCPMIG_CMD_EXPORT, export_build,
+			     export_reply, &ctx);
+	free(ctx.buf);
+	ctx.buf = NULL;
+	if (err == -EMSGSIZE && !blob->data)
+		err = tcpmig_nl_request(nl, TCPMIG_CMD_EXPORT, NLM_F_DUMP,
+					export_build, export_reply, &ctx);
 	if (!err && (!blob->data || blob->len != ctx.expected))
 		err = -EBADMSG;
 	if (err)
 		tcpmig_blob_free(blob);
+	else if (blob->len > nl->export_hint)
+		nl->export_hint = blob->len < TCPMIG_EXPORT_HINT_MAX ?
+				  blob->len : TCPMIG_EXPORT_HINT_MAX;
 	return err;
 }
 
@@ -341,19 +376,14 @@ struct import_ctx {
 	struct tcpmig_import_result *result;
 };
 
+/* The kernel reads the blob from where it lies. */
 static int import_build(struct nlmsghdr *nlh, void *data)
 {
 	const struct import_ctx *ctx = data;
 	const struct tcpmig_import_opts *opts = ctx->opts;
-	uint32_t off, n;
 
-	for (off = 0; off < ctx->blob->len; off += n) {
-		n = ctx->blob->len - off;
-		if (n > TCPMIG_STATE_CHUNK_MAX)
-			n = TCPMIG_STATE_CHUNK_MAX;
-		mnl_attr_put(nlh, TCPMIG_A_STATE_CHUNK, n,
-			     ctx->blob->data + off);
-	}
+	mnl_attr_put_u64(nlh, TCPMIG_A_STATE_BUF, (uintptr_t)ctx->blob->data);
+	mnl_attr_put_u32(nlh, TCPMIG_A_STATE_LEN, ctx->blob->len);
 	if (!opts)
 		return 0;
 	if (opts->serve)
@@ -389,13 +419,10 @@ int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
 {
 	struct tcpmig_import_result ignored;
 	struct import_ctx ctx = { blob, opts, result ? result : &ignored };
-	/* Each chunk costs an attribute header and padding. */
-	size_t attr_len = blob->len +
-			  (blob->len / TCPMIG_STATE_CHUNK_MAX + 1) * 8 + 256;
 
 	ctx.result->fd = -1;
-	return tcpmig_nl_request_large(nl, TCPMIG_CMD_IMPORT, 0, attr_len,
-				       import_build, import_reply, &ctx);
+	return tcpmig_nl_call(nl, TCPMIG_CMD_IMPORT, import_build,
+			      import_reply, &ctx);
 }
 
 struct hold_ctx {

@@ -157,7 +157,7 @@ static struct nlmsghdr *put_request(struct tcpmig_nl *nl, char *buf,
 	struct genlmsghdr *genl;
 
 	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
 	nlh->nlmsg_seq = ++nl->seq;
 	genl = mnl_nlmsg_put_extra_header(nlh, sizeof(*genl));
 	genl->cmd = cmd;
@@ -242,42 +242,75 @@ static int run_request(struct tcpmig_nl *nl, struct nlmsghdr *nlh,
 	return ctx.error;
 }
 
-int tcpmig_nl_request_large(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
-			    size_t attr_len, tcpmig_nl_build_cb build,
-			    mnl_cb_t cb, void *data)
-{
-	size_t size = MNL_SOCKET_BUFFER_SIZE + attr_len;
-	struct nlmsghdr *nlh;
-	char *buf;
-	int err = 0;
-
-	if (attr_len) {
-		int sndbuf = size + 4096;
-		int fd = mnl_socket_get_fd(nl->sock);
-
-		/* FORCE needs CAP_NET_ADMIN, which every request needs too. */
-		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
-			       sizeof(sndbuf)))
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-				   sizeof(sndbuf));
-	}
-	buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	nlh = put_request(nl, buf, nl->family_id, cmd, TCPMIG_GENL_VERSION,
-			  flags);
-	if (build)
-		err = build(nlh, data);
-	if (!err)
-		err = run_request(nl, nlh, cb, data);
-	free(buf);
-	return err;
-}
-
 int tcpmig_nl_request(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
 		      tcpmig_nl_build_cb build, mnl_cb_t cb, void *data)
 {
-	return tcpmig_nl_request_large(nl, cmd, flags, 0, build, cb, data);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int err = 0;
+
+	nlh = put_request(nl, buf, nl->family_id, cmd, TCPMIG_GENL_VERSION,
+			  NLM_F_ACK | flags);
+	if (build)
+		err = build(nlh, data);
+	return err ?: run_request(nl, nlh, cb, data);
+}
+
+/* Reads the one message answering request @seq, whatever its size. */
+static int call_recv(struct tcpmig_nl *nl, uint32_t seq, mnl_cb_t cb,
+		     void *data)
+{
+	mnl_cb_t ctl_cb[NLMSG_MIN_TYPE] = {
+		[NLMSG_ERROR] = error_cb,
+		[NLMSG_DONE] = done_cb,
+	};
+	struct request_ctx ctx = { .nl = nl, .cb = cb, .data = data };
+	int fd = mnl_socket_get_fd(nl->sock);
+	char small[MNL_SOCKET_BUFFER_SIZE], *buf = small;
+	ssize_t len;
+	int ret;
+
+	len = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
+	if (len < 0)
+		return -errno;
+	if ((size_t)len > sizeof(small)) {
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+	}
+	len = recv(fd, buf, len, 0);
+	if (len < 0) {
+		ret = -errno;
+	} else {
+		ret = mnl_cb_run2(buf, len, seq, nl->portid, reply_cb, &ctx,
+				  ctl_cb, NLMSG_MIN_TYPE);
+		if (ret == MNL_CB_ERROR && !ctx.error)
+			ret = errno ? -errno : -EIO;
+		else
+			ret = ctx.error;
+	}
+	if (buf != small)
+		free(buf);
+	return ret;
+}
+
+int tcpmig_nl_call(struct tcpmig_nl *nl, uint8_t cmd,
+		   tcpmig_nl_build_cb build, mnl_cb_t cb, void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int err = 0;
+
+	nlh = put_request(nl, buf, nl->family_id, cmd, TCPMIG_GENL_VERSION,
+			  0);
+	if (build)
+		err = build(nlh, data);
+	if (err)
+		return err;
+	nl->ext_msg[0] = '\0';
+	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	return call_recv(nl, nlh->nlmsg_seq, cb, data);
 }
 
 static int family_cb(const struct nlmsghdr *nlh, void *data)
@@ -298,7 +331,8 @@ static int resolve_family(struct tcpmig_nl *nl)
 	 * Looking the family up by name also makes the kernel load the
 	 * module when it is installed but not loaded (its genl alias).
 	 */
-	nlh = put_request(nl, buf, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0);
+	nlh = put_request(nl, buf, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1,
+			  NLM_F_ACK);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TCPMIG_GENL_NAME);
 	return run_request(nl, nlh, family_cb, nl);
 }
@@ -325,6 +359,7 @@ int tcpmig_nl_open(struct tcpmig_nl *nl)
 		goto err_close;
 	}
 	nl->portid = mnl_socket_get_portid(nl->sock);
+	nl->export_hint = TCPMIG_EXPORT_HINT;
 
 	err = resolve_family(nl);
 	if (err)

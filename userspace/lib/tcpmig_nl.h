@@ -25,6 +25,7 @@ struct tcpmig_nl {
 	uint16_t family_id;
 	uint32_t events_group;	/* multicast group of TCPMIG_MCGRP_EVENTS */
 	uint32_t load_group;	/* of TCPMIG_MCGRP_LOAD */
+	uint32_t export_hint;	/* room for the next exported blob */
 	char ext_msg[TCPMIG_NL_EXT_MSG_MAX];
 };
 
@@ -48,13 +49,19 @@ int tcpmig_nl_request(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
 		      tcpmig_nl_build_cb build, mnl_cb_t cb, void *data);
 
 /*
- * The same, for a request whose attributes take up to @attr_len bytes:
- * one netlink message may be far larger than one attribute, and the
- * socket's send buffer is raised to fit it.
+ * The fast form of a request whose success is one reply: no ACK is asked
+ * for, so the reply is all that comes back (a failure still does, as an
+ * NLMSG_ERROR with the kernel's reason).  @build (may be NULL) fills the
+ * message's attributes; the reply is read whole, whatever its size, and
+ * fed to @cb.
  */
-int tcpmig_nl_request_large(struct tcpmig_nl *nl, uint8_t cmd, uint16_t flags,
-			    size_t attr_len, tcpmig_nl_build_cb build,
-			    mnl_cb_t cb, void *data);
+int tcpmig_nl_call(struct tcpmig_nl *nl, uint8_t cmd,
+		   tcpmig_nl_build_cb build, mnl_cb_t cb, void *data);
+
+/* Room for the first exported blob; then the largest one seen. */
+#define TCPMIG_EXPORT_HINT (64U << 10)
+/* The most room asked for ahead. */
+#define TCPMIG_EXPORT_HINT_MAX (4U << 20)
 
 /*
  * Parsing helpers, separate from the I/O so they can be tested on

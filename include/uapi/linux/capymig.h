@@ -55,16 +55,20 @@ struct capymig_tuple {
  * @TCPMIG_CMD_LIST: dump the connections that could be exported, one
  *	%TCPMIG_A_CONN per message.  Request: %TCPMIG_A_LOCAL_PORT (optional
  *	filter).
- * @TCPMIG_CMD_EXPORT: take a connection out of this host.  Must be sent as
- *	a dump: the blob is streamed back as %TCPMIG_A_STATE_CHUNK attributes,
- *	in order, the first message also carrying %TCPMIG_A_STATE_LEN.  The
- *	connection is detached before the first chunk is sent.  Request:
- *	%TCPMIG_A_TUPLE or %TCPMIG_A_COOKIE.
+ * @TCPMIG_CMD_EXPORT: take a connection out of this host.  Request:
+ *	%TCPMIG_A_TUPLE or %TCPMIG_A_COOKIE, optional %TCPMIG_A_STATE_BUF.
+ *	As a dump, the blob is streamed back as %TCPMIG_A_STATE_CHUNK
+ *	attributes, in order, the first message also carrying
+ *	%TCPMIG_A_STATE_LEN; the connection is detached before the first
+ *	chunk is sent.  Otherwise the reply is one message: the blob written
+ *	to %TCPMIG_A_STATE_BUF, or all its chunks; a blob too large for both
+ *	is refused (EMSGSIZE, connection untouched): ask for a dump.
  * @TCPMIG_CMD_IMPORT: rebuild a connection from a blob and hand it to the
  *	local listener, or to the caller as a file descriptor.  Request: the
  *	blob as %TCPMIG_A_STATE_CHUNK attributes in order (one message may
- *	exceed 64 KiB: raise SO_SNDBUF), optional %TCPMIG_A_TUPLE to serve the
- *	connection under another local address or port, optional
+ *	exceed 64 KiB: raise SO_SNDBUF) or in %TCPMIG_A_STATE_BUF, optional
+ *	%TCPMIG_A_TUPLE to serve the connection under another local address
+ *	or port, optional
  *	%TCPMIG_A_IMPORT_FLAGS and %TCPMIG_A_LISTENER_COOKIE.  Reply:
  *	%TCPMIG_A_TUPLE, and %TCPMIG_A_FD with %TCPMIG_IMPORT_F_FD.
  * @TCPMIG_CMD_HOLD: hold the packets of a connection that is about to be
@@ -163,6 +167,13 @@ enum tcpmig_cmd {
  *	per second, as the switch counted them.
  * @TCPMIG_A_POOL_PPS: u64, in %TCPMIG_EVENT_LOAD: the whole pool's.
  * @TCPMIG_A_POOL_SERVERS: u32, in %TCPMIG_EVENT_LOAD: the members counted.
+ * @TCPMIG_A_STATE_BUF: u64, the address of a buffer in the requester's
+ *	memory, read or written while the request is handled, so that the
+ *	blob is copied once instead of travelling in messages.  EXPORT: room
+ *	for %TCPMIG_A_STATE_LEN bytes; the reply's %TCPMIG_A_STATE_LEN says
+ *	how many the blob took, or, larger than the room, the blob comes in
+ *	the reply's chunks instead.  IMPORT: the blob, %TCPMIG_A_STATE_LEN
+ *	bytes, instead of chunks.
  */
 enum tcpmig_attr {
 	TCPMIG_A_UNSPEC,
@@ -196,6 +207,7 @@ enum tcpmig_attr {
 	TCPMIG_A_SERVER_PPS,
 	TCPMIG_A_POOL_PPS,
 	TCPMIG_A_POOL_SERVERS,
+	TCPMIG_A_STATE_BUF,
 
 	__TCPMIG_A_MAX,
 };
