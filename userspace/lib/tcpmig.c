@@ -34,6 +34,10 @@ static const enum mnl_attr_data_type reply_attr_types[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_MIGRATION_ID] = MNL_TYPE_U32,
 	[TCPMIG_A_TARGET] = MNL_TYPE_BINARY,
 	[TCPMIG_A_TIMEOUT_MS] = MNL_TYPE_U32,
+	[TCPMIG_A_CONFIG_FLAGS] = MNL_TYPE_U32,
+	[TCPMIG_A_SERVER_PPS] = MNL_TYPE_U64,
+	[TCPMIG_A_POOL_PPS] = MNL_TYPE_U64,
+	[TCPMIG_A_POOL_SERVERS] = MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type conn_attr_types[TCPMIG_CONN_A_MAX + 1] = {
@@ -423,6 +427,7 @@ static const char *const event_names[] = {
 	[TCPMIG_EVENT_MIGRATED] = "migrated",
 	[TCPMIG_EVENT_REJECTED] = "rejected",
 	[TCPMIG_EVENT_FAILED] = "failed",
+	[TCPMIG_EVENT_LOAD] = "load",
 };
 
 const char *tcpmig_event_name(uint32_t type)
@@ -437,10 +442,19 @@ int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *e
 
 	memset(ev, 0, sizeof(*ev));
 	if (parse_reply(nlh, tb) || !tb[TCPMIG_A_EVENT] ||
-	    !tb[TCPMIG_A_TIMESTAMP_NS] ||
-	    get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple))
+	    !tb[TCPMIG_A_TIMESTAMP_NS])
 		return -EBADMSG;
 	ev->type = mnl_attr_get_u32(tb[TCPMIG_A_EVENT]);
+	/* Every event but LOAD is about a connection. */
+	if ((tb[TCPMIG_A_TUPLE] || ev->type != TCPMIG_EVENT_LOAD) &&
+	    get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple))
+		return -EBADMSG;
+	if (tb[TCPMIG_A_SERVER_PPS])
+		ev->server_pps = mnl_attr_get_u64(tb[TCPMIG_A_SERVER_PPS]);
+	if (tb[TCPMIG_A_POOL_PPS])
+		ev->pool_pps = mnl_attr_get_u64(tb[TCPMIG_A_POOL_PPS]);
+	if (tb[TCPMIG_A_POOL_SERVERS])
+		ev->pool_servers = mnl_attr_get_u32(tb[TCPMIG_A_POOL_SERVERS]);
 	ev->timestamp_ns = mnl_attr_get_u64(tb[TCPMIG_A_TIMESTAMP_NS]);
 	if (tb[TCPMIG_A_ERROR])
 		ev->error = mnl_attr_get_u32(tb[TCPMIG_A_ERROR]);
@@ -540,6 +554,11 @@ static int config_attr(const struct nlattr *attr, void *data)
 		if (get_endpoint(attr, &config->sw))
 			return MNL_CB_ERROR;
 		break;
+	case TCPMIG_A_CONFIG_FLAGS:
+		if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+			return MNL_CB_ERROR;
+		config->flags = mnl_attr_get_u32(attr);
+		break;
 	case TCPMIG_A_PEER:
 		if (get_endpoint(attr, &ep) ||
 		    config->npeers == TCPMIG_POOL_MAX)
@@ -561,6 +580,18 @@ int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config)
 	memset(config, 0, sizeof(*config));
 	return tcpmig_nl_request(nl, TCPMIG_CMD_GET_CONFIG, 0, NULL,
 				 config_reply, config);
+}
+
+static int flags_build(struct nlmsghdr *nlh, void *data)
+{
+	mnl_attr_put_u32(nlh, TCPMIG_A_CONFIG_FLAGS, *(const uint32_t *)data);
+	return 0;
+}
+
+int tcpmig_set_config_flags(struct tcpmig_nl *nl, uint32_t flags)
+{
+	return tcpmig_nl_request(nl, TCPMIG_CMD_SET_CONFIG, 0, flags_build,
+				 NULL, &flags);
 }
 
 static int peer_build(struct nlmsghdr *nlh, void *data)
@@ -586,6 +617,7 @@ int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr)
 struct migrate_ctx {
 	const struct capymig_tuple *tuple;
 	const struct tcpmig_endpoint *target;
+	const uint32_t *read_seq;
 	uint32_t *id;
 };
 
@@ -597,6 +629,8 @@ static int migrate_build(struct nlmsghdr *nlh, void *data)
 	if (ctx->target)
 		mnl_attr_put(nlh, TCPMIG_A_TARGET, sizeof(*ctx->target),
 			     ctx->target);
+	if (ctx->read_seq)
+		mnl_attr_put_u32(nlh, TCPMIG_A_READ_SEQ, *ctx->read_seq);
 	return 0;
 }
 
@@ -613,12 +647,19 @@ static int migrate_reply(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
-		   const struct tcpmig_endpoint *target, uint32_t *id)
+int tcpmig_migrate_at(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		      const struct tcpmig_endpoint *target,
+		      const uint32_t *read_seq, uint32_t *id)
 {
-	struct migrate_ctx ctx = { tuple, target, id };
+	struct migrate_ctx ctx = { tuple, target, read_seq, id };
 
 	*id = 0;
 	return tcpmig_nl_request(nl, TCPMIG_CMD_MIGRATE, 0, migrate_build,
 				 migrate_reply, &ctx);
+}
+
+int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		   const struct tcpmig_endpoint *target, uint32_t *id)
+{
+	return tcpmig_migrate_at(nl, tuple, target, NULL, id);
 }

@@ -91,6 +91,10 @@ struct tcpmig_notification {
 	uint32_t state_len;		/* blob size, or 0 */
 	uint32_t migration_id;		/* or 0 */
 	struct tcpmig_endpoint target;	/* zero when absent */
+	/* TCPMIG_EVENT_LOAD, which names no connection (tuple zero): */
+	uint64_t server_pps;
+	uint64_t pool_pps;
+	uint32_t pool_servers;
 };
 
 /* TCPMig configuration of a namespace. */
@@ -100,6 +104,7 @@ struct tcpmig_config {
 	uint16_t udp_port;		/* host order */
 	uint32_t timeout_ms;
 	struct tcpmig_endpoint sw;	/* addr 0: not set */
+	uint32_t flags;			/* TCPMIG_CONFIG_F_* */
 	unsigned int npeers;
 	__be32 peers[TCPMIG_POOL_MAX];
 };
@@ -111,6 +116,9 @@ struct tcpmig_config {
 int tcpmig_set_config(struct tcpmig_nl *nl, uint16_t udp_port,
 		      const struct tcpmig_endpoint *sw, uint32_t timeout_ms);
 int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config);
+
+/* TCPMIG_CMD_SET_CONFIG of TCPMIG_A_CONFIG_FLAGS alone. */
+int tcpmig_set_config_flags(struct tcpmig_nl *nl, uint32_t flags);
 int tcpmig_pool_add(struct tcpmig_nl *nl, __be32 addr);
 int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
 
@@ -120,6 +128,14 @@ int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
  */
 int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		   const struct tcpmig_endpoint *target, uint32_t *id);
+
+/*
+ * The same, at the request boundary @read_seq (TCPMIG_A_READ_SEQ) when it
+ * is not NULL.
+ */
+int tcpmig_migrate_at(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+		      const struct tcpmig_endpoint *target,
+		      const uint32_t *read_seq, uint32_t *id);
 
 /*
  * Joins the events group (tcpmig_monitor does it too).  Listen on a
