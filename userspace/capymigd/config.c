@@ -17,6 +17,7 @@
 void capymigd_config_defaults(struct capymigd_config *cfg)
 {
 	*cfg = (struct capymigd_config){
+		.bpf_pin = CAPYMIGD_BPF_PIN,
 		.interval_ms = 100,
 		.proactive = true,
 		.threshold_pct = 10,

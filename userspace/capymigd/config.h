@@ -13,6 +13,8 @@
 #include <linux/capymig.h>
 
 #define CAPYMIGD_CONFIG_PATH	"/etc/capymig/capymigd.conf"
+/* Where the daemon pins the server monitor, and tools find it. */
+#define CAPYMIGD_BPF_PIN	"/sys/fs/bpf/capymigd"
 #define CAPYMIGD_TARGETS_MAX	64
 
 /* Where a migration goes. */

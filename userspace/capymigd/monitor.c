@@ -89,6 +89,16 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 	return 0;
 }
 
+int monitor_open_pinned(struct monitor *m, const char *pin)
+{
+	char path[PATH_MAX];
+
+	*m = (struct monitor){ .conns_fd = -1 };
+	snprintf(path, sizeof(path), "%s/conns", pin);
+	m->conns_fd = bpf_obj_get(path);
+	return m->conns_fd < 0 ? -errno : 0;
+}
+
 int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
 		   struct capymig_conn *conn)
 {
@@ -100,6 +110,10 @@ int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
 void monitor_close(struct monitor *m)
 {
 	bpf_link__destroy(m->link);
-	conn_monitor_bpf__destroy(m->skel);
+	/* Opened by monitor_open_pinned(), the map is the only thing held. */
+	if (m->skel)
+		conn_monitor_bpf__destroy(m->skel);
+	else if (m->conns_fd >= 0)
+		close(m->conns_fd);
 	*m = (struct monitor){ .conns_fd = -1 };
 }

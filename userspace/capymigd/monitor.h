@@ -29,6 +29,12 @@ struct monitor {
 int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 		 const char *pin, char *err, size_t err_len);
 
+/*
+ * Only reads the record a daemon pinned at @pin (for tools).  Returns 0,
+ * or a negative errno: -ENOENT when nothing is pinned there.
+ */
+int monitor_open_pinned(struct monitor *m, const char *pin);
+
 /* The record of @t; 0, or -ENOENT when the monitor has none. */
 int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
 		   struct capymig_conn *conn);
