@@ -202,6 +202,16 @@ static void end_flight(struct capymigd *d, struct flight *f, uint64_t now)
 	f->ended_ns = now;
 }
 
+/* A dry run's migrations (id 0) are over when it is. */
+static void end_dry_runs(struct capymigd *d, uint64_t now)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nflights; i++)
+		if (!d->flights[i].id && !d->flights[i].ended_ns)
+			end_flight(d, &d->flights[i], now);
+}
+
 /*
  * Forgets the migrations that ended longer ago than the settle time, and
  * those whose end never came (the events socket overran).
@@ -283,43 +293,56 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 		capymig_wire_endpoint_format(target, to);
 	else
 		strcpy(to, "the switch's choice");
+	/*
+	 * A dry run's migration is one that never ends: the connection is
+	 * not chosen again until it is forgotten (FLIGHT_LOST_NS), and its
+	 * load counts as leaving, as a real migration's would.
+	 */
 	if (d->cfg.dry_run) {
 		d->metrics.dry_run[policy]++;
 		logmsg(LOG_INFO, "dry run: %s would migrate %s (%" PRIu64
 		       " pps, rqlen %" PRIu32 ", tqlen %" PRIu32 ") to %s",
 		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
 		       to);
-		return;
+		id = 0;
+	} else {
+		err = tcpmig_migrate_at(&d->req, &c->tuple, target,
+					c->flags & CAPYMIG_CONN_F_READ_SEQ ?
+					&c->read_seq : NULL, &id);
+		if (err) {
+			d->metrics.start_errors++;
+			logmsg(LOG_WARNING, "%s: migrating %s: %s%s%s",
+			       policy_names[policy], text,
+			       tcpmig_nl_strerror(err),
+			       d->req.ext_msg[0] ? ": " : "", d->req.ext_msg);
+			return;
+		}
+		d->metrics.started[policy]++;
+		logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %"
+		       PRIu32 ", tqlen %" PRIu32 ") to %s: migration %" PRIu32,
+		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
+		       to, id);
 	}
-	err = tcpmig_migrate_at(&d->req, &c->tuple, target,
-				c->flags & CAPYMIG_CONN_F_READ_SEQ ?
-				&c->read_seq : NULL, &id);
-	if (err) {
-		d->metrics.start_errors++;
-		logmsg(LOG_WARNING, "%s: migrating %s: %s%s%s",
-		       policy_names[policy], text, tcpmig_nl_strerror(err),
-		       d->req.ext_msg[0] ? ": " : "", d->req.ext_msg);
-		return;
-	}
-	d->metrics.started[policy]++;
 	e->pc.busy = true;
-	f = find_flight(d, id) ?: add_flight(d, id, &c->tuple, now);
+	f = (id ? find_flight(d, id) : NULL) ?:
+	    add_flight(d, id, &c->tuple, now);
 	f->ours = true;
 	f->pps = c->pps;
 	d->in_flight++;
 	d->metrics.in_flight = d->in_flight;
-	logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %" PRIu32
-	       ", tqlen %" PRIu32 ") to %s: migration %" PRIu32,
-	       policy_names[policy], text, c->pps, c->rqlen, c->tqlen, to, id);
 }
 
-/* Starts what the rate limit and the in-flight bound let through. */
-static void act(struct capymigd *d, enum metrics_policy policy,
-		const unsigned int *chosen, unsigned int n, uint64_t now)
+/*
+ * Starts what the rate limit and the in-flight bound let through;
+ * returns how many.
+ */
+static unsigned int act(struct capymigd *d, enum metrics_policy policy,
+			const unsigned int *chosen, unsigned int n,
+			uint64_t now)
 {
 	unsigned int room, granted, i;
 
-	room = d->cfg.dry_run ? n : d->cfg.max_in_flight > d->in_flight ?
+	room = d->cfg.max_in_flight > d->in_flight ?
 	       d->cfg.max_in_flight - d->in_flight : 0;
 	granted = policy_bucket_take(&d->bucket, d->cfg.rate, d->cfg.burst,
 				     now, n < room ? n : room);
@@ -330,6 +353,7 @@ static void act(struct capymigd *d, enum metrics_policy policy,
 		       policy_names[policy], n - granted, n);
 	for (i = 0; i < granted; i++)
 		migrate(d, &d->conns.v[chosen[i]], policy, now);
+	return granted;
 }
 
 /* The table's connections as the policies take them. */
@@ -354,14 +378,17 @@ static void proactive(struct capymigd *d, uint64_t now)
 		n = policy_proactive(&d->params, &d->load, shed, pc,
 				     d->conns.n, now, out, &excess);
 		if (excess)
-			logmsg(n ? LOG_INFO : LOG_DEBUG, "proactive: %" PRIu64
-			       " pps against a pool average of %" PRIu64
-			       " (%" PRIu64 " leaving): shed %" PRIu64
-			       " pps with %u connections",
+			logmsg(LOG_DEBUG, "proactive: %" PRIu64 " pps against "
+			       "a pool average of %" PRIu64 " (%" PRIu64
+			       " leaving): shed %" PRIu64 " pps with %u "
+			       "connections",
 			       d->load.server_pps / d->load.samples,
 			       d->load.pool_pps / d->load.samples /
 			       d->load.servers, shed, excess, n);
-		act(d, METRICS_PROACTIVE, out, n, now);
+		if (act(d, METRICS_PROACTIVE, out, n, now))
+			logmsg(LOG_INFO, "proactive: %" PRIu64 " pps above "
+			       "the pool's average, %" PRIu64 " leaving",
+			       excess, shed);
 	}
 	free(pc);
 	free(out);
@@ -380,11 +407,13 @@ static void reactive(struct capymigd *d, uint64_t now)
 		n = policy_reactive(&d->params, pc, d->conns.n, now, out,
 				    &excess);
 		if (excess)
-			logmsg(n ? LOG_INFO : LOG_DEBUG, "reactive: %" PRIu64
-			       " bytes queued, %" PRIu64 " above the "
-			       "threshold: shed with %u connections",
-			       d->params.reactive_bytes + excess, excess, n);
-		act(d, METRICS_REACTIVE, out, n, now);
+			logmsg(LOG_DEBUG, "reactive: %" PRIu64 " bytes queued, "
+			       "%" PRIu64 " above the threshold: shed with %u "
+			       "connections", d->params.reactive_bytes + excess,
+			       excess, n);
+		if (act(d, METRICS_REACTIVE, out, n, now))
+			logmsg(LOG_INFO, "reactive: %" PRIu64 " bytes queued beyond "
+			       "the threshold", excess);
 	}
 	free(pc);
 	free(out);
@@ -586,14 +615,17 @@ static void serve_metrics(struct capymigd *d)
 	/* A local scraper: a slow one only waits for itself. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (recv(fd, req, sizeof(req), 0) >= 0) {
-		out = open_memstream(&body, &len);
-		if (out) {
-			fputs(head, out);
-			metrics_render(&d->metrics, out);
-			fclose(out);
-			send(fd, body, len, MSG_NOSIGNAL);
-		}
+	/*
+	 * Whatever the request, the answer is the metrics; it is read only
+	 * so that closing with it unread does not reset the connection.
+	 */
+	recv(fd, req, sizeof(req), 0);
+	out = open_memstream(&body, &len);
+	if (out) {
+		fputs(head, out);
+		metrics_render(&d->metrics, out);
+		fclose(out);
+		send(fd, body, len, MSG_NOSIGNAL);
 	}
 	free(body);
 	close(fd);
@@ -670,6 +702,8 @@ static void reload(struct capymigd *d)
 		}
 		d->cfg = cfg;
 		apply_config(d);
+		if (!d->cfg.dry_run)
+			end_dry_runs(d, now_ns());
 		set_timer(d);
 		logmsg(LOG_INFO, "configuration reloaded: proactive %s, "
 		       "threshold %u %%; reactive %s, threshold %u KiB%s",

@@ -1,0 +1,202 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# capymigd on a server: refuses a bad configuration, logs what a dry run
+# would do and does nothing, applies a changed setting on SIGHUP, and can
+# be killed (-9) and restarted without harm to the connections; restarted
+# for real, its reactive policy moves the connection through the switch
+# to the other server, and the stream arrives whole there.
+#
+#   +-----------+        +---------------------+        +--------------+
+#   | host0     |        | switch              |        | host1        |
+#   | client    eth0--sw0| capymig-switchd     |sw1--eth0 10.10.1.2     |
+#   | 10.10.0.2 |        | VIP 10.10.255.1     |        +--------------+
+#   +-----------+        | TCPMig 10.10.254.1  |        +--------------+
+#                        |                     |sw2--eth0 10.10.2.2     |
+#                        +---------------------+        +--------------+
+#
+# The client's connection to the VIP lands on one of the two servers (the
+# origin), whose application never reads: what the client sends waits in
+# the receive queue, 32 KiB against a reactive threshold of 4 KiB.  The
+# other server's application (the target) writes what it reads to a file.
+# capymigd runs in the origin, without a server monitor (no packet rates,
+# no request boundaries: any_point), its metrics on 127.0.0.1:9467.
+
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/selftests/lib/switch_topology.sh"
+
+PORT=7117
+METRICS=127.0.0.1:9467
+
+require_root
+require_module
+require_cmd capymig-switchd capymigd capyctl socat curl
+
+tmp=$(mktemp -d)
+on_exit rm -rf "$tmp"
+
+tap_plan 9
+
+printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
+tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
+	"bad.conf:2: \[daemon\] interval_ms: want an integer" \
+	capymigd -c "$tmp/bad.conf" --check-config
+tap_check_fails "the daemon refuses to start with it" \
+	"bad configuration: .*bad.conf:2: \[daemon\] interval_ms" \
+	timeout 10 capymigd -c "$tmp/bad.conf"
+
+sw_topology_create 2 || ksft_skip_all "cannot build the topology"
+srv=(10.10.1.2 10.10.2.2)
+
+ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
+	-S ${srv[0]}:$PORT -S ${srv[1]}:$PORT --heartbeat-timeout 0 \
+	2>"$tmp/switchd.log" &
+on_exit "kill $!"
+wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
+	ksft_skip_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
+for i in 0 1; do
+	ip netns exec "${sw_host[i + 1]}" sh -c "capyctl config switch $SW_ADDR &&
+		capyctl pool add ${srv[1 - i]}" >/dev/null ||
+		ksft_skip_all "cannot configure TCPMig"
+done
+
+# spawn VAR NS CMD...: CMD in NS, in the background, its pid in VAR.
+spawn()
+{
+	local var=$1 ns=$2
+	shift 2
+
+	ip netns exec "$ns" "$@" &
+	printf -v "$var" '%s' $!
+	on_exit "kill ${!var}"
+}
+
+# The application that never reads, on both servers until the client's
+# connection lands on one: with nofork, the socket is sleep's stdin.
+for i in 0 1; do
+	spawn sleeper[i] "${sw_host[i + 1]}" \
+		socat TCP-LISTEN:$PORT,reuseaddr EXEC:"sleep 600",nofork
+done
+for i in 0 1; do
+	wait_for 10 ip netns exec "${sw_host[i + 1]}" \
+		ss -Htln "sport = :$PORT" | grep -q . ||
+		ksft_skip_all "the servers did not start"
+done
+
+head -c 32768 /dev/urandom >"$tmp/part1"
+head -c 65536 /dev/urandom >"$tmp/part2"
+mkfifo "$tmp/fifo"
+spawn client "${sw_host[0]}" socat -u OPEN:"$tmp/fifo" TCP:$SW_VIP:$PORT
+exec 3>"$tmp/fifo"
+on_exit "exec 3>&-"
+cat "$tmp/part1" >&3
+
+# list NS: the connections of the service there, as capyctl lists them.
+list()
+{
+	ip netns exec "$1" capyctl -j list $PORT
+}
+
+queued()
+{
+	list "$1" | grep -q '"rqlen":32768'
+}
+
+origin=
+wait_for 10 queued "${sw_host[1]}" && origin=0
+[ -z "$origin" ] && wait_for 1 queued "${sw_host[2]}" && origin=1
+[ -z "$origin" ] && ksft_skip_all "the client's 32 KiB did not queue on a server"
+target=$((1 - origin))
+ons=${sw_host[origin + 1]}
+tns=${sw_host[target + 1]}
+tap_diag "the connection landed on ${srv[origin]}"
+
+# The target's application: the sleeper there goes, a writer takes over.
+kill "${sleeper[target]}"
+wait_for 10 sh -c "! ip netns exec $tns ss -Htln 'sport = :$PORT' | grep -q ."
+spawn writer "$tns" socat -u TCP-LISTEN:$PORT,reuseaddr CREATE:"$tmp/received"
+wait_for 10 ip netns exec "$tns" ss -Htln "sport = :$PORT" | grep -q .
+
+write_config()
+{
+	cat >"$tmp/capymigd.conf" <<-EOF
+		[daemon]
+		service_port = $PORT
+		cgroup =
+		interval_ms = 50
+		dry_run = $1
+		metrics = $METRICS
+		[proactive]
+		threshold_pct = $2
+		[reactive]
+		threshold_kib = 4
+		[migration]
+		any_point = yes
+	EOF
+}
+
+metrics()
+{
+	ip netns exec "$ons" curl -s "http://$METRICS/metrics"
+}
+
+metric_is()
+{
+	metrics | grep -qx "capymigd_$1 $2"
+}
+
+# The dry run's decision is logged; nothing was started, nothing moved.
+dry_run_only()
+{
+	grep 'dry run: reactive would migrate' "$tmp/daemon.log" | head -1 |
+		grep -q 'rqlen 32768' &&
+	metric_is 'migrations_started_total{policy="reactive"}' 0 &&
+	metric_is 'migrations_total{result="migrated"}' 0 &&
+	queued "$ons"
+}
+
+moved()
+{
+	list "$tns" | grep -q . && ! list "$ons" | grep -q .
+}
+
+counted()
+{
+	metric_is 'migrations_total{result="migrated"}' 1 &&
+	metric_is migration_duration_seconds_count 1
+}
+
+write_config yes 10
+spawn daemon "$ons" capymigd -c "$tmp/capymigd.conf" 2>"$tmp/daemon.log"
+wait_for 20 grep -q "dry run: reactive would migrate" "$tmp/daemon.log"
+tap_check "dry run: the reactive decision is logged, no migration started" \
+	dry_run_only
+
+write_config yes 30
+kill -HUP "$daemon"
+tap_check "SIGHUP applies a changed threshold (metrics show 30 %)" \
+	wait_for 10 metric_is proactive_threshold_percent 30
+tap_check "the reload is logged" \
+	grep -q "configuration reloaded: proactive on, threshold 30 %" \
+	"$tmp/daemon.log"
+
+kill -9 "$daemon"
+wait "$daemon" 2>/dev/null
+tap_check "killed with -9, the daemon leaves the connection where it was" \
+	queued "$ons"
+
+write_config no 30
+spawn daemon "$ons" capymigd -c "$tmp/capymigd.conf" 2>"$tmp/daemon2.log"
+tap_check "restarted, the daemon migrates the connection to the target" \
+	wait_for 20 moved
+tap_check "its metrics count one migrated, with a duration" \
+	wait_for 10 counted
+
+cat "$tmp/part2" >&3
+exec 3>&-
+wait_for 20 sh -c "! kill -0 $writer 2>/dev/null"
+cat "$tmp/part1" "$tmp/part2" >"$tmp/sent"
+tap_check "the target received the whole stream, in order" \
+	cmp "$tmp/received" "$tmp/sent"
+tap_diag "$(sed 's/^/daemon: /' "$tmp/daemon.log" "$tmp/daemon2.log")"
+tap_done
