@@ -19,8 +19,9 @@
 # origin), whose application never reads: what the client sends waits in
 # the receive queue, 32 KiB against a reactive threshold of 4 KiB.  The
 # other server's application (the target) writes what it reads to a file.
-# capymigd runs in the origin, without a server monitor (no packet rates,
-# no request boundaries: any_point), its metrics on 127.0.0.1:9467.
+# capymigd runs on each server, with the server monitor attached to the
+# application's cgroup and pinned; the application never writes, so it
+# has no request boundary (any_point = yes).  Metrics on 127.0.0.1:9467.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -30,12 +31,12 @@ METRICS=127.0.0.1:9467
 
 require_root
 require_module
-require_cmd capymig-switchd capymigd capyctl socat curl
+require_cmd capymig-switchd capymigd capyctl socat curl nsenter
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
 
-tap_plan 9
+tap_plan 11
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -61,21 +62,62 @@ for i in 0 1; do
 done
 
 # spawn VAR NS CMD...: CMD in NS, in the background, its pid in VAR.
+# nsenter, not "ip netns exec", which mounts a sysfs of its own: the BPF
+# filesystem and the cgroups under /sys must stay in view.
 spawn()
 {
 	local var=$1 ns=$2
 	shift 2
 
-	ip netns exec "$ns" "$@" &
+	nsenter --net="/run/netns/$ns" "$@" &
 	printf -v "$var" '%s' $!
 	on_exit "kill ${!var}"
 }
 
+# write_config FILE DRY_RUN THRESHOLD_PCT CGROUP PIN
+write_config()
+{
+	cat >"$1" <<-EOF
+		[daemon]
+		service_port = $PORT
+		cgroup = $4
+		bpf_pin = $5
+		interval_ms = 50
+		dry_run = $2
+		metrics = $METRICS
+		[proactive]
+		threshold_pct = $3
+		[reactive]
+		threshold_kib = 4
+		[migration]
+		any_point = yes
+	EOF
+}
+
+# Each server's application runs in a cgroup of its own, where its
+# daemon attaches the server monitor, pinned apart.  Both daemons start
+# before the connection exists, in a dry run: the monitor must see it
+# established.
+for i in 0 1; do
+	cg[i]=/sys/fs/cgroup/capymigd-$$-$i
+	pin[i]=/sys/fs/bpf/capymigd-$$-$i
+	mkdir "${cg[i]}" || ksft_skip_all "no cgroup v2 at /sys/fs/cgroup"
+	on_exit "rmdir ${cg[i]}"
+	on_exit "rm -rf ${pin[i]}"
+	write_config "$tmp/capymigd$i.conf" yes 10 "${cg[i]}" "${pin[i]}"
+	spawn daemon[i] "${sw_host[i + 1]}" \
+		capymigd -c "$tmp/capymigd$i.conf" 2>"$tmp/daemon$i.log"
+done
+for i in 0 1; do
+	wait_for 20 grep -q "started" "$tmp/daemon$i.log" ||
+		ksft_skip_all "capymigd did not start: $(cat "$tmp/daemon$i.log")"
+done
+
 # The application that never reads, on both servers until the client's
 # connection lands on one: with nofork, the socket is sleep's stdin.
 for i in 0 1; do
-	spawn sleeper[i] "${sw_host[i + 1]}" \
-		socat TCP-LISTEN:$PORT,reuseaddr EXEC:"sleep 600",nofork
+	spawn sleeper[i] "${sw_host[i + 1]}" sh -c "echo \$\$ >${cg[i]}/cgroup.procs &&
+		exec socat TCP-LISTEN:$PORT,reuseaddr EXEC:'sleep 600',nofork"
 done
 for i in 0 1; do
 	wait_for 10 ip netns exec "${sw_host[i + 1]}" \
@@ -105,35 +147,20 @@ queued()
 origin=
 wait_for 10 queued "${sw_host[1]}" && origin=0
 [ -z "$origin" ] && wait_for 1 queued "${sw_host[2]}" && origin=1
-[ -z "$origin" ] && ksft_skip_all "the client's 32 KiB did not queue on a server"
+[ -z "$origin" ] && ksft_skip_all "the client's 32 KiB are not queued on a connection the module lists (with the monitor, it needs the module's sockmap export)"
 target=$((1 - origin))
 ons=${sw_host[origin + 1]}
 tns=${sw_host[target + 1]}
 tap_diag "the connection landed on ${srv[origin]}"
+daemon=${daemon[origin]}
+log=$tmp/daemon$origin.log
+conf=$tmp/capymigd$origin.conf
 
-# The target's application: the sleeper there goes, a writer takes over.
-kill "${sleeper[target]}"
+# The target: its daemon and sleeper go, a writer takes over.
+kill "${daemon[target]}" "${sleeper[target]}"
 wait_for 10 sh -c "! ip netns exec $tns ss -Htln 'sport = :$PORT' | grep -q ."
 spawn writer "$tns" socat -u TCP-LISTEN:$PORT,reuseaddr CREATE:"$tmp/received"
 wait_for 10 ip netns exec "$tns" ss -Htln "sport = :$PORT" | grep -q .
-
-write_config()
-{
-	cat >"$tmp/capymigd.conf" <<-EOF
-		[daemon]
-		service_port = $PORT
-		cgroup =
-		interval_ms = 50
-		dry_run = $1
-		metrics = $METRICS
-		[proactive]
-		threshold_pct = $2
-		[reactive]
-		threshold_kib = 4
-		[migration]
-		any_point = yes
-	EOF
-}
 
 metrics()
 {
@@ -148,7 +175,7 @@ metric_is()
 # The dry run's decision is logged; nothing was started, nothing moved.
 dry_run_only()
 {
-	grep 'dry run: reactive would migrate' "$tmp/daemon.log" | head -1 |
+	grep 'dry run: reactive would migrate' "$log" | head -1 |
 		grep -q 'rqlen 32768' &&
 	metric_is 'migrations_started_total{policy="reactive"}' 0 &&
 	metric_is 'migrations_total{result="migrated"}' 0 &&
@@ -166,29 +193,30 @@ counted()
 	metric_is migration_duration_seconds_count 1
 }
 
-write_config yes 10
-spawn daemon "$ons" capymigd -c "$tmp/capymigd.conf" 2>"$tmp/daemon.log"
-wait_for 20 grep -q "dry run: reactive would migrate" "$tmp/daemon.log"
+wait_for 20 grep -q "dry run: reactive would migrate" "$log"
 tap_check "dry run: the reactive decision is logged, no migration started" \
 	dry_run_only
+tap_check "the server monitor recorded the connection" \
+	wait_for 5 metric_is connections_monitored 1
 
-write_config yes 30
+write_config "$conf" yes 30 "${cg[origin]}" "${pin[origin]}"
 kill -HUP "$daemon"
 tap_check "SIGHUP applies a changed threshold (metrics show 30 %)" \
 	wait_for 10 metric_is proactive_threshold_percent 30
 tap_check "the reload is logged" \
-	grep -q "configuration reloaded: proactive on, threshold 30 %" \
-	"$tmp/daemon.log"
+	grep -q "configuration reloaded: proactive on, threshold 30 %" "$log"
 
 kill -9 "$daemon"
 wait "$daemon" 2>/dev/null
 tap_check "killed with -9, the daemon leaves the connection where it was" \
 	queued "$ons"
 
-write_config no 30
-spawn daemon "$ons" capymigd -c "$tmp/capymigd.conf" 2>"$tmp/daemon2.log"
-tap_check "restarted, the daemon migrates the connection to the target" \
-	wait_for 20 moved
+write_config "$conf" no 30 "${cg[origin]}" "${pin[origin]}"
+spawn daemon "$ons" capymigd -c "$conf" 2>"$tmp/restarted.log"
+tap_check "restarted, it finds the pinned monitor's record of the connection" \
+	wait_for 20 grep -q "started: 1 connections, 1 known to the monitor" \
+	"$tmp/restarted.log"
+tap_check "and migrates the connection to the target" wait_for 20 moved
 tap_check "its metrics count one migrated, with a duration" \
 	wait_for 10 counted
 
@@ -198,5 +226,5 @@ wait_for 20 sh -c "! kill -0 $writer 2>/dev/null"
 cat "$tmp/part1" "$tmp/part2" >"$tmp/sent"
 tap_check "the target received the whole stream, in order" \
 	cmp "$tmp/received" "$tmp/sent"
-tap_diag "$(sed 's/^/daemon: /' "$tmp/daemon.log" "$tmp/daemon2.log")"
+tap_diag "$(sed 's/^/daemon: /' "$log" "$tmp/restarted.log")"
 tap_done

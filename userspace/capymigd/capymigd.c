@@ -894,9 +894,9 @@ int main(int argc, char **argv)
 		sd_notify(0, "STATUS=failed to start");
 		return 1;
 	}
-	logmsg(LOG_INFO, "started: %u connections%s; proactive %s, "
-	       "threshold %u %%; reactive %s, threshold %u KiB%s",
-	       d->conns.n, d->have_monitor ? ", monitored" : "",
+	logmsg(LOG_INFO, "started: %u connections, %" PRIu64 " known to "
+	       "the monitor; proactive %s, threshold %u %%; reactive %s, "
+	       "threshold %u KiB%s", d->conns.n, d->metrics.monitored,
 	       d->cfg.proactive ? "on" : "off", d->cfg.threshold_pct,
 	       d->cfg.reactive ? "on" : "off", d->cfg.threshold_kib,
 	       d->cfg.dry_run ? "; dry run" : "");

@@ -51,7 +51,7 @@ static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 
 	if (*pin) {
 		snprintf(path, sizeof(path), "%s/link", pin);
-		m->link = bpf_link__open(path);
+		m->link = access(path, F_OK) ? NULL : bpf_link__open(path);
 		if (m->link)
 			return bpf_link__update_program(m->link, prog);
 	}
