@@ -338,13 +338,7 @@ static int print_event(const struct tcpmig_notification *ev, void *arg)
 
 		json_begin_object(&w, NULL);
 		json_string(&w, "event", name);
-		if (ev->type == TCPMIG_EVENT_LOAD) {
-			json_uint(&w, "server_pps", ev->server_pps);
-			json_uint(&w, "pool_pps", ev->pool_pps);
-			json_uint(&w, "pool_servers", ev->pool_servers);
-		} else {
-			json_tuple(&w, &ev->tuple);
-		}
+		json_tuple(&w, &ev->tuple);
 		json_uint(&w, "timestamp_ns", ev->timestamp_ns);
 		if (ev->migration_id)
 			json_uint(&w, "migration_id", ev->migration_id);
@@ -357,12 +351,6 @@ static int print_event(const struct tcpmig_notification *ev, void *arg)
 		if (ev->state_len)
 			json_uint(&w, "state_len", ev->state_len);
 		json_end_object(&w);
-	} else if (ev->type == TCPMIG_EVENT_LOAD) {
-		printf("%" PRIu64 ".%09" PRIu64 " %-15s %" PRIu64 " pps of the "
-		       "pool's %" PRIu64 " (%" PRIu32 " servers)\n",
-		       ev->timestamp_ns / 1000000000,
-		       ev->timestamp_ns % 1000000000, name, ev->server_pps,
-		       ev->pool_pps, ev->pool_servers);
 	} else {
 		printf("%" PRIu64 ".%09" PRIu64 " %-15s %s", ev->timestamp_ns /
 		       1000000000, ev->timestamp_ns % 1000000000, name,
@@ -405,17 +393,15 @@ static void print_config(const struct capyctl *ctl,
 		json_begin_object(&w, NULL);
 		json_uint(&w, "udp_port", cfg->udp_port);
 		json_uint(&w, "timeout_ms", cfg->timeout_ms);
-		json_uint(&w, "flags", cfg->flags);
 		if (cfg->sw.addr)
 			json_string(&w, "switch",
 				    capymig_wire_endpoint_format(&cfg->sw, ep));
 		json_end_object(&w);
 		return;
 	}
-	printf("udp port %u, timeout %u ms, switch %s%s\n", cfg->udp_port,
+	printf("udp port %u, timeout %u ms, switch %s\n", cfg->udp_port,
 	       cfg->timeout_ms, cfg->sw.addr ?
-	       capymig_wire_endpoint_format(&cfg->sw, ep) : "(none)",
-	       cfg->flags & TCPMIG_CONFIG_F_DRAINING ? ", draining" : "");
+	       capymig_wire_endpoint_format(&cfg->sw, ep) : "(none)");
 	for (i = 0; i < cfg->npeers; i++) {
 		struct tcpmig_endpoint peer = { .addr = cfg->peers[i] };
 
@@ -557,7 +543,8 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
  * REGISTERs tell the switch to place nothing new here; it refuses
  * PREPAREs), then every connection is migrated away, through the switch,
  * at a request boundary when the server monitor recorded one, and
- * retried, until none is left or the time is up.  SERVER limits the drain
+ * retried, until none is left or the time is up.  The flag stays set
+ * (capyctl config --no-draining clears it).  SERVER limits the drain
  * to the connections of one local address (and port): "this server" as
  * the switch knows it, when several share the host.
  */
@@ -664,17 +651,18 @@ static void drain_failed(struct drain *dr, struct drain_conn *dc,
 
 static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 {
-	struct capymig_conn rec;
-	const uint32_t *read_seq = NULL;
+	struct tcpmig_migrate_opts opts = { .target = dr->target };
 	char text[CAPYMIG_TUPLE_STRLEN];
+	struct capymig_conn rec;
 	uint32_t id;
 	int err;
 
 	if (!monitor_lookup(&dr->mon, &dc->tuple, &rec) &&
-	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ))
-		read_seq = &rec.read_seq;
-	err = tcpmig_migrate_at(&dr->ctl->nl, &dc->tuple, dr->target,
-				read_seq, &id);
+	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+		opts.at_read_seq = 1;
+		opts.read_seq = rec.read_seq;
+	}
+	err = tcpmig_migrate_with(&dr->ctl->nl, &dc->tuple, &opts, &id);
 	if (err) {
 		fprintf(stderr, "capyctl: drain: %s: %s%s%s\n",
 			capymig_tuple_format(&dc->tuple, text),
@@ -757,8 +745,10 @@ static unsigned int drain_round(struct drain *dr, uint64_t now)
 	return pending;
 }
 
-static int set_draining(struct capyctl *ctl, bool on)
+/* TCPMIG_CONFIG_F_DRAINING on, the other flags as they are. */
+static int set_draining(struct capyctl *ctl)
 {
+	struct tcpmig_config_set set = {};
 	struct tcpmig_config cfg;
 	uint32_t flags;
 	int err;
@@ -766,9 +756,9 @@ static int set_draining(struct capyctl *ctl, bool on)
 	err = tcpmig_get_config(&ctl->nl, &cfg);
 	if (err)
 		return err;
-	flags = on ? cfg.flags | TCPMIG_CONFIG_F_DRAINING :
-		     cfg.flags & ~TCPMIG_CONFIG_F_DRAINING;
-	return tcpmig_set_config_flags(&ctl->nl, flags);
+	flags = cfg.flags | TCPMIG_CONFIG_F_DRAINING;
+	set.flags = &flags;
+	return tcpmig_configure(&ctl->nl, &set);
 }
 
 static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
@@ -814,7 +804,7 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "drain", err);
-	err = set_draining(ctl, true);
+	err = set_draining(ctl);
 	if (err) {
 		tcpmig_nl_close(&events);
 		return request_failed(ctl, "drain: setting DRAINING", err);
@@ -852,17 +842,6 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	return left ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* undrain: the server takes new connections and migrations again. */
-static int cmd_undrain(struct capyctl *ctl, int argc, char **argv)
-{
-	int err;
-
-	if (argc > 1)
-		return usage_error(ctl);
-	err = set_draining(ctl, false);
-	return err ? request_failed(ctl, "undrain", err) : EXIT_SUCCESS;
-}
-
 static const struct command commands[] = {
 	{ "info", "info", cmd_info },
 	{ "list", "list [LOCAL_PORT]", cmd_list },
@@ -878,7 +857,6 @@ static const struct command commands[] = {
 	{ "stats", "stats", cmd_stats },
 	{ "drain", "drain [-t SECONDS] [-p PARALLEL] [-T TARGET_ADDR:PORT] "
 		   "[-m MONITOR_PIN] [SERVER_ADDR[:PORT]]", cmd_drain },
-	{ "undrain", "undrain", cmd_undrain },
 };
 
 static void usage(FILE *out)

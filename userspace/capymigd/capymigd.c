@@ -306,9 +306,13 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 		       to);
 		id = 0;
 	} else {
-		err = tcpmig_migrate_at(&d->req, &c->tuple, target,
-					c->flags & CAPYMIG_CONN_F_READ_SEQ ?
-					&c->read_seq : NULL, &id);
+		struct tcpmig_migrate_opts opts = {
+			.target = target,
+			.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ),
+			.read_seq = c->read_seq,
+		};
+
+		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
 		if (err) {
 			d->metrics.start_errors++;
 			logmsg(LOG_WARNING, "%s: migrating %s: %s%s%s",

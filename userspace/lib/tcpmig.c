@@ -34,6 +34,8 @@ static const enum mnl_attr_data_type reply_attr_types[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_MIGRATION_ID] = MNL_TYPE_U32,
 	[TCPMIG_A_TARGET] = MNL_TYPE_BINARY,
 	[TCPMIG_A_TIMEOUT_MS] = MNL_TYPE_U32,
+	[TCPMIG_A_HEARTBEAT_MS] = MNL_TYPE_U32,
+	[TCPMIG_A_WEIGHT] = MNL_TYPE_U32,
 	[TCPMIG_A_CONFIG_FLAGS] = MNL_TYPE_U32,
 	[TCPMIG_A_SERVER_PPS] = MNL_TYPE_U64,
 	[TCPMIG_A_POOL_PPS] = MNL_TYPE_U64,
@@ -222,6 +224,8 @@ int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn)
 		       mnl_attr_get_u64(ctb[TCPMIG_CONN_A_COOKIE]) : 0;
 	conn->rqlen = mnl_attr_get_u32(ctb[TCPMIG_CONN_A_RQLEN]);
 	conn->tqlen = mnl_attr_get_u32(ctb[TCPMIG_CONN_A_TQLEN]);
+	/* TCPMIG_CONN_A_COPIED_SEQ is h/kproto's. */
+	conn->copied_seq = 0;
 	return 0;
 }
 
@@ -445,16 +449,17 @@ int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *e
 	    !tb[TCPMIG_A_TIMESTAMP_NS])
 		return -EBADMSG;
 	ev->type = mnl_attr_get_u32(tb[TCPMIG_A_EVENT]);
-	/* Every event but LOAD is about a connection. */
-	if ((tb[TCPMIG_A_TUPLE] || ev->type != TCPMIG_EVENT_LOAD) &&
-	    get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple))
-		return -EBADMSG;
-	if (tb[TCPMIG_A_SERVER_PPS])
+	/* LOAD is about the server, every other event about a connection. */
+	if (ev->type == TCPMIG_EVENT_LOAD) {
+		if (!tb[TCPMIG_A_SERVER_PPS] || !tb[TCPMIG_A_POOL_PPS] ||
+		    !tb[TCPMIG_A_POOL_SERVERS])
+			return -EBADMSG;
 		ev->server_pps = mnl_attr_get_u64(tb[TCPMIG_A_SERVER_PPS]);
-	if (tb[TCPMIG_A_POOL_PPS])
 		ev->pool_pps = mnl_attr_get_u64(tb[TCPMIG_A_POOL_PPS]);
-	if (tb[TCPMIG_A_POOL_SERVERS])
 		ev->pool_servers = mnl_attr_get_u32(tb[TCPMIG_A_POOL_SERVERS]);
+	} else if (get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple)) {
+		return -EBADMSG;
+	}
 	ev->timestamp_ns = mnl_attr_get_u64(tb[TCPMIG_A_TIMESTAMP_NS]);
 	if (tb[TCPMIG_A_ERROR])
 		ev->error = mnl_attr_get_u32(tb[TCPMIG_A_ERROR]);
@@ -505,32 +510,48 @@ int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg)
 	}
 }
 
-struct config_ctx {
-	uint16_t udp_port;
-	const struct tcpmig_endpoint *sw;
-	uint32_t timeout_ms;
-};
-
 static int config_build(struct nlmsghdr *nlh, void *data)
 {
-	const struct config_ctx *ctx = data;
+	const struct tcpmig_config_set *set = data;
 
-	if (ctx->udp_port)
-		mnl_attr_put_u16(nlh, TCPMIG_A_UDP_PORT, ctx->udp_port);
-	if (ctx->sw)
-		mnl_attr_put(nlh, TCPMIG_A_SWITCH, sizeof(*ctx->sw), ctx->sw);
-	if (ctx->timeout_ms)
-		mnl_attr_put_u32(nlh, TCPMIG_A_TIMEOUT_MS, ctx->timeout_ms);
+	if (set->udp_port)
+		mnl_attr_put_u16(nlh, TCPMIG_A_UDP_PORT, set->udp_port);
+	if (set->sw)
+		mnl_attr_put(nlh, TCPMIG_A_SWITCH, sizeof(*set->sw), set->sw);
+	if (set->timeout_ms)
+		mnl_attr_put_u32(nlh, TCPMIG_A_TIMEOUT_MS, set->timeout_ms);
+	if (set->heartbeat_ms)
+		mnl_attr_put_u32(nlh, TCPMIG_A_HEARTBEAT_MS,
+				 *set->heartbeat_ms);
+	if (set->weight)
+		mnl_attr_put_u32(nlh, TCPMIG_A_WEIGHT, *set->weight);
+	if (set->flags)
+		mnl_attr_put_u32(nlh, TCPMIG_A_CONFIG_FLAGS, *set->flags);
 	return 0;
+}
+
+int tcpmig_configure(struct tcpmig_nl *nl, const struct tcpmig_config_set *set)
+{
+	return tcpmig_nl_request(nl, TCPMIG_CMD_SET_CONFIG, 0, config_build,
+				 NULL, (void *)set);
 }
 
 int tcpmig_set_config(struct tcpmig_nl *nl, uint16_t udp_port,
 		      const struct tcpmig_endpoint *sw, uint32_t timeout_ms)
 {
-	struct config_ctx ctx = { udp_port, sw, timeout_ms };
+	struct tcpmig_config_set set = {
+		.udp_port = udp_port, .sw = sw, .timeout_ms = timeout_ms,
+	};
 
-	return tcpmig_nl_request(nl, TCPMIG_CMD_SET_CONFIG, 0, config_build,
-				 NULL, &ctx);
+	return tcpmig_configure(nl, &set);
+}
+
+static int config_u32(const struct nlattr *attr, uint32_t *value)
+{
+	if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+		return MNL_CB_ERROR;
+	*value = mnl_attr_get_u32(attr);
+	return MNL_CB_OK;
 }
 
 /* GET_CONFIG: repeated TCPMIG_A_PEER attributes, so walked by hand. */
@@ -546,18 +567,16 @@ static int config_attr(const struct nlattr *attr, void *data)
 		config->udp_port = mnl_attr_get_u16(attr);
 		break;
 	case TCPMIG_A_TIMEOUT_MS:
-		if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
-			return MNL_CB_ERROR;
-		config->timeout_ms = mnl_attr_get_u32(attr);
-		break;
+		return config_u32(attr, &config->timeout_ms);
+	case TCPMIG_A_HEARTBEAT_MS:
+		return config_u32(attr, &config->heartbeat_ms);
+	case TCPMIG_A_WEIGHT:
+		return config_u32(attr, &config->weight);
+	case TCPMIG_A_CONFIG_FLAGS:
+		return config_u32(attr, &config->flags);
 	case TCPMIG_A_SWITCH:
 		if (get_endpoint(attr, &config->sw))
 			return MNL_CB_ERROR;
-		break;
-	case TCPMIG_A_CONFIG_FLAGS:
-		if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
-			return MNL_CB_ERROR;
-		config->flags = mnl_attr_get_u32(attr);
 		break;
 	case TCPMIG_A_PEER:
 		if (get_endpoint(attr, &ep) ||
@@ -582,18 +601,6 @@ int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config)
 				 config_reply, config);
 }
 
-static int flags_build(struct nlmsghdr *nlh, void *data)
-{
-	mnl_attr_put_u32(nlh, TCPMIG_A_CONFIG_FLAGS, *(const uint32_t *)data);
-	return 0;
-}
-
-int tcpmig_set_config_flags(struct tcpmig_nl *nl, uint32_t flags)
-{
-	return tcpmig_nl_request(nl, TCPMIG_CMD_SET_CONFIG, 0, flags_build,
-				 NULL, &flags);
-}
-
 static int peer_build(struct nlmsghdr *nlh, void *data)
 {
 	struct tcpmig_endpoint ep = { .addr = *(const __be32 *)data };
@@ -616,21 +623,21 @@ int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr)
 
 struct migrate_ctx {
 	const struct capymig_tuple *tuple;
-	const struct tcpmig_endpoint *target;
-	const uint32_t *read_seq;
+	const struct tcpmig_migrate_opts *opts;
 	uint32_t *id;
 };
 
 static int migrate_build(struct nlmsghdr *nlh, void *data)
 {
 	const struct migrate_ctx *ctx = data;
+	const struct tcpmig_migrate_opts *opts = ctx->opts;
 
 	mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(*ctx->tuple), ctx->tuple);
-	if (ctx->target)
-		mnl_attr_put(nlh, TCPMIG_A_TARGET, sizeof(*ctx->target),
-			     ctx->target);
-	if (ctx->read_seq)
-		mnl_attr_put_u32(nlh, TCPMIG_A_READ_SEQ, *ctx->read_seq);
+	if (opts->target)
+		mnl_attr_put(nlh, TCPMIG_A_TARGET, sizeof(*opts->target),
+			     opts->target);
+	if (opts->at_read_seq)
+		mnl_attr_put_u32(nlh, TCPMIG_A_READ_SEQ, opts->read_seq);
 	return 0;
 }
 
@@ -647,11 +654,11 @@ static int migrate_reply(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int tcpmig_migrate_at(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
-		      const struct tcpmig_endpoint *target,
-		      const uint32_t *read_seq, uint32_t *id)
+int tcpmig_migrate_with(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+			const struct tcpmig_migrate_opts *opts, uint32_t *id)
 {
-	struct migrate_ctx ctx = { tuple, target, read_seq, id };
+	static const struct tcpmig_migrate_opts none;
+	struct migrate_ctx ctx = { tuple, opts ? opts : &none, id };
 
 	*id = 0;
 	return tcpmig_nl_request(nl, TCPMIG_CMD_MIGRATE, 0, migrate_build,
@@ -661,5 +668,7 @@ int tcpmig_migrate_at(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		   const struct tcpmig_endpoint *target, uint32_t *id)
 {
-	return tcpmig_migrate_at(nl, tuple, target, NULL, id);
+	struct tcpmig_migrate_opts opts = { .target = target };
+
+	return tcpmig_migrate_with(nl, tuple, &opts, id);
 }

@@ -46,6 +46,7 @@ struct tcpmig_conn {
 	uint64_t cookie;	/* 0 when the socket never had one */
 	uint32_t rqlen;		/* bytes received, not yet read */
 	uint32_t tqlen;		/* bytes written, not yet acknowledged */
+	uint32_t copied_seq;	/* first byte not yet read */
 };
 
 typedef int (*tcpmig_conn_cb)(const struct tcpmig_conn *conn, void *arg);
@@ -91,10 +92,10 @@ struct tcpmig_notification {
 	uint32_t state_len;		/* blob size, or 0 */
 	uint32_t migration_id;		/* or 0 */
 	struct tcpmig_endpoint target;	/* zero when absent */
-	/* TCPMIG_EVENT_LOAD, which names no connection (tuple zero): */
-	uint64_t server_pps;
-	uint64_t pool_pps;
-	uint32_t pool_servers;
+	/* TCPMIG_EVENT_LOAD only (which has no tuple): */
+	uint64_t server_pps;		/* to this server, last period */
+	uint64_t pool_pps;		/* to the whole pool */
+	uint32_t pool_servers;		/* members counted in @pool_pps */
 };
 
 /* TCPMig configuration of a namespace. */
@@ -104,6 +105,8 @@ struct tcpmig_config {
 	uint16_t udp_port;		/* host order */
 	uint32_t timeout_ms;
 	struct tcpmig_endpoint sw;	/* addr 0: not set */
+	uint32_t heartbeat_ms;		/* REGISTER interval, 0: none */
+	uint32_t weight;
 	uint32_t flags;			/* TCPMIG_CONFIG_F_* */
 	unsigned int npeers;
 	__be32 peers[TCPMIG_POOL_MAX];
@@ -115,10 +118,19 @@ struct tcpmig_config {
  */
 int tcpmig_set_config(struct tcpmig_nl *nl, uint16_t udp_port,
 		      const struct tcpmig_endpoint *sw, uint32_t timeout_ms);
-int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config);
 
-/* TCPMIG_CMD_SET_CONFIG of TCPMIG_A_CONFIG_FLAGS alone. */
-int tcpmig_set_config_flags(struct tcpmig_nl *nl, uint32_t flags);
+/* All of SET_CONFIG: zero or NULL members leave their setting alone. */
+struct tcpmig_config_set {
+	uint16_t udp_port;
+	const struct tcpmig_endpoint *sw;
+	uint32_t timeout_ms;
+	const uint32_t *heartbeat_ms;	/* 0: no heartbeat */
+	const uint32_t *weight;		/* 1-1000 */
+	const uint32_t *flags;		/* TCPMIG_CONFIG_F_*, all of them */
+};
+
+int tcpmig_configure(struct tcpmig_nl *nl, const struct tcpmig_config_set *set);
+int tcpmig_get_config(struct tcpmig_nl *nl, struct tcpmig_config *config);
 int tcpmig_pool_add(struct tcpmig_nl *nl, __be32 addr);
 int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
 
@@ -129,13 +141,19 @@ int tcpmig_pool_del(struct tcpmig_nl *nl, __be32 addr);
 int tcpmig_migrate(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
 		   const struct tcpmig_endpoint *target, uint32_t *id);
 
+struct tcpmig_migrate_opts {
+	const struct tcpmig_endpoint *target;	/* NULL: the switch chooses */
+	int at_read_seq;	/* move only at @read_seq (a request boundary) */
+	uint32_t read_seq;	/* the copied_seq the application must be at */
+};
+
 /*
- * The same, at the request boundary @read_seq (TCPMIG_A_READ_SEQ) when it
- * is not NULL.
+ * tcpmig_migrate() with @opts (NULL: none).  With @at_read_seq, -EAGAIN
+ * at once if the application has read past @read_seq, and a "failed"
+ * event with EAGAIN if it does before the export; the connection stays.
  */
-int tcpmig_migrate_at(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
-		      const struct tcpmig_endpoint *target,
-		      const uint32_t *read_seq, uint32_t *id);
+int tcpmig_migrate_with(struct tcpmig_nl *nl, const struct capymig_tuple *tuple,
+			const struct tcpmig_migrate_opts *opts, uint32_t *id);
 
 /*
  * Joins the events group (tcpmig_monitor does it too).  Listen on a

@@ -272,26 +272,31 @@ static void event_with_short_tuple_is_rejected(void **state)
 	assert_int_equal(tcpmig_parse_event(nlh, &ev), -EBADMSG);
 }
 
-/* LOAD names no connection; any other event without a tuple is bad. */
 static void load_event_is_read(void **state)
 {
 	struct nlmsghdr *nlh = put_genl(0x1a, TCPMIG_CMD_EVENT);
 	struct tcpmig_notification ev;
 
 	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_LOAD);
-	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 1);
-	mnl_attr_put_u64(nlh, TCPMIG_A_SERVER_PPS, 1500);
-	mnl_attr_put_u64(nlh, TCPMIG_A_POOL_PPS, 4000);
+	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 5);
+	mnl_attr_put_u64(nlh, TCPMIG_A_SERVER_PPS, 1000);
+	mnl_attr_put_u64(nlh, TCPMIG_A_POOL_PPS, 3000);
 	mnl_attr_put_u32(nlh, TCPMIG_A_POOL_SERVERS, 3);
 	assert_int_equal(tcpmig_parse_event(nlh, &ev), 0);
-	assert_int_equal(ev.server_pps, 1500);
-	assert_int_equal(ev.pool_pps, 4000);
+	assert_int_equal(ev.server_pps, 1000);
+	assert_int_equal(ev.pool_pps, 3000);
 	assert_int_equal(ev.pool_servers, 3);
 	assert_string_equal(tcpmig_event_name(ev.type), "load");
+}
 
-	nlh = put_genl(0x1a, TCPMIG_CMD_EVENT);
-	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_MIGRATED);
-	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 1);
+static void load_event_without_its_load_is_rejected(void **state)
+{
+	struct nlmsghdr *nlh = put_genl(0x1a, TCPMIG_CMD_EVENT);
+	struct tcpmig_notification ev;
+
+	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_LOAD);
+	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 5);
+	mnl_attr_put_u64(nlh, TCPMIG_A_SERVER_PPS, 1000);
 	assert_int_equal(tcpmig_parse_event(nlh, &ev), -EBADMSG);
 }
 
@@ -386,6 +391,7 @@ int main(void)
 		cmocka_unit_test(event_is_read),
 		cmocka_unit_test(event_with_short_tuple_is_rejected),
 		cmocka_unit_test(load_event_is_read),
+		cmocka_unit_test(load_event_without_its_load_is_rejected),
 		cmocka_unit_test(conn_is_read),
 		cmocka_unit_test(blob_tuple_is_found),
 		cmocka_unit_test(blob_tuple_rejects_damage),
