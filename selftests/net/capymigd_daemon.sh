@@ -175,8 +175,7 @@ metric_is()
 # The dry run's decision is logged; nothing was started, nothing moved.
 dry_run_only()
 {
-	grep 'dry run: reactive would migrate' "$log" | head -1 |
-		grep -q 'rqlen 32768' &&
+	grep -q "dry run: reactive would migrate ${srv[origin]}:$PORT" "$log" &&
 	metric_is 'migrations_started_total{policy="reactive"}' 0 &&
 	metric_is 'migrations_total{result="migrated"}' 0 &&
 	queued "$ons"
