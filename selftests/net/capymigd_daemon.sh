@@ -36,16 +36,6 @@ require_cmd capymig-switchd capymigd capyctl socat curl nsenter
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
 
-tap_plan 11
-
-printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
-tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
-	"bad.conf:2: \[daemon\] interval_ms: want an integer" \
-	capymigd -c "$tmp/bad.conf" --check-config
-tap_check_fails "the daemon refuses to start with it" \
-	"bad configuration: .*bad.conf:2: \[daemon\] interval_ms" \
-	timeout 10 capymigd -c "$tmp/bad.conf"
-
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
 srv=(10.10.1.2 10.10.2.2)
 
@@ -147,7 +137,9 @@ queued()
 origin=
 wait_for 10 queued "${sw_host[1]}" && origin=0
 [ -z "$origin" ] && wait_for 1 queued "${sw_host[2]}" && origin=1
-[ -z "$origin" ] && ksft_skip_all "the client's 32 KiB are not queued on a connection the module lists (with the monitor, it needs the module's sockmap export)"
+# A monitored socket is in a sockhash: the module must list it.
+[ -z "$origin" ] &&
+	ksft_skip_all "the client's 32 KiB are not queued on a listed connection"
 target=$((1 - origin))
 ons=${sw_host[origin + 1]}
 tns=${sw_host[target + 1]}
@@ -155,6 +147,17 @@ tap_diag "the connection landed on ${srv[origin]}"
 daemon=${daemon[origin]}
 log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
+
+# Everything is set up: from here on, no more skipping.
+tap_plan 11
+
+printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
+tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
+	"bad.conf:2: \[daemon\] interval_ms: want an integer" \
+	capymigd -c "$tmp/bad.conf" --check-config
+tap_check_fails "the daemon refuses to start with it" \
+	"bad configuration: .*bad.conf:2: \[daemon\] interval_ms" \
+	timeout 10 capymigd -c "$tmp/bad.conf"
 
 # The target: its daemon and sleeper go, a writer takes over.
 kill "${daemon[target]}" "${sleeper[target]}"
