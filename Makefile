@@ -15,6 +15,8 @@ TOP := $(CURDIR)
 export TOP V
 
 PREFIX ?= /usr/local
+# systemd reads units from here too.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 ifneq ($(V),1)
 MAKEFLAGS += --no-print-directory
@@ -47,6 +49,16 @@ install: all
 	$(MAKE) -C kmod modules_install
 	depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR))))
 	install -D -m 0755 build/userspace/capyctl $(DESTDIR)$(PREFIX)/sbin/capyctl
+	install -D -m 0755 build/userspace/capymigd \
+		$(DESTDIR)$(PREFIX)/sbin/capymigd
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' \
+		userspace/capymigd/capymigd.service.in \
+		>$(DESTDIR)$(UNITDIR)/capymigd.service
+	# The example configuration, never over one already there.
+	test -e $(DESTDIR)/etc/capymig/capymigd.conf || \
+		install -D -m 0644 userspace/capymigd/capymigd.conf \
+			$(DESTDIR)/etc/capymig/capymigd.conf
 
 clean:
 	$(MAKE) -C kmod clean

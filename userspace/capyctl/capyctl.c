@@ -8,17 +8,23 @@
  * namespace over the tcpmig generic netlink family.  With -j, each result
  * is printed as one JSON object per line, for scripts.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "json.h"
+#include "monitor.h"
 #include "tcpmig.h"
 #include "tuple.h"
 
@@ -64,10 +70,26 @@ static void json_tuple(struct json_writer *w, const struct capymig_tuple *t)
 			t->remote_addr, t->remote_port, remote));
 }
 
+/* The namespace's counters, as JSON members of @w or as text lines. */
+static void print_counters(struct json_writer *w, const struct tcpmig_info *info)
+{
+	int i;
+
+	for (i = 1; i <= TCPMIG_STAT_MAX; i++) {
+		if (!tcpmig_stat_name(i))
+			continue;
+		if (w)
+			json_uint(w, tcpmig_stat_name(i), info->stats[i]);
+		else
+			printf("  %-18s %" PRIu64 "\n", tcpmig_stat_name(i),
+			       info->stats[i]);
+	}
+}
+
 static int cmd_info(struct capyctl *ctl, int argc, char **argv)
 {
 	struct tcpmig_info info;
-	int err, i;
+	int err;
 
 	if (argc > 1)
 		return usage_error(ctl);
@@ -83,10 +105,7 @@ static int cmd_info(struct capyctl *ctl, int argc, char **argv)
 		json_uint(&w, "genl_version", info.genl_version);
 		json_uint(&w, "netns_cookie", info.netns_cookie);
 		json_begin_object(&w, "stats");
-		for (i = 1; i <= TCPMIG_STAT_MAX; i++)
-			if (tcpmig_stat_name(i))
-				json_uint(&w, tcpmig_stat_name(i),
-					  info.stats[i]);
+		print_counters(&w, &info);
 		json_end_object(&w);
 		json_end_object(&w);
 		return EXIT_SUCCESS;
@@ -94,10 +113,27 @@ static int cmd_info(struct capyctl *ctl, int argc, char **argv)
 	printf("capymig %s, tcpmig netlink version %" PRIu32 "\n",
 	       info.version, info.genl_version);
 	printf("network namespace cookie %" PRIu64 "\n", info.netns_cookie);
-	for (i = 1; i <= TCPMIG_STAT_MAX; i++)
-		if (tcpmig_stat_name(i))
-			printf("  %-18s %" PRIu64 "\n", tcpmig_stat_name(i),
-			       info.stats[i]);
+	print_counters(NULL, &info);
+	return EXIT_SUCCESS;
+}
+
+/* stats: the counters alone, one JSON object with -j. */
+static int cmd_stats(struct capyctl *ctl, int argc, char **argv)
+{
+	struct json_writer w = { .out = stdout };
+	struct tcpmig_info info;
+	int err;
+
+	if (argc > 1)
+		return usage_error(ctl);
+	err = tcpmig_get_info(&ctl->nl, &info);
+	if (err)
+		return request_failed(ctl, "stats", err);
+	if (ctl->json)
+		json_begin_object(&w, NULL);
+	print_counters(ctl->json ? &w : NULL, &info);
+	if (ctl->json)
+		json_end_object(&w);
 	return EXIT_SUCCESS;
 }
 
@@ -638,6 +674,310 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	return mw.result;
 }
 
+/*
+ * drain: this server leaves the pool.  The module is set DRAINING (its
+ * REGISTERs tell the switch to place nothing new here; it refuses
+ * PREPAREs), then every connection is migrated away, through the switch,
+ * at a request boundary when the server monitor recorded one, and
+ * retried, until none is left or the time is up.  The flag stays set
+ * (capyctl config --no-draining clears it).  SERVER limits the drain
+ * to the connections of one local address (and port): "this server" as
+ * the switch knows it, when several share the host.
+ */
+#define DRAIN_ATTEMPTS		5
+#define DRAIN_BACKOFF_NS	(100 * 1000000ULL)
+/* A migration whose end was not heard of (events lost) counts as failed. */
+#define DRAIN_LOST_NS		(5 * 1000000000ULL)
+
+struct drain_conn {
+	struct capymig_tuple tuple;
+	uint32_t id;		/* migration in flight, or 0 */
+	uint64_t since_ns;	/* of that migration */
+	unsigned int attempts;
+	uint64_t retry_ns;
+	bool seen;		/* in the last LIST */
+};
+
+struct drain {
+	struct capyctl *ctl;
+	struct tcpmig_endpoint server;	/* addr 0: every connection */
+	const struct tcpmig_endpoint *target;
+	struct monitor mon;
+	struct drain_conn *v;
+	unsigned int n, cap, in_flight, parallel, migrated;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct drain_conn *drain_find(struct drain *dr,
+				     const struct capymig_tuple *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < dr->n; i++)
+		if (!memcmp(&dr->v[i].tuple, t, sizeof(*t)))
+			return &dr->v[i];
+	return NULL;
+}
+
+static int drain_collect(const struct tcpmig_conn *c, void *arg)
+{
+	struct drain *dr = arg;
+	struct drain_conn *dc;
+
+	if (dr->server.addr && (c->tuple.family != AF_INET ||
+				c->tuple.local_addr[0] != dr->server.addr))
+		return 0;
+	dc = drain_find(dr, &c->tuple);
+	if (!dc) {
+		if (dr->n == dr->cap) {
+			unsigned int cap = dr->cap ? 2 * dr->cap : 64;
+			struct drain_conn *v = realloc(dr->v,
+						       cap * sizeof(*v));
+
+			if (!v)
+				return -1;
+			dr->v = v;
+			dr->cap = cap;
+		}
+		dc = &dr->v[dr->n++];
+		*dc = (struct drain_conn){ .tuple = c->tuple };
+	}
+	dc->seen = true;
+	return 0;
+}
+
+/*
+ * Reads the connections still here.  Those gone (migrated, or closed)
+ * are forgotten, unless a migration of theirs is still to be heard of.
+ */
+static int drain_list(struct drain *dr)
+{
+	unsigned int i, k = 0;
+	int err;
+
+	for (i = 0; i < dr->n; i++)
+		dr->v[i].seen = false;
+	err = tcpmig_list(&dr->ctl->nl, ntohs(dr->server.port), drain_collect,
+			  dr);
+	if (err)
+		return err;
+	for (i = 0; i < dr->n; i++)
+		if (dr->v[i].seen || dr->v[i].id)
+			dr->v[k++] = dr->v[i];
+	dr->n = k;
+	return 0;
+}
+
+static void drain_failed(struct drain *dr, struct drain_conn *dc,
+			 uint64_t now)
+{
+	if (dc->id)
+		dr->in_flight--;
+	dc->id = 0;
+	dc->attempts++;
+	dc->retry_ns = now + DRAIN_BACKOFF_NS * dc->attempts;
+}
+
+static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
+{
+	struct tcpmig_migrate_opts opts = { .target = dr->target };
+	char text[CAPYMIG_TUPLE_STRLEN];
+	struct capymig_conn rec;
+	uint32_t id;
+	int err;
+
+	if (!monitor_lookup(&dr->mon, &dc->tuple, &rec) &&
+	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+		opts.at_read_seq = 1;
+		opts.read_seq = rec.read_seq;
+	}
+	err = tcpmig_migrate_with(&dr->ctl->nl, &dc->tuple, &opts, &id);
+	if (err) {
+		fprintf(stderr, "capyctl: drain: %s: %s%s%s\n",
+			capymig_tuple_format(&dc->tuple, text),
+			tcpmig_nl_strerror(err),
+			dr->ctl->nl.ext_msg[0] ? ": " : "",
+			dr->ctl->nl.ext_msg);
+		drain_failed(dr, dc, now);
+		return;
+	}
+	dc->id = id;
+	dc->since_ns = now;
+	dr->in_flight++;
+}
+
+static void drain_event(struct drain *dr, const struct tcpmig_notification *ev,
+			uint64_t now)
+{
+	struct drain_conn *dc = drain_find(dr, &ev->tuple);
+
+	if (!dc || !dc->id || dc->id != ev->migration_id)
+		return;
+	switch (ev->type) {
+	case TCPMIG_EVENT_MIGRATED:
+		print_event(ev, dr->ctl);
+		dc->id = 0;
+		dc->seen = false;
+		dr->in_flight--;
+		dr->migrated++;
+		break;
+	case TCPMIG_EVENT_REJECTED:
+	case TCPMIG_EVENT_FAILED:
+		print_event(ev, dr->ctl);
+		drain_failed(dr, dc, now);
+		break;
+	}
+}
+
+/* Waits up to @ms for events and follows the drain's migrations. */
+static void drain_wait(struct drain *dr, struct tcpmig_nl *events, int ms)
+{
+	char buf[TCPMIG_NL_RECV_SIZE];
+	struct pollfd pfd = { mnl_socket_get_fd(events->sock), POLLIN, 0 };
+	struct tcpmig_notification ev;
+	const struct nlmsghdr *nlh;
+	int len;
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return;
+	/* An overrun loses events: DRAIN_LOST_NS covers their flights. */
+	while ((len = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 ||
+	       (len < 0 && errno == ENOBUFS)) {
+		for (nlh = (const void *)buf; len > 0 && mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			if (!tcpmig_parse_event(nlh, &ev))
+				drain_event(dr, &ev, mono_ns());
+	}
+}
+
+/*
+ * One round: starts what may start, gives up on what was not heard of.
+ * Returns how many connections are still to move.
+ */
+static unsigned int drain_round(struct drain *dr, uint64_t now)
+{
+	unsigned int i, pending = 0;
+
+	for (i = 0; i < dr->n; i++) {
+		struct drain_conn *dc = &dr->v[i];
+
+		if (dc->id && now - dc->since_ns > DRAIN_LOST_NS)
+			drain_failed(dr, dc, now);
+		if (dc->id) {
+			pending++;
+		} else if (dc->seen && dc->attempts < DRAIN_ATTEMPTS) {
+			pending++;
+			if (dc->retry_ns <= now && dr->in_flight < dr->parallel)
+				drain_start(dr, dc, now);
+		}
+	}
+	return pending;
+}
+
+/* TCPMIG_CONFIG_F_DRAINING on, the other flags as they are. */
+static int set_draining(struct capyctl *ctl)
+{
+	struct tcpmig_config_set set = {};
+	struct tcpmig_config cfg;
+	uint32_t flags;
+	int err;
+
+	err = tcpmig_get_config(&ctl->nl, &cfg);
+	if (err)
+		return err;
+	flags = cfg.flags | TCPMIG_CONFIG_F_DRAINING;
+	set.flags = &flags;
+	return tcpmig_configure(&ctl->nl, &set);
+}
+
+static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
+{
+	struct drain dr = { .ctl = ctl, .parallel = 16 };
+	struct tcpmig_endpoint target;
+	struct tcpmig_nl events;
+	const char *pin = CAPYMIGD_BPF_PIN;
+	uint64_t deadline, now;
+	unsigned int i, left = 0;
+	long timeout = 30, parallel = 16;
+	int opt, err;
+
+	optind = 1;
+	while ((opt = getopt(argc, argv, "t:p:T:m:")) != -1) {
+		switch (opt) {
+		case 't':
+			timeout = atol(optarg);
+			break;
+		case 'p':
+			parallel = atol(optarg);
+			break;
+		case 'T':
+			if (capymig_wire_endpoint_parse(optarg, 0, &target))
+				return usage_error(ctl);
+			dr.target = &target;
+			break;
+		case 'm':
+			pin = optarg;
+			break;
+		default:
+			return usage_error(ctl);
+		}
+	}
+	if (timeout < 1 || timeout > 86400 || parallel < 1 ||
+	    parallel > 4096 || argc - optind > 1 ||
+	    (argc - optind == 1 &&
+	     capymig_wire_endpoint_parse(argv[optind], 1, &dr.server)))
+		return usage_error(ctl);
+	dr.parallel = parallel;
+
+	/* Listen first: a migration may end before MIGRATE returns. */
+	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
+	if (err)
+		return request_failed(ctl, "drain", err);
+	err = set_draining(ctl);
+	if (err) {
+		tcpmig_nl_close(&events);
+		return request_failed(ctl, "drain: setting DRAINING", err);
+	}
+	/* Without the monitor, connections move at any point of the stream. */
+	if (monitor_open_pinned(&dr.mon, pin))
+		fprintf(stderr, "capyctl: drain: no server monitor at %s: "
+			"not waiting for request boundaries\n", pin);
+
+	deadline = mono_ns() + timeout * 1000000000ULL;
+	for (;;) {
+		now = mono_ns();
+		err = drain_list(&dr);
+		if (err || !drain_round(&dr, now) || now >= deadline)
+			break;
+		drain_wait(&dr, &events, 100);
+	}
+	for (i = 0; i < dr.n; i++)
+		left += dr.v[i].seen || dr.v[i].id;
+	monitor_close(&dr.mon);
+	tcpmig_nl_close(&events);
+	free(dr.v);
+	if (err)
+		return request_failed(ctl, "drain: list", err);
+	if (ctl->json) {
+		struct json_writer w = { .out = stdout };
+
+		json_begin_object(&w, NULL);
+		json_uint(&w, "migrated", dr.migrated);
+		json_uint(&w, "left", left);
+		json_end_object(&w);
+	} else {
+		printf("drain: %u migrated, %u left\n", dr.migrated, left);
+	}
+	return left ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static const struct command commands[] = {
 	{ "info", "info", cmd_info },
 	{ "list", "list [LOCAL_PORT]", cmd_list },
@@ -653,6 +993,9 @@ static const struct command commands[] = {
 	{ "pool", "pool [add|del ADDR]", cmd_pool },
 	{ "migrate", "migrate [--read-seq N] LOCAL REMOTE [TARGET_ADDR:PORT]",
 	  cmd_migrate },
+	{ "stats", "stats", cmd_stats },
+	{ "drain", "drain [-t SECONDS] [-p PARALLEL] [-T TARGET_ADDR:PORT] "
+		   "[-m MONITOR_PIN] [SERVER_ADDR[:PORT]]", cmd_drain },
 };
 
 static void usage(FILE *out)

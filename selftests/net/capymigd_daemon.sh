@@ -1,0 +1,232 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# capymigd on a server: refuses a bad configuration, logs what a dry run
+# would do and does nothing, applies a changed setting on SIGHUP, and can
+# be killed (-9) and restarted without harm to the connections; restarted
+# for real, its reactive policy moves the connection through the switch
+# to the other server, and the stream arrives whole there.
+#
+#   +-----------+        +---------------------+        +--------------+
+#   | host0     |        | switch              |        | host1        |
+#   | client    eth0--sw0| capymig-switchd     |sw1--eth0 10.10.1.2     |
+#   | 10.10.0.2 |        | VIP 10.10.255.1     |        +--------------+
+#   +-----------+        | TCPMig 10.10.254.1  |        +--------------+
+#                        |                     |sw2--eth0 10.10.2.2     |
+#                        +---------------------+        +--------------+
+#
+# The client's connection to the VIP lands on one of the two servers (the
+# origin), whose application never reads: what the client sends waits in
+# the receive queue, 32 KiB against a reactive threshold of 4 KiB.  The
+# other server's application (the target) writes what it reads to a file.
+# capymigd runs on each server, with the server monitor attached to the
+# application's cgroup and pinned; the application never writes, so it
+# has no request boundary (any_point = yes).  Metrics on 127.0.0.1:9467.
+
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/selftests/lib/switch_topology.sh"
+
+PORT=7117
+METRICS=127.0.0.1:9467
+
+require_root
+require_module
+require_cmd capymig-switchd capymigd capyctl socat curl nsenter
+
+tmp=$(mktemp -d)
+on_exit rm -rf "$tmp"
+
+sw_topology_create 2 || ksft_skip_all "cannot build the topology"
+srv=(10.10.1.2 10.10.2.2)
+
+ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
+	-S ${srv[0]}:$PORT -S ${srv[1]}:$PORT --heartbeat-timeout 0 \
+	2>"$tmp/switchd.log" &
+on_exit "kill $!"
+wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
+	ksft_skip_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
+for i in 0 1; do
+	ip netns exec "${sw_host[i + 1]}" sh -c "capyctl config switch $SW_ADDR &&
+		capyctl pool add ${srv[1 - i]}" >/dev/null ||
+		ksft_skip_all "cannot configure TCPMig"
+done
+
+# spawn VAR NS CMD...: CMD in NS, in the background, its pid in VAR.
+# nsenter, not "ip netns exec", which mounts a sysfs of its own: the BPF
+# filesystem and the cgroups under /sys must stay in view.
+spawn()
+{
+	local var=$1 ns=$2
+	shift 2
+
+	nsenter --net="/run/netns/$ns" "$@" &
+	printf -v "$var" '%s' $!
+	on_exit "kill ${!var}"
+}
+
+# write_config FILE DRY_RUN THRESHOLD_PCT CGROUP PIN
+write_config()
+{
+	cat >"$1" <<-EOF
+		[daemon]
+		service_port = $PORT
+		cgroup = $4
+		bpf_pin = $5
+		interval_ms = 50
+		dry_run = $2
+		metrics = $METRICS
+		[proactive]
+		threshold_pct = $3
+		[reactive]
+		threshold_kib = 4
+		[migration]
+		any_point = yes
+	EOF
+}
+
+# Each server's application runs in a cgroup of its own, where its
+# daemon attaches the server monitor, pinned apart.  Both daemons start
+# before the connection exists, in a dry run: the monitor must see it
+# established.
+for i in 0 1; do
+	cg[i]=/sys/fs/cgroup/capymigd-$$-$i
+	pin[i]=/sys/fs/bpf/capymigd-$$-$i
+	mkdir "${cg[i]}" || ksft_skip_all "no cgroup v2 at /sys/fs/cgroup"
+	on_exit "rmdir ${cg[i]}"
+	on_exit "rm -rf ${pin[i]}"
+	write_config "$tmp/capymigd$i.conf" yes 10 "${cg[i]}" "${pin[i]}"
+	spawn daemon[i] "${sw_host[i + 1]}" \
+		capymigd -c "$tmp/capymigd$i.conf" 2>"$tmp/daemon$i.log"
+done
+for i in 0 1; do
+	wait_for 20 grep -q "started" "$tmp/daemon$i.log" ||
+		ksft_skip_all "capymigd did not start: $(cat "$tmp/daemon$i.log")"
+done
+
+# The application that never reads, on both servers until the client's
+# connection lands on one: with nofork, the socket is sleep's stdin.
+for i in 0 1; do
+	spawn sleeper[i] "${sw_host[i + 1]}" sh -c "echo \$\$ >${cg[i]}/cgroup.procs &&
+		exec socat TCP-LISTEN:$PORT,reuseaddr EXEC:'sleep 600',nofork"
+done
+for i in 0 1; do
+	wait_for 10 ip netns exec "${sw_host[i + 1]}" \
+		ss -Htln "sport = :$PORT" | grep -q . ||
+		ksft_skip_all "the servers did not start"
+done
+
+head -c 32768 /dev/urandom >"$tmp/part1"
+head -c 65536 /dev/urandom >"$tmp/part2"
+mkfifo "$tmp/fifo"
+spawn client "${sw_host[0]}" socat -u OPEN:"$tmp/fifo" TCP:$SW_VIP:$PORT
+exec 3>"$tmp/fifo"
+on_exit "exec 3>&-"
+cat "$tmp/part1" >&3
+
+# list NS: the connections of the service there, as capyctl lists them.
+list()
+{
+	ip netns exec "$1" capyctl -j list $PORT
+}
+
+queued()
+{
+	list "$1" | grep -q '"rqlen":32768'
+}
+
+origin=
+wait_for 10 queued "${sw_host[1]}" && origin=0
+[ -z "$origin" ] && wait_for 1 queued "${sw_host[2]}" && origin=1
+# A monitored socket is in a sockhash: the module must list it.
+[ -z "$origin" ] &&
+	ksft_skip_all "the client's 32 KiB are not queued on a listed connection"
+target=$((1 - origin))
+ons=${sw_host[origin + 1]}
+tns=${sw_host[target + 1]}
+tap_diag "the connection landed on ${srv[origin]}"
+daemon=${daemon[origin]}
+log=$tmp/daemon$origin.log
+conf=$tmp/capymigd$origin.conf
+
+# Everything is set up: from here on, no more skipping.
+tap_plan 11
+
+printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
+tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
+	"bad.conf:2: \[daemon\] interval_ms: want an integer" \
+	capymigd -c "$tmp/bad.conf" --check-config
+tap_check_fails "the daemon refuses to start with it" \
+	"bad configuration: .*bad.conf:2: \[daemon\] interval_ms" \
+	timeout 10 capymigd -c "$tmp/bad.conf"
+
+# The target: its daemon and sleeper go, a writer takes over.
+kill "${daemon[target]}" "${sleeper[target]}"
+wait_for 10 sh -c "! ip netns exec $tns ss -Htln 'sport = :$PORT' | grep -q ."
+spawn writer "$tns" socat -u TCP-LISTEN:$PORT,reuseaddr CREATE:"$tmp/received"
+wait_for 10 ip netns exec "$tns" ss -Htln "sport = :$PORT" | grep -q .
+
+metrics()
+{
+	ip netns exec "$ons" curl -s "http://$METRICS/metrics"
+}
+
+metric_is()
+{
+	metrics | grep -qx "capymigd_$1 $2"
+}
+
+# The dry run's decision is logged; nothing was started, nothing moved.
+dry_run_only()
+{
+	grep -q "dry run: reactive would migrate ${srv[origin]}:$PORT" "$log" &&
+	metric_is 'migrations_started_total{policy="reactive"}' 0 &&
+	metric_is 'migrations_total{result="migrated"}' 0 &&
+	queued "$ons"
+}
+
+moved()
+{
+	list "$tns" | grep -q . && ! list "$ons" | grep -q .
+}
+
+counted()
+{
+	metric_is 'migrations_total{result="migrated"}' 1 &&
+	metric_is migration_duration_seconds_count 1
+}
+
+wait_for 20 grep -q "dry run: reactive would migrate" "$log"
+tap_check "dry run: the reactive decision is logged, no migration started" \
+	dry_run_only
+tap_check "the server monitor recorded the connection" \
+	wait_for 5 metric_is connections_monitored 1
+
+write_config "$conf" yes 30 "${cg[origin]}" "${pin[origin]}"
+kill -HUP "$daemon"
+tap_check "SIGHUP applies a changed threshold (metrics show 30 %)" \
+	wait_for 10 metric_is proactive_threshold_percent 30
+tap_check "the reload is logged" \
+	grep -q "configuration reloaded: proactive on, threshold 30 %" "$log"
+
+kill -9 "$daemon"
+wait "$daemon" 2>/dev/null
+tap_check "killed with -9, the daemon leaves the connection where it was" \
+	queued "$ons"
+
+write_config "$conf" no 30 "${cg[origin]}" "${pin[origin]}"
+spawn daemon "$ons" capymigd -c "$conf" 2>"$tmp/restarted.log"
+tap_check "restarted, it finds the pinned monitor's record of the connection" \
+	wait_for 20 grep -q "started: 1 connections, 1 known to the monitor" \
+	"$tmp/restarted.log"
+tap_check "and migrates the connection to the target" wait_for 20 moved
+tap_check "its metrics count one migrated, with a duration" \
+	wait_for 10 counted
+
+cat "$tmp/part2" >&3
+exec 3>&-
+wait_for 20 sh -c "! kill -0 $writer 2>/dev/null"
+cat "$tmp/part1" "$tmp/part2" >"$tmp/sent"
+tap_check "the target received the whole stream, in order" \
+	cmp "$tmp/received" "$tmp/sent"
+tap_diag "$(sed 's/^/daemon: /' "$log" "$tmp/restarted.log")"
+tap_done

@@ -1,0 +1,923 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * capymigd: the capymig migration daemon of a server.
+ *
+ *	capymigd [-c FILE] [-n] [-v]
+ *	capymigd [-c FILE] --check-config
+ *
+ * Reads the load of each connection of the service from the server
+ * monitor (bpf/conn_monitor.bpf.c, attached to the service's cgroup) and
+ * the module's LIST, follows the module's events, and moves connections
+ * away with TCPMig when Capybara's policies (policy.h) say so:
+ *
+ *  - proactive, on the switch's LOAD-NOTIFICATIONs: this server above the
+ *    pool's average by more than threshold_pct;
+ *  - reactive, every interval_ms: more than threshold_kib waiting in the
+ *    connections' receive queues.
+ *
+ * The kernel owns every migration: the daemon only asks for them (MIGRATE)
+ * and counts how they end.  Starting, stopping, being killed or restarting
+ * changes nothing of the connections or of the migrations in flight.
+ *
+ * SIGHUP reloads the configuration file; SIGTERM and SIGINT stop.  Under
+ * systemd (Type=notify) it reports READY, RELOADING and STOPPING, and its
+ * log lines carry syslog priorities for the journal.  The configuration
+ * keys, the policies and the metrics: Documentation/capymigd.rst.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "monitor.h"
+#include "policy.h"
+#include "tcpmig.h"
+#include "tuple.h"
+
+#define PROG		"capymigd"
+/* Migrations remembered: in flight, and ended within the settle time. */
+#define FLIGHTS_MAX	1024
+/* A migration the daemon saw no end of is forgotten after this. */
+#define FLIGHT_LOST_NS	(10 * 1000000000ULL)
+#define ARRIVALS_MAX	1024
+
+/* --- logging ------------------------------------------------------------ */
+
+static bool log_journal;	/* stderr goes to the journal */
+static bool log_debug;
+
+static void __attribute__((format(printf, 2, 3)))
+logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio == LOG_DEBUG && !log_debug)
+		return;
+	if (log_journal)
+		fprintf(stderr, "<%d>", prio);
+	else
+		fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* --- state --------------------------------------------------------------- */
+
+struct conn_entry {
+	struct policy_conn pc;
+	uint64_t segs_in;
+	bool monitored;
+};
+
+/* The connections as last read, sorted by tuple. */
+struct table {
+	struct conn_entry *v;
+	unsigned int n, cap;
+	uint64_t read_ns;
+};
+
+/* A migration from this server, seen through its events. */
+struct flight {
+	uint32_t id;
+	struct capymig_tuple tuple;
+	uint64_t pps;		/* the load it takes away */
+	uint64_t seen_ns;	/* when first heard of */
+	uint64_t prepare_ns;	/* PREPARE_SENT, by the module's clock */
+	uint64_t ended_ns;	/* 0 while in flight */
+	bool ours;
+	bool migrated;
+};
+
+struct arrival {
+	struct capymig_tuple tuple;
+	uint64_t ns;
+};
+
+struct capymigd {
+	const char *config_path;
+	bool dry_run_flag;		/* -n overrides the file */
+	struct capymigd_config cfg;
+	struct policy_params params;
+	struct tcpmig_nl req, ev;
+	struct monitor mon;
+	bool have_monitor;
+	struct table conns;
+	struct flight flights[FLIGHTS_MAX];
+	unsigned int nflights, in_flight;
+	struct arrival arrivals[ARRIVALS_MAX];
+	unsigned int narrivals;
+	struct policy_load load;
+	uint64_t last_decide_ns;
+	struct policy_bucket bucket;
+	unsigned int rr;
+	struct metrics metrics;
+	int epoll, sig, timer, metrics_fd;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int tuple_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct capymig_tuple));
+}
+
+static void apply_config(struct capymigd *d)
+{
+	const struct capymigd_config *c = &d->cfg;
+
+	if (d->dry_run_flag)
+		d->cfg.dry_run = true;
+	d->params = (struct policy_params){
+		.threshold_pct = c->threshold_pct,
+		.reactive_bytes = (uint64_t)c->threshold_kib * 1024,
+		.holdoff_ns = c->holdoff_ms * 1000000ULL,
+		.any_point = c->any_point,
+	};
+	d->metrics.threshold_pct = c->threshold_pct;
+	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
+	d->metrics.dry_run_mode = c->dry_run;
+}
+
+/* --- migrations ---------------------------------------------------------- */
+
+static struct flight *find_flight(struct capymigd *d, uint32_t id)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nflights; i++)
+		if (d->flights[i].id == id)
+			return &d->flights[i];
+	return NULL;
+}
+
+/* Room for one more; the oldest is forgotten when there is none. */
+static struct flight *add_flight(struct capymigd *d, uint32_t id,
+				 const struct capymig_tuple *t, uint64_t now)
+{
+	struct flight *f;
+
+	if (d->nflights == FLIGHTS_MAX) {
+		if (d->flights[0].ours && !d->flights[0].ended_ns)
+			d->in_flight--;
+		memmove(d->flights, d->flights + 1,
+			(FLIGHTS_MAX - 1) * sizeof(*f));
+		d->nflights--;
+	}
+	f = &d->flights[d->nflights++];
+	*f = (struct flight){ .id = id, .tuple = *t, .seen_ns = now };
+	return f;
+}
+
+static void end_flight(struct capymigd *d, struct flight *f, uint64_t now)
+{
+	if (f->ours && !f->ended_ns)
+		d->in_flight--;
+	f->ended_ns = now;
+}
+
+/* A dry run's migrations (id 0) are over when it is. */
+static void end_dry_runs(struct capymigd *d, uint64_t now)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nflights; i++)
+		if (!d->flights[i].id && !d->flights[i].ended_ns)
+			end_flight(d, &d->flights[i], now);
+}
+
+/*
+ * Forgets the migrations that ended longer ago than the settle time, and
+ * those whose end never came (the events socket overran).
+ */
+static void expire_flights(struct capymigd *d, uint64_t now)
+{
+	uint64_t settle = d->cfg.settle_ms * 1000000ULL;
+	unsigned int i, k = 0;
+
+	for (i = 0; i < d->nflights; i++) {
+		struct flight *f = &d->flights[i];
+
+		if (!f->ended_ns && now - f->seen_ns > FLIGHT_LOST_NS)
+			end_flight(d, f, now - settle);
+		if (f->ended_ns && now - f->ended_ns >= settle)
+			continue;
+		d->flights[k++] = *f;
+	}
+	d->nflights = k;
+	d->metrics.in_flight = d->in_flight;
+}
+
+/* Load on its way out, or gone too recently for the switch to see it. */
+static uint64_t shed_pps(const struct capymigd *d)
+{
+	uint64_t pps = 0;
+	unsigned int i;
+
+	for (i = 0; i < d->nflights; i++) {
+		const struct flight *f = &d->flights[i];
+
+		if (f->ours && (!f->ended_ns || f->migrated))
+			pps += f->pps;
+	}
+	return pps;
+}
+
+static bool moving(const struct capymigd *d, const struct capymig_tuple *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nflights; i++)
+		if (!d->flights[i].ended_ns &&
+		    !tuple_cmp(&d->flights[i].tuple, t))
+			return true;
+	return false;
+}
+
+static const struct tcpmig_endpoint *pick_target(struct capymigd *d)
+{
+	switch (d->cfg.target) {
+	case CAPYMIGD_TARGET_ROUND_ROBIN:
+		return &d->cfg.targets[d->rr++ % d->cfg.ntargets];
+	case CAPYMIGD_TARGET_FIXED:
+		return &d->cfg.fixed;
+	case CAPYMIGD_TARGET_SWITCH:
+		break;
+	}
+	return NULL;
+}
+
+static const char *const policy_names[METRICS_POLICIES] = {
+	[METRICS_PROACTIVE] = "proactive",
+	[METRICS_REACTIVE] = "reactive",
+};
+
+static void migrate(struct capymigd *d, struct conn_entry *e,
+		    enum metrics_policy policy, uint64_t now)
+{
+	const struct tcpmig_endpoint *target = pick_target(d);
+	const struct policy_conn *c = &e->pc;
+	char text[CAPYMIG_TUPLE_STRLEN], to[24];
+	struct flight *f;
+	uint32_t id;
+	int err;
+
+	capymig_tuple_format(&c->tuple, text);
+	if (target)
+		capymig_wire_endpoint_format(target, to);
+	else
+		strcpy(to, "the switch's choice");
+	/*
+	 * A dry run's migration is one that never ends: the connection is
+	 * not chosen again until it is forgotten (FLIGHT_LOST_NS), and its
+	 * load counts as leaving, as a real migration's would.
+	 */
+	if (d->cfg.dry_run) {
+		d->metrics.dry_run[policy]++;
+		logmsg(LOG_INFO, "dry run: %s would migrate %s (%" PRIu64
+		       " pps, rqlen %" PRIu32 ", tqlen %" PRIu32 ") to %s",
+		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
+		       to);
+		id = 0;
+	} else {
+		struct tcpmig_migrate_opts opts = {
+			.target = target,
+			.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ),
+			.read_seq = c->read_seq,
+		};
+
+		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
+		if (err) {
+			d->metrics.start_errors++;
+			logmsg(LOG_WARNING, "%s: migrating %s: %s%s%s",
+			       policy_names[policy], text,
+			       tcpmig_nl_strerror(err),
+			       d->req.ext_msg[0] ? ": " : "", d->req.ext_msg);
+			return;
+		}
+		d->metrics.started[policy]++;
+		logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %"
+		       PRIu32 ", tqlen %" PRIu32 ") to %s: migration %" PRIu32,
+		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
+		       to, id);
+	}
+	e->pc.busy = true;
+	f = (id ? find_flight(d, id) : NULL) ?:
+	    add_flight(d, id, &c->tuple, now);
+	f->ours = true;
+	f->pps = c->pps;
+	d->in_flight++;
+	d->metrics.in_flight = d->in_flight;
+}
+
+/*
+ * Starts what the rate limit and the in-flight bound let through;
+ * returns how many.
+ */
+static unsigned int act(struct capymigd *d, enum metrics_policy policy,
+			const unsigned int *chosen, unsigned int n,
+			uint64_t now)
+{
+	unsigned int room, granted, i;
+
+	room = d->cfg.max_in_flight > d->in_flight ?
+	       d->cfg.max_in_flight - d->in_flight : 0;
+	granted = policy_bucket_take(&d->bucket, d->cfg.rate, d->cfg.burst,
+				     now, n < room ? n : room);
+	d->metrics.rate_limited += n - granted;
+	if (granted < n)
+		logmsg(LOG_DEBUG, "%s: %u of %u migrations held back by the "
+		       "rate limit or the in-flight bound",
+		       policy_names[policy], n - granted, n);
+	for (i = 0; i < granted; i++)
+		migrate(d, &d->conns.v[chosen[i]], policy, now);
+	return granted;
+}
+
+/* The table's connections as the policies take them. */
+static struct policy_conn *policy_view(const struct capymigd *d)
+{
+	struct policy_conn *pc = malloc((d->conns.n + 1) * sizeof(*pc));
+	unsigned int i;
+
+	for (i = 0; pc && i < d->conns.n; i++)
+		pc[i] = d->conns.v[i].pc;
+	return pc;
+}
+
+static void proactive(struct capymigd *d, uint64_t now)
+{
+	struct policy_conn *pc = policy_view(d);
+	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
+	uint64_t excess, shed = shed_pps(d);
+	unsigned int n;
+
+	if (pc && out) {
+		n = policy_proactive(&d->params, &d->load, shed, pc,
+				     d->conns.n, now, out, &excess);
+		if (excess)
+			logmsg(LOG_DEBUG, "proactive: %" PRIu64 " pps against "
+			       "a pool average of %" PRIu64 " (%" PRIu64
+			       " leaving): shed %" PRIu64 " pps with %u "
+			       "connections",
+			       d->load.server_pps / d->load.samples,
+			       d->load.pool_pps / d->load.samples /
+			       d->load.servers, shed, excess, n);
+		if (act(d, METRICS_PROACTIVE, out, n, now))
+			logmsg(LOG_INFO, "proactive: %" PRIu64 " pps above "
+			       "the pool's average, %" PRIu64 " leaving",
+			       excess, shed);
+	}
+	free(pc);
+	free(out);
+	d->load = (struct policy_load){ 0 };
+	d->last_decide_ns = now;
+}
+
+static void reactive(struct capymigd *d, uint64_t now)
+{
+	struct policy_conn *pc = policy_view(d);
+	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
+	uint64_t excess;
+	unsigned int n;
+
+	if (pc && out) {
+		n = policy_reactive(&d->params, pc, d->conns.n, now, out,
+				    &excess);
+		if (excess)
+			logmsg(LOG_DEBUG, "reactive: %" PRIu64 " bytes queued, "
+			       "%" PRIu64 " above the threshold: shed with %u "
+			       "connections", d->params.reactive_bytes + excess,
+			       excess, n);
+		if (act(d, METRICS_REACTIVE, out, n, now))
+			logmsg(LOG_INFO, "reactive: %" PRIu64 " bytes queued beyond "
+			       "the threshold", excess);
+	}
+	free(pc);
+	free(out);
+}
+
+/* --- the connections ----------------------------------------------------- */
+
+static int collect(const struct tcpmig_conn *c, void *arg)
+{
+	struct table *t = arg;
+
+	if (t->n == t->cap) {
+		unsigned int cap = t->cap ? 2 * t->cap : 256;
+		struct conn_entry *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = (struct conn_entry){
+		.pc = {
+			.tuple = c->tuple,
+			.rqlen = c->rqlen,
+			.tqlen = c->tqlen,
+		},
+	};
+	return 0;
+}
+
+/*
+ * One reading of every connection: LIST for the queues, the monitor for
+ * the rest.  Packets per second come from the difference with the
+ * previous reading.
+ */
+static int refresh(struct capymigd *d, uint64_t now)
+{
+	struct table next = { .read_ns = now };
+	struct capymig_conn rec;
+	unsigned int i, j;
+	int err;
+
+	err = tcpmig_list(&d->req, d->cfg.service_port, collect, &next);
+	if (err) {
+		logmsg(LOG_ERR, "listing the connections: %s",
+		       tcpmig_nl_strerror(err));
+		free(next.v);
+		return err;
+	}
+	qsort(next.v, next.n, sizeof(*next.v), tuple_cmp);
+	d->metrics.monitored = d->metrics.candidates = 0;
+	d->metrics.rqlen_bytes = 0;
+	for (i = 0; i < next.n; i++) {
+		struct conn_entry *e = &next.v[i], *prev;
+
+		if (d->have_monitor && !monitor_lookup(&d->mon, &e->pc.tuple,
+						       &rec)) {
+			e->monitored = true;
+			e->segs_in = rec.segs_in;
+			e->pc.flags = rec.flags;
+			e->pc.read_seq = rec.read_seq;
+			if (rec.flags & CAPYMIG_CONN_F_IMPORTED)
+				e->pc.arrived_ns = rec.established_ns;
+			d->metrics.monitored++;
+		}
+		prev = bsearch(e, d->conns.v, d->conns.n, sizeof(*e),
+			       tuple_cmp);
+		if (prev) {
+			if (prev->pc.arrived_ns > e->pc.arrived_ns)
+				e->pc.arrived_ns = prev->pc.arrived_ns;
+			if (e->monitored && prev->monitored &&
+			    e->segs_in >= prev->segs_in)
+				e->pc.pps = (e->segs_in - prev->segs_in) *
+					    1000000000ULL /
+					    (now - d->conns.read_ns);
+		}
+		e->pc.busy = moving(d, &e->pc.tuple);
+		d->metrics.rqlen_bytes += e->pc.rqlen;
+	}
+	/* Arrivals announced since the last reading. */
+	for (j = 0; j < d->narrivals; j++) {
+		struct conn_entry *e = bsearch(&d->arrivals[j].tuple, next.v,
+					       next.n, sizeof(*e), tuple_cmp);
+
+		if (e && e->pc.arrived_ns < d->arrivals[j].ns)
+			e->pc.arrived_ns = d->arrivals[j].ns;
+	}
+	d->narrivals = 0;
+	for (i = 0; i < next.n; i++)
+		d->metrics.candidates += policy_candidate(&d->params,
+							  &next.v[i].pc, now);
+	d->metrics.connections = next.n;
+	free(d->conns.v);
+	d->conns = next;
+	return 0;
+}
+
+/* --- events -------------------------------------------------------------- */
+
+static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
+		     uint64_t now)
+{
+	struct flight *f = ev->migration_id ?
+			   find_flight(d, ev->migration_id) : NULL;
+
+	switch (ev->type) {
+	case TCPMIG_EVENT_LOAD:
+		d->metrics.server_pps = ev->server_pps;
+		d->metrics.pool_pps = ev->pool_pps;
+		d->metrics.pool_servers = ev->pool_servers;
+		policy_load_add(&d->load, ev->server_pps, ev->pool_pps,
+				ev->pool_servers);
+		if (d->cfg.proactive &&
+		    now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
+			proactive(d, now);
+		return;
+	case TCPMIG_EVENT_IMPORTED:
+		if (d->narrivals < ARRIVALS_MAX)
+			d->arrivals[d->narrivals++] = (struct arrival){
+				ev->tuple, ev->timestamp_ns };
+		return;
+	case TCPMIG_EVENT_PREPARE_SENT:
+		if (!f)
+			f = add_flight(d, ev->migration_id, &ev->tuple, now);
+		f->prepare_ns = ev->timestamp_ns;
+		return;
+	case TCPMIG_EVENT_MIGRATED:
+		d->metrics.results[METRICS_MIGRATED]++;
+		if (f && f->prepare_ns && ev->timestamp_ns >= f->prepare_ns)
+			metrics_observe_duration(&d->metrics, ev->timestamp_ns -
+						 f->prepare_ns);
+		if (f) {
+			f->migrated = true;
+			end_flight(d, f, now);
+		}
+		return;
+	case TCPMIG_EVENT_REJECTED:
+	case TCPMIG_EVENT_FAILED: {
+		char text[CAPYMIG_TUPLE_STRLEN];
+
+		d->metrics.results[ev->type == TCPMIG_EVENT_FAILED ?
+				   METRICS_FAILED : METRICS_REJECTED]++;
+		if (f) {
+			if (f->ours)
+				logmsg(LOG_NOTICE, "migration %" PRIu32 " of %s "
+				       "%s: %s", ev->migration_id,
+				       capymig_tuple_format(&ev->tuple, text),
+				       tcpmig_event_name(ev->type),
+				       strerror(ev->error));
+			end_flight(d, f, now);
+		}
+		return;
+	}
+	}
+}
+
+static void read_events(struct capymigd *d)
+{
+	char buf[TCPMIG_NL_RECV_SIZE];
+	struct tcpmig_notification ev;
+	const struct nlmsghdr *nlh;
+	int len;
+
+	for (;;) {
+		len = recv(mnl_socket_get_fd(d->ev.sock), buf, sizeof(buf),
+			   MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno == ENOBUFS) {
+				/* Lost some: the flights expire by themselves. */
+				d->metrics.events_lost++;
+				logmsg(LOG_WARNING, "events lost: the socket "
+				       "overran");
+				continue;
+			}
+			return;
+		}
+		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			if (!tcpmig_parse_event(nlh, &ev))
+				on_event(d, &ev, now_ns());
+	}
+}
+
+/* --- metrics listener ---------------------------------------------------- */
+
+static void serve_metrics(struct capymigd *d)
+{
+	static const char head[] = "HTTP/1.0 200 OK\r\nContent-Type: "
+		"text/plain; version=0.0.4\r\nConnection: close\r\n\r\n";
+	struct timeval tv = { .tv_usec = 200000 };
+	char req[1024], *body = NULL;
+	size_t len = 0;
+	FILE *out;
+	int fd;
+
+	fd = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* A local scraper: a slow one only waits for itself. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/*
+	 * Whatever the request, the answer is the metrics; it is read only
+	 * so that closing with it unread does not reset the connection.
+	 */
+	recv(fd, req, sizeof(req), 0);
+	out = open_memstream(&body, &len);
+	if (out) {
+		fputs(head, out);
+		metrics_render(&d->metrics, out);
+		fclose(out);
+		send(fd, body, len, MSG_NOSIGNAL);
+	}
+	free(body);
+	close(fd);
+}
+
+static int open_metrics(struct capymigd *d)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = d->cfg.metrics.addr,
+		.sin_port = d->cfg.metrics.port,
+	};
+	struct epoll_event ev = { .events = EPOLLIN };
+	char ep[24];
+	int one = 1;
+
+	d->metrics_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+			       SOCK_CLOEXEC, 0);
+	if (d->metrics_fd < 0 ||
+	    setsockopt(d->metrics_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		       sizeof(one)) ||
+	    bind(d->metrics_fd, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    listen(d->metrics_fd, 16)) {
+		logmsg(LOG_ERR, "metrics listener %s: %s",
+		       capymig_wire_endpoint_format(&d->cfg.metrics, ep),
+		       strerror(errno));
+		return -1;
+	}
+	ev.data.fd = d->metrics_fd;
+	return epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->metrics_fd, &ev);
+}
+
+/* --- main loop ----------------------------------------------------------- */
+
+static int set_timer(struct capymigd *d)
+{
+	long ns = d->cfg.interval_ms * 1000000L;
+	struct itimerspec every = {
+		.it_interval = { ns / 1000000000L, ns % 1000000000L },
+		.it_value = { ns / 1000000000L, ns % 1000000000L },
+	};
+
+	return timerfd_settime(d->timer, 0, &every, NULL);
+}
+
+/* What only a restart applies. */
+static bool fixed_settings_differ(const struct capymigd_config *a,
+				  const struct capymigd_config *b)
+{
+	return a->service_port != b->service_port ||
+	       strcmp(a->cgroup, b->cgroup) || strcmp(a->bpf_pin, b->bpf_pin) ||
+	       memcmp(&a->metrics, &b->metrics, sizeof(a->metrics));
+}
+
+static void reload(struct capymigd *d)
+{
+	struct capymigd_config cfg;
+	char err[512];
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+		   now_ns() / 1000);
+	capymigd_config_defaults(&cfg);
+	if (capymigd_config_load(d->config_path, &cfg, err, sizeof(err))) {
+		logmsg(LOG_ERR, "reload refused, keeping the running "
+		       "configuration: %s", err);
+	} else {
+		if (fixed_settings_differ(&cfg, &d->cfg)) {
+			logmsg(LOG_WARNING, "service_port, cgroup, bpf_pin "
+			       "and metrics change only with a restart");
+			cfg.service_port = d->cfg.service_port;
+			strcpy(cfg.cgroup, d->cfg.cgroup);
+			strcpy(cfg.bpf_pin, d->cfg.bpf_pin);
+			cfg.metrics = d->cfg.metrics;
+		}
+		d->cfg = cfg;
+		apply_config(d);
+		if (!d->cfg.dry_run)
+			end_dry_runs(d, now_ns());
+		set_timer(d);
+		logmsg(LOG_INFO, "configuration reloaded: proactive %s, "
+		       "threshold %u %%; reactive %s, threshold %u KiB%s",
+		       cfg.proactive ? "on" : "off", cfg.threshold_pct,
+		       cfg.reactive ? "on" : "off", cfg.threshold_kib,
+		       d->cfg.dry_run ? "; dry run" : "");
+	}
+	sd_notify(0, "READY=1");
+}
+
+static int run(struct capymigd *d)
+{
+	struct epoll_event ev[4];
+	struct signalfd_siginfo si;
+	uint64_t ticks, now;
+	int n, i;
+
+	for (;;) {
+		n = epoll_wait(d->epoll, ev, 4, -1);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		for (i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+
+			if (fd == d->sig) {
+				if (read(d->sig, &si, sizeof(si)) !=
+				    sizeof(si))
+					continue;
+				if (si.ssi_signo != SIGHUP)
+					return 0;
+				reload(d);
+			} else if (fd == d->timer) {
+				if (read(d->timer, &ticks, sizeof(ticks)) < 0)
+					continue;
+				now = now_ns();
+				expire_flights(d, now);
+				if (refresh(d, now))
+					continue;
+				if (d->cfg.reactive)
+					reactive(d, now);
+			} else if (fd == mnl_socket_get_fd(d->ev.sock)) {
+				read_events(d);
+			} else {
+				serve_metrics(d);
+			}
+		}
+	}
+}
+
+static int start(struct capymigd *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	char err[512];
+	sigset_t mask;
+	int ret;
+
+	ret = tcpmig_nl_open(&d->req) ?: tcpmig_nl_open(&d->ev) ?:
+	      tcpmig_join_events(&d->ev);
+	if (ret) {
+		logmsg(LOG_ERR, "%s", tcpmig_nl_open_strerror(ret));
+		return -1;
+	}
+	if (d->cfg.cgroup[0]) {
+		if (monitor_open(&d->mon, d->cfg.cgroup, d->cfg.service_port,
+				 d->cfg.bpf_pin, err, sizeof(err))) {
+			logmsg(LOG_ERR, "%s", err);
+			monitor_close(&d->mon);
+			return -1;
+		}
+		d->have_monitor = true;
+	} else {
+		logmsg(LOG_WARNING, "no cgroup configured: no server monitor, "
+		       "so no packet rates nor request boundaries");
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->sig = signalfd(-1, &mask, SFD_CLOEXEC);
+	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	d->epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sig < 0 || d->timer < 0 || d->epoll < 0 || set_timer(d)) {
+		logmsg(LOG_ERR, "setting up: %s", strerror(errno));
+		return -1;
+	}
+	ev.data.fd = d->sig;
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->sig, &ev);
+	ev.data.fd = d->timer;
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->timer, &ev);
+	ev.data.fd = mnl_socket_get_fd(d->ev.sock);
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if (d->cfg.metrics.addr && open_metrics(d))
+		return -1;
+	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
+	return refresh(d, now_ns());
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: " PROG " [-c FILE] [-n] [-v]\n"
+"       " PROG " [-c FILE] --check-config\n"
+"\n"
+"Moves this server's TCP connections to other servers of the pool when\n"
+"Capybara's policies say so: proactive (this server's packet rate above\n"
+"the pool's average by more than a threshold, from the switch's load\n"
+"notifications) and reactive (too much data waiting in the receive\n"
+"queues).  Migrations go through the capymig module and the switch.\n"
+"\n"
+"  -c, --config FILE   configuration file (default " CAPYMIGD_CONFIG_PATH ")\n"
+"      --check-config  read the configuration, report, and exit: 0 when\n"
+"                      good, 1 with FILE:LINE: [SECTION] KEY: why\n"
+"  -n, --dry-run       log the decisions, migrate nothing\n"
+"  -v, --verbose       log at debug level too\n"
+"  -h, --help          this text\n"
+"\n"
+"Signals: SIGHUP reloads the configuration (service_port, cgroup, bpf_pin\n"
+"and metrics need a restart); SIGTERM and SIGINT stop.  Stopping, or being\n"
+"killed, leaves the connections and the migrations in flight alone.\n"
+"\n"
+"Exit status: 0 stopped by a signal, 1 bad configuration or failure to\n"
+"start, 2 bad usage.  Documentation/capymigd.rst has the configuration\n"
+"reference, the policies and the metrics.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct capymigd *d;
+	bool check = false;
+	char err[512];
+	int opt, ret;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	d->config_path = CAPYMIGD_CONFIG_PATH;
+	d->metrics_fd = -1;
+	while ((opt = getopt_long(argc, argv, "c:nvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			d->config_path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'n':
+			d->dry_run_flag = true;
+			break;
+		case 'v':
+			log_debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* systemd sets JOURNAL_STREAM when stderr is the journal. */
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+
+	capymigd_config_defaults(&d->cfg);
+	if (capymigd_config_load(d->config_path, &d->cfg, err, sizeof(err))) {
+		logmsg(LOG_ERR, "bad configuration: %s", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration ok\n", d->config_path);
+		return 0;
+	}
+	apply_config(d);
+	if (start(d)) {
+		sd_notify(0, "STATUS=failed to start");
+		return 1;
+	}
+	logmsg(LOG_INFO, "started: %u connections, %" PRIu64 " known to "
+	       "the monitor; proactive %s, threshold %u %%; reactive %s, "
+	       "threshold %u KiB%s", d->conns.n, d->metrics.monitored,
+	       d->cfg.proactive ? "on" : "off", d->cfg.threshold_pct,
+	       d->cfg.reactive ? "on" : "off", d->cfg.threshold_kib,
+	       d->cfg.dry_run ? "; dry run" : "");
+	sd_notify(0, "READY=1");
+	ret = run(d);
+	sd_notify(0, "STOPPING=1");
+	logmsg(LOG_INFO, "stopping; connections and migrations in flight are "
+	       "the kernel's and stay as they are");
+	/*
+	 * Nothing to undo: the module keeps its configuration, a pinned
+	 * monitor stays attached, migrations in flight end by themselves.
+	 */
+	if (d->have_monitor)
+		monitor_close(&d->mon);
+	tcpmig_nl_close(&d->ev);
+	tcpmig_nl_close(&d->req);
+	free(d->conns.v);
+	free(d);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * capymigd's side of the server monitor; see monitor.h.  Kept to loading
+ * and attaching: the program and its record are the monitor's own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "monitor.h"
+#include "conn_monitor.skel.h"
+
+static int fail(char *err, size_t err_len, const char *what, int e)
+{
+	snprintf(err, err_len, "server monitor: %s: %s", what, strerror(e));
+	return -1;
+}
+
+/* Every map at PIN/NAME: libbpf reuses one already pinned there. */
+static int pin_maps(struct monitor *m, const char *pin)
+{
+	struct bpf_map *map;
+	char path[PATH_MAX];
+
+	bpf_object__for_each_map(map, m->skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin, bpf_map__name(map));
+		if (bpf_map__set_pin_path(map, path))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The link pinned by an earlier start gets the program just loaded, so
+ * that the monitor never stops watching; the first start attaches and
+ * pins it.
+ */
+static int attach(struct monitor *m, int cgroup_fd, const char *pin)
+{
+	struct bpf_program *prog = m->skel->progs.conn_monitor;
+	char path[PATH_MAX];
+
+	if (*pin) {
+		snprintf(path, sizeof(path), "%s/link", pin);
+		m->link = access(path, F_OK) ? NULL : bpf_link__open(path);
+		if (m->link)
+			return bpf_link__update_program(m->link, prog);
+	}
+	m->link = bpf_program__attach_cgroup(prog, cgroup_fd);
+	if (!m->link)
+		return -errno;
+	return *pin ? bpf_link__pin(m->link, path) : 0;
+}
+
+int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
+		 const char *pin, char *err, size_t err_len)
+{
+	int cgroup_fd, ret;
+
+	*m = (struct monitor){ .conns_fd = -1 };
+	if (*pin && mkdir(pin, 0700) && errno != EEXIST)
+		return fail(err, err_len, pin, errno);
+	m->skel = conn_monitor_bpf__open();
+	if (!m->skel)
+		return fail(err, err_len, "opening", errno);
+	m->skel->rodata->service_port = port;
+	if (*pin && pin_maps(m, pin))
+		return fail(err, err_len, "pinning", errno);
+	ret = conn_monitor_bpf__load(m->skel);
+	if (ret)
+		return fail(err, err_len, "loading", -ret);
+	cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgroup_fd < 0)
+		return fail(err, err_len, cgroup, errno);
+	ret = attach(m, cgroup_fd, pin);
+	close(cgroup_fd);
+	if (ret)
+		return fail(err, err_len, "attaching", -ret);
+	m->conns_fd = bpf_map__fd(m->skel->maps.conns);
+	return 0;
+}
+
+int monitor_open_pinned(struct monitor *m, const char *pin)
+{
+	char path[PATH_MAX];
+
+	*m = (struct monitor){ .conns_fd = -1 };
+	snprintf(path, sizeof(path), "%s/conns", pin);
+	m->conns_fd = bpf_obj_get(path);
+	return m->conns_fd < 0 ? -errno : 0;
+}
+
+int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
+		   struct capymig_conn *conn)
+{
+	if (m->conns_fd < 0)
+		return -ENOENT;
+	return bpf_map_lookup_elem(m->conns_fd, t, conn) ? -errno : 0;
+}
+
+void monitor_close(struct monitor *m)
+{
+	bpf_link__destroy(m->link);
+	/* Opened by monitor_open_pinned(), the map is the only thing held. */
+	if (m->skel)
+		conn_monitor_bpf__destroy(m->skel);
+	else if (m->conns_fd >= 0)
+		close(m->conns_fd);
+	*m = (struct monitor){ .conns_fd = -1 };
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * capymigd's migration policies (Capybara, SIGCOMM'26 §5), as pure
+ * functions: what to migrate, given the loads and the connections.  No
+ * I/O and no clock: every time is passed in, so recorded sequences replay
+ * exactly in the unit tests.
+ *
+ *  - proactive: when this server's packets per second exceed the pool's
+ *    average by more than a threshold, shed the excess;
+ *  - reactive: when the bytes waiting in the receive queues of all the
+ *    connections exceed a threshold, shed the excess;
+ *
+ * both choosing the fewest connections whose load covers the excess,
+ * preferring those with the least queued data (the state to carry).
+ */
+#ifndef CAPYMIGD_POLICY_H
+#define CAPYMIGD_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/capymig.h>
+
+/* Up to this many candidates, the selection is exact; above, greedy. */
+#define POLICY_EXACT_MAX	12
+
+/* What the policies know of one connection. */
+struct policy_conn {
+	struct capymig_tuple tuple;
+	uint64_t pps;		/* segments received per second */
+	uint32_t rqlen;		/* bytes received, not yet read */
+	uint32_t tqlen;		/* bytes written, not yet acknowledged */
+	uint32_t flags;		/* CAPYMIG_CONN_F_*: READ_SEQ for a boundary */
+	uint32_t read_seq;
+	uint64_t arrived_ns;	/* when it migrated here; 0: it did not */
+	bool busy;		/* a migration of it is under way */
+};
+
+struct policy_params {
+	unsigned int threshold_pct;	/* proactive: above the average by */
+	uint64_t reactive_bytes;	/* reactive: total rqlen above this */
+	uint64_t holdoff_ns;		/* no move out so soon after a move in */
+	bool any_point;			/* also without a request boundary */
+};
+
+/*
+ * A connection the policies may move: not already moving, not arrived
+ * within the hold-off (no ping-pong), and at a request boundary unless
+ * @p allows any point.
+ */
+bool policy_candidate(const struct policy_params *p,
+		      const struct policy_conn *c, uint64_t now_ns);
+
+/*
+ * The selection problem both policies solve: items of some weight (pps,
+ * or bytes queued) and cost (bytes to carry).  The best subset of weight
+ * at most @limit:
+ *
+ *  - if some reach @need: the one with the fewest items, then the least
+ *    cost, then the least weight (the closest match);
+ *  - else the heaviest, then the fewest, then the cheapest: shed what can
+ *    be shed.
+ *
+ * Both functions write the chosen indices to @out (room for @n) and
+ * return how many.  The exact search looks at the first
+ * POLICY_EXACT_MAX items only.
+ */
+struct policy_item {
+	uint64_t weight;
+	uint64_t cost;
+};
+
+unsigned int policy_select_exact(const struct policy_item *items,
+				 unsigned int n, uint64_t need, uint64_t limit,
+				 unsigned int *out);
+unsigned int policy_select_greedy(const struct policy_item *items,
+				  unsigned int n, uint64_t need,
+				  uint64_t limit, unsigned int *out);
+
+/* A subset's figures, and the order above: is @a better than @b? */
+struct policy_choice {
+	unsigned int n;
+	uint64_t weight;
+	uint64_t cost;
+};
+
+bool policy_better(const struct policy_choice *a,
+		   const struct policy_choice *b, uint64_t need);
+
+/* The switch's LOAD-NOTIFICATIONs, averaged between two decisions. */
+struct policy_load {
+	uint64_t server_pps;
+	uint64_t pool_pps;
+	uint32_t servers;
+	uint32_t samples;
+};
+
+void policy_load_add(struct policy_load *acc, uint64_t server_pps,
+		     uint64_t pool_pps, uint32_t servers);
+
+/*
+ * Proactive: from the loads @acc averaged, minus @shed_pps already on its
+ * way out, chooses among the @n connections of @conns which to move.
+ * Writes their indices to @out (room for @n) and returns how many; 0
+ * when the load is within the threshold.  *@excess gets the pps to shed
+ * (0 when balanced).
+ *
+ * The excess is what lies above the average; the set moved may overshoot
+ * it by up to the threshold (times the average), so that the server ends
+ * between the average and the threshold below it, and a target as loaded
+ * as the average does not cross the threshold in turn.
+ */
+unsigned int policy_proactive(const struct policy_params *p,
+			      const struct policy_load *acc,
+			      uint64_t shed_pps,
+			      const struct policy_conn *conns, unsigned int n,
+			      uint64_t now_ns, unsigned int *out,
+			      uint64_t *excess);
+
+/*
+ * Reactive: when the rqlen of the connections not already leaving add up
+ * to more than the threshold, chooses connections whose rqlen covers the
+ * excess.  As policy_proactive().
+ */
+unsigned int policy_reactive(const struct policy_params *p,
+			     const struct policy_conn *conns, unsigned int n,
+			     uint64_t now_ns, unsigned int *out,
+			     uint64_t *excess);
+
+/*
+ * The migration rate limit: a token bucket of @burst tokens refilled at
+ * @rate per second.  policy_bucket_take() takes up to @want tokens and
+ * returns how many it got.
+ */
+struct policy_bucket {
+	double tokens;
+	uint64_t last_ns;
+};
+
+void policy_bucket_init(struct policy_bucket *b, unsigned int burst,
+			uint64_t now_ns);
+unsigned int policy_bucket_take(struct policy_bucket *b, double rate,
+				unsigned int burst, uint64_t now_ns,
+				unsigned int want);
+
+#endif /* CAPYMIGD_POLICY_H */
