@@ -460,6 +460,8 @@ static int refresh(struct capymigd *d, uint64_t now)
 	unsigned int i, j;
 	int err;
 
+	if (d->have_monitor)
+		monitor_refresh(&d->mon);
 	err = tcpmig_list(&d->req, d->cfg.service_port, collect, &next);
 	if (err) {
 		logmsg(LOG_ERR, "listing the connections: %s",
@@ -765,7 +767,7 @@ static int start(struct capymigd *d)
 	int ret;
 
 	ret = tcpmig_nl_open(&d->req) ?: tcpmig_nl_open(&d->ev) ?:
-	      tcpmig_join_events(&d->ev);
+	      tcpmig_join_events(&d->ev) ?: tcpmig_join_load(&d->ev);
 	if (ret) {
 		logmsg(LOG_ERR, "%s", tcpmig_nl_open_strerror(ret));
 		return -1;

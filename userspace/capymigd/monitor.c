@@ -61,6 +61,28 @@ static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 	return *pin ? bpf_link__pin(m->link, path) : 0;
 }
 
+/*
+ * conn_msg records the request boundaries: attached to conn_sockets before
+ * the sockops program puts a socket in it (a socket takes the map's
+ * programs as it joins).  conn_refresh brings the records up to date when
+ * they are read.
+ */
+static int attach_helpers(struct monitor *m)
+{
+	union bpf_iter_link_info linfo = {
+		.map.map_fd = bpf_map__fd(m->skel->maps.conn_sockets),
+	};
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &linfo,
+		    .link_info_len = sizeof(linfo));
+
+	if (bpf_prog_attach(bpf_program__fd(m->skel->progs.conn_msg),
+			    linfo.map.map_fd, BPF_SK_MSG_VERDICT, 0))
+		return -errno;
+	m->refresh = bpf_program__attach_iter(m->skel->progs.conn_refresh,
+					      &opts);
+	return m->refresh ? 0 : -errno;
+}
+
 int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 		 const char *pin, char *err, size_t err_len)
 {
@@ -78,6 +100,10 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 	ret = conn_monitor_bpf__load(m->skel);
 	if (ret)
 		return fail(err, err_len, "loading", -ret);
+	ret = attach_helpers(m);
+	if (ret)
+		return fail(err, err_len, "attaching conn_msg, conn_refresh",
+			    -ret);
 	cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgroup_fd < 0)
 		return fail(err, err_len, cgroup, errno);
@@ -99,6 +125,21 @@ int monitor_open_pinned(struct monitor *m, const char *pin)
 	return m->conns_fd < 0 ? -errno : 0;
 }
 
+void monitor_refresh(const struct monitor *m)
+{
+	char buf[256];
+	int fd;
+
+	if (!m->refresh)
+		return;
+	fd = bpf_iter_create(bpf_link__fd(m->refresh));
+	if (fd < 0)
+		return;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
+
 int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
 		   struct capymig_conn *conn)
 {
@@ -109,6 +150,7 @@ int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
 
 void monitor_close(struct monitor *m)
 {
+	bpf_link__destroy(m->refresh);
 	bpf_link__destroy(m->link);
 	/* Opened by monitor_open_pinned(), the map is the only thing held. */
 	if (m->skel)

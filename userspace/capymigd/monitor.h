@@ -16,6 +16,7 @@ struct bpf_link;
 struct monitor {
 	struct conn_monitor_bpf *skel;
 	struct bpf_link *link;
+	struct bpf_link *refresh;	/* the conn_refresh iterator */
 	int conns_fd;
 };
 
@@ -34,6 +35,9 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
  * or a negative errno: -ENOENT when nothing is pinned there.
  */
 int monitor_open_pinned(struct monitor *m, const char *pin);
+
+/* Brings every record up to date (a pass of conn_refresh). */
+void monitor_refresh(const struct monitor *m);
 
 /* The record of @t; 0, or -ENOENT when the monitor has none. */
 int monitor_lookup(const struct monitor *m, const struct capymig_tuple *t,
