@@ -53,3 +53,21 @@ sw_topology_create()
 		EOF
 	done
 }
+
+# sw_tcpmig_start PORT LOG: TCPMig between hosts 1 and 2 (10.10.1.2 and
+# 10.10.2.2) through the switch agent, which serves SW_VIP:PORT on them
+# and logs to LOG.  The agent is stopped on exit.
+sw_tcpmig_start()
+{
+	local port=$1 log=$2 a=10.10.1.2 b=10.10.2.2
+
+	ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$port -a $SW_ADDR \
+		-S $a:$port -S $b:$port --heartbeat-timeout 0 2>"$log" &
+	on_exit kill $!
+	wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump \
+		>/dev/null 2>&1 || return 1
+	ip netns exec "${sw_host[1]}" sh -c "capyctl config switch $SW_ADDR &&
+		capyctl pool add $b" >/dev/null &&
+	ip netns exec "${sw_host[2]}" sh -c "capyctl config switch $SW_ADDR &&
+		capyctl pool add $a" >/dev/null
+}
