@@ -770,7 +770,8 @@ struct round_stats {
 	struct samples lat;
 	int migrated;
 	uint64_t held;
-	uint64_t resets, loss_retransmits;	/* the client's */
+	/* The client's resets, retransmissions for a loss, timeouts. */
+	uint64_t resets, loss_retransmits, timeouts;
 };
 
 /* Requests for @seconds, recorded in @st unless NULL. */
@@ -799,6 +800,7 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	st->held += held_packets() - held;
 	st->resets += tcp_counters_resets(&before, &after);
 	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
+	st->timeouts += after.timeouts - before.timeouts;
 }
 
 static int bench_p99(struct client *c, int client_ns)
@@ -839,14 +841,16 @@ static int bench_p99(struct client *c, int client_ns)
 	set_mode(STILL);
 
 	for (k = 0; k < 2; k++) {
-		char what[128];
+		char what[256];
 
 		snprintf(what, sizeof(what), "request latency, %s, %d "
 			 "migrations, %llu packets held, client: %llu resets, "
-			 "%llu retransmissions for a loss", mode_name[modes[k]],
-			 st[k].migrated, (unsigned long long)st[k].held,
+			 "%llu retransmissions for a loss, %llu timeouts",
+			 mode_name[modes[k]], st[k].migrated,
+			 (unsigned long long)st[k].held,
 			 (unsigned long long)st[k].resets,
-			 (unsigned long long)st[k].loss_retransmits);
+			 (unsigned long long)st[k].loss_retransmits,
+			 (unsigned long long)st[k].timeouts);
 		report(what, &st[k].lat);
 		p99[k] = samples_percentile(&st[k].lat, 99);
 	}
