@@ -736,7 +736,8 @@ static bool config_flags(struct server *s, uint32_t flags)
 	return now == flags;
 }
 
-static uint64_t held_packets(void)
+/* A counter of the modules, summed over both servers. */
+static uint64_t servers_stat(enum tcpmig_stat stat)
 {
 	struct tcpmig_info info;
 	uint64_t sum = 0;
@@ -745,7 +746,7 @@ static uint64_t held_packets(void)
 	for (i = 0; i < 2; i++) {
 		if (tcpmig_get_info(&servers[i].config, &info))
 			die("tcpmig info");
-		sum += info.stats[TCPMIG_STAT_HELD_PACKETS];
+		sum += info.stats[stat];
 	}
 	return sum;
 }
@@ -778,7 +779,7 @@ struct round_stats {
 static void closed_loop(struct client *c, int client_ns, double seconds,
 			struct round_stats *st)
 {
-	uint64_t end = now_ns() + seconds * 1e9, held = held_packets();
+	uint64_t end = now_ns() + seconds * 1e9, held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
 	struct tcp_counters before, after;
 	int prev, moved = atomic_load(&migrated);
 	double us;
@@ -797,7 +798,7 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	if (!st)
 		return;
 	st->migrated += atomic_load(&migrated) - moved;
-	st->held += held_packets() - held;
+	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
 	st->resets += tcp_counters_resets(&before, &after);
 	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
 	st->timeouts += after.timeouts - before.timeouts;
@@ -855,9 +856,12 @@ static int bench_p99(struct client *c, int client_ns)
 		p99[k] = samples_percentile(&st[k].lat, 99);
 	}
 	printf("# migrations: %d, rejected %d, failed %d, origin without "
-	       "ECONNABORTED %d\n", atomic_load(&migrated),
+	       "ECONNABORTED %d; held packets dropped, expired or beyond "
+	       "bounds: %llu\n", atomic_load(&migrated),
 	       atomic_load(&rejected), atomic_load(&failed),
-	       atomic_load(&not_aborted));
+	       atomic_load(&not_aborted),
+	       (unsigned long long)(servers_stat(TCPMIG_STAT_HOLD_EXPIRED) +
+				    servers_stat(TCPMIG_STAT_HOLD_OVERFLOWS)));
 	if (st[0].migrated < opt.rounds) {
 		printf("# FAIL: the connection hardly migrated\n");
 		status = 1;
