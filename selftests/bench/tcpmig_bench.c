@@ -771,15 +771,18 @@ struct round_stats {
 	struct samples lat;
 	int migrated;
 	uint64_t held;
-	/* The client's resets, retransmissions for a loss, timeouts. */
-	uint64_t resets, loss_retransmits, timeouts;
+	/* The client's resets, retransmissions for a loss, probes, timeouts. */
+	uint64_t resets, loss_retransmits, probes, timeouts;
+	uint64_t msg_retransmits;	/* TCPMig messages sent again */
 };
 
 /* Requests for @seconds, recorded in @st unless NULL. */
 static void closed_loop(struct client *c, int client_ns, double seconds,
 			struct round_stats *st)
 {
-	uint64_t end = now_ns() + seconds * 1e9, held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
+	uint64_t end = now_ns() + seconds * 1e9;
+	uint64_t held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
+	uint64_t resent = servers_stat(TCPMIG_STAT_MSG_RETRANSMITS);
 	struct tcp_counters before, after;
 	int prev, moved = atomic_load(&migrated);
 	double us;
@@ -801,7 +804,10 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
 	st->resets += tcp_counters_resets(&before, &after);
 	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
+	st->probes += after.loss_probes - before.loss_probes;
 	st->timeouts += after.timeouts - before.timeouts;
+	st->msg_retransmits += servers_stat(TCPMIG_STAT_MSG_RETRANSMITS) -
+			       resent;
 }
 
 static int bench_p99(struct client *c, int client_ns)
@@ -845,12 +851,15 @@ static int bench_p99(struct client *c, int client_ns)
 		char what[256];
 
 		snprintf(what, sizeof(what), "request latency, %s, %d "
-			 "migrations, %llu packets held, client: %llu resets, "
-			 "%llu retransmissions for a loss, %llu timeouts",
-			 mode_name[modes[k]], st[k].migrated,
+			 "migrations, %llu TCPMig messages sent again, %llu "
+			 "packets held, client: %llu resets, %llu "
+			 "retransmissions for a loss, %llu loss probes, %llu "
+			 "timeouts", mode_name[modes[k]], st[k].migrated,
+			 (unsigned long long)st[k].msg_retransmits,
 			 (unsigned long long)st[k].held,
 			 (unsigned long long)st[k].resets,
 			 (unsigned long long)st[k].loss_retransmits,
+			 (unsigned long long)st[k].probes,
 			 (unsigned long long)st[k].timeouts);
 		report(what, &st[k].lat);
 		p99[k] = samples_percentile(&st[k].lat, 99);
