@@ -38,7 +38,9 @@
  * without; the figure is the 99th percentile of request latency with
  * migrations over that without.
  *
- * drop: buffered_vs_drop_p99.  The same with migrations, alternately
+ * drop: buffered_vs_drop_p99.  The same with migrations and two requests
+ * out at a time (-w: DEPTH; the next request sent when an answer comes),
+ * so that one is on its way during a migration, alternately
  * with the targets holding the packets that arrive between the switch's
  * redirect and the import (capymig) and with them dropping them
  * (TCPMIG_CONFIG_F_NO_HOLD, the Prism-style baseline); the figure is the
@@ -88,6 +90,8 @@
 /* Rounds and samples not counted, first. */
 #define WARMUP_SAMPLES		10
 #define WARMUP_SECONDS		0.5
+/* Requests a client keeps out, at most. */
+#define DEPTH_MAX		4
 
 enum kind { RTT, P99, DROP };
 
@@ -130,6 +134,7 @@ struct server {
 static struct {
 	enum kind kind;
 	int samples, rounds;
+	int depth;		/* requests out at a time */
 	double seconds;
 	int port;
 	const char *label;
@@ -139,6 +144,7 @@ static struct {
 } opt = { .samples = 300, .rounds = 4, .seconds = 3 };
 
 static struct server servers[2];
+static enum mode cur_mode;
 
 /*
  * What the server threads are told and tell: migrate after a response
@@ -202,7 +208,7 @@ static void usage(void)
 	fprintf(stderr, "usage: tcpmig_bench rtt|p99|drop "
 			"-N NS_A,NS_B,NS_CLIENT -g ADDR_A,ADDR_B -a VIP -p PORT\n"
 			"                    [-n SAMPLES] [-d SECONDS] "
-			"[-r ROUNDS] [-l LABEL]\n");
+			"[-r ROUNDS] [-w DEPTH] [-l LABEL]\n");
 	exit(2);
 }
 
@@ -221,7 +227,9 @@ static void parse_args(int argc, char **argv)
 	else
 		usage();
 	optind = 2;
-	while ((c = getopt(argc, argv, "N:g:a:p:n:d:r:l:")) != -1) {
+	/* Drop mode only loses requests that are on their way. */
+	opt.depth = opt.kind == DROP ? 2 : 1;
+	while ((c = getopt(argc, argv, "N:g:a:p:n:d:r:l:w:")) != -1) {
 		switch (c) {
 		case 'N':
 			if (split_list(optarg, opt.ns_names, 3))
@@ -249,12 +257,16 @@ static void parse_args(int argc, char **argv)
 		case 'l':
 			opt.label = optarg;
 			break;
+		case 'w':
+			opt.depth = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
 	if (!opt.ns_names[2] || !opt.addr_names[1] || !opt.vip ||
 	    opt.port <= 0 || opt.samples < 1 || opt.rounds < 1 ||
+	    opt.depth < 1 || opt.depth > DEPTH_MAX ||
 	    opt.seconds <= 0 || opt.seconds * 1e4 > ROUND_MAX)
 		usage();
 }
@@ -550,7 +562,8 @@ static void migrations_stop(void)
 
 struct client {
 	int fd;
-	uint64_t next;		/* number of the next request */
+	uint64_t sent, answered;	/* requests so far */
+	uint64_t sent_ns[DEPTH_MAX];	/* when each request out was sent */
 };
 
 static void client_connect(struct client *c, int netns)
@@ -569,38 +582,52 @@ static void client_connect(struct client *c, int netns)
 	netns_leave(prev);
 }
 
-/* One request and its answer; returns its latency in microseconds. */
-static double request(struct client *c)
+static void send_request(struct client *c)
 {
-	uint8_t req[REQ_LEN] = { 0 }, resp[RESP_LEN];
-	uint64_t start = now_ns(), num;
+	uint8_t req[REQ_LEN] = { 0 };
+
+	memcpy(req, &c->sent, sizeof(c->sent));
+	c->sent_ns[c->sent % DEPTH_MAX] = now_ns();
+	if (send(c->fd, req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
+		die("request %llu: send: %s", (unsigned long long)c->sent,
+		    strerror(errno));
+	c->sent++;
+}
+
+/* The answer to the oldest request out; returns its latency in us. */
+static double answer(struct client *c)
+{
+	uint8_t resp[RESP_LEN];
 	size_t got = 0;
+	uint64_t num;
 	ssize_t n;
 
-	memcpy(req, &c->next, sizeof(c->next));
-	if (send(c->fd, req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
-		die("request %llu: send: %s", (unsigned long long)c->next,
-		    strerror(errno));
 	while (got < sizeof(resp)) {
 		if (!wait_fd(c->fd, POLLIN))
-			die("request %llu: no answer within %d ms",
-			    (unsigned long long)c->next, IO_TIMEOUT_MS);
+			die("request %llu: no answer within %d ms (%s)",
+			    (unsigned long long)c->answered, IO_TIMEOUT_MS,
+			    mode_name[cur_mode]);
 		n = recv(c->fd, resp + got, sizeof(resp) - got, MSG_DONTWAIT);
 		if (n < 0 && errno == EAGAIN)
 			continue;
 		if (n <= 0)
-			die("request %llu: %s", (unsigned long long)c->next,
+			die("request %llu: %s", (unsigned long long)c->answered,
 			    n ? strerror(errno) : "connection closed");
 		got += n;
 	}
 	memcpy(&num, resp, sizeof(num));
-	if (num != c->next)
+	if (num != c->answered)
 		die("request %llu answered as %llu",
-		    (unsigned long long)c->next, (unsigned long long)num);
-	c->next++;
+		    (unsigned long long)c->answered, (unsigned long long)num);
 	if (atomic_load(&lost))
 		die("a migration lost the connection");
-	return (now_ns() - start) / 1e3;
+	return (now_ns() - c->sent_ns[c->answered++ % DEPTH_MAX]) / 1e3;
+}
+
+static double request(struct client *c)
+{
+	send_request(c);
+	return answer(c);
 }
 
 /* --- rtt ----------------------------------------------------------------- */
@@ -762,6 +789,7 @@ static bool set_mode(enum mode m)
 	for (i = 0; i < 2 && opt.kind == DROP; i++)
 		if (!config_flags(&servers[i], flags))
 			return false;
+	cur_mode = m;
 	atomic_store(&migrate_after_ns,
 		     m == STILL ? -1 : MIGRATE_EVERY_US * 1000LL);
 	return true;
@@ -791,10 +819,14 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	if (prev < 0 || tcp_counters_read(&before))
 		die("client TCP counters");
 	do {
-		us = request(c);
+		while (c->sent - c->answered < (uint64_t)opt.depth)
+			send_request(c);
+		us = answer(c);
 		if (st && st->lat.n < ROUND_MAX * (size_t)opt.rounds)
 			samples_add(&st->lat, us);
 	} while (now_ns() < end);
+	while (c->answered < c->sent)
+		answer(c);
 	if (tcp_counters_read(&after))
 		die("client TCP counters");
 	netns_leave(prev);

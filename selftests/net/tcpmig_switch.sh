@@ -35,8 +35,17 @@ b=10.10.2.2
 
 log=$(mktemp)
 on_exit rm -f "$log"
-sw_tcpmig_start $PORT "$log" ||
-	ksft_skip_all "cannot start TCPMig through the switch: $(cat "$log")"
+ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
+	-S $a:$PORT -S $b:$PORT --heartbeat-timeout 0 2>"$log" &
+on_exit kill $!
+wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null ||
+	ksft_skip_all "capymig-switchd did not start: $(cat "$log")"
+
+ip netns exec "${sw_host[1]}" sh -c "capyctl config switch $SW_ADDR &&
+	capyctl pool add $b" >/dev/null &&
+ip netns exec "${sw_host[2]}" sh -c "capyctl config switch $SW_ADDR &&
+	capyctl pool add $a" >/dev/null ||
+	ksft_skip_all "cannot configure TCPMig"
 
 timeout 600 tcpmig_stream -S -p -n "$MIGRATIONS" -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b |
