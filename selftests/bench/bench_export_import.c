@@ -63,6 +63,7 @@
 #include "../lib/netns.h"
 #include "repair_baseline.h"
 #include "../lib/stream.h"
+#include "samples.h"
 
 #define PORT		7118
 /* The client's receive buffer: small, so the server can fill its window. */
@@ -107,11 +108,6 @@ struct stamps {
 	uint64_t exported, imported;	/* the module's events' times */
 	uint64_t origin_close;	/* the module's origin close(), ns */
 	uint64_t setup, check;	/* building, and checking and closing, ns */
-};
-
-struct samples {
-	double *us;
-	size_t n;
 };
 
 static struct {
@@ -527,37 +523,6 @@ static void count_syscalls(const struct shape *sh)
 		       sh->name, repair_syscalls.dump, repair_syscalls.restore);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double mean(const struct samples *s)
-{
-	double sum = 0;
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		sum += s->us[i];
-	return sum / s->n;
-}
-
-/* Nearest-rank @pct-th percentile; sorts @s. */
-static double percentile(struct samples *s, unsigned int pct)
-{
-	size_t rank = (s->n * pct + 99) / 100;
-
-	qsort(s->us, s->n, sizeof(*s->us), cmp_double);
-	return s->us[rank ? rank - 1 : 0];
-}
-
-static void samples_add(struct samples *s, double us)
-{
-	s->us[s->n++] = us;
-}
-
 static void print_figure(const char *name, double value)
 {
 	if (opt.label)
@@ -607,9 +572,9 @@ static void measure(void)
 
 	for (s = 0; s < nr_chosen; s++) {
 		for (k = 0; k < NR_METHODS; k++) {
-			m[k] = mean(&by_shape[s][k]);
-			med[k] = percentile(&by_shape[s][k], 50);
-			p[k] = percentile(&by_shape[s][k], 99);
+			m[k] = samples_mean(&by_shape[s][k]);
+			med[k] = samples_percentile(&by_shape[s][k], 50);
+			p[k] = samples_percentile(&by_shape[s][k], 99);
 		}
 		printf("# shape %s (%u B unread, %u B unacked), %zu samples "
 		       "each: module mean %.1f us median %.1f us p99 %.1f us, "
@@ -629,9 +594,9 @@ static void measure(void)
 	       "mean %.1f us\n", close_us / opt.samples);
 
 	for (k = 0; k < NR_METHODS; k++) {
-		m[k] = mean(&all[k]);
-		med[k] = percentile(&all[k], 50);
-		p[k] = percentile(&all[k], 99);
+		m[k] = samples_mean(&all[k]);
+		med[k] = samples_percentile(&all[k], 50);
+		p[k] = samples_percentile(&all[k], 99);
 	}
 	printf("# all shapes: speedup median %.2fx\n",
 	       med[BASELINE] / med[MODULE]);

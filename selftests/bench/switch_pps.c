@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * switch_pps: the two halves of switch_pps.sh, which measures the software
+ * switch_pps: the two halves of bench_switch_pps.sh, which measures the software
  * switch's forwarding rate against plain forwarding.
  *
  *	switch_pps populate -p PIN_DIR -n ENTRIES -f ORIGIN -t TARGET -o KEYS

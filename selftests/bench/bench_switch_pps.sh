@@ -17,9 +17,15 @@
 # it to TARGET; without, they go to TARGET directly.  ORIGIN and TARGET
 # are addresses the switch reaches on sw1, which the sink drops: the same
 # path, the program's work the only difference.
-# Rounds alternate between the two; the ratio is of the medians.
+# Each round measures both, one right after the other, and takes their
+# ratio: a host whose load changes from round to round moves both rates
+# of a round alike.  The figure is the median of the rounds' ratios.
 #
-#	switch_pps.sh [-l LABEL]
+# Then, as a diagnostic, the program's own time per packet, from the
+# kernel's BPF statistics in a short flood of its own (they are off during
+# the measured one: counting costs two clock reads a run).
+#
+#	bench_switch_pps.sh [-l LABEL]
 #
 # LABEL (tcg) marks the raw rates as the emulator's.
 
@@ -27,9 +33,9 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 readonly ENTRIES=${SWITCH_PPS_ENTRIES:-200000}
-readonly DURATION=${SWITCH_PPS_SECONDS:-1}
+readonly DURATION=${SWITCH_PPS_SECONDS:-2}
 readonly ACTIVE=${SWITCH_PPS_ACTIVE:-0}
-readonly ROUNDS=3
+readonly ROUNDS=${SWITCH_PPS_ROUNDS:-5}
 readonly ORIGIN=10.10.1.20:8080 TARGET=10.10.1.30:8080
 
 label=
@@ -77,11 +83,19 @@ ip netns exec "$sink" sysctl -qw net.ipv4.ip_forward=1 &&
 	ip -n "$sink" route add blackhole 10.10.1.16/28 ||
 	fail "cannot set the sink's blackhole"
 
-# flood DST: the rate at which segments to DST reach the sink.
+# flood DST [SECONDS]: the rate at which segments to DST reach the sink.
 flood()
 {
 	"$pps" flood -c "$client" -k "$sink" -m "$(mac_of "$sw_ns" sw0)" \
-		-t "$1" -i "$tmp/keys" -d "$DURATION" -a "$ACTIVE"
+		-t "$1" -i "$tmp/keys" -d "${2:-$DURATION}" -a "$ACTIVE"
+}
+
+# The switch program's mean run time in ns, since it was loaded.
+prog_ns()
+{
+	bpftool -j prog show | jq -r '.[] | select(.name == "capymig_switch") |
+		if .run_cnt > 0 then (.run_time_ns / .run_cnt | floor) else empty
+		end'
 }
 
 switched()
@@ -95,7 +109,11 @@ switched()
 	wait_for 10 test -e "$pin/migrations" &&
 		"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
 			-o "$tmp/keys" &&
-		rate=$(flood $ORIGIN)
+		rate=$(flood $ORIGIN) &&
+		sysctl -qw kernel.bpf_stats_enabled=1 &&
+		flood $ORIGIN 0.5 >/dev/null &&
+		prog_ns >>"$tmp/prog_ns"
+	sysctl -qw kernel.bpf_stats_enabled=0
 	kill $agent
 	wait $agent
 	[ -n "$rate" ] || fail "switched round: $(cat "$tmp/agent.log")"
@@ -108,11 +126,15 @@ median()
 }
 
 for ((r = 0; r < ROUNDS; r++)); do
-	switched >>"$tmp/switched" || exit 1
-	flood $TARGET >>"$tmp/plain" || fail "plain round"
+	s=$(switched) || exit 1
+	p=$(flood $TARGET) || fail "plain round"
+	echo "$s" >>"$tmp/switched"
+	echo "$p" >>"$tmp/plain"
+	awk -v s="$s" -v p="$p" 'BEGIN { printf "%.2f\n", s / p }' \
+		>>"$tmp/ratios"
 done
-s=$(median <"$tmp/switched")
-p=$(median <"$tmp/plain")
 echo "# plain forwarding: $(echo $(cat "$tmp/plain")) pps$label"
 echo "# switch, $ENTRIES entries: $(echo $(cat "$tmp/switched")) pps$label"
-awk -v s="$s" -v p="$p" 'BEGIN { printf "switch_pps_ratio: %.2f\n", s / p }'
+echo "# switch program: $(echo $(cat "$tmp/prog_ns")) ns per packet$label"
+echo "# each round's switched over plain: $(echo $(cat "$tmp/ratios"))"
+echo "switch_pps_ratio: $(median <"$tmp/ratios")"

@@ -1,0 +1,905 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpmig_bench: the TCPMig benchmarks' measurements, made in the topology
+ * tcpmig_bench.sh builds: a client, the software switch, servers A and B.
+ *
+ *	tcpmig_bench rtt|p99|drop -N NS_A,NS_B,NS_CLIENT -g ADDR_A,ADDR_B
+ *		     -a VIP -p PORT [-n SAMPLES] [-d SECONDS] [-r ROUNDS]
+ *		     [-l LABEL]
+ *
+ * This process is the client and both servers' application, a thread in
+ * each namespace.  The client connects to VIP:PORT, the switch places the
+ * connection on A or B, and the servers move it between them with
+ * TCPMig, each server's application cooperating: after it writes a
+ * response, if a migration is due, it asks its module to MIGRATE its
+ * connection to the other server, and reads that socket no more until
+ * the outcome.  It holds nothing of the connection's in userspace then:
+ * requests that arrive meanwhile stay in the kernel's queue and move with
+ * it (or, past the switch's redirect, are held at the target).  After the
+ * export the socket reports ECONNABORTED and is closed, and the other
+ * server's application accepts the connection from its listener; after a
+ * REJECTED or FAILED before the export, it goes on serving.
+ *
+ * Requests are REQ_LEN bytes, each answered with RESP_LEN bytes that
+ * echo its number: every answer is checked to be the one to the request
+ * just sent.
+ *
+ * rtt: migration_rtt_ratio.  SAMPLES times: one round trip of a UDP
+ * datagram from A to B and back, through the switch like TCPMig's
+ * messages; then one request, after whose response the server migrates
+ * the idle connection.  The migration's time is from its origin module's
+ * PREPARE_SENT event to its MIGRATED event (CONN-STATE-ACK received),
+ * kernel timestamps.  The figure is the median migration over the median
+ * round trip.
+ *
+ * p99: migration_p99_inflation.  A closed-loop client (the next request
+ * sent when the answer came), ROUNDS rounds of SECONDS each, alternately
+ * with the servers migrating the connection every MIGRATE_EVERY_US and
+ * without; the figure is the 99th percentile of request latency with
+ * migrations over that without.
+ *
+ * drop: buffered_vs_drop_p99.  The same with migrations and two requests
+ * out at a time (-w: DEPTH; the next request sent when an answer comes),
+ * so that one is on its way during a migration, alternately
+ * with the targets holding the packets that arrive between the switch's
+ * redirect and the import (capymig) and with them dropping them
+ * (TCPMIG_CONFIG_F_NO_HOLD, the Prism-style baseline); the figure is the
+ * drop variant's p99 over capymig's.  Without the kernel's support for
+ * the flag the figure is printed as 0 and the program exits 1.
+ *
+ * Raw times are microseconds, marked with LABEL (tcg: emulated, only the
+ * ratios mean anything).  Exits 1 if a request goes unanswered or is
+ * answered wrong, or a migration loses the connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/genetlink.h>
+
+#include "tcpmig.h"
+#include "tuple.h"
+#include "../lib/args.h"
+#include "../lib/migrate.h"
+#include "../lib/netns.h"
+#include "../lib/tcp_counters.h"
+#include "samples.h"
+
+#define REQ_LEN			64
+#define RESP_LEN		256
+#define MIGRATE_EVERY_US	1000
+#define ECHO_PORT		7121
+#define PING_LEN		64
+#define IO_TIMEOUT_MS		10000
+/* Requests of one closed-loop round, at most. */
+#define ROUND_MAX		200000
+/* Rounds and samples not counted, first. */
+#define WARMUP_SAMPLES		10
+#define WARMUP_SECONDS		0.5
+/* Requests a client keeps out, at most. */
+#define DEPTH_MAX		4
+
+enum kind { RTT, P99, DROP };
+
+/* How the servers move the connection in a round of requests. */
+enum mode { STILL, HOLD, NO_HOLD, NR_MODES };
+
+static const char *const mode_name[NR_MODES] = {
+	"no migration", "capymig (held)", "drop (NO_HOLD)",
+};
+
+/* The origin's events of a migration, in order. */
+enum phase { PREPARE_SENT, PREPARE_ACKED, STATE_SENT, MIGRATED, NR_PHASES };
+
+static const char *const phase_name[NR_PHASES - 1] = {
+	"PREPARE sent to PREPARE-ACK received (a round trip via the switch)",
+	"PREPARE-ACK to CONN-STATE sent (the export)",
+	"CONN-STATE sent to its ACK received (a round trip and the import)",
+};
+
+struct server {
+	int id;				/* 0: A, 1: B */
+	struct migrate_host host;	/* its socket: this thread's */
+	struct tcpmig_nl config;	/* the main thread's */
+	struct tcpmig_nl events;
+	struct tcpmig_endpoint ep;	/* where it serves */
+	int listener;
+	pthread_t thread;
+
+	/* The connection, while it is here. */
+	int fd;
+	struct capymig_tuple tuple;
+	uint64_t since_ns;		/* arrived, or last answered a move */
+	size_t have;			/* bytes of the request read */
+	uint8_t req[REQ_LEN];
+	bool migrating;			/* not reading: a MIGRATE is out */
+	uint32_t migration_id;
+	uint64_t at[NR_PHASES];		/* its events' times, by phase */
+};
+
+static struct {
+	enum kind kind;
+	int samples, rounds;
+	int depth;		/* requests out at a time */
+	double seconds;
+	int port;
+	const char *label;
+	char *ns_names[3];		/* A, B, client */
+	char *addr_names[2];
+	const char *vip;
+} opt = { .samples = 300, .rounds = 4, .seconds = 3 };
+
+static struct server servers[2];
+static enum mode cur_mode;
+
+/*
+ * What the server threads are told and tell: migrate after a response
+ * when the connection has been here this long (ns; -1: never); how many
+ * migrations are out; their outcomes.
+ */
+static _Atomic int64_t migrate_after_ns = -1;
+static atomic_int in_flight;
+static atomic_int migrated, rejected, failed, not_aborted;
+static atomic_bool lost, stopping;
+/* Written once per outcome: the main thread waits for migrations. */
+static int outcome_fd;
+/* The migrations' times (rtt), whole and by phase, while recording. */
+static pthread_mutex_t times_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct samples times, phase_times[NR_PHASES - 1];
+static bool recording;
+
+static __attribute__((format(printf, 1, 2), noreturn))
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# FAIL: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct samples samples_alloc(size_t n)
+{
+	struct samples s = { .us = calloc(n, sizeof(double)) };
+
+	if (!s.us)
+		die("out of memory");
+	return s;
+}
+
+static void report(const char *what, struct samples *s)
+{
+	double med = samples_percentile(s, 50);
+
+	printf("# %s: %zu samples, median %.1f us, p99 %.1f us, max %.1f us"
+	       "%s%s\n", what, s->n, med, samples_percentile(s, 99),
+	       s->us[s->n - 1], opt.label ? ", " : "",
+	       opt.label ? opt.label : "");
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: tcpmig_bench rtt|p99|drop "
+			"-N NS_A,NS_B,NS_CLIENT -g ADDR_A,ADDR_B -a VIP -p PORT\n"
+			"                    [-n SAMPLES] [-d SECONDS] "
+			"[-r ROUNDS] [-w DEPTH] [-l LABEL]\n");
+	exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	int c;
+
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "rtt"))
+		opt.kind = RTT;
+	else if (!strcmp(argv[1], "p99"))
+		opt.kind = P99;
+	else if (!strcmp(argv[1], "drop"))
+		opt.kind = DROP;
+	else
+		usage();
+	optind = 2;
+	/* Drop mode only loses requests that are on their way. */
+	opt.depth = opt.kind == DROP ? 2 : 1;
+	while ((c = getopt(argc, argv, "N:g:a:p:n:d:r:l:w:")) != -1) {
+		switch (c) {
+		case 'N':
+			if (split_list(optarg, opt.ns_names, 3))
+				usage();
+			break;
+		case 'g':
+			if (split_list(optarg, opt.addr_names, 2))
+				usage();
+			break;
+		case 'a':
+			opt.vip = optarg;
+			break;
+		case 'p':
+			opt.port = atoi(optarg);
+			break;
+		case 'n':
+			opt.samples = atoi(optarg);
+			break;
+		case 'd':
+			opt.seconds = atof(optarg);
+			break;
+		case 'r':
+			opt.rounds = atoi(optarg);
+			break;
+		case 'l':
+			opt.label = optarg;
+			break;
+		case 'w':
+			opt.depth = atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!opt.ns_names[2] || !opt.addr_names[1] || !opt.vip ||
+	    opt.port <= 0 || opt.samples < 1 || opt.rounds < 1 ||
+	    opt.depth < 1 || opt.depth > DEPTH_MAX ||
+	    opt.seconds <= 0 || opt.seconds * 1e4 > ROUND_MAX)
+		usage();
+}
+
+static struct sockaddr_in sockaddr_of(const char *addr, int port)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+	};
+
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
+		usage();
+	return sin;
+}
+
+/* Waits for @fd to be ready for @events; false on timeout. */
+static bool wait_fd(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	return poll(&pfd, 1, IO_TIMEOUT_MS) == 1;
+}
+
+static void signal_outcome(void)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_sub(&in_flight, 1);
+	if (write(outcome_fd, &one, sizeof(one)) != sizeof(one))
+		atomic_store(&lost, true);
+}
+
+/* --- the servers' application ------------------------------------------ */
+
+/* The connection left with the export: the socket must say so. */
+static void conn_gone(struct server *s)
+{
+	char byte;
+
+	if (recv(s->fd, &byte, 1, MSG_DONTWAIT) >= 0 || errno != ECONNABORTED)
+		atomic_fetch_add(&not_aborted, 1);
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* Records a completed migration's times, when they are wanted. */
+static void record(const uint64_t *at)
+{
+	int i;
+
+	pthread_mutex_lock(&times_lock);
+	if (recording && at[PREPARE_SENT] && at[PREPARE_ACKED] &&
+	    at[STATE_SENT]) {
+		samples_add(&times, (at[MIGRATED] - at[PREPARE_SENT]) / 1e3);
+		for (i = 0; i < NR_PHASES - 1; i++)
+			samples_add(&phase_times[i], (at[i + 1] - at[i]) / 1e3);
+	}
+	pthread_mutex_unlock(&times_lock);
+}
+
+static void on_event(struct server *s, const struct tcpmig_notification *ev)
+{
+	char byte;
+
+	if (!s->migrating || ev->migration_id != s->migration_id)
+		return;
+	switch (ev->type) {
+	case TCPMIG_EVENT_PREPARE_SENT:
+		s->at[PREPARE_SENT] = ev->timestamp_ns;
+		return;
+	case TCPMIG_EVENT_PREPARE_ACKED:
+		s->at[PREPARE_ACKED] = ev->timestamp_ns;
+		return;
+	case TCPMIG_EVENT_STATE_SENT:
+		s->at[STATE_SENT] = ev->timestamp_ns;
+		return;
+	case TCPMIG_EVENT_MIGRATED:
+		s->at[MIGRATED] = ev->timestamp_ns;
+		record(s->at);
+		conn_gone(s);
+		atomic_fetch_add(&migrated, 1);
+		break;
+	case TCPMIG_EVENT_REJECTED:
+		atomic_fetch_add(&rejected, 1);
+		break;
+	case TCPMIG_EVENT_FAILED:
+		atomic_fetch_add(&failed, 1);
+		/* After the export, the connection is lost. */
+		if (recv(s->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+		    errno == ECONNABORTED) {
+			atomic_store(&lost, true);
+			conn_gone(s);
+		}
+		break;
+	default:
+		return;
+	}
+	s->migrating = false;
+	s->since_ns = now_ns();
+	signal_outcome();
+}
+
+static void read_events(struct server *s)
+{
+	char buf[TCPMIG_NL_RECV_SIZE];
+	int fd = mnl_socket_get_fd(s->events.sock), len;
+	struct tcpmig_notification ev;
+	struct nlmsghdr *nlh;
+
+	while ((len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			if (!tcpmig_parse_event(nlh, &ev))
+				on_event(s, &ev);
+	if (len < 0 && errno != EAGAIN)
+		die("server %c: events: %s", "AB"[s->id], strerror(errno));
+}
+
+static void maybe_migrate(struct server *s)
+{
+	int64_t after = atomic_load(&migrate_after_ns);
+	int err;
+
+	if (after < 0 || now_ns() - s->since_ns < (uint64_t)after)
+		return;
+	memset(s->at, 0, sizeof(s->at));
+	atomic_fetch_add(&in_flight, 1);
+	err = tcpmig_migrate(&s->host.nl, &s->tuple, &servers[!s->id].ep,
+			     &s->migration_id);
+	if (err) {
+		atomic_fetch_add(&rejected, 1);
+		signal_outcome();
+		return;
+	}
+	s->migrating = true;
+}
+
+/* Reads the request; when it is whole, answers it, and maybe migrates. */
+static void serve(struct server *s)
+{
+	uint8_t resp[RESP_LEN] = { 0 };
+	ssize_t n;
+
+	n = recv(s->fd, s->req + s->have, REQ_LEN - s->have, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		/* The client hung up: the end of the run. */
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	s->have += n;
+	if (s->have < REQ_LEN)
+		return;
+	s->have = 0;
+	memcpy(resp, s->req, sizeof(uint64_t));
+	/* An empty send buffer takes a response whole. */
+	if (send(s->fd, resp, sizeof(resp), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    sizeof(resp))
+		die("server %c: send: %s", "AB"[s->id], strerror(errno));
+	maybe_migrate(s);
+}
+
+static void accept_conn(struct server *s)
+{
+	int fd = accept(s->listener, NULL, NULL), one = 1, err;
+
+	if (fd < 0)
+		return;
+	if (s->fd >= 0)
+		die("server %c: a second connection", "AB"[s->id]);
+	err = capymig_tuple_from_fd(fd, &s->tuple);
+	if (err || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		die("server %c: accepted connection: %s", "AB"[s->id],
+		    strerror(err ? -err : errno));
+	s->fd = fd;
+	s->have = 0;
+	s->since_ns = now_ns();
+}
+
+static void *server_thread(void *arg)
+{
+	struct server *s = arg;
+	struct pollfd pfd[3];
+
+	while (!atomic_load(&stopping)) {
+		pfd[0] = (struct pollfd){ .fd = s->listener, .events = POLLIN };
+		pfd[1] = (struct pollfd){
+			.fd = mnl_socket_get_fd(s->events.sock),
+			.events = POLLIN,
+		};
+		pfd[2] = (struct pollfd){
+			.fd = s->migrating ? -1 : s->fd, .events = POLLIN,
+		};
+		if (poll(pfd, 3, 100) < 0)
+			continue;
+		if (pfd[1].revents)
+			read_events(s);
+		if (pfd[0].revents)
+			accept_conn(s);
+		if (s->fd >= 0 && !s->migrating && pfd[2].revents)
+			serve(s);
+	}
+	return NULL;
+}
+
+/* A socket of @s's namespace, made by @make. */
+static void in_namespace(struct server *s, void (*make)(struct server *s))
+{
+	int prev = netns_enter(s->host.netns);
+
+	if (prev < 0)
+		die("server %c: namespace: %s", "AB"[s->id], strerror(errno));
+	make(s);
+	netns_leave(prev);
+}
+
+static void make_server_sockets(struct server *s)
+{
+	struct sockaddr_in sin = sockaddr_of(opt.addr_names[s->id], opt.port);
+	int one = 1, rcvbuf = 4 << 20;
+
+	s->listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (s->listener < 0 ||
+	    setsockopt(s->listener, SOL_SOCKET, SO_REUSEADDR, &one,
+		       sizeof(one)) ||
+	    bind(s->listener, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    listen(s->listener, 16))
+		die("server %c: listener: %s", "AB"[s->id], strerror(errno));
+	/* A burst of events must not overflow while the thread serves. */
+	if (tcpmig_nl_open(&s->events) || tcpmig_nl_open(&s->config) ||
+	    tcpmig_join_events(&s->events) ||
+	    setsockopt(mnl_socket_get_fd(s->events.sock), SOL_SOCKET,
+		       SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		die("server %c: tcpmig sockets", "AB"[s->id]);
+	s->ep.addr = sin.sin_addr.s_addr;
+	s->ep.port = sin.sin_port;
+}
+
+static void servers_start(void)
+{
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		struct server *s = &servers[i];
+
+		s->id = i;
+		s->fd = -1;
+		err = migrate_host_open(&s->host, opt.ns_names[i]);
+		if (err)
+			die("%s: %s", opt.ns_names[i], strerror(-err));
+		in_namespace(s, make_server_sockets);
+	}
+	outcome_fd = eventfd(0, EFD_CLOEXEC);
+	if (outcome_fd < 0)
+		die("eventfd: %s", strerror(errno));
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&servers[i].thread, NULL, server_thread,
+				   &servers[i]))
+			die("thread: %s", strerror(errno));
+}
+
+static void servers_stop(void)
+{
+	int i;
+
+	atomic_store(&stopping, true);
+	for (i = 0; i < 2; i++)
+		pthread_join(servers[i].thread, NULL);
+}
+
+/* Waits for the next migration's outcome. */
+static void wait_outcome(void)
+{
+	uint64_t n;
+
+	if (!wait_fd(outcome_fd, POLLIN) ||
+	    read(outcome_fd, &n, sizeof(n)) != sizeof(n))
+		die("no migration outcome within %d ms", IO_TIMEOUT_MS);
+}
+
+/* Stops the migrations, and waits until none is out. */
+static void migrations_stop(void)
+{
+	atomic_store(&migrate_after_ns, -1);
+	while (atomic_load(&in_flight))
+		wait_outcome();
+}
+
+/* --- the client ---------------------------------------------------------- */
+
+struct client {
+	int fd;
+	uint64_t sent, answered;	/* requests so far */
+	uint64_t sent_ns[DEPTH_MAX];	/* when each request out was sent */
+};
+
+static void client_connect(struct client *c, int netns)
+{
+	struct sockaddr_in vip = sockaddr_of(opt.vip, opt.port);
+	int prev = netns_enter(netns), one = 1;
+
+	if (prev < 0)
+		die("client namespace: %s", strerror(errno));
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (c->fd < 0 ||
+	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    connect(c->fd, (struct sockaddr *)&vip, sizeof(vip)))
+		die("connect to %s:%d: %s", opt.vip, opt.port,
+		    strerror(errno));
+	netns_leave(prev);
+}
+
+static void send_request(struct client *c)
+{
+	uint8_t req[REQ_LEN] = { 0 };
+
+	memcpy(req, &c->sent, sizeof(c->sent));
+	c->sent_ns[c->sent % DEPTH_MAX] = now_ns();
+	if (send(c->fd, req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
+		die("request %llu: send: %s", (unsigned long long)c->sent,
+		    strerror(errno));
+	c->sent++;
+}
+
+/* The answer to the oldest request out; returns its latency in us. */
+static double answer(struct client *c)
+{
+	uint8_t resp[RESP_LEN];
+	size_t got = 0;
+	uint64_t num;
+	ssize_t n;
+
+	while (got < sizeof(resp)) {
+		if (!wait_fd(c->fd, POLLIN))
+			die("request %llu: no answer within %d ms (%s)",
+			    (unsigned long long)c->answered, IO_TIMEOUT_MS,
+			    mode_name[cur_mode]);
+		n = recv(c->fd, resp + got, sizeof(resp) - got, MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			die("request %llu: %s", (unsigned long long)c->answered,
+			    n ? strerror(errno) : "connection closed");
+		got += n;
+	}
+	memcpy(&num, resp, sizeof(num));
+	if (num != c->answered)
+		die("request %llu answered as %llu",
+		    (unsigned long long)c->answered, (unsigned long long)num);
+	if (atomic_load(&lost))
+		die("a migration lost the connection");
+	return (now_ns() - c->sent_ns[c->answered++ % DEPTH_MAX]) / 1e3;
+}
+
+static double request(struct client *c)
+{
+	send_request(c);
+	return answer(c);
+}
+
+/* --- rtt ----------------------------------------------------------------- */
+
+static int echo_sock;
+
+static void make_echo_socket(struct server *s)
+{
+	struct sockaddr_in sin = sockaddr_of(opt.addr_names[s->id], ECHO_PORT);
+
+	echo_sock = socket(AF_INET, SOCK_DGRAM, 0);
+	if (echo_sock < 0 || bind(echo_sock, (struct sockaddr *)&sin,
+				  sizeof(sin)))
+		die("echo socket: %s", strerror(errno));
+}
+
+static int ping_sock;
+
+static void make_ping_socket(struct server *s)
+{
+	struct sockaddr_in to = sockaddr_of(opt.addr_names[1], ECHO_PORT);
+
+	ping_sock = socket(AF_INET, SOCK_DGRAM, 0);
+	if (ping_sock < 0 || connect(ping_sock, (struct sockaddr *)&to,
+				     sizeof(to)))
+		die("ping socket: %s", strerror(errno));
+}
+
+/* B's side of the ping-pong: every datagram goes back where it came from. */
+static void *echo_thread(void *arg)
+{
+	struct sockaddr_in from;
+	socklen_t len = sizeof(from);
+	char buf[PING_LEN];
+	ssize_t n;
+
+	for (;;) {
+		n = recvfrom(echo_sock, buf, sizeof(buf), 0,
+			     (struct sockaddr *)&from, &len);
+		if (n > 0)
+			sendto(echo_sock, buf, n, 0, (struct sockaddr *)&from,
+			       len);
+	}
+	return NULL;
+}
+
+/* One UDP round trip between A and B, through the switch. */
+static double ping(void)
+{
+	char buf[PING_LEN] = { 0 };
+	uint64_t start = now_ns();
+
+	if (send(ping_sock, buf, sizeof(buf), 0) != sizeof(buf) ||
+	    !wait_fd(ping_sock, POLLIN) ||
+	    recv(ping_sock, buf, sizeof(buf), 0) != sizeof(buf))
+		die("ping: %s", errno ? strerror(errno) : "timed out");
+	return (now_ns() - start) / 1e3;
+}
+
+static int bench_rtt(struct client *c)
+{
+	struct samples rtts = samples_alloc(opt.samples);
+	pthread_t echo;
+	int i;
+
+	in_namespace(&servers[1], make_echo_socket);
+	in_namespace(&servers[0], make_ping_socket);
+	if (pthread_create(&echo, NULL, echo_thread, NULL))
+		die("thread: %s", strerror(errno));
+	times = samples_alloc(opt.samples);
+	for (i = 0; i < NR_PHASES - 1; i++)
+		phase_times[i] = samples_alloc(opt.samples);
+	/* A migration after every response. */
+	atomic_store(&migrate_after_ns, 0);
+	for (i = 0; i < WARMUP_SAMPLES + opt.samples; i++) {
+		pthread_mutex_lock(&times_lock);
+		recording = i >= WARMUP_SAMPLES;
+		pthread_mutex_unlock(&times_lock);
+		if (recording)
+			samples_add(&rtts, ping());
+		request(c);
+		wait_outcome();
+	}
+	migrations_stop();
+
+	report("migration, PREPARE sent to CONN-STATE-ACK received", &times);
+	for (i = 0; i < NR_PHASES - 1; i++)
+		report(phase_name[i], &phase_times[i]);
+	report("UDP round trip between the servers, through the switch",
+	       &rtts);
+	if (times.n < (size_t)opt.samples / 2)
+		die("only %zu of %d migrations completed", times.n,
+		    opt.samples);
+	printf("migration_rtt_ratio: %.2f\n",
+	       samples_percentile(&times, 50) / samples_percentile(&rtts, 50));
+	return 0;
+}
+
+/* --- p99 and drop -------------------------------------------------------- */
+
+/* Sets @s's TCPMig configuration flags. */
+static bool config_flags(struct server *s, uint32_t flags)
+{
+	struct tcpmig_config_set set = { .flags = &flags };
+	struct tcpmig_config now;
+
+	return !tcpmig_configure(&s->config, &set) &&
+	       !tcpmig_get_config(&s->config, &now) && now.flags == flags;
+}
+
+/* A counter of the modules, summed over both servers. */
+static uint64_t servers_stat(enum tcpmig_stat stat)
+{
+	struct tcpmig_info info;
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (tcpmig_get_info(&servers[i].config, &info))
+			die("tcpmig info");
+		sum += info.stats[stat];
+	}
+	return sum;
+}
+
+/* Switches the servers to @m; false if the modules cannot. */
+static bool set_mode(enum mode m)
+{
+	uint32_t flags = m == NO_HOLD ? TCPMIG_CONFIG_F_NO_HOLD : 0;
+	int i;
+
+	migrations_stop();
+	/* Only the drop benchmark needs the flag, and a module with it. */
+	for (i = 0; i < 2 && opt.kind == DROP; i++)
+		if (!config_flags(&servers[i], flags))
+			return false;
+	cur_mode = m;
+	atomic_store(&migrate_after_ns,
+		     m == STILL ? -1 : MIGRATE_EVERY_US * 1000LL);
+	return true;
+}
+
+struct round_stats {
+	struct samples lat;
+	int migrated;
+	uint64_t held;
+	/* The client's resets, retransmissions for a loss, probes, timeouts. */
+	uint64_t resets, loss_retransmits, probes, timeouts;
+	uint64_t msg_retransmits;	/* TCPMig messages sent again */
+};
+
+/* Requests for @seconds, recorded in @st unless NULL. */
+static void closed_loop(struct client *c, int client_ns, double seconds,
+			struct round_stats *st)
+{
+	uint64_t end = now_ns() + seconds * 1e9;
+	uint64_t held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
+	uint64_t resent = servers_stat(TCPMIG_STAT_MSG_RETRANSMITS);
+	struct tcp_counters before, after;
+	int prev, moved = atomic_load(&migrated);
+	double us;
+
+	prev = netns_enter(client_ns);
+	if (prev < 0 || tcp_counters_read(&before))
+		die("client TCP counters");
+	do {
+		while (c->sent - c->answered < (uint64_t)opt.depth)
+			send_request(c);
+		us = answer(c);
+		if (st && st->lat.n < ROUND_MAX * (size_t)opt.rounds)
+			samples_add(&st->lat, us);
+	} while (now_ns() < end);
+	while (c->answered < c->sent)
+		answer(c);
+	if (tcp_counters_read(&after))
+		die("client TCP counters");
+	netns_leave(prev);
+	if (!st)
+		return;
+	st->migrated += atomic_load(&migrated) - moved;
+	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
+	st->resets += tcp_counters_resets(&before, &after);
+	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
+	st->probes += after.loss_probes - before.loss_probes;
+	st->timeouts += after.timeouts - before.timeouts;
+	st->msg_retransmits += servers_stat(TCPMIG_STAT_MSG_RETRANSMITS) -
+			       resent;
+}
+
+static int bench_p99(struct client *c, int client_ns)
+{
+	/* The figure is the first's p99 over the second's. */
+	enum mode modes[2] = { HOLD, STILL };
+	struct round_stats st[2] = {};
+	double p99[2];
+	int r, k, status = 0;
+
+	if (opt.kind == DROP) {
+		modes[0] = NO_HOLD;
+		modes[1] = HOLD;
+	}
+	for (k = 0; k < 2; k++)
+		st[k].lat = samples_alloc(ROUND_MAX * (size_t)opt.rounds);
+
+	for (k = 0; k < 2; k++) {
+		if (!set_mode(modes[k]))
+			die("setting the modules' TCPMig flags");
+		closed_loop(c, client_ns, WARMUP_SECONDS, NULL);
+	}
+	/* Which mode goes first alternates: drift hits both alike. */
+	for (r = 0; r < opt.rounds; r++) {
+		for (k = 0; k < 2; k++) {
+			int m = (k + r) % 2;
+
+			if (!set_mode(modes[m]))
+				die("%s mode went away", mode_name[modes[m]]);
+			closed_loop(c, client_ns, opt.seconds, &st[m]);
+		}
+	}
+	migrations_stop();
+	set_mode(STILL);
+
+	for (k = 0; k < 2; k++) {
+		char what[256];
+
+		snprintf(what, sizeof(what), "request latency, %s, %d "
+			 "migrations, %llu TCPMig messages sent again, %llu "
+			 "packets held, client: %llu resets, %llu "
+			 "retransmissions for a loss, %llu loss probes, %llu "
+			 "timeouts", mode_name[modes[k]], st[k].migrated,
+			 (unsigned long long)st[k].msg_retransmits,
+			 (unsigned long long)st[k].held,
+			 (unsigned long long)st[k].resets,
+			 (unsigned long long)st[k].loss_retransmits,
+			 (unsigned long long)st[k].probes,
+			 (unsigned long long)st[k].timeouts);
+		report(what, &st[k].lat);
+		p99[k] = samples_percentile(&st[k].lat, 99);
+	}
+	printf("# migrations: %d, rejected %d, failed %d, origin without "
+	       "ECONNABORTED %d; held packets dropped, expired or beyond "
+	       "bounds: %llu\n", atomic_load(&migrated),
+	       atomic_load(&rejected), atomic_load(&failed),
+	       atomic_load(&not_aborted),
+	       (unsigned long long)(servers_stat(TCPMIG_STAT_HOLD_EXPIRED) +
+				    servers_stat(TCPMIG_STAT_HOLD_OVERFLOWS)));
+	if (st[0].migrated < opt.rounds) {
+		printf("# FAIL: the connection hardly migrated\n");
+		status = 1;
+	}
+	printf("%s: %.2f\n", opt.kind == DROP ? "buffered_vs_drop_p99" :
+	       "migration_p99_inflation", p99[0] / p99[1]);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct client c = {};
+	int client_ns, status;
+
+	parse_args(argc, argv);
+	client_ns = netns_open(opt.ns_names[2]);
+	if (client_ns < 0)
+		die("%s: %s", opt.ns_names[2], strerror(errno));
+	servers_start();
+	client_connect(&c, client_ns);
+
+	if (opt.kind == RTT)
+		status = bench_rtt(&c);
+	else
+		status = bench_p99(&c, client_ns);
+	close(c.fd);
+	servers_stop();
+	return status;
+}
