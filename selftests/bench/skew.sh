@@ -23,10 +23,10 @@ source "$(dirname "$0")/../lib.sh"
 
 readonly SKEW=$TOP/selftests/demo/skew.sh
 # As scripts/demo runs it.
-readonly DEMO=(-n 4 -s 20000 -u 0.6)
+readonly DEMO=(-n 4 -s 50000 -u 0.6)
 readonly DEMO_LOAD=(-w 5 -d 40 -D 5)
 # Slower servers for the twelve: the guest carries them all.
-readonly PEAK=(-n 12 -s 100000 -u 1.25)
+readonly PEAK=(-n 12 -s 250000 -u 1.25)
 readonly PEAK_LOAD=(-L 720 -S 0 -w 10 -d 30 -D 0)
 
 while getopts l: opt; do

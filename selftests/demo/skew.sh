@@ -18,7 +18,7 @@
 #		[-p PERIOD_US] -o DIR [-- SKEW_LOAD_ARGS...]
 #
 # The client's rate is UTILIZATION (0.6) of the pool's capacity, SERVERS
-# (4) times 1e6 / SERVICE_US (20000) requests a second; the other options
+# (4) times 1e6 / SERVICE_US (50000) requests a second; the other options
 # of skew_load (connections, skew, durations) follow "--".  The switch
 # measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).  Writes to DIR:
 # load.log (skew_load's output), server<i>.log (skew_server's),
@@ -31,7 +31,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 readonly PORT=8080
-servers=4 service_us=20000 util=0.6 period_us=10000 capymig=0 out=
+servers=4 service_us=50000 util=0.6 period_us=10000 capymig=0 out=
 
 while getopts cn:s:u:p:o: opt; do
 	case $opt in
@@ -116,11 +116,11 @@ cpu_ticks()
 {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat
 }
-read -r busy0 idle0 < <(cpu_ticks)
+read -r busy0 idle0 <<<"$(cpu_ticks)"
 ip netns exec "${sw_host[0]}" skew_load -a $SW_VIP:$PORT -r "$rate" "$@" \
 	>>"$out/load.log"
 status=$?
-read -r busy1 idle1 < <(cpu_ticks)
+read -r busy1 idle1 <<<"$(cpu_ticks)"
 echo $((100 * (busy1 - busy0) / (busy1 - busy0 + idle1 - idle0 + 1))) \
 	>"$out/cpu_busy_pct"
 

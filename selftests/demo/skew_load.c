@@ -90,6 +90,7 @@ struct slot {
 	int fd;			/* -1 between connections */
 	bool connected;
 	bool is_long;
+	uint32_t events;	/* what epoll watches for */
 	uint64_t budget;	/* requests of the current connection */
 	uint64_t sent;		/* ... written whole */
 	uint64_t done;		/* ... answered */
@@ -277,8 +278,11 @@ static void watch(struct slot *s, int op, uint32_t events)
 		.data.ptr = s,
 	};
 
+	if (op == EPOLL_CTL_MOD && events == s->events)
+		return;
 	if (epoll_ctl(g.epoll, op, s->fd, &ev))
 		die("epoll_ctl");
+	s->events = events;
 }
 
 static void open_conn(struct slot *s)
