@@ -72,7 +72,8 @@ field()
 
 ratio()
 {
-	awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%s: %.2f\n", n, a / b }'
+	awk -v n="$1" -v a="$2" -v b="$3" \
+		'BEGIN { printf "%s: %.2f\n", n, a / b }'
 }
 
 run lwrr "${DEMO[@]}" -- -z 1.2 "${DEMO_LOAD[@]}"

@@ -19,7 +19,7 @@
 #define SKEW_RESP_LEN	256
 
 struct skew_req {
-	uint64_t seq;		/* of the request on its connection, from 0 */
+	uint64_t seq;		/* on its connection, from 0 */
 	uint64_t sent_ns;	/* when it was due (CLOCK_MONOTONIC) */
 };
 

@@ -20,10 +20,11 @@
 # The client's rate is UTILIZATION (0.6) of the pool's capacity, SERVERS
 # (4) times 1e6 / SERVICE_US (50000) requests a second; the other options
 # of skew_load (connections, skew, durations) follow "--".  The switch
-# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).  Writes to DIR:
-# load.log (skew_load's output), server<i>.log (skew_server's),
-# migrations (the servers' completed migrations, summed) and cpu_busy_pct
-# (how busy the machine's CPUs were during the load).  Exits as
+# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).
+# Writes to DIR: load.log (skew_load's output), server<i>.log
+# (skew_server's), migrations (the servers' completed migrations, summed)
+# and cpu_busy_pct (how busy the machine's CPUs were during the load),
+# and capymigd<i>.log and .conf in a capymig run.  Exits as
 # skew_load does; 4 when capymigd is wanted but not built.  Needs root
 # and the module (the test guest).
 
@@ -80,24 +81,56 @@ on_exit kill $!
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null ||
 	fail "capymig-switchd did not start: $(cat "$out/switchd.log")"
 
+# capymigd's configuration: Capybara's thresholds (§8: 10 % above the
+# pool's average; 20 requests queued, here 1 KiB: 16), moves at request
+# boundaries only, the server monitor attached to the server's cgroup.
+capymigd_conf()
+{
+	cat <<-EOF
+		[daemon]
+		service_port = $PORT
+		cgroup = $1
+		bpf_pin =
+		[proactive]
+		threshold_pct = 10
+		[reactive]
+		threshold_kib = 1
+		[migration]
+		any_point = no
+	EOF
+}
+
 for ((i = 1; i <= servers; i++)); do
 	ns=${sw_host[i]}
-	ip netns exec "$ns" skew_server -l "${pool[i - 1]}:$PORT" \
+	# A cgroup per server, for its monitor; rmdir'ed once it is gone.
+	cg=/sys/fs/cgroup/capymig-skew-$$-$i
+	mkdir "$cg" || fail "cannot create the cgroup $cg"
+	on_exit rmdir "$cg"
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
+		ip netns exec "$ns" skew_server -l "${pool[i - 1]}:$PORT" \
 		-s "$service_us" >"$out/server$i.log" &
 	on_exit kill $!
-	if ((capymig)); then
-		config="capyctl config switch $SW_ADDR"
-		for a in "${pool[@]}"; do
-			[ "$a" = "${pool[i - 1]}" ] ||
-				config+=" && capyctl pool add $a"
-		done
-		ip netns exec "$ns" sh -c "$config" >/dev/null ||
-			fail "cannot configure TCPMig"
-		ip netns exec "$ns" capymigd ${CAPYMIGD_ARGS:-} \
-			>"$out/capymigd$i.log" 2>&1 &
-		on_exit kill $!
-	fi
+	((capymig)) || continue
+	config="capyctl config switch $SW_ADDR"
+	for a in "${pool[@]}"; do
+		[ "$a" = "${pool[i - 1]}" ] || config+=" && capyctl pool add $a"
+	done
+	ip netns exec "$ns" sh -c "$config" >/dev/null ||
+		fail "cannot configure TCPMig"
+	capymigd_conf "$cg" >"$out/capymigd$i.conf"
+	# Not "ip netns exec": its own /sys would hide the cgroup.
+	nsenter --net="/var/run/netns/$ns" capymigd -c "$out/capymigd$i.conf" \
+		>"$out/capymigd$i.log" 2>&1 &
+	on_exit kill $!
 done
+if ((capymig)); then
+	for ((i = 1; i <= servers; i++)); do
+		wait_for 20 grep -q "started:" "$out/capymigd$i.log" ||
+			fail "capymigd $i did not start:" \
+			     "$(cat "$out/capymigd$i.log")"
+	done
+fi
+
 listening()
 {
 	[ -n "$(ip netns exec "$1" ss -Htln "sport = :$PORT")" ]

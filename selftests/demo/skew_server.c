@@ -11,10 +11,10 @@
  * connections, and what it cannot serve yet waits in the kernel's receive
  * queues -- which is what a migration moves.  The service of a request
  * starts when it arrived (the kernel's receive timestamp) or when the
- * previous service ended: the server is an exact single-server queue.  The service time is spent
- * asleep, not spinning: in the emulated test guest, where two virtual CPUs
- * carry the servers, the switch and the clients, the capacity must be the
- * server's own and not the machine's.
+ * previous service ended: the server is an exact single-server queue.
+ * The service time is spent asleep, not spinning: in the emulated test
+ * guest, where two virtual CPUs carry the servers, the switch and the
+ * clients, the capacity must be the server's own and not the machine's.
  *
  * It keeps nothing of a connection in userspace between requests: a
  * request is read whole (SO_RCVLOWAT is its size) and answered before the
