@@ -78,7 +78,7 @@ ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
 	-P lwrr -p "$period_us" --heartbeat-timeout 0 "${sw_args[@]}" \
 	2>"$out/switchd.log" &
 on_exit kill $!
-wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null ||
+wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
 	fail "capymig-switchd did not start: $(cat "$out/switchd.log")"
 
 # capymigd's configuration: Capybara's thresholds (§8: 10 % above the
