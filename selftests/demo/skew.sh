@@ -21,7 +21,8 @@
 # (4) times 1e6 / SERVICE_US (50000) requests a second; the other options
 # of skew_load (connections, skew, durations) follow "--".  The switch
 # measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).
-# Writes to DIR: load.log (skew_load's output), server<i>.log
+# Writes to DIR: load.log and load.err (skew_load's output and what went
+# wrong), server<i>.log
 # (skew_server's), migrations (the servers' completed migrations, summed)
 # and cpu_busy_pct (how busy the machine's CPUs were during the load),
 # and capymigd<i>.log and .conf in a capymig run.  Exits as
@@ -151,7 +152,7 @@ cpu_ticks()
 }
 read -r busy0 idle0 <<<"$(cpu_ticks)"
 ip netns exec "${sw_host[0]}" skew_load -a $SW_VIP:$PORT -r "$rate" "$@" \
-	>>"$out/load.log"
+	>>"$out/load.log" 2>"$out/load.err"
 status=$?
 read -r busy1 idle1 <<<"$(cpu_ticks)"
 echo $((100 * (busy1 - busy0) / (busy1 - busy0 + idle1 - idle0 + 1))) \

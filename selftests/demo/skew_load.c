@@ -306,15 +306,20 @@ static void open_conn(struct slot *s)
 }
 
 /*
- * Ends the slot's connection and opens the next.  @failed: it went
- * wrong; the requests written on it and not answered are lost (counted,
+ * Ends the slot's connection and opens the next.  With @why, it went
+ * wrong: the requests written on it and not answered are lost (counted,
  * and dropped), those not written yet go on the next.
  */
-static void replace_conn(struct slot *s, bool failed)
+static void replace_conn(struct slot *s, const char *why)
 {
 	uint64_t i;
 
-	if (failed) {
+	if (why) {
+		fprintf(stderr, "skew_load: %s connection %td, after %llu "
+			"answers, %llu unanswered: %s\n",
+			s->is_long ? "long-lived" : "short-lived", s - g.slots,
+			(unsigned long long)s->done,
+			(unsigned long long)(s->sent - s->done), why);
 		g.errors++;
 		for (i = s->done; i < s->sent; i++) {
 			if (measured(ring_pop(&s->q)))
@@ -357,7 +362,7 @@ static void flush(struct slot *s)
 				watch(s, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
 				return;
 			}
-			replace_conn(s, true);
+			replace_conn(s, strerror(errno));
 			return;
 		}
 		s->sent += (s->out_off + w) / SKEW_REQ_LEN;
@@ -401,9 +406,9 @@ static void receive(struct slot *s)
 	n = recv(s->fd, buf, sizeof(buf), 0);
 	if (n < 0 && errno == EAGAIN)
 		return;
+	/* The server never closes first: this is a failure. */
 	if (n <= 0) {
-		/* The server never closes first: this is a failure. */
-		replace_conn(s, true);
+		replace_conn(s, n ? strerror(errno) : "closed by the server");
 		return;
 	}
 	now = skew_now_ns();
@@ -418,14 +423,13 @@ static void receive(struct slot *s)
 			break;
 		s->in_len = 0;
 		if (s->done == s->sent) {
-			fprintf(stderr, "skew_load: an answer to nothing\n");
-			replace_conn(s, true);
+			replace_conn(s, "an answer to nothing");
 			return;
 		}
 		answered(s, (struct skew_req *)s->in, now);
 	}
 	if (s->done == s->budget)
-		replace_conn(s, false);
+		replace_conn(s, NULL);
 }
 
 static void connected(struct slot *s)
@@ -434,7 +438,7 @@ static void connected(struct slot *s)
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-		replace_conn(s, true);
+		replace_conn(s, strerror(err ?: errno));
 		return;
 	}
 	s->connected = true;
