@@ -112,7 +112,9 @@ for ((i = 1; i <= servers; i++)); do
 		-s "$service_us" >"$out/server$i.log" &
 	on_exit kill $!
 	((capymig)) || continue
-	config="capyctl config switch $SW_ADDR"
+	# A migration given up after its export loses the connection: give
+	# an emulated guest on a busy host 5 s, not 1.
+	config="capyctl config switch $SW_ADDR timeout 5000"
 	for a in "${pool[@]}"; do
 		[ "$a" = "${pool[i - 1]}" ] || config+=" && capyctl pool add $a"
 	done
