@@ -5,7 +5,8 @@
 #   make            module, BPF objects, tools and test helpers
 #   make check      unit tests and BPF loads on this kernel, then the
 #                   kernel suite in a qemu guest on Debian's stock kernel
-#   make demo       the demonstration, in the guest
+#   make demo       the skew experiment, in the guest (Documentation/demo.rst)
+#   make demo-move  one connection moved, step by step, in the guest
 #   make bench      the benchmarks, in the guest (Documentation/benchmarks.rst)
 #   make install    on a host whose kernel loads modules
 #
@@ -40,7 +41,10 @@ check: all
 	selftests/check
 
 demo: all
-	selftests/vm/run scripts/demo
+	scripts/demo
+
+demo-move: all
+	selftests/vm/run scripts/demo-move
 
 bench: all
 	selftests/vm/run selftests/bench/run
@@ -64,4 +68,5 @@ clean:
 	$(MAKE) -C kmod clean
 	rm -rf build
 
-.PHONY: all kmod bpf userspace selftests check demo bench install clean
+.PHONY: all kmod bpf userspace selftests check demo demo-move bench install \
+	clean

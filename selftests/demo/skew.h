@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The skew experiment's wire format, shared by its server (skew_server.c)
+ * and its load generator (skew_load.c).
+ *
+ * A request is SKEW_REQ_LEN bytes beginning with struct skew_req; the
+ * answer is SKEW_RESP_LEN bytes beginning with the same struct, echoed.
+ * Fixed sizes let the server read exactly one request at a time and
+ * leave the rest in the kernel's receive queue.  The answer is the size
+ * of the Capybara paper's HTTP responses (§8).
+ */
+#ifndef CAPYMIG_SKEW_H
+#define CAPYMIG_SKEW_H
+
+#include <stdint.h>
+#include <time.h>
+
+#define SKEW_REQ_LEN	64
+#define SKEW_RESP_LEN	256
+
+struct skew_req {
+	uint64_t seq;		/* on its connection, from 0 */
+	uint64_t sent_ns;	/* when it was due (CLOCK_MONOTONIC) */
+};
+
+static inline uint64_t skew_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+#endif /* CAPYMIG_SKEW_H */
