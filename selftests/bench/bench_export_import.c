@@ -130,19 +130,6 @@ static struct {
 static const struct shape *chosen[NR_SHAPES];
 static unsigned int nr_chosen;
 
-static __attribute__((format(printf, 1, 2), noreturn))
-void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("# FAIL: ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	exit(1);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;

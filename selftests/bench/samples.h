@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The benchmarks' samples: timings in microseconds, and the statistics
- * their figures are made of.
+ * their figures are made of; and how a benchmark fails.
  */
 #ifndef CAPYMIG_BENCH_SAMPLES_H
 #define CAPYMIG_BENCH_SAMPLES_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct samples {
@@ -44,6 +46,21 @@ static inline double samples_percentile(struct samples *s, unsigned int pct)
 
 	qsort(s->us, s->n, sizeof(*s->us), samples_cmp);
 	return s->us[rank ? rank - 1 : 0];
+}
+
+/* Ends the benchmark: "# FAIL: " and why, status 1 (no figure). */
+static inline __attribute__((format(printf, 1, 2), noreturn))
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# FAIL: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	exit(1);
 }
 
 #endif /* CAPYMIG_BENCH_SAMPLES_H */

@@ -162,20 +162,6 @@ static pthread_mutex_t times_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct samples times, phase_times[NR_PHASES - 1];
 static bool recording;
 
-static __attribute__((format(printf, 1, 2), noreturn))
-void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("# FAIL: ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	exit(1);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -12,7 +12,12 @@
 #ifndef CAPYMIG_SKEW_H
 #define CAPYMIG_SKEW_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define SKEW_REQ_LEN	64
@@ -22,6 +27,19 @@ struct skew_req {
 	uint64_t seq;		/* on its connection, from 0 */
 	uint64_t sent_ns;	/* when it was due (CLOCK_MONOTONIC) */
 };
+
+/* Parses "A.B.C.D:PORT" into @sin (@text is cut at the colon). */
+static inline bool skew_parse_addr(char *text, struct sockaddr_in *sin)
+{
+	char *colon = strrchr(text, ':');
+
+	if (!colon)
+		return false;
+	*colon = '\0';
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(atoi(colon + 1));
+	return inet_pton(AF_INET, text, &sin->sin_addr) == 1;
+}
 
 static inline uint64_t skew_now_ns(void)
 {

@@ -138,19 +138,12 @@ static void die(const char *what)
 static void parse_args(int argc, char **argv)
 {
 	unsigned long seed;
-	char *colon;
 	int c;
 
 	while ((c = getopt(argc, argv, "a:r:L:S:z:f:k:w:d:D:s:")) != -1) {
 		switch (c) {
 		case 'a':
-			colon = strrchr(optarg, ':');
-			if (!colon)
-				usage();
-			*colon = '\0';
-			opt.addr.sin_family = AF_INET;
-			opt.addr.sin_port = htons(atoi(colon + 1));
-			if (inet_pton(AF_INET, optarg, &opt.addr.sin_addr) != 1)
+			if (!skew_parse_addr(optarg, &opt.addr))
 				usage();
 			break;
 		case 'r':

@@ -73,19 +73,12 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-	char *colon;
 	int c;
 
 	while ((c = getopt(argc, argv, "l:s:i:")) != -1) {
 		switch (c) {
 		case 'l':
-			colon = strrchr(optarg, ':');
-			if (!colon)
-				usage();
-			*colon = '\0';
-			opt.addr.sin_family = AF_INET;
-			opt.addr.sin_port = htons(atoi(colon + 1));
-			if (inet_pton(AF_INET, optarg, &opt.addr.sin_addr) != 1)
+			if (!skew_parse_addr(optarg, &opt.addr))
 				usage();
 			break;
 		case 's':

@@ -51,6 +51,7 @@
 #include "../lib/migrate.h"
 #include "../lib/netns.h"
 #include "../lib/tap.h"
+#include "../lib/tcp_pair.h"
 
 enum { A, B, CLIENT, NAMESPACES };
 
@@ -166,14 +167,18 @@ static bool pool_traffic(const void *data, ssize_t len)
 static int next_tcpmig(int fd, int ms, struct msg *m, bool *outgoing)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	double end = now_ms() + ms;
 	uint8_t pkt[65536];
 	struct sockaddr_ll sll;
 	socklen_t sl;
 	struct iphdr *ip = (void *)pkt;
 	struct udphdr *udp;
+	int left = ms;
 	ssize_t n;
 
-	while (poll(&pfd, 1, ms) == 1) {
+	/* Within @ms in all: the pool's traffic would keep a poll() going. */
+	while (left > 0 && poll(&pfd, 1, left) == 1) {
+		left = end - now_ms();
 		sl = sizeof(sll);
 		n = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sll,
 			     &sl);
