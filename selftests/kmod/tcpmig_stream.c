@@ -6,7 +6,7 @@
  *	tcpmig_stream [-6] [-p] [-n MIGRATIONS] [-i BYTES] [-a ADDR]
  *		      [-N NS_A,NS_B,...,NS_CLIENT -g GW_A,GW_B,...
  *		       [-r RTO_MIN_MS]]
- *	tcpmig_stream -S [-k] [-p|-l] [-b SNDBUF] [-n MIGRATIONS]
+ *	tcpmig_stream -S [-k] [-p|-l] [-t TODO] [-b SNDBUF] [-n MIGRATIONS]
  *		      [-i BYTES] -a VIP -N NS_A,NS_B,...,NS_CLIENT
  *		      -g ADDR_A,ADDR_B,...
  *
@@ -43,7 +43,7 @@
  * probes when a move outlasts its probe timeout (two round trips and a
  * few milliseconds on veth, which a slow emulated guest sometimes takes);
  * the probe is spurious, no byte was lost, and only retransmissions a
- * loss caused count.
+ * loss caused count.  -t marks that check as a known bug's (TAP TODO).
  * -b sets both ends' send buffers, which bound the state a migration
  * carries.
  */
@@ -100,6 +100,7 @@ static struct {
 	bool via_switch;	/* -S */
 	bool lossy;		/* -l */
 	bool keep_writing;	/* -k */
+	const char *todo;	/* -t */
 	int sndbuf;		/* -b */
 	unsigned int rto_min_ms;
 	int servers;
@@ -119,7 +120,7 @@ static void usage(void)
 			"[-i BYTES] [-a ADDR] "
 			"[-N NS_A,NS_B,...,NS_CLIENT -g GW_A,GW_B,... "
 			"[-r RTO_MIN_MS]]\n"
-			"       tcpmig_stream -S [-k] [-p|-l] "
+			"       tcpmig_stream -S [-k] [-p|-l] [-t TODO] "
 			"[-b SNDBUF] [-n MIGRATIONS] [-i BYTES] -a VIP "
 			"-N NS_A,NS_B,...,NS_CLIENT -g ADDR_A,ADDR_B,...\n");
 	exit(2);
@@ -129,7 +130,7 @@ static void parse_args(int argc, char **argv)
 {
 	int c, i, namespaces = 0;
 
-	while ((c = getopt(argc, argv, "6pSlkb:n:i:a:N:g:r:")) != -1) {
+	while ((c = getopt(argc, argv, "6pSlkt:b:n:i:a:N:g:r:")) != -1) {
 		switch (c) {
 		case '6':
 			opt.family = AF_INET6;
@@ -145,6 +146,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'k':
 			opt.keep_writing = true;
+			break;
+		case 't':
+			opt.todo = optarg;
 			break;
 		case 'b':
 			opt.sndbuf = atoi(optarg);
@@ -476,7 +480,10 @@ static void check_retransmits(const struct tcp_counters *before,
 	else
 		snprintf(what, sizeof(what), "no retransmission (%llu)",
 			 (unsigned long long)n);
-	tap_result(!n, "%s", what);
+	if (opt.todo)
+		tap_todo(!n, opt.todo, "%s", what);
+	else
+		tap_result(!n, "%s", what);
 }
 
 int main(int argc, char **argv)

@@ -408,7 +408,7 @@ static void malformed(void)
 	const struct msg *prep = captured(TCPMIG_MSG_PREPARE);
 	struct tcpmig_msg_hdr h;
 	uint8_t buf[MSG_MAX + 64];
-	static const uint8_t bad_types[] = { 0, TCPMIG_MSG_REGISTER + 1, 255 };
+	static const uint8_t bad_types[] = { 0, TCPMIG_MSG_SEGMENT + 1, 255 };
 	static const char *const bad_names[] = {
 		"type 0", "type beyond the last", "type 255",
 	};
