@@ -225,12 +225,28 @@ static void hold_gc(struct work_struct *work)
 				   HOLD_GC_INTERVAL);
 }
 
+/* Pushes @h's expiry back to @expires, never forward. */
+static void hold_extend(struct capymig_hold *h, unsigned long expires)
+{
+	if (time_after(expires, READ_ONCE(h->expires)))
+		WRITE_ONCE(h->expires, expires);
+}
+
 static int hold_insert(struct net *net, const struct capymig_tuple *t,
 		       unsigned int timeout_ms, bool drop)
 {
 	struct capymig_net *cn = capymig_pernet(net);
 	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
 	struct capymig_hold *h, *old;
+
+	/* Already held (a target extends its hold as the state arrives). */
+	rcu_read_lock();
+	old = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
+	if (old)
+		hold_extend(old, expires);
+	rcu_read_unlock();
+	if (old)
+		return 0;
 
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
@@ -251,9 +267,9 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	if (old) {
 		atomic_dec(&cn->holds);
 		kfree(h);
-		/* Already held: extend it. */
-		if (!IS_ERR(old) && time_after(expires, READ_ONCE(old->expires)))
-			WRITE_ONCE(old->expires, expires);
+		/* Held meanwhile: extend it. */
+		if (!IS_ERR(old))
+			hold_extend(old, expires);
 	}
 	rcu_read_unlock();
 	if (IS_ERR(old))
