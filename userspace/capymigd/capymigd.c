@@ -120,6 +120,7 @@ struct capymigd {
 	struct capymigd_config cfg;
 	struct policy_params params;
 	struct tcpmig_nl req, ev;
+	struct tcpmig_nl loads;	/* LOAD, 1 kHz: apart, not to overrun @ev */
 	struct monitor mon;
 	bool have_monitor;
 	struct table conns;
@@ -576,7 +577,11 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 	}
 }
 
-static void read_events(struct capymigd *d)
+/*
+ * Reads what @nl has.  An overrun of @d->ev loses migrations' ends (their
+ * flights then expire); one of @d->loads only LOADs the next replaces.
+ */
+static void read_events(struct capymigd *d, struct tcpmig_nl *nl)
 {
 	char buf[TCPMIG_NL_RECV_SIZE];
 	struct tcpmig_notification ev;
@@ -584,9 +589,11 @@ static void read_events(struct capymigd *d)
 	int len;
 
 	for (;;) {
-		len = recv(mnl_socket_get_fd(d->ev.sock), buf, sizeof(buf),
+		len = recv(mnl_socket_get_fd(nl->sock), buf, sizeof(buf),
 			   MSG_DONTWAIT);
 		if (len < 0) {
+			if (errno == ENOBUFS && nl == &d->loads)
+				continue;
 			if (errno == ENOBUFS) {
 				/* Lost some: the flights expire by themselves. */
 				d->metrics.events_lost++;
@@ -751,7 +758,9 @@ static int run(struct capymigd *d)
 				if (d->cfg.reactive)
 					reactive(d, now);
 			} else if (fd == mnl_socket_get_fd(d->ev.sock)) {
-				read_events(d);
+				read_events(d, &d->ev);
+			} else if (fd == mnl_socket_get_fd(d->loads.sock)) {
+				read_events(d, &d->loads);
 			} else {
 				serve_metrics(d);
 			}
@@ -767,7 +776,8 @@ static int start(struct capymigd *d)
 	int ret;
 
 	ret = tcpmig_nl_open(&d->req) ?: tcpmig_nl_open(&d->ev) ?:
-	      tcpmig_join_events(&d->ev) ?: tcpmig_join_load(&d->ev);
+	      tcpmig_join_events(&d->ev) ?: tcpmig_nl_open(&d->loads) ?:
+	      tcpmig_join_load(&d->loads);
 	if (ret) {
 		logmsg(LOG_ERR, "%s", tcpmig_nl_open_strerror(ret));
 		return -1;
@@ -802,6 +812,8 @@ static int start(struct capymigd *d)
 	ev.data.fd = d->timer;
 	epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->timer, &ev);
 	ev.data.fd = mnl_socket_get_fd(d->ev.sock);
+	epoll_ctl(d->epoll, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	ev.data.fd = mnl_socket_get_fd(d->loads.sock);
 	epoll_ctl(d->epoll, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	if (d->cfg.metrics.addr && open_metrics(d))
 		return -1;
@@ -917,6 +929,7 @@ int main(int argc, char **argv)
 	 */
 	if (d->have_monitor)
 		monitor_close(&d->mon);
+	tcpmig_nl_close(&d->loads);
 	tcpmig_nl_close(&d->ev);
 	tcpmig_nl_close(&d->req);
 	free(d->conns.v);
