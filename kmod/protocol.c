@@ -935,14 +935,14 @@ bool capymig_proto_rcv_load(struct capymig_net *cn, struct sk_buff *skb,
 	if (skb_copy_bits(skb, off + offsetof(struct tcpmig_msg_hdr, type),
 			  &type, sizeof(type)) || type != TCPMIG_MSG_LOAD)
 		return false;
-	/* The switch's word on the load is worth only the switch's. */
-	if (!from_switch) {
-		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
-		return true;
-	}
 	msg = skb_header_pointer(skb, off, sizeof(buf), &buf);
 	if (!msg || skb->len - off != sizeof(buf) || !hdr_valid(&msg->hdr)) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		return true;
+	}
+	/* The switch's word on the load is worth only the switch's. */
+	if (!from_switch) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return true;
 	}
 	capymig_genl_notify(cn->net, &(struct capymig_event) {

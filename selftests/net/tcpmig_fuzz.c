@@ -206,13 +206,36 @@ static const struct tcpmig_msg_hdr *hdr_of(const struct msg *m)
 	return (const void *)m->data;
 }
 
+/* The connection next in @listener's queue, and its tuple. */
+static int accept_tuple(int listener, struct capymig_tuple *t)
+{
+	int fd = accept(listener, NULL, NULL);
+
+	if (fd < 0 || capymig_tuple_from_fd(fd, t))
+		die("accept");
+	return fd;
+}
+
+/* Migrates @t from @from to server @to through the switch. */
+static int migrate_to(struct migrate_host *from, const struct capymig_tuple *t,
+		      int to, char *why)
+{
+	struct tcpmig_endpoint ep = {
+		.addr = server_addr(to, 0).sin_addr.s_addr,
+		.port = htons(opt.port),
+	};
+
+	return migrate_via_switch(from, t,
+				  &(struct tcpmig_migrate_opts){ .target = &ep },
+				  why);
+}
+
 static int capture(void)
 {
 	struct migrate_host host[2];
 	struct sockaddr_in vip = { .sin_family = AF_INET,
 				   .sin_port = htons(opt.port) };
-	int listener[2], client, served, origin, target, pfd, i, err;
-	struct tcpmig_endpoint ep;
+	int listener[2], client, served, origin, pfd, i, err;
 	struct capymig_tuple t;
 	char why[MIGRATE_WHY_LEN];
 	unsigned int types = 0;
@@ -237,7 +260,6 @@ static int capture(void)
 	client = in_ns(opt.ns_names[CLIENT], AF_INET, SOCK_STREAM, 0);
 	if (connect(client, (struct sockaddr *)&vip, sizeof(vip)))
 		die("connect");
-	/* Wherever the switch placed it, it goes to the other. */
 	for (origin = A; origin <= B; origin++) {
 		struct pollfd p = { .fd = listener[origin], .events = POLLIN };
 
@@ -246,23 +268,26 @@ static int capture(void)
 	}
 	if (origin > B)
 		die("accept");
-	served = accept(listener[origin], NULL, NULL);
-	target = 1 - origin;
-	if (served < 0 || capymig_tuple_from_fd(served, &t))
-		die("accept");
+	served = accept_tuple(listener[origin], &t);
+	/*
+	 * The fuzz plays A's part towards B: what is captured is a
+	 * migration from A to B, wherever the switch placed the connection.
+	 */
+	if (origin == B) {
+		err = migrate_to(&host[B], &t, A, why);
+		if (err)
+			die(why);
+		close(served);
+		served = accept_tuple(listener[A], &t);
+	}
 	/* Some state to carry: bytes not read yet. */
 	if (send(client, "capymig", 7, 0) != 7)
 		die("send");
 
-	pfd = watch(opt.ns_names[target]);
-	ep.addr = server_addr(target, 0).sin_addr.s_addr;
-	ep.port = htons(opt.port);
-	ep.pad = 0;
-	err = migrate_via_switch(&host[origin], &t,
-				 &(struct tcpmig_migrate_opts){ .target = &ep },
-				 why);
-	tap_result(!err, "a real migration, %c to %c: %s", 'A' + origin,
-		   'A' + target, err ? why : "migrated");
+	pfd = watch(opt.ns_names[B]);
+	err = migrate_to(&host[A], &t, B, why);
+	tap_result(!err, "a real migration, A to B: %s",
+		   err ? why : "migrated");
 
 	f = fopen(opt.file, "w");
 	if (!f)
