@@ -603,27 +603,6 @@ static __always_inline int tcp_packet(struct packet *p)
 
 /* --- TCPMig -------------------------------------------------------------- */
 
-/* The length of a message of @type; CONN-STATE's fragment comes on top. */
-static __always_inline __u32 tcpmig_len(__u8 type)
-{
-	__u32 len = sizeof(struct tcpmig_msg_hdr);
-
-	switch (type) {
-	case TCPMIG_MSG_CONN_STATE:
-		return len + sizeof(struct tcpmig_msg_conn_state);
-	case TCPMIG_MSG_CONN_STATE_ACK:
-		return len + sizeof(struct tcpmig_msg_conn_state_ack);
-	case TCPMIG_MSG_REJECT:
-		return len + sizeof(struct tcpmig_msg_reject);
-	case TCPMIG_MSG_LOAD:
-		return len + sizeof(struct tcpmig_msg_load);
-	case TCPMIG_MSG_REGISTER:
-		return len + sizeof(struct tcpmig_msg_register);
-	default:
-		return len;
-	}
-}
-
 /*
  * The server number of the endpoint a message names as its sender, if
  * that is a server of the pool at the address the message came from; else
@@ -881,10 +860,10 @@ static __always_inline int tcpmig_packet(struct packet *p)
 			       sizeof(h)) ||
 	    h.magic != bpf_htons(TCPMIG_MSG_MAGIC) ||
 	    h.version != TCPMIG_MSG_VERSION ||
-	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_SEGMENT ||
-	    len < tcpmig_len(h.type) ||
+	    h.type < TCPMIG_MSG_PREPARE || h.type > TCPMIG_MSG_MAX ||
+	    len < tcpmig_msg_len(h.type) ||
 	    (h.type != TCPMIG_MSG_CONN_STATE && h.type != TCPMIG_MSG_SEGMENT &&
-	     len != tcpmig_len(h.type)) ||
+	     len != tcpmig_msg_len(h.type)) ||
 	    h.client.pad || h.origin.pad || h.target.pad)
 		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr))
@@ -902,6 +881,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE_ACK:
 	case TCPMIG_MSG_CONN_STATE_ACK:
 	case TCPMIG_MSG_REJECT:
+	case TCPMIG_MSG_ABORT_ACK:
 		id = sender(&h.target, p->src.addr);
 		break;
 	case TCPMIG_MSG_LOAD:
@@ -938,7 +918,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	default:
 		/*
 		 * Between the servers: CONN-STATE and its ACK, REJECT,
-		 * SEGMENT.
+		 * SEGMENT, ABORT-ACK.
 		 */
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);

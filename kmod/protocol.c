@@ -13,7 +13,9 @@
  * deadline.  Until the export the connection never left the origin, so a
  * REJECT or a timeout there only withdraws the migration (ABORT, which
  * also makes the switch drop a redirect it may have installed and the
- * target its hold).  After the export the state lives in the network and
+ * target its hold; it is sent again until the target's ABORT-ACK, since a
+ * redirect left in place would send the client to a target that keeps
+ * nothing for it).  After the export the state lives in the network and
  * on the target: a target that stops answering is reported, and the
  * connection is lost - taking it back could have two servers serve it.
  *
@@ -60,6 +62,13 @@ enum out_phase {
 	OUT_PREPARING,		/* PREPARE sent, waiting for PREPARE-ACK */
 	OUT_TRANSFERRING,	/* exported, CONN-STATE sent, waiting for ACK */
 	OUT_FORWARDING,		/* done; late segments go on to the target */
+	OUT_ABORTING,		/* withdrawn, ABORT sent, waiting for its ACK */
+};
+
+enum in_phase {
+	IN_HOLDING,		/* PREPARE-ACK sent, the state arriving */
+	IN_IMPORTED,		/* CONN-STATE-ACK sent */
+	IN_ABORTED,		/* the origin withdrew it, ABORT-ACK sent */
 };
 
 /**
@@ -74,7 +83,8 @@ enum out_phase {
  * @blob: the exported state, in OUT_TRANSFERRING.
  * @next_tx: when to send again.
  * @rto: the current retransmission interval.
- * @deadline: when to give up (OUT_FORWARDING: to stop forwarding).
+ * @deadline: when to give up (OUT_FORWARDING: to stop forwarding;
+ *	OUT_ABORTING: when the target's hold is gone anyway).
  * @exported: when the export was.
  */
 struct migration_out {
@@ -96,7 +106,9 @@ struct migration_out {
  * @node: in cn->in.
  * @hdr: as the PREPARE had it, target filled in.
  * @serve: the connection as this host will serve it.
- * @done: imported; kept until @deadline to acknowledge duplicates.
+ * @phase: where the protocol is; an imported or aborted migration is
+ *	kept until @deadline to answer duplicates, and so that a late
+ *	PREPARE of an aborted one starts no hold.
  * @acked: when a duplicate was last acknowledged: once per round of
  *	retransmissions is enough, not once per fragment.
  * @blob: the state being reassembled (@blob.len is its total length).
@@ -108,7 +120,7 @@ struct migration_in {
 	struct list_head node;
 	struct tcpmig_msg_hdr hdr;
 	struct capymig_tuple serve;
-	bool done;
+	enum in_phase phase;
 	unsigned long acked;
 	struct capymig_blob blob;
 	unsigned long *frags;
@@ -219,16 +231,28 @@ static void stop_forwarding(struct capymig_net *cn,
 			out_free(o);
 }
 
-/* Withdraws a migration that has not exported anything. */
-static void out_abort(struct capymig_net *cn, struct migration_out *m,
-		      enum tcpmig_event event, int error)
+static void send_abort(struct capymig_net *cn, struct migration_out *m)
 {
 	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_ABORT, NULL, 0,
 		 NULL, 0);
+}
+
+/*
+ * Withdraws a migration that has not exported anything: the connection
+ * serves here, as it always did.  The ABORT goes on until acknowledged,
+ * or until the target's hold has expired by itself.
+ */
+static void out_abort(struct capymig_net *cn, struct migration_out *m,
+		      enum tcpmig_event event, int error)
+{
+	send_abort(cn, m);
 	notify(cn, event, &m->hdr, &m->tuple, error);
 	if (event == TCPMIG_EVENT_FAILED)
 		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
-	out_free(m);
+	m->phase = OUT_ABORTING;
+	m->rto = RTO_MIN;
+	m->next_tx = jiffies + m->rto;
+	m->deadline = jiffies + transfer_timeout(cn);
 }
 
 static void send_prepare(struct capymig_net *cn, struct migration_out *m)
@@ -297,12 +321,17 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	/* It came back meanwhile: what reaches it here is its own again. */
 	stop_forwarding(cn, &m->tuple);
 	list_for_each_entry(other, &cn->out, node) {
-		if (!memcmp(&other->tuple, &m->tuple, sizeof(m->tuple))) {
-			mutex_unlock(&cn->lock);
-			kfree(m);
+		bool withdrawing = other->phase == OUT_ABORTING;
+
+		if (memcmp(&other->tuple, &m->tuple, sizeof(m->tuple)))
+			continue;
+		mutex_unlock(&cn->lock);
+		kfree(m);
+		if (withdrawing)
+			NL_SET_ERR_MSG(extack, "its last migration is being withdrawn");
+		else
 			NL_SET_ERR_MSG(extack, "the connection is migrating already");
-			return -EBUSY;
-		}
+		return -EBUSY;
 	}
 	m->hdr.migration_id = htonl(++cn->next_id);
 	endpoint_from_tuple(&m->hdr.client, m->tuple.remote_addr[0],
@@ -333,6 +362,11 @@ static void on_prepare_ack(struct capymig_net *cn,
 	struct sock *sk;
 	int err;
 
+	/* Passing the switch, it may have put back what the ABORT took. */
+	if (m && m->phase == OUT_ABORTING) {
+		send_abort(cn, m);
+		return;
+	}
 	if (!m || m->phase != OUT_PREPARING) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
@@ -434,7 +468,7 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 	struct migration_out *m = find_out(cn, hdr);
 	int err = reject_errno(ntohl(rej->reason));
 
-	if (!m || m->phase == OUT_FORWARDING) {
+	if (!m || m->phase == OUT_FORWARDING || m->phase == OUT_ABORTING) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
@@ -447,6 +481,18 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 	/* The state arrived and could not be imported: it is lost. */
 	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
 	notify(cn, TCPMIG_EVENT_FAILED, &m->hdr, &m->tuple, err);
+	out_free(m);
+}
+
+static void on_abort_ack(struct capymig_net *cn,
+			 const struct tcpmig_msg_hdr *hdr)
+{
+	struct migration_out *m = find_out(cn, hdr);
+
+	if (!m || m->phase != OUT_ABORTING) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
+		return;
+	}
 	out_free(m);
 }
 
@@ -507,7 +553,7 @@ static bool in_busy(const struct capymig_net *cn, const struct capymig_tuple *t)
 	const struct migration_in *m;
 
 	list_for_each_entry(m, &cn->in, node)
-		if (!m->done && !memcmp(&m->serve, t, sizeof(*t)))
+		if (m->phase == IN_HOLDING && !memcmp(&m->serve, t, sizeof(*t)))
 			return true;
 	return false;
 }
@@ -536,8 +582,10 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 
 	if (m) {
 		/* The origin did not hear our answer: say it again. */
-		if (!m->done)
+		if (m->phase == IN_HOLDING)
 			reply(cn, &m->hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
+		else if (m->phase == IN_ABORTED)
+			capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
@@ -587,7 +635,7 @@ static void import_state(struct capymig_net *cn, struct migration_in *m)
 
 	cn->reassembly_bytes -= m->blob.len;
 	capymig_blob_free(&m->blob);
-	m->done = true;
+	m->phase = IN_IMPORTED;
 	m->acked = jiffies;
 	m->deadline = jiffies + transfer_timeout(cn);
 }
@@ -621,11 +669,11 @@ static void on_conn_state(struct capymig_net *cn,
 	struct migration_in *m = find_in(cn, hdr);
 	u32 total = ntohl(cs->total_len), off = ntohl(cs->offset);
 
-	if (!m) {
+	if (!m || m->phase == IN_ABORTED) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
-	if (m->done) {
+	if (m->phase == IN_IMPORTED) {
 		struct tcpmig_msg_conn_state_ack ack = { .total_len = cs->total_len };
 
 		if (time_before(jiffies, m->acked + RTO_MIN))
@@ -724,7 +772,7 @@ static void on_segment(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 {
 	struct migration_in *m = find_in(cn, hdr);
 
-	if (!m) {
+	if (!m || m->phase == IN_ABORTED) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
@@ -734,38 +782,27 @@ static void on_segment(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_INJECTED, 1);
 }
 
+/*
+ * Acknowledged whenever nothing is held for the migration any more: also
+ * when its PREPARE never came, so that the origin stops sending ABORT.
+ */
 static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 {
 	struct migration_in *m = find_in(cn, hdr);
 
-	if (!m || m->done) {
+	if (!m || m->phase == IN_IMPORTED) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
-		return;
+		if (m)
+			return;
+	} else if (m->phase == IN_HOLDING) {
+		/* What was held is the origin's: the client sends it again. */
+		capymig_hold_drop(cn->net, &m->serve);
+		m->phase = IN_ABORTED;
 	}
-	/* What was held belongs to the origin: the client sends it again. */
-	capymig_hold_drop(cn->net, &m->serve);
-	in_free(cn, m);
+	reply(cn, hdr, TCPMIG_MSG_ABORT_ACK, NULL, 0);
 }
 
 /* Receiving */
-
-static size_t body_len(u8 type)
-{
-	switch (type) {
-	case TCPMIG_MSG_CONN_STATE:
-		return sizeof(struct tcpmig_msg_conn_state);
-	case TCPMIG_MSG_CONN_STATE_ACK:
-		return sizeof(struct tcpmig_msg_conn_state_ack);
-	case TCPMIG_MSG_REJECT:
-		return sizeof(struct tcpmig_msg_reject);
-	case TCPMIG_MSG_LOAD:
-		return sizeof(struct tcpmig_msg_load);
-	case TCPMIG_MSG_REGISTER:
-		return sizeof(struct tcpmig_msg_register);
-	default:
-		return 0;
-	}
-}
 
 /* A fragment must sit on the fragment grid and have its exact size. */
 static bool conn_state_valid(const struct tcpmig_msg_conn_state *cs, u32 len)
@@ -786,7 +823,7 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
 {
 	if (hdr->magic != htons(TCPMIG_MSG_MAGIC) ||
 	    hdr->version != TCPMIG_MSG_VERSION ||
-	    hdr->type < TCPMIG_MSG_PREPARE || hdr->type > TCPMIG_MSG_SEGMENT ||
+	    hdr->type < TCPMIG_MSG_PREPARE || hdr->type > TCPMIG_MSG_MAX ||
 	    hdr->client.pad || hdr->origin.pad || hdr->target.pad)
 		return false;
 	switch (hdr->type) {
@@ -810,14 +847,14 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 {
 	const struct tcpmig_msg_hdr *hdr = (const void *)msg;
 	const void *body = hdr + 1;
-	size_t blen;
+	u32 fixed;
 
 	if (len < sizeof(*hdr) || !hdr_valid(hdr) ||
-	    len < sizeof(*hdr) + (blen = body_len(hdr->type)) ||
+	    len < (fixed = tcpmig_msg_len(hdr->type)) ||
 	    (hdr->type != TCPMIG_MSG_CONN_STATE &&
-	     hdr->type != TCPMIG_MSG_SEGMENT && len != sizeof(*hdr) + blen) ||
+	     hdr->type != TCPMIG_MSG_SEGMENT && len != fixed) ||
 	    (hdr->type == TCPMIG_MSG_CONN_STATE &&
-	     !conn_state_valid(body, len - sizeof(*hdr) - blen))) {
+	     !conn_state_valid(body, len - fixed))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
 		return;
 	}
@@ -830,8 +867,7 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 		on_prepare_ack(cn, hdr);
 		break;
 	case TCPMIG_MSG_CONN_STATE:
-		on_conn_state(cn, hdr, body, (const u8 *)body + blen,
-			      len - sizeof(*hdr) - blen);
+		on_conn_state(cn, hdr, body, msg + fixed, len - fixed);
 		break;
 	case TCPMIG_MSG_CONN_STATE_ACK:
 		on_conn_state_ack(cn, hdr);
@@ -844,6 +880,9 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 		break;
 	case TCPMIG_MSG_SEGMENT:
 		on_segment(cn, hdr, body, len - sizeof(*hdr));
+		break;
+	case TCPMIG_MSG_ABORT_ACK:
+		on_abort_ack(cn, hdr);
 		break;
 	default:
 		/* REGISTER is the switch's; LOAD never comes this far. */
@@ -873,30 +912,39 @@ static void rx_work(struct work_struct *work)
 
 /* Timers: retransmit what is unanswered, give up past deadlines. */
 
-static void tick_out(struct capymig_net *cn, struct migration_out *m)
+/* Past @m's deadline: what giving up means depends on the phase. */
+static void out_expire(struct capymig_net *cn, struct migration_out *m)
 {
-	if (m->phase != OUT_PREPARING)
-		forward_held(cn, m);
-	if (m->phase == OUT_FORWARDING) {
-		if (time_after(jiffies, m->deadline))
-			out_free(m);
+	switch (m->phase) {
+	case OUT_PREPARING:
+		out_abort(cn, m, TCPMIG_EVENT_FAILED, -ETIMEDOUT);
 		return;
-	}
-	if (time_after(jiffies, m->deadline)) {
-		if (m->phase == OUT_PREPARING) {
-			out_abort(cn, m, TCPMIG_EVENT_FAILED, -ETIMEDOUT);
-			return;
-		}
+	case OUT_TRANSFERRING:
 		/* The target went silent holding the connection. */
 		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
 		notify(cn, TCPMIG_EVENT_FAILED, &m->hdr, &m->tuple, -ETIMEDOUT);
-		out_free(m);
+		break;
+	case OUT_FORWARDING:
+	case OUT_ABORTING:
+		break;
+	}
+	out_free(m);
+}
+
+static void tick_out(struct capymig_net *cn, struct migration_out *m)
+{
+	if (m->phase == OUT_TRANSFERRING || m->phase == OUT_FORWARDING)
+		forward_held(cn, m);
+	if (time_after(jiffies, m->deadline)) {
+		out_expire(cn, m);
 		return;
 	}
-	if (time_before(jiffies, m->next_tx))
+	if (m->phase == OUT_FORWARDING || time_before(jiffies, m->next_tx))
 		return;
 	if (m->phase == OUT_PREPARING)
 		send_prepare(cn, m);
+	else if (m->phase == OUT_ABORTING)
+		send_abort(cn, m);
 	else
 		send_state(cn, m);
 	capymig_count(cn->net, TCPMIG_STAT_MSG_RETRANSMITS, 1);

@@ -33,7 +33,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		97
+#define PLAN		98
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1017,14 +1017,14 @@ static void test_register(void)
 	pool_reset();
 }
 
-enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_10, TRUNCATED, UDP_LEN,
+enum mangle { BAD_MAGIC, BAD_VERSION, TYPE_0, TYPE_BEYOND, TRUNCATED, UDP_LEN,
 	      SHORT_BODY, LONG, PADDING, LOAD_FROM_SERVER, ACK_TO_SWITCH };
 
 static const char *const mangle_desc[] = {
 	[BAD_MAGIC] = "bad magic",
 	[BAD_VERSION] = "bad version",
 	[TYPE_0] = "type 0",
-	[TYPE_10] = "type 10",
+	[TYPE_BEYOND] = "type beyond the last",
 	[TRUNCATED] = "shorter than the header",
 	[UDP_LEN] = "UDP length not the IP payload's",
 	[SHORT_BODY] = "REGISTER without its body",
@@ -1050,8 +1050,8 @@ static void test_malformed(void)
 			h.magic = htons(0x4d54);
 		if (m == BAD_VERSION)
 			h.version = TCPMIG_MSG_VERSION + 1;
-		if (m == TYPE_0 || m == TYPE_10)
-			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_SEGMENT + 1;
+		if (m == TYPE_0 || m == TYPE_BEYOND)
+			h.type = m == TYPE_0 ? 0 : TCPMIG_MSG_MAX + 1;
 		if (m == SHORT_BODY)
 			h.type = TCPMIG_MSG_REGISTER;
 		if (m == PADDING)
@@ -1126,6 +1126,12 @@ static void test_spoofed(void)
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 4,
 		   "CONN-STATE from outside the pool: dropped, counted");
+
+	h = msg(TCPMIG_MSG_ABORT_ACK, c, srv[0], srv[1]);
+	tcpmig_frame(&in, srv[1].addr, srv[0].addr, &h, NULL, 0);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "ABORT-ACK from the target to the origin passes untouched");
 }
 
 /* Runs the reaper over @count slots from @start; its return value. */

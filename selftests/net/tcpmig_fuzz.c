@@ -427,13 +427,23 @@ static int answer(uint32_t id, uint32_t *reason)
 	return 0;
 }
 
+/* @h as a message of @type of migration @id from A: B's answer. */
+static int ask(struct tcpmig_msg_hdr *h, uint8_t type, uint32_t id,
+	       uint32_t *reason)
+{
+	h->type = type;
+	h->migration_id = htonl(id);
+	send_to_b(member, h, HDR);
+	return answer(id, reason);
+}
+
 /* Each defect of the header and of the lengths, alone. */
 static void malformed(void)
 {
 	const struct msg *prep = captured(TCPMIG_MSG_PREPARE);
 	struct tcpmig_msg_hdr h;
 	uint8_t buf[MSG_MAX + 64];
-	static const uint8_t bad_types[] = { 0, TCPMIG_MSG_SEGMENT + 1, 255 };
+	static const uint8_t bad_types[] = { 0, TCPMIG_MSG_MAX + 1, 255 };
 	static const char *const bad_names[] = {
 		"type 0", "type beyond the last", "type 255",
 	};
@@ -500,9 +510,11 @@ static void unexpected(void)
 	static const uint8_t types[] = {
 		TCPMIG_MSG_PREPARE_ACK, TCPMIG_MSG_CONN_STATE_ACK,
 		TCPMIG_MSG_REJECT, TCPMIG_MSG_ABORT, TCPMIG_MSG_REGISTER,
+		TCPMIG_MSG_ABORT_ACK,
 	};
 	static const char *const names[] = {
 		"PREPARE-ACK", "CONN-STATE-ACK", "REJECT", "ABORT", "REGISTER",
+		"ABORT-ACK",
 	};
 	uint8_t buf[MSG_MAX];
 	struct tcpmig_msg_hdr h;
@@ -514,9 +526,7 @@ static void unexpected(void)
 		h = header(types[i], 0x7e570002, 40002);
 		memset(buf, 0, sizeof(buf));
 		memcpy(buf, &h, HDR);
-		len = HDR + (types[i] == TCPMIG_MSG_REGISTER ? 8 :
-			     types[i] == TCPMIG_MSG_ABORT ||
-			     types[i] == TCPMIG_MSG_PREPARE_ACK ? 0 : 4);
+		len = tcpmig_msg_len(types[i]);
 		snprintf(what, sizeof(what), "%s of an unknown migration",
 			 names[i]);
 		expect(what, member, buf, len, TCPMIG_STAT_MSG_UNEXPECTED);
@@ -540,8 +550,7 @@ static void reassembly(void)
 	uint32_t reason = 0;
 	int type;
 
-	send_to_b(member, &h, HDR);
-	type = answer(0x7e570003, &reason);
+	type = ask(&h, TCPMIG_MSG_PREPARE, 0x7e570003, &reason);
 	tap_result(type == TCPMIG_MSG_PREPARE_ACK,
 		   "a PREPARE from a member for B's listener: PREPARE-ACK "
 		   "(type %d)", type);
@@ -571,22 +580,26 @@ static void busy(void)
 	uint32_t reason = 0;
 	int first, second;
 
-	send_to_b(member, &h, HDR);
-	first = answer(0x7e570004, &reason);
-	h.migration_id = htonl(0x7e570005);
-	send_to_b(member, &h, HDR);
-	second = answer(0x7e570005, &reason);
+	first = ask(&h, TCPMIG_MSG_PREPARE, 0x7e570004, &reason);
+	second = ask(&h, TCPMIG_MSG_PREPARE, 0x7e570005, &reason);
 	tap_result(first == TCPMIG_MSG_PREPARE_ACK, "a PREPARE: PREPARE-ACK "
 		   "(type %d)", first);
 	tap_result(second == TCPMIG_MSG_REJECT &&
 		   reason == TCPMIG_REJECT_BUSY, "a second PREPARE of that "
 		   "connection, another migration: REJECT BUSY (type %d, "
 		   "reason %u)", second, reason);
-	/* Withdrawn, as the origin would. */
-	h.type = TCPMIG_MSG_ABORT;
-	send_to_b(member, &h, HDR);
+	/* Withdrawn, as the origin would: each ABORT is acknowledged. */
+	first = ask(&h, TCPMIG_MSG_ABORT, 0x7e570004, &reason);
+	second = ask(&h, TCPMIG_MSG_ABORT, 0x7e570005, &reason);
+	tap_result(first == TCPMIG_MSG_ABORT_ACK, "an ABORT of it: ABORT-ACK "
+		   "(type %d)", first);
+	tap_result(second == TCPMIG_MSG_ABORT_ACK, "an ABORT of the one "
+		   "refused: ABORT-ACK, nothing is held for it (type %d)",
+		   second);
+	h.type = TCPMIG_MSG_PREPARE;
 	h.migration_id = htonl(0x7e570004);
-	send_to_b(member, &h, HDR);
+	expect("a late PREPARE of the aborted migration", member, &h, HDR,
+	       TCPMIG_STAT_MSG_UNEXPECTED);
 }
 
 /* xorshift64*: the mutants are the same on every run of a seed. */

@@ -350,6 +350,56 @@ static void busy_then_vanished(void)
 		   "failure is counted, no export");
 }
 
+/* A tc u32 filter of @ns's eth0 dropping TCPMig messages of @type. */
+static void drop_tcpmig(const char *ns, const char *dir, int type)
+{
+	/* The type is the 4th byte after IPv4's and UDP's headers. */
+	sh("tc -n %s filter add dev eth0 %s prio 1 protocol ip u32 "
+	   "match ip protocol 17 0xff match ip dport %d 0xffff "
+	   "match u8 %d 0xff at 31 action drop", ns, dir, TCPMIG_PORT_DEFAULT,
+	   type);
+}
+
+/*
+ * The target's PREPARE-ACKs never reach the origin, though the switch
+ * installed the redirect as they passed; the origin's first ABORTs are
+ * lost too.  The origin sends ABORT until the target acknowledges it:
+ * the switch withdraws the redirect, the target lets go of what it held,
+ * and the connection serves on its origin.  A redirect left in place
+ * would take the client to a target whose hold expires, then to its
+ * listener, which resets.
+ */
+static void aborts_lost(int target)
+{
+	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
+	uint64_t resent = stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS);
+	const char *ns = opt.ns_names[conn.origin];
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+	int err;
+
+	sh("tc -n %s qdisc add dev eth0 clsact", ns);
+	drop_tcpmig(ns, "ingress", TCPMIG_MSG_PREPARE_ACK);
+	drop_tcpmig(ns, "egress", TCPMIG_MSG_ABORT);
+	err = migrate_to(target, &ms, why);
+	tap_result(!err && ms.ended && ms.result == -ETIMEDOUT &&
+		   !(ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)),
+		   "PREPARE-ACKs lost after the switch: FAILED, %s, before "
+		   "the export (%s)", strerror(ETIMEDOUT), why);
+	/* Only an ABORT sent again from now on passes. */
+	sh("tc -n %s qdisc del dev eth0 clsact", ns);
+	tap_result(!exchange(EXCHANGE) &&
+		   stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports &&
+		   stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS) >
+		   resent + 1,
+		   "... and its first ABORTs: sent again until acknowledged, "
+		   "the redirect withdrawn, the connection serves on its "
+		   "origin (%llu messages sent again)",
+		   (unsigned long long)(stat_of(conn.origin,
+						TCPMIG_STAT_MSG_RETRANSMITS) -
+					resent));
+}
+
 /*
  * D answers the PREPARE, then drops everything it is sent: the origin
  * has exported, and can only report the connection lost.
@@ -414,7 +464,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
 	sin.sin_port = htons(opt.port);
-	/* Its 11 points are the script's first: the script has the plan. */
+	/* Its 13 points are the script's first: the script has the plan. */
 
 	for (i = 0; i < SERVERS; i++) {
 		err = migrate_host_open(&host[i], opt.ns_names[i]);
@@ -461,6 +511,7 @@ int main(int argc, char **argv)
 	rejected(C, ECONNREFUSED, "no listener on the target");
 	tuple_exists(conn.origin == A ? B : A);
 	busy_then_vanished();
+	aborts_lost(conn.origin == A ? B : A);
 	vanished_after_export();
 
 	for (i = 0; i < NAMESPACES - 1; i++) {

@@ -5,8 +5,11 @@
 # the servers' modules: no listener on the target (REJECT NO_LISTENER),
 # the tuple taken there (REJECT TUPLE_EXISTS), a second MIGRATE while one
 # is in flight (EBUSY), a target that vanishes before its PREPARE-ACK
-# (FAILED by timeout, connection kept) and one that vanishes after it
-# (FAILED by timeout after the export).  See tcpmig_reject.c.
+# (FAILED by timeout, connection kept), PREPARE-ACKs and ABORTs lost
+# after the switch (FAILED by timeout, ABORT sent again until the switch
+# and the target heard it, connection kept) and a target that vanishes
+# after its PREPARE-ACK (FAILED by timeout after the export).  See
+# tcpmig_reject.c.
 #
 #                         +---------------------+        +--------------+
 #   +-----------+         | switch              |sw1--eth0 10.10.1.2 (A)  |
@@ -24,7 +27,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7117
-readonly REJECT_CHECKS=11
+readonly REJECT_CHECKS=13
 
 require_root
 require_module
@@ -45,7 +48,7 @@ prepares()
 {
 	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq .counters.prepares
 }
-tap_plan $((REJECT_CHECKS + 5))
+tap_plan $((REJECT_CHECKS + 6))
 before=$(prepares)
 rsts=$(sw_out_rsts 4)
 
@@ -70,10 +73,13 @@ tap_check "capyctl monitor: rejected, Connection refused (no listener)" \
 	wait_for 5 event rejected "Connection refused"
 tap_check "capyctl monitor: rejected, File exists (tuple exists)" \
 	wait_for 5 event rejected "File exists"
-tap_check "capyctl monitor: failed, Connection timed out, twice (target vanished)" \
-	wait_for 5 event failed "Connection timed out" 2
-tap_check "the switch passed on the 4 PREPAREs" \
-	test $(($(prepares) - before)) -ge 4
+tap_check "capyctl monitor: failed, Connection timed out, 3 times (target vanished, answers lost)" \
+	wait_for 5 event failed "Connection timed out" 3
+tap_check "the switch passed on the 5 PREPAREs" \
+	test $(($(prepares) - before)) -ge 5
+tap_check "the switch withdrew the redirect on a retransmitted ABORT" \
+	test "$(ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		jq .counters.mig_aborted)" -eq 1
 rsts=$(($(sw_out_rsts 4) - rsts))
 tap_check "no namespace sent a reset ($rsts)" test "$rsts" -eq 0
 tap_done

@@ -497,7 +497,7 @@ struct tcpmig_st_sockopts {
  *
  * The target may answer REJECT instead of PREPARE-ACK.  ABORT, from the
  * origin through the switch, withdraws a migration: the switch drops the
- * redirect and the target its hold.  LOAD is the switch's periodic
+ * redirect and the target its hold, and answers ABORT-ACK.  LOAD is the switch's periodic
  * LOAD-NOTIFICATION; REGISTER is a server joining the pool (and staying
  * in it: it is repeated as a heartbeat).  SEGMENT carries, from origin to
  * target, a TCP segment of the connection that still reached the origin
@@ -521,7 +521,10 @@ enum tcpmig_msg_type {
 	TCPMIG_MSG_LOAD,
 	TCPMIG_MSG_REGISTER,
 	TCPMIG_MSG_SEGMENT,
+	TCPMIG_MSG_ABORT_ACK,
+	__TCPMIG_MSG_MAX,
 };
+#define TCPMIG_MSG_MAX (__TCPMIG_MSG_MAX - 1)
 
 struct tcpmig_endpoint {
 	__be32	addr;
@@ -607,6 +610,30 @@ struct tcpmig_msg_register {
 	__be32	flags;		/* TCPMIG_REGISTER_F_* */
 	__be32	weight;		/* relative capacity, for placement */
 };
+
+/*
+ * The length of a message of @type: its header and fixed body.  CONN-STATE
+ * and SEGMENT carry data after it; every other message is exactly this.
+ */
+static inline __u32 tcpmig_msg_len(__u8 type)
+{
+	__u32 len = sizeof(struct tcpmig_msg_hdr);
+
+	switch (type) {
+	case TCPMIG_MSG_CONN_STATE:
+		return len + sizeof(struct tcpmig_msg_conn_state);
+	case TCPMIG_MSG_CONN_STATE_ACK:
+		return len + sizeof(struct tcpmig_msg_conn_state_ack);
+	case TCPMIG_MSG_REJECT:
+		return len + sizeof(struct tcpmig_msg_reject);
+	case TCPMIG_MSG_LOAD:
+		return len + sizeof(struct tcpmig_msg_load);
+	case TCPMIG_MSG_REGISTER:
+		return len + sizeof(struct tcpmig_msg_register);
+	default:
+		return len;
+	}
+}
 
 /*
  * The switch's tables, as a pipeline holds them (registers indexed by a
