@@ -49,9 +49,10 @@ demo-move: all
 bench: all
 	selftests/vm/run selftests/bench/run
 
+# DESTDIR stages the files for a package, whose scripts then run depmod.
 install: all
-	$(MAKE) -C kmod modules_install
-	depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR))))
+	$(MAKE) -C kmod modules_install $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR))
+	$(if $(DESTDIR),,depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR)))))
 	install -D -m 0755 build/userspace/capyctl $(DESTDIR)$(PREFIX)/sbin/capyctl
 	install -D -m 0755 build/userspace/capymigd \
 		$(DESTDIR)$(PREFIX)/sbin/capymigd

@@ -1,0 +1,26 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make install DESTDIR=STAGE`, as a package build runs it: everything
+# lands under STAGE, where the running system would look for it.
+
+source "$(dirname "$0")/../lib.sh"
+
+require_cmd make
+stage=$(mktemp -d)
+on_exit rm -rf "$stage"
+
+tap_plan 5
+tap_check "make install DESTDIR=$stage PREFIX=/usr" \
+	make -s -C "$TOP" install DESTDIR="$stage" PREFIX=/usr
+modules=("$stage"/lib/modules/*/extra/capymig.ko)
+tap_check "the module in the stage's /lib/modules/*/extra (${modules[*]#"$stage"})" \
+	test -f "${modules[0]}"
+tap_check "capyctl and capymigd in /usr/sbin" \
+	test -x "$stage/usr/sbin/capyctl" -a -x "$stage/usr/sbin/capymigd"
+tap_check "the unit runs /usr/sbin/capymigd" \
+	grep -q '^ExecStart=/usr/sbin/capymigd' \
+	"$stage/usr/lib/systemd/system/capymigd.service"
+tap_check "the example configuration in /etc/capymig" \
+	test -f "$stage/etc/capymig/capymigd.conf"
+tap_done
