@@ -907,6 +907,8 @@ static void rx_work(struct work_struct *work)
 			mutex_unlock(&cn->lock);
 		}
 		kfree_skb(skb);
+		/* A flood of messages must not hold this CPU. */
+		cond_resched();
 	}
 }
 
