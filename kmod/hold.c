@@ -232,6 +232,28 @@ static void hold_extend(struct capymig_hold *h, unsigned long expires)
 		WRITE_ONCE(h->expires, expires);
 }
 
+/*
+ * A hold asked for holds from now on, a block blocks: a target blocks what
+ * it held when the origin withdraws the migration, in one step, so that no
+ * segment slips through to the listener meanwhile, and holds again if a
+ * migration of the tuple comes back.  What a block finds held is the
+ * origin's: dropped, the client sends it again.
+ */
+static void hold_set_drop(struct capymig_hold *h, bool drop)
+{
+	struct sk_buff_head dropped;
+
+	__skb_queue_head_init(&dropped);
+	spin_lock_bh(&h->queue.lock);
+	h->drop = drop;
+	if (drop) {
+		skb_queue_splice_init(&h->queue, &dropped);
+		h->bytes = 0;
+	}
+	spin_unlock_bh(&h->queue.lock);
+	__skb_queue_purge(&dropped);
+}
+
 static int hold_insert(struct net *net, const struct capymig_tuple *t,
 		       unsigned int timeout_ms, bool drop)
 {
@@ -239,11 +261,13 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
 	struct capymig_hold *h, *old;
 
-	/* Already held (a target extends its hold as the state arrives). */
+	/* Already there (a target extends its hold as the state arrives). */
 	rcu_read_lock();
 	old = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
-	if (old)
+	if (old) {
 		hold_extend(old, expires);
+		hold_set_drop(old, drop);
+	}
 	rcu_read_unlock();
 	if (old)
 		return 0;

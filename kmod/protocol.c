@@ -364,6 +364,7 @@ static void on_prepare_ack(struct capymig_net *cn,
 
 	/* Passing the switch, it may have put back what the ABORT took. */
 	if (m && m->phase == OUT_ABORTING) {
+		m->hdr.target = hdr->target;
 		send_abort(cn, m);
 		return;
 	}
@@ -795,9 +796,17 @@ static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 		if (m)
 			return;
 	} else if (m->phase == IN_HOLDING) {
-		/* What was held is the origin's: the client sends it again. */
-		capymig_hold_drop(cn->net, &m->serve);
+		/*
+		 * What was held is the origin's: the client sends it again.
+		 * Until the origin's ABORTs are through, a PREPARE-ACK of
+		 * ours still on its way may point the client here again:
+		 * its segments are dropped meanwhile, never left to the
+		 * listener, which would reset the connection.
+		 */
 		m->phase = IN_ABORTED;
+		m->deadline = jiffies + transfer_timeout(cn);
+		capymig_hold_block(cn->net, &m->serve,
+				   jiffies_to_msecs(transfer_timeout(cn)));
 	}
 	reply(cn, hdr, TCPMIG_MSG_ABORT_ACK, NULL, 0);
 }
