@@ -736,7 +736,8 @@ static void test_close(void)
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
 		   mig_entry(c, &slot) == 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 0,
-		   "the client's ACK of it goes to the target; the entry stays");
+		   "the client's ACK of it goes to the target; the entry "
+		   "stays");
 	/*
 	 * The FINs crossed: the target acknowledges the client's after the
 	 * client acknowledged its own.  Unrewritten, from the target's own
@@ -753,7 +754,8 @@ static void test_close(void)
 		   mig_entry(c, &slot) < 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
-		   "a SYN from the client's endpoint, a new connection, takes the closed entry, counted, and is not redirected");
+		   "a SYN from the client's endpoint (a new connection) "
+		   "takes the closed entry, counted, and is not redirected");
 
 	/* To the service: placed afresh, by the policy, not by the past. */
 	c = client();
@@ -1243,7 +1245,8 @@ static void test_reap(void)
 		   mig_entry(stale, &slot) == 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 0,
-		   "reaper: then it goes, counted as closed; an open one as idle stays");
+		   "reaper: then it goes, counted as closed; an open one as "
+		   "idle stays");
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
