@@ -282,14 +282,25 @@ static __always_inline bool table_delete(void *map, __u32 gauge,
 	return done;
 }
 
-enum use_result { USE_MISS, USE_HIT, USE_CLOSED, USE_RESET };
+enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
+
+#define FIN_BOTH	(CAPYMIG_SW_FIN_CLIENT | CAPYMIG_SW_FIN_SERVER)
 
 /*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
  * @map's entry: copies the record to @rec, notes the time and a FIN, and
- * clears the entry if the segment ends the connection.  With @service,
- * only an entry for a connection to it is used.
+ * clears the entry on a RST.  With @service, only an entry for a
+ * connection to it is used.
+ *
+ * Once FINs went both ways the entry stays until the reaper's closed
+ * timeout: no segment tells the switch that the connection's last one
+ * passed.  FINs may cross, and then each end acknowledges the other's
+ * after it acknowledged its own; a last ACK may be lost, and its FIN sent
+ * again.  Any of those, no longer rewritten, would reach the client from
+ * the server's own address, and the client would answer with a reset.
+ * The client's SYN on a closed entry opens a new connection from the same
+ * endpoint: the entry is the old one's and goes, and the SYN misses.
  */
 static __always_inline bool table_use(void *map, __u32 gauge,
 				      const struct tcpmig_endpoint *key,
@@ -303,23 +314,24 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 	if (!slot)
 		return false;
 	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) != ep_raw(key) ||
-	    (service && !ep_eq(&slot->rec.service, service))) {
+	if (slot_key(slot) != ep_raw(key)) {
+		res = USE_MISS;
+	} else if (slot->flags == FIN_BOTH &&
+		   (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
+		/* Whatever it connects to: the server's answers find none. */
+		res = USE_REUSED;
+		slot_clear(slot);
+	} else if (service && !ep_eq(&slot->rec.service, service)) {
 		res = USE_MISS;
 	} else {
 		*rec = slot->rec;
-		if (tcp_flags & TH_RST)
+		if (tcp_flags & TH_RST) {
 			res = USE_RESET;
-		else if (!(tcp_flags & TH_FIN) &&
-			 slot->flags == (CAPYMIG_SW_FIN_CLIENT |
-					 CAPYMIG_SW_FIN_SERVER))
-			res = USE_CLOSED;	/* the last ACK */
-		if (res == USE_HIT) {
+			slot_clear(slot);
+		} else {
 			slot->rec.last_seen_ns = now;
 			if (tcp_flags & TH_FIN)
 				slot->flags |= fin;
-		} else {
-			slot_clear(slot);
 		}
 	}
 	bpf_spin_unlock(&slot->lock);
@@ -331,7 +343,7 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 					 CAPYMIG_SW_CNT_CLOSED, 1);
 		count(gauge, -1);
 	}
-	return true;
+	return res != USE_REUSED;
 }
 
 /*
@@ -976,6 +988,7 @@ int capymig_switch(struct __sk_buff *skb)
 struct reap_ctx {
 	__u64 now;
 	__u64 idle_ns;
+	__u64 closed_ns;
 	__u32 start;
 	__u32 reaped;
 };
@@ -984,7 +997,8 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 {
 	__u32 idx = ctx->start + i, gauge;
 	struct capymig_sw_slot *slot;
-	bool reap;
+	bool reap, closed;
+	__s64 idle;
 
 	if (idx < TABLE_SLOTS) {
 		slot = bpf_map_lookup_elem(&migrations, &idx);
@@ -1000,27 +1014,34 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 		return 0;
 
 	bpf_spin_lock(&slot->lock);
+	idle = ctx->now - slot->rec.last_seen_ns;
+	closed = slot->flags == FIN_BOTH;
 	reap = slot->rec.client.addr &&
-	       (__s64)(ctx->now - slot->rec.last_seen_ns) > (__s64)ctx->idle_ns;
+	       idle > (__s64)(closed ? ctx->closed_ns : ctx->idle_ns);
 	if (reap)
 		slot_clear(slot);
 	bpf_spin_unlock(&slot->lock);
 
 	if (reap) {
 		ctx->reaped++;
-		count(CAPYMIG_SW_CNT_REAPED, 1);
+		count(closed ? CAPYMIG_SW_CNT_CLOSED : CAPYMIG_SW_CNT_REAPED,
+		      1);
 		count(gauge, -1);
 	}
 	return 0;
 }
 
-/* Clears the entries idle too long in a range of slots (switch.h). */
+/*
+ * Clears the entries idle too long, or closed and idle for the closed
+ * timeout, in a range of slots (switch.h).
+ */
 SEC("tc")
 int capymig_switch_reap(struct __sk_buff *skb)
 {
 	struct reap_ctx ctx = {
 		.now = bpf_ktime_get_coarse_ns(),
 		.idle_ns = skb->cb[CAPYMIG_SW_REAP_IDLE_MS] * 1000000ULL,
+		.closed_ns = skb->cb[CAPYMIG_SW_REAP_CLOSED_MS] * 1000000ULL,
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};
 

@@ -38,6 +38,8 @@ enum capymig_sw_reap_arg {
 	CAPYMIG_SW_REAP_START,		/* first slot to look at */
 	CAPYMIG_SW_REAP_COUNT,		/* how many */
 	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle longer than this */
+	CAPYMIG_SW_REAP_CLOSED_MS,	/* ... or, once FINs went both ways,
+					 * than this */
 };
 
 #define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)

@@ -448,6 +448,15 @@ static int deliver_to_listener(struct sock *listener, struct socket *sock)
 	tcp_rsk(req)->tfo_listener = false;
 	refcount_set(&req->rsk_refcnt, 1);
 	security_sk_clone(listener, sk);
+	/*
+	 * SO_REUSEADDR and SO_REUSEPORT, as a child the listener accepted
+	 * has them (sk_clone_lock copies them; leaving repair mode cleared
+	 * ours): the TIME-WAIT the connection leaves when it closes must not
+	 * keep the service's port from being bound again (a server
+	 * restarting) where the listener's own children's would not.
+	 */
+	sk->sk_reuse = listener->sk_reuse;
+	sk->sk_reuseport = listener->sk_reuseport;
 
 	/* Off its temporary struct socket, without marking it dead. */
 	write_lock_bh(&sk->sk_callback_lock);

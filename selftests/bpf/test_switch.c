@@ -33,7 +33,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		98
+#define PLAN		103
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -215,11 +215,13 @@ static bool slot_read(struct bpf_map *map, __u32 idx,
 				     sizeof(*slot), BPF_F_LOCK);
 }
 
-static void slot_write(struct bpf_map *map, __u32 idx,
-		       struct tcpmig_endpoint client,
-		       struct tcpmig_endpoint target, __u64 last_seen_ns)
+static void slot_write_flags(struct bpf_map *map, __u32 idx,
+			     struct tcpmig_endpoint client,
+			     struct tcpmig_endpoint target, __u64 last_seen_ns,
+			     __u32 flags)
 {
 	struct capymig_sw_slot slot = {
+		.flags = flags,
 		.rec = {
 			.client = client,
 			.service = srv[0],
@@ -231,6 +233,13 @@ static void slot_write(struct bpf_map *map, __u32 idx,
 	if (bpf_map__update_elem(map, &idx, sizeof(idx), &slot, sizeof(slot),
 				 BPF_F_LOCK))
 		tap_diag("writing slot %u: %s", idx, strerror(errno));
+}
+
+static void slot_write(struct bpf_map *map, __u32 idx,
+		       struct tcpmig_endpoint client,
+		       struct tcpmig_endpoint target, __u64 last_seen_ns)
+{
+	slot_write_flags(map, idx, client, target, last_seen_ns, 0);
 }
 
 /* The level of @map where @key's entry is, -1 if none; the slot in @slot. */
@@ -692,8 +701,9 @@ static void test_close(void)
 	struct tcpmig_endpoint c, to;
 	struct capymig_sw_slot slot;
 	struct snapshot s;
+	struct frame out;
 	bool sums;
-	int v;
+	int v, n;
 
 	snap(&s);
 	c = migrated_client();
@@ -724,13 +734,44 @@ static void test_close(void)
 		   "the target's FIN comes from the origin, noted");
 	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
-		   mig_entry(c, &slot) < 0 &&
-		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1,
-		   "the last ACK goes to the target and takes the entry");
-	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
+		   mig_entry(c, &slot) == 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 0,
+		   "the client's ACK of it goes to the target; the entry "
+		   "stays");
+	/*
+	 * The FINs crossed: the target acknowledges the client's after the
+	 * client acknowledged its own.  Unrewritten, from the target's own
+	 * address, it would meet no socket at the client: a reset.
+	 */
+	to = answer(srv[1], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) && sums,
+		   "the target's ACK after it still comes from the origin");
+	to = answer(srv[1], c, TH_FIN | TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) && sums,
+		   "... as does its FIN sent again (a last ACK lost)");
+	to = send_seg(c, srv[0], TH_SYN, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
+		   mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == 0,
-		   "... after which segments are not redirected");
+		   "a SYN from the client's endpoint (a new connection) "
+		   "takes the closed entry, counted, and is not redirected");
+
+	/* To the service: placed afresh, by the policy, not by the past. */
+	c = client();
+	n = syn(c, &out, &v);
+	if (n >= 0) {
+		send_seg(c, vip, TH_FIN | TH_ACK, &v, &sums);
+		answer(srv[n], c, TH_FIN | TH_ACK, &v, &sums);
+		send_seg(c, vip, TH_ACK, &v, &sums);
+	}
+	snap(&s);
+	n = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && n >= 0 && place_entry(c, &slot) >= 0 &&
+		   !slot.flags && delta(&s, CAPYMIG_SW_CNT_PLACED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == 0,
+		   "a SYN to the service after a close is placed afresh");
 }
 
 static void test_collisions(void)
@@ -1135,7 +1176,8 @@ static void test_spoofed(void)
 }
 
 /* Runs the reaper over @count slots from @start; its return value. */
-static int reap(__u32 start, __u32 count, __u32 idle_ms)
+static int reap_closed(__u32 start, __u32 count, __u32 idle_ms,
+		       __u32 closed_ms)
 {
 	struct __sk_buff ctx = { 0 };
 	struct frame in = { .len = ETH_HLEN }, out;
@@ -1143,7 +1185,14 @@ static int reap(__u32 start, __u32 count, __u32 idle_ms)
 	ctx.cb[CAPYMIG_SW_REAP_START] = start;
 	ctx.cb[CAPYMIG_SW_REAP_COUNT] = count;
 	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = idle_ms;
+	ctx.cb[CAPYMIG_SW_REAP_CLOSED_MS] = closed_ms;
 	return run_prog(skel->progs.capymig_switch_reap, &in, &out, &ctx);
+}
+
+/* ... with closed entries reaped as late as idle ones. */
+static int reap(__u32 start, __u32 count, __u32 idle_ms)
+{
+	return reap_closed(start, count, idle_ms, idle_ms);
 }
 
 static void test_reap(void)
@@ -1185,6 +1234,25 @@ static void test_reap(void)
 	tap_result(v == 1 && mig_entry(far, &slot) < 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 3,
 		   "reaper: counted, and a range of one slot works");
+
+	/* Closed 5 s ago, and an open one as idle. */
+	slot_write_flags(skel->maps.migrations,
+			 capymig_sw_slot_index(0, &fresh), fresh, srv[1],
+			 now - 5000000000ULL,
+			 CAPYMIG_SW_FIN_CLIENT | CAPYMIG_SW_FIN_SERVER);
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &stale),
+		   stale, srv[1], now - 5000000000ULL);
+	snap(&s);
+	v = reap_closed(0, CAPYMIG_SW_REAP_SLOTS, 10000, 6000);
+	tap_result(v == 0 && mig_entry(fresh, &slot) == 0,
+		   "reaper: a closed entry stays for the closed timeout");
+	v = reap_closed(0, CAPYMIG_SW_REAP_SLOTS, 10000, 1000);
+	tap_result(v == 1 && mig_entry(fresh, &slot) < 0 &&
+		   mig_entry(stale, &slot) == 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 0,
+		   "reaper: then it goes, counted as closed; an open one as "
+		   "idle stays");
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,

@@ -94,6 +94,8 @@ static const struct int_opt int_opts[] = {
 	{ "TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 128 << 10 },
 	{ "SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, 0 },
 	{ "SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, 0 },
+	/* The listener's (tcp_listener sets it), as accept() gives it. */
+	{ "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 0 },
 };
 
 #define N_INTS	(1 + sizeof(int_opts) / sizeof(int_opts[0]))

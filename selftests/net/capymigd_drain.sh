@@ -45,8 +45,10 @@ for i in 0 1; do
 		capyctl pool add ${srv[1 - i]}" >/dev/null ||
 		ksft_skip_all "cannot configure TCPMig"
 	# The origin's socat says ECONNABORTED for each connection gone.
-	ip netns exec "${sw_host[i + 1]}" \
-		socat TCP-LISTEN:$PORT,reuseaddr,fork EXEC:cat 2>>"$tmp/servers.log" &
+	# -t: after the client's FIN, wait for cat's echo longer than the
+	# default 0.5 s, which starting cat can take in an emulated guest.
+	ip netns exec "${sw_host[i + 1]}" socat -t 10 \
+		TCP-LISTEN:$PORT,reuseaddr,fork EXEC:cat 2>>"$tmp/servers.log" &
 	on_exit "kill $!"
 done
 ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null 2>&1 ||

@@ -86,7 +86,7 @@ static int socket_in(int netns, bool listener)
 	struct sockaddr_in sin = {
 		.sin_family = AF_INET, .sin_port = htons(opt.port),
 	};
-	int prev = netns_enter(netns), fd;
+	int prev = netns_enter(netns), fd, one = 1;
 
 	if (prev < 0)
 		die("enter a namespace");
@@ -94,7 +94,13 @@ static int socket_in(int netns, bool listener)
 	if (fd < 0)
 		die("socket");
 	if (listener) {
-		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
+		/*
+		 * Earlier tests' connections to the port may be in TIME-WAIT:
+		 * their listeners (tcpmig_stream's) had SO_REUSEPORT.
+		 */
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			       sizeof(one)) ||
+		    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
 		    listen(fd, 4))
 			die("listen");
 	} else {

@@ -113,6 +113,7 @@ struct options {
 	unsigned int period_us;
 	unsigned int heartbeat_timeout_ms;
 	unsigned int idle_timeout_ms;
+	unsigned int closed_timeout_ms;
 	unsigned int sweep_ms;
 	const char *socket;
 	const char *pin;
@@ -461,6 +462,7 @@ static void reap(struct switchd *d)
 	ctx.cb[CAPYMIG_SW_REAP_START] = d->reap_next;
 	ctx.cb[CAPYMIG_SW_REAP_COUNT] = share;
 	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = d->opt.idle_timeout_ms;
+	ctx.cb[CAPYMIG_SW_REAP_CLOSED_MS] = d->opt.closed_timeout_ms;
 	if (bpf_prog_test_run_opts(
 		    bpf_program__fd(d->skel->progs.capymig_switch_reap), &opts))
 		fprintf(stderr, PROG ": reaping: %s\n", strerror(errno));
@@ -563,8 +565,9 @@ static void print_text(const struct dump *dump)
 	       inet_ntop(AF_INET, &o->switch_addr, b, sizeof(b)),
 	       o->tcpmig_port, target_names[o->target]);
 	printf("period %u us, heartbeat timeout %u ms, idle timeout %u ms, "
-	       "LOADs sent %" PRIu64 "\n", o->period_us,
-	       o->heartbeat_timeout_ms, o->idle_timeout_ms, dump->loads_sent);
+	       "closed timeout %u ms, LOADs sent %" PRIu64 "\n", o->period_us,
+	       o->heartbeat_timeout_ms, o->idle_timeout_ms,
+	       o->closed_timeout_ms, dump->loads_sent);
 	printf("entries: migration %" PRId64 ", placement %" PRId64 "\n",
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES],
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_PLACE_ENTRIES]);
@@ -607,6 +610,7 @@ static void print_json(const struct dump *dump)
 	json_uint(&w, "period_us", o->period_us);
 	json_uint(&w, "heartbeat_timeout_ms", o->heartbeat_timeout_ms);
 	json_uint(&w, "idle_timeout_ms", o->idle_timeout_ms);
+	json_uint(&w, "closed_timeout_ms", o->closed_timeout_ms);
 	json_uint(&w, "loads_sent", dump->loads_sent);
 	json_uint(&w, "migration_entries",
 		  dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES]);
@@ -817,6 +821,9 @@ static void usage(FILE *out)
 "      --heartbeat-timeout MS    a server is dead after MS without a\n"
 "                                REGISTER; 0: servers need none (1000)\n"
 "      --idle-timeout MS         reap entries idle for MS (300000)\n"
+"      --closed-timeout MS       ... or, once the connection closed, for\n"
+"                                MS: its late segments are still rewritten\n"
+"                                (60000, as long as TCP's TIME-WAIT)\n"
 "      --sweep MS                look at every entry once in MS (10000)\n"
 "  -u, --socket NAME             control socket, @NAME for an abstract\n"
 "                                one (@" PROG ")\n"
@@ -878,8 +885,8 @@ static int add_server(struct switchd *d, char *text)
 	return 0;
 }
 
-enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_SWEEP,
-       OPT_PIN };
+enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT,
+       OPT_CLOSED_TIMEOUT, OPT_SWEEP, OPT_PIN };
 
 static const struct option long_options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -891,6 +898,7 @@ static const struct option long_options[] = {
 	{ "tcpmig-port", required_argument, NULL, OPT_TCPMIG_PORT },
 	{ "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "closed-timeout", required_argument, NULL, OPT_CLOSED_TIMEOUT },
 	{ "sweep", required_argument, NULL, OPT_SWEEP },
 	{ "pin", required_argument, NULL, OPT_PIN },
 	{ "socket", required_argument, NULL, 'u' },
@@ -957,6 +965,11 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 					&o->idle_timeout_ms))
 				goto bad;
 			break;
+		case OPT_CLOSED_TIMEOUT:
+			if (!parse_uint(optarg, 0, INT_MAX,
+					&o->closed_timeout_ms))
+				goto bad;
+			break;
 		case OPT_SWEEP:
 			if (!parse_uint(optarg, 1, INT_MAX, &o->sweep_ms))
 				goto bad;
@@ -1002,6 +1015,7 @@ int main(int argc, char **argv)
 			.period_us = 1000,
 			.heartbeat_timeout_ms = 1000,
 			.idle_timeout_ms = 300000,
+			.closed_timeout_ms = 60000,
 			.sweep_ms = 10000,
 			.socket = "@" PROG,
 		},

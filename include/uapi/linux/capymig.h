@@ -667,8 +667,8 @@ struct capymig_sw_migration {
 /*
  * Next to each slot of the migration and placement tables is a flags
  * register, cleared with the slot.  A connection's entries go with its
- * RST, or with its last ACK: the first segment without FIN once FINs went
- * both ways.
+ * RST; once FINs went both ways they stay, rewriting what still comes,
+ * until idle for the closed timeout or the client's next SYN.
  */
 #define CAPYMIG_SW_FIN_CLIENT		(1U << 0)	/* the client sent FIN */
 #define CAPYMIG_SW_FIN_SERVER		(1U << 1)	/* the server sent FIN */
@@ -810,7 +810,7 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_MIG_FULL,	/* PREPARE-ACK dropped: no free slot */
 	CAPYMIG_SW_CNT_MIG_STALE,	/* PREPARE-ACK dropped: not the owner */
 	CAPYMIG_SW_CNT_MIG_ABORTED,	/* entry withdrawn by an ABORT */
-	CAPYMIG_SW_CNT_CLOSED,		/* entries gone with the last ACK */
+	CAPYMIG_SW_CNT_CLOSED,		/* entries of closed connections gone */
 	CAPYMIG_SW_CNT_RESET,		/* entries gone with a RST */
 	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
 	CAPYMIG_SW_CNT_PREPARES,	/* PREPAREs sent on to their target */
