@@ -20,7 +20,7 @@
 # The client's rate is UTILIZATION (0.6) of the pool's capacity, SERVERS
 # (4) times 1e6 / SERVICE_US (50000) requests a second; the other options
 # of skew_load (connections, skew, durations) follow "--".  The switch
-# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).
+# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (100000).
 # Writes to DIR: load.log and load.err (skew_load's output and what went
 # wrong), server<i>.log
 # (skew_server's), migrations (the servers' completed migrations, summed)
@@ -33,7 +33,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 readonly PORT=8080
-servers=4 service_us=50000 util=0.6 period_us=10000 capymig=0 out=
+servers=4 service_us=50000 util=0.6 period_us=100000 capymig=0 out=
 
 while getopts cn:s:u:p:o: opt; do
 	case $opt in
@@ -92,12 +92,17 @@ capymigd_conf()
 		service_port = $PORT
 		cgroup = $1
 		bpf_pin =
+		interval_ms = 500
 		[proactive]
-		threshold_pct = 10
+		threshold_pct = 20
+		decide_ms = 2000
+		settle_ms = 2500
 		[reactive]
-		threshold_kib = 1
+		threshold_kib = 4
 		[migration]
 		any_point = no
+		rate = 2
+		burst = 4
 	EOF
 }
 

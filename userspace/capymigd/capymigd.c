@@ -450,9 +450,29 @@ static int collect(const struct tcpmig_conn *c, void *arg)
 }
 
 /*
+ * @prev's packet rate, with @segs_in segments at @now: the rate since the
+ * previous reading, averaged exponentially over decide_ms, the window
+ * over which the proactive policy averages the server's load.  The
+ * excess it sheds and the connections' rates that cover it are then
+ * measured alike; and a connection of a few requests a second, which a
+ * single reading of interval_ms often sees with no packet at all, keeps
+ * a rate and stays a candidate.
+ */
+static uint64_t smooth_pps(const struct capymigd *d,
+			   const struct conn_entry *prev, uint64_t segs_in,
+			   uint64_t now)
+{
+	uint64_t dt = now - d->conns.read_ns;
+	uint64_t window = d->cfg.decide_ms * 1000000ULL;
+	uint64_t pps = (segs_in - prev->segs_in) * 1000000000ULL / dt;
+
+	return (prev->pc.pps * window + pps * dt) / (window + dt);
+}
+
+/*
  * One reading of every connection: LIST for the queues, the monitor for
  * the rest.  Packets per second come from the difference with the
- * previous reading.
+ * previous reading (smooth_pps()).
  */
 static int refresh(struct capymigd *d, uint64_t now)
 {
@@ -493,9 +513,8 @@ static int refresh(struct capymigd *d, uint64_t now)
 				e->pc.arrived_ns = prev->pc.arrived_ns;
 			if (e->monitored && prev->monitored &&
 			    e->segs_in >= prev->segs_in)
-				e->pc.pps = (e->segs_in - prev->segs_in) *
-					    1000000000ULL /
-					    (now - d->conns.read_ns);
+				e->pc.pps = smooth_pps(d, prev, e->segs_in,
+						       now);
 		}
 		e->pc.busy = moving(d, &e->pc.tuple);
 		d->metrics.rqlen_bytes += e->pc.rqlen;
