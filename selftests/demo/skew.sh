@@ -82,8 +82,15 @@ on_exit kill $!
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
 	fail "capymig-switchd did not start: $(cat "$out/switchd.log")"
 
-# capymigd's configuration: Capybara's thresholds (§8: 10 % above the
-# pool's average; 20 requests queued, here 1 KiB: 16), moves at request
+# capymigd's configuration, on the servers' time scale: a server of 20
+# requests a second sees 40 in 2 s, whose Poisson noise alone is 16 %:
+# loads are averaged over 2 s (decide_ms, the connections' rates too), a
+# move counted as gone for 2.5 s (settle_ms, until the switch's counts
+# show it), 20 % above the average to act (Capybara's 10 % is below the
+# noise).  The reactive threshold, 4 KiB (64 requests, 3 s of work), is
+# for a real pile-up, not a burst of the client.  One migration a second
+# at most: the switch's least-loaded target must see one land before it
+# picks the next, or all go to the same server.  Moves at request
 # boundaries only, the server monitor attached to the server's cgroup.
 capymigd_conf()
 {
@@ -101,8 +108,8 @@ capymigd_conf()
 		threshold_kib = 4
 		[migration]
 		any_point = no
-		rate = 2
-		burst = 4
+		rate = 1
+		burst = 1
 	EOF
 }
 

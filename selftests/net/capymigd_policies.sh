@@ -6,10 +6,10 @@
 # loaded through the switch by the skew experiment's open-loop client:
 #
 #  1. a step workload (the Capybara paper's §8.1.2), proactive policy
-#     only: both servers start at 15 % of their capacity, then every 2 s
+#     only: both servers start at 20 % of their capacity, then every 2 s
 #     the load of one server's connections grows by as much; by the end
-#     it alone would be at 120 %.  The proactive policy must move
-#     connections off it and even the load out;
+#     it alone would be at 140 %, the pool at 80 %.  The proactive policy
+#     must move connections off it and even the load out;
 #  2. a receive-queue spike, reactive policy only: one server's
 #     application stops for 4 s (SIGSTOP, as in a long pause) while its
 #     connections keep receiving requests; its receive queues pass the
@@ -143,17 +143,19 @@ served()
 
 tap_plan 7
 
-# 1. The step: 6 requests a second, 3 on each server's connections, then
-# the stepped server's connections' load grows by 3 a second every 2 s:
-# 24 of them for 3 of the other's from the 14th second.
-load step -r 6 -g 2 -d 16 -D 3
+# 1. The step: 8 requests a second, 4 on each server's connections, then
+# the stepped server's connections' load grows by 4 a second every 2 s:
+# 24 of them for 4 of the other's from the 10th second, 28 from the 12th.
+load step -r 8 -g 2 -d 14 -D 2
 step_status=$?
 t0=$(field step start)
 # The stepped server is the one that served more over the run whatever
 # happened; its share of the last 4 s tells whether the load was evened
-# out (about 1/2) or not (20 served of 24 due against 3: 87 %).
-from=$(awk -v t="$t0" 'BEGIN { print t + 12 }')
-to=$(awk -v t="$t0" 'BEGIN { print t + 16 }')
+# out or not.  Evened out, the policy leaves it at most 20 % above the
+# average: 60 %, a little more while the last step is being shed; not
+# moved, it serves 20 a second, its capacity, against 4: 83 %.
+from=$(awk -v t="$t0" 'BEGIN { print t + 10 }')
+to=$(awk -v t="$t0" 'BEGIN { print t + 14 }')
 for i in 1 2; do
 	total[i]=$(served $i 0 "$to")
 	last[i]=$(served $i "$from" "$to")
@@ -162,14 +164,19 @@ a=1 b=2
 ((total[2] > total[1])) && a=2 b=1
 tap_diag "step: server $a (stepped) served ${total[a]}, ${last[a]} in" \
 	 "the last 4 s; server $b ${total[b]}, ${last[b]}"
+for i in 1 2; do
+	tap_diag "step: capymigd $i: $(grep -c 'proactive: migrating' \
+		  "$tmp/capymigd$i.log") proactive migrations started," \
+		 "$(migrations_out $i) completed"
+done
 tap_check "step: the client's requests were all answered, none failed" \
 	no_errors step $step_status
 tap_check "step: the proactive policy moved connections off the stepped server" \
 	grep -q "proactive: migrating" "$tmp/capymigd$a.log"
 tap_check "step: and they arrived ($(migrations_out $a) migrated)" \
 	test "$(migrations_out $a)" -gt 0
-tap_check "step: the load is evened out (the stepped server's share of the last 4 s below 65 %)" \
-	test $((100 * last[a])) -lt $((65 * (last[a] + last[b])))
+tap_check "step: the load is evened out (the stepped server's share of the last 4 s below 75 %)" \
+	test $((100 * last[a])) -lt $((75 * (last[a] + last[b])))
 
 # 2. The spike: reactive only, at 1 KiB (16 requests) queued.  12
 # requests a second, 6 on each server; host1's application stops for 4 s
@@ -181,7 +188,7 @@ for i in 1 2; do
 		ksft_skip_all "capymigd did not reload its configuration"
 done
 before=$(migrations_out 1)
-load spike -r 12 -d 10 -D 3 &
+load spike -r 12 -d 8 -D 2 &
 spike=$!
 wait_for 30 grep -q "^start:" "$tmp/spike.log"
 sleep 2
@@ -198,4 +205,5 @@ tap_check "spike: and moved connections ($(($(migrations_out 1) - before)) migra
 	test "$(migrations_out 1)" -gt "$before"
 tap_diag "step: $(grep -E '^(p50|p99|throughput)' "$tmp/step.log" | tr '\n' ' ')"
 tap_diag "spike: $(grep -E '^(p50|p99|throughput)' "$tmp/spike.log" | tr '\n' ' ')"
+tap_diag "$SECONDS s"
 tap_done
