@@ -279,7 +279,25 @@ static const char *const policy_names[METRICS_POLICIES] = {
 	[METRICS_REACTIVE] = "reactive",
 };
 
-static void migrate(struct capymigd *d, struct conn_entry *e,
+/*
+ * The connection's request boundary as the monitor has it now, not as
+ * the last reading had it: a connection served a few times a second has
+ * answered again since, and MIGRATE would refuse the older boundary
+ * (EAGAIN) -- the busiest connections, which the policies prefer, always.
+ */
+static void fresh_boundary(const struct capymigd *d, struct policy_conn *c)
+{
+	struct capymig_conn rec;
+
+	if (d->have_monitor && !monitor_lookup(&d->mon, &c->tuple, &rec) &&
+	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+		c->flags |= CAPYMIG_CONN_F_READ_SEQ;
+		c->read_seq = rec.read_seq;
+	}
+}
+
+/* Starts the migration of @e; false if the module refused it. */
+static bool migrate(struct capymigd *d, struct conn_entry *e,
 		    enum metrics_policy policy, uint64_t now)
 {
 	const struct tcpmig_endpoint *target = pick_target(d);
@@ -307,12 +325,11 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 		       to);
 		id = 0;
 	} else {
-		struct tcpmig_migrate_opts opts = {
-			.target = target,
-			.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ),
-			.read_seq = c->read_seq,
-		};
+		struct tcpmig_migrate_opts opts = { .target = target };
 
+		fresh_boundary(d, &e->pc);
+		opts.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ);
+		opts.read_seq = c->read_seq;
 		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
 		if (err) {
 			d->metrics.start_errors++;
@@ -320,7 +337,7 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 			       policy_names[policy], text,
 			       tcpmig_nl_strerror(err),
 			       d->req.ext_msg[0] ? ": " : "", d->req.ext_msg);
-			return;
+			return false;
 		}
 		d->metrics.started[policy]++;
 		logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %"
@@ -335,6 +352,7 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 	f->pps = c->pps;
 	d->in_flight++;
 	d->metrics.in_flight = d->in_flight;
+	return true;
 }
 
 /*
@@ -345,7 +363,7 @@ static unsigned int act(struct capymigd *d, enum metrics_policy policy,
 			const unsigned int *chosen, unsigned int n,
 			uint64_t now)
 {
-	unsigned int room, granted, i;
+	unsigned int room, granted, started = 0, i;
 
 	room = d->cfg.max_in_flight > d->in_flight ?
 	       d->cfg.max_in_flight - d->in_flight : 0;
@@ -357,8 +375,10 @@ static unsigned int act(struct capymigd *d, enum metrics_policy policy,
 		       "rate limit or the in-flight bound",
 		       policy_names[policy], n - granted, n);
 	for (i = 0; i < granted; i++)
-		migrate(d, &d->conns.v[chosen[i]], policy, now);
-	return granted;
+		started += migrate(d, &d->conns.v[chosen[i]], policy, now);
+	/* A migration the module refused moved nothing: no token spent. */
+	d->bucket.tokens += granted - started;
+	return started;
 }
 
 /* The table's connections as the policies take them. */
