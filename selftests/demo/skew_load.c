@@ -322,10 +322,15 @@ static void replace_conn(struct slot *s, const char *why)
 	uint64_t i;
 
 	if (why) {
-		fprintf(stderr, "skew_load: %s connection %td, after %llu "
-			"answers, %llu unanswered: %s\n",
+		struct sockaddr_in self = {};
+		socklen_t len = sizeof(self);
+
+		/* The port names it in the servers' and daemons' logs. */
+		getsockname(s->fd, (struct sockaddr *)&self, &len);
+		fprintf(stderr, "skew_load: %s connection %td (port %u), "
+			"after %llu answers, %llu unanswered: %s\n",
 			s->is_long ? "long-lived" : "short-lived", s - g.slots,
-			(unsigned long long)s->done,
+			ntohs(self.sin_port), (unsigned long long)s->done,
 			(unsigned long long)(s->sent - s->done), why);
 		g.errors++;
 		for (i = s->done; i < s->sent; i++) {

@@ -87,6 +87,8 @@ logmsg(int prio, const char *fmt, ...)
 struct conn_entry {
 	struct policy_conn pc;
 	uint64_t segs_in;
+	uint64_t first_ns;	/* when the monitor first saw it, */
+	uint64_t first_segs;	/* with so many segments received */
 	bool monitored;
 };
 
@@ -470,22 +472,28 @@ static int collect(const struct tcpmig_conn *c, void *arg)
 }
 
 /*
- * @prev's packet rate, with @segs_in segments at @now: the rate since the
- * previous reading, averaged exponentially over decide_ms, the window
- * over which the proactive policy averages the server's load.  The
- * excess it sheds and the connections' rates that cover it are then
- * measured alike; and a connection of a few requests a second, which a
- * single reading of interval_ms often sees with no packet at all, keeps
- * a rate and stays a candidate.
+ * @e's packet rate, @prev its previous reading: the rate since then,
+ * averaged exponentially over decide_ms, the window over which the
+ * proactive policy averages the server's load.  The excess it sheds and
+ * the connections' rates that cover it are then measured alike; and a
+ * connection of a few requests a second, which a single reading of
+ * interval_ms often sees with no packet at all, keeps a rate and stays a
+ * candidate.  Younger than the window, the average since it was first
+ * seen: starting from 0 would understate the busiest connections just
+ * when the first decisions are taken, and let the policy move one too
+ * heavy for its target.
  */
 static uint64_t smooth_pps(const struct capymigd *d,
-			   const struct conn_entry *prev, uint64_t segs_in,
-			   uint64_t now)
+			   const struct conn_entry *prev,
+			   const struct conn_entry *e, uint64_t now)
 {
 	uint64_t dt = now - d->conns.read_ns;
 	uint64_t window = d->cfg.decide_ms * 1000000ULL;
-	uint64_t pps = (segs_in - prev->segs_in) * 1000000000ULL / dt;
+	uint64_t pps = (e->segs_in - prev->segs_in) * 1000000000ULL / dt;
 
+	if (now - e->first_ns < window)
+		return (e->segs_in - e->first_segs) * 1000000000ULL /
+		       (now - e->first_ns);
 	return (prev->pc.pps * window + pps * dt) / (window + dt);
 }
 
@@ -532,9 +540,15 @@ static int refresh(struct capymigd *d, uint64_t now)
 			if (prev->pc.arrived_ns > e->pc.arrived_ns)
 				e->pc.arrived_ns = prev->pc.arrived_ns;
 			if (e->monitored && prev->monitored &&
-			    e->segs_in >= prev->segs_in)
-				e->pc.pps = smooth_pps(d, prev, e->segs_in,
-						       now);
+			    e->segs_in >= prev->segs_in) {
+				e->first_ns = prev->first_ns;
+				e->first_segs = prev->first_segs;
+				e->pc.pps = smooth_pps(d, prev, e, now);
+			}
+		}
+		if (e->monitored && !e->first_ns) {
+			e->first_ns = now;
+			e->first_segs = e->segs_in;
 		}
 		e->pc.busy = moving(d, &e->pc.tuple);
 		d->metrics.rqlen_bytes += e->pc.rqlen;
