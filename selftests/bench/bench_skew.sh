@@ -56,9 +56,13 @@ run()
 	local name=$1
 	shift
 
-	"$SKEW" -o "$tmp/$name" "$@" >/dev/null ||
-		fail "the $name run failed: $(grep -h . "$tmp/$name"/*.log |
-					       tail -n 3)"
+	if ! "$SKEW" -o "$tmp/$name" "$@" >/dev/null; then
+		# What the client saw go wrong, and its summary.
+		sed 's/^/# /' "$tmp/$name/load.err" 2>/dev/null | head -n 10
+		grep -E '^(requests|unfinished|lost|errors|p99_us):' \
+			"$tmp/$name/load.log" 2>/dev/null | sed 's/^/# /'
+		fail "the $name run failed"
+	fi
 	echo "# $name: p99 $(field "$name" p99_us) us," \
 	     "$(field "$name" throughput_rps) requests/s," \
 	     "$(cat "$tmp/$name/migrations") migrations," \

@@ -20,7 +20,7 @@
 # The client's rate is UTILIZATION (0.6) of the pool's capacity, SERVERS
 # (4) times 1e6 / SERVICE_US (50000) requests a second; the other options
 # of skew_load (connections, skew, durations) follow "--".  The switch
-# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (10000).
+# measures the load and sends LOAD-NOTIFICATIONs every PERIOD_US (100000).
 # Writes to DIR: load.log and load.err (skew_load's output and what went
 # wrong), server<i>.log
 # (skew_server's), migrations (the servers' completed migrations, summed)
@@ -33,7 +33,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 readonly PORT=8080
-servers=4 service_us=50000 util=0.6 period_us=10000 capymig=0 out=
+servers=4 service_us=50000 util=0.6 period_us=100000 capymig=0 out=
 
 while getopts cn:s:u:p:o: opt; do
 	case $opt in
@@ -82,8 +82,15 @@ on_exit kill $!
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
 	fail "capymig-switchd did not start: $(cat "$out/switchd.log")"
 
-# capymigd's configuration: Capybara's thresholds (§8: 10 % above the
-# pool's average; 20 requests queued, here 1 KiB: 16), moves at request
+# capymigd's configuration, on the servers' time scale: a server of 20
+# requests a second sees 40 in 2 s, whose Poisson noise alone is 16 %:
+# loads are averaged over 2 s (decide_ms, the connections' rates too), a
+# move counted as gone for 2.5 s (settle_ms, until the switch's counts
+# show it), 20 % above the average to act (Capybara's 10 % is below the
+# noise).  The reactive threshold, 4 KiB (64 requests, 3 s of work), is
+# for a real pile-up, not a burst of the client.  One migration a second
+# at most: the switch's least-loaded target must see one land before it
+# picks the next, or all go to the same server.  Moves at request
 # boundaries only, the server monitor attached to the server's cgroup.
 capymigd_conf()
 {
@@ -92,12 +99,17 @@ capymigd_conf()
 		service_port = $PORT
 		cgroup = $1
 		bpf_pin =
+		interval_ms = 500
 		[proactive]
-		threshold_pct = 10
+		threshold_pct = 20
+		decide_ms = 2000
+		settle_ms = 2500
 		[reactive]
-		threshold_kib = 1
+		threshold_kib = 4
 		[migration]
 		any_point = no
+		rate = 1
+		burst = 1
 	EOF
 }
 

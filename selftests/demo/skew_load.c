@@ -5,7 +5,7 @@
  *
  *	skew_load -a ADDR:PORT -r RATE [-L LONG] [-S SHORT] [-z ALPHA]
  *		  [-f LONG_SHARE] [-k REQUESTS] [-w WARMUP_S] [-d SECONDS]
- *		  [-D DRAIN_S] [-s SEED]
+ *		  [-D DRAIN_S] [-g STEP_S] [-s SEED]
  *
  * LONG (100) long-lived connections stay open all along; SHORT (900)
  * short-lived ones each carry a few requests (1 to 2 * REQUESTS - 1, 4 on
@@ -17,6 +17,13 @@
  * the heaviest -- and the short-lived ones share the rest evenly.  A
  * request waits for its connection when that one is still being opened
  * or replaced: open loop, its latency counts from when it was due.
+ *
+ * With STEP_S, a step workload (the Capybara paper's §8.1.2): every
+ * STEP_S seconds from the start, the long-lived connections of even rank
+ * (0, 2, 4, ...) get their initial load once more, and RATE grows by as
+ * much.  A placement that deals connections out in turn to two servers
+ * puts them all on one, whose load then rises step by step while the
+ * other's stays.
  *
  * The long-lived connections are opened first, one after the other, then
  * the short-lived ones; then the requests start.  Those due in the first
@@ -63,6 +70,7 @@ static struct {
 	double long_share;
 	int requests;
 	double warmup_s, duration_s, drain_s;
+	double step_s;
 	unsigned short seed[3];
 } opt = {
 	.nlong = 100,
@@ -109,7 +117,9 @@ struct samples {
 static struct {
 	struct slot *slots;
 	int nslots;
-	double *cumw;		/* cumulative weights, the last is 1 */
+	double *cumw;		/* cumulative weights */
+	double rate;		/* requests a second, now */
+	unsigned int step;	/* of the step workload */
 	int epoll, timer;
 	uint64_t start, measure_from, measure_to;
 	uint64_t due_total, done_total;
@@ -125,7 +135,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: skew_load -a ADDR:PORT -r RATE [-L LONG] "
 			"[-S SHORT] [-z ALPHA] [-f LONG_SHARE] [-k REQUESTS] "
-			"[-w WARMUP_S] [-d SECONDS] [-D DRAIN_S] [-s SEED]\n");
+			"[-w WARMUP_S] [-d SECONDS] [-D DRAIN_S] [-g STEP_S] "
+			"[-s SEED]\n");
 	exit(2);
 }
 
@@ -140,7 +151,7 @@ static void parse_args(int argc, char **argv)
 	unsigned long seed;
 	int c;
 
-	while ((c = getopt(argc, argv, "a:r:L:S:z:f:k:w:d:D:s:")) != -1) {
+	while ((c = getopt(argc, argv, "a:r:L:S:z:f:k:w:d:D:g:s:")) != -1) {
 		switch (c) {
 		case 'a':
 			if (!skew_parse_addr(optarg, &opt.addr))
@@ -173,6 +184,9 @@ static void parse_args(int argc, char **argv)
 		case 'D':
 			opt.drain_s = atof(optarg);
 			break;
+		case 'g':
+			opt.step_s = atof(optarg);
+			break;
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
 			opt.seed[0] = seed;
@@ -185,7 +199,7 @@ static void parse_args(int argc, char **argv)
 	if (!opt.addr.sin_port || opt.rate <= 0 || opt.nlong < 0 ||
 	    opt.nshort < 0 || opt.nlong + opt.nshort == 0 ||
 	    opt.requests < 1 || opt.long_share < 0 || opt.long_share > 1 ||
-	    opt.duration_s <= 0)
+	    opt.duration_s <= 0 || opt.step_s < 0)
 		usage();
 	if (!opt.nshort)
 		opt.long_share = 1;
@@ -308,10 +322,15 @@ static void replace_conn(struct slot *s, const char *why)
 	uint64_t i;
 
 	if (why) {
-		fprintf(stderr, "skew_load: %s connection %td, after %llu "
-			"answers, %llu unanswered: %s\n",
+		struct sockaddr_in self = {};
+		socklen_t len = sizeof(self);
+
+		/* The port names it in the servers' and daemons' logs. */
+		getsockname(s->fd, (struct sockaddr *)&self, &len);
+		fprintf(stderr, "skew_load: %s connection %td (port %u), "
+			"after %llu answers, %llu unanswered: %s\n",
 			s->is_long ? "long-lived" : "short-lived", s - g.slots,
-			(unsigned long long)s->done,
+			ntohs(self.sin_port), (unsigned long long)s->done,
 			(unsigned long long)(s->sent - s->done), why);
 		g.errors++;
 		for (i = s->done; i < s->sent; i++) {
@@ -454,35 +473,34 @@ static void handle(struct slot *s, uint32_t events)
 /* --- the load ------------------------------------------------------------- */
 
 /*
- * The slots' weights: slot i < LONG is long-lived connection i, of Zipf
- * weight 1 / (i + 1)^ALPHA among them.
+ * The slots' weights at step @step of a step workload (0 otherwise): slot
+ * i < LONG is long-lived connection i, of Zipf weight 1 / (i + 1)^ALPHA
+ * among them, times 1 + @step if i is even.  They add up to 1 at step 0;
+ * the rate grows with their sum.
  */
-static void weigh(void)
+static void weigh(unsigned int step)
 {
 	double w, sum_long = 0, acc = 0;
 	int i;
 
-	g.cumw = malloc(g.nslots * sizeof(*g.cumw));
-	if (!g.cumw)
-		die("malloc");
 	for (i = 0; i < opt.nlong; i++)
 		sum_long += pow(i + 1, -opt.alpha);
 	for (i = 0; i < g.nslots; i++) {
 		if (i < opt.nlong)
-			w = opt.long_share * pow(i + 1, -opt.alpha) / sum_long;
+			w = opt.long_share * pow(i + 1, -opt.alpha) / sum_long *
+			    (i % 2 ? 1 : 1 + step);
 		else
 			w = (1 - opt.long_share) / opt.nshort;
 		acc += w;
 		g.cumw[i] = acc;
 	}
-	g.cumw[g.nslots - 1] = 1;
-	printf("# heaviest connection: %.1f %% of the load, %.0f req/s\n",
-	       100 * g.cumw[0], g.cumw[0] * opt.rate);
+	g.step = step;
+	g.rate = opt.rate * acc;
 }
 
 static struct slot *pick(void)
 {
-	double u = erand48(opt.seed);
+	double u = erand48(opt.seed) * g.cumw[g.nslots - 1];
 	int lo = 0, hi = g.nslots - 1, mid;
 
 	while (lo < hi) {
@@ -498,7 +516,7 @@ static struct slot *pick(void)
 /* The next arrival of the Poisson process after @t. */
 static uint64_t next_arrival(uint64_t t)
 {
-	return t + (uint64_t)(-log(1 - erand48(opt.seed)) / opt.rate * NS);
+	return t + (uint64_t)(-log(1 - erand48(opt.seed)) / g.rate * NS);
 }
 
 static void arm(uint64_t at)
@@ -576,6 +594,10 @@ static void pump(uint64_t until, bool arrivals, struct slot *wait_for,
 			/* The timer: every arrival due by now. */
 			now = skew_now_ns();
 			while (arrivals && next <= now && next < g.measure_to) {
+				if (opt.step_s && (double)(next - g.start) / NS /
+				    opt.step_s >= g.step + 1)
+					weigh((double)(next - g.start) / NS /
+					      opt.step_s);
 				s = pick();
 				ring_push(&s->q, next);
 				g.due_total++;
@@ -619,7 +641,16 @@ int main(int argc, char **argv)
 	       opt.rate);
 	if (opt.alpha)
 		printf("# Zipf exponent %.2f\n", opt.alpha);
-	weigh();
+	if (opt.step_s)
+		printf("# step workload: the even long-lived connections' "
+		       "load grows by its initial value every %.1f s\n",
+		       opt.step_s);
+	g.cumw = malloc(g.nslots * sizeof(*g.cumw));
+	if (!g.cumw)
+		die("malloc");
+	weigh(0);
+	printf("# heaviest connection: %.1f %% of the load, %.0f req/s\n",
+	       100 * g.cumw[0], g.cumw[0] * opt.rate);
 
 	/*
 	 * The long-lived connections one after the other, so that a

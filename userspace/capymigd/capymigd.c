@@ -87,6 +87,8 @@ logmsg(int prio, const char *fmt, ...)
 struct conn_entry {
 	struct policy_conn pc;
 	uint64_t segs_in;
+	uint64_t first_ns;	/* when the monitor first saw it, */
+	uint64_t first_segs;	/* with so many segments received */
 	bool monitored;
 };
 
@@ -279,7 +281,25 @@ static const char *const policy_names[METRICS_POLICIES] = {
 	[METRICS_REACTIVE] = "reactive",
 };
 
-static void migrate(struct capymigd *d, struct conn_entry *e,
+/*
+ * The connection's request boundary as the monitor has it now, not as
+ * the last reading had it: a connection served a few times a second has
+ * answered again since, and MIGRATE would refuse the older boundary
+ * (EAGAIN) -- the busiest connections, which the policies prefer, always.
+ */
+static void fresh_boundary(const struct capymigd *d, struct policy_conn *c)
+{
+	struct capymig_conn rec;
+
+	if (d->have_monitor && !monitor_lookup(&d->mon, &c->tuple, &rec) &&
+	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+		c->flags |= CAPYMIG_CONN_F_READ_SEQ;
+		c->read_seq = rec.read_seq;
+	}
+}
+
+/* Starts the migration of @e; false if the module refused it. */
+static bool migrate(struct capymigd *d, struct conn_entry *e,
 		    enum metrics_policy policy, uint64_t now)
 {
 	const struct tcpmig_endpoint *target = pick_target(d);
@@ -307,12 +327,11 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 		       to);
 		id = 0;
 	} else {
-		struct tcpmig_migrate_opts opts = {
-			.target = target,
-			.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ),
-			.read_seq = c->read_seq,
-		};
+		struct tcpmig_migrate_opts opts = { .target = target };
 
+		fresh_boundary(d, &e->pc);
+		opts.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ);
+		opts.read_seq = c->read_seq;
 		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
 		if (err) {
 			d->metrics.start_errors++;
@@ -320,7 +339,7 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 			       policy_names[policy], text,
 			       tcpmig_nl_strerror(err),
 			       d->req.ext_msg[0] ? ": " : "", d->req.ext_msg);
-			return;
+			return false;
 		}
 		d->metrics.started[policy]++;
 		logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %"
@@ -335,6 +354,7 @@ static void migrate(struct capymigd *d, struct conn_entry *e,
 	f->pps = c->pps;
 	d->in_flight++;
 	d->metrics.in_flight = d->in_flight;
+	return true;
 }
 
 /*
@@ -345,7 +365,7 @@ static unsigned int act(struct capymigd *d, enum metrics_policy policy,
 			const unsigned int *chosen, unsigned int n,
 			uint64_t now)
 {
-	unsigned int room, granted, i;
+	unsigned int room, granted, started = 0, i;
 
 	room = d->cfg.max_in_flight > d->in_flight ?
 	       d->cfg.max_in_flight - d->in_flight : 0;
@@ -357,8 +377,10 @@ static unsigned int act(struct capymigd *d, enum metrics_policy policy,
 		       "rate limit or the in-flight bound",
 		       policy_names[policy], n - granted, n);
 	for (i = 0; i < granted; i++)
-		migrate(d, &d->conns.v[chosen[i]], policy, now);
-	return granted;
+		started += migrate(d, &d->conns.v[chosen[i]], policy, now);
+	/* A migration the module refused moved nothing: no token spent. */
+	d->bucket.tokens += granted - started;
+	return started;
 }
 
 /* The table's connections as the policies take them. */
@@ -450,9 +472,35 @@ static int collect(const struct tcpmig_conn *c, void *arg)
 }
 
 /*
+ * @e's packet rate, @prev its previous reading: the rate since then,
+ * averaged exponentially over decide_ms, the window over which the
+ * proactive policy averages the server's load.  The excess it sheds and
+ * the connections' rates that cover it are then measured alike; and a
+ * connection of a few requests a second, which a single reading of
+ * interval_ms often sees with no packet at all, keeps a rate and stays a
+ * candidate.  Younger than the window, the average since it was first
+ * seen: starting from 0 would understate the busiest connections just
+ * when the first decisions are taken, and let the policy move one too
+ * heavy for its target.
+ */
+static uint64_t smooth_pps(const struct capymigd *d,
+			   const struct conn_entry *prev,
+			   const struct conn_entry *e, uint64_t now)
+{
+	uint64_t dt = now - d->conns.read_ns;
+	uint64_t window = d->cfg.decide_ms * 1000000ULL;
+	uint64_t pps = (e->segs_in - prev->segs_in) * 1000000000ULL / dt;
+
+	if (now - e->first_ns < window)
+		return (e->segs_in - e->first_segs) * 1000000000ULL /
+		       (now - e->first_ns);
+	return (prev->pc.pps * window + pps * dt) / (window + dt);
+}
+
+/*
  * One reading of every connection: LIST for the queues, the monitor for
  * the rest.  Packets per second come from the difference with the
- * previous reading.
+ * previous reading (smooth_pps()).
  */
 static int refresh(struct capymigd *d, uint64_t now)
 {
@@ -492,10 +540,15 @@ static int refresh(struct capymigd *d, uint64_t now)
 			if (prev->pc.arrived_ns > e->pc.arrived_ns)
 				e->pc.arrived_ns = prev->pc.arrived_ns;
 			if (e->monitored && prev->monitored &&
-			    e->segs_in >= prev->segs_in)
-				e->pc.pps = (e->segs_in - prev->segs_in) *
-					    1000000000ULL /
-					    (now - d->conns.read_ns);
+			    e->segs_in >= prev->segs_in) {
+				e->first_ns = prev->first_ns;
+				e->first_segs = prev->first_segs;
+				e->pc.pps = smooth_pps(d, prev, e, now);
+			}
+		}
+		if (e->monitored && !e->first_ns) {
+			e->first_ns = now;
+			e->first_segs = e->segs_in;
 		}
 		e->pc.busy = moving(d, &e->pc.tuple);
 		d->metrics.rqlen_bytes += e->pc.rqlen;

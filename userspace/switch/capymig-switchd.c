@@ -370,7 +370,6 @@ static void publish(struct switchd *d)
 		ps[id] = (struct policy_server){
 			.live = d->srv[id].state == CAPYMIG_SW_SERVER_LIVE,
 			.weight = d->srv[id].hb.weight ?: d->srv[id].weight,
-			.pps = d->srv[id].pps,
 			.load = d->srv[id].load,
 		};
 	}

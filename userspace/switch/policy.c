@@ -25,7 +25,11 @@ double policy_smooth(double load, __u64 pps)
 	return load + (pps - load) / (1 << SMOOTH_SHIFT);
 }
 
-/* The two least loaded live servers, ties to the first from @rotate. */
+/*
+ * The two least loaded live servers, ties to the first from @rotate: by
+ * the smoothed load, as LWRR; one period may see a server get no packet
+ * at all when requests are few.
+ */
 static void least_loaded(const struct policy_server *srv, unsigned int n,
 			 unsigned int rotate, __u8 least[2])
 {
@@ -37,11 +41,11 @@ static void least_loaded(const struct policy_server *srv, unsigned int n,
 		if (!srv[id].live)
 			continue;
 		if (least[0] == CAPYMIG_SW_NO_SERVER ||
-		    srv[id].pps < srv[least[0]].pps) {
+		    srv[id].load < srv[least[0]].load) {
 			least[1] = least[0];
 			least[0] = id;
 		} else if (least[1] == CAPYMIG_SW_NO_SERVER ||
-			   srv[id].pps < srv[least[1]].pps) {
+			   srv[id].load < srv[least[1]].load) {
 			least[1] = id;
 		}
 	}

@@ -14,7 +14,6 @@
 struct policy_server {
 	bool live;		/* may get new connections and migrations */
 	__u32 weight;		/* its capacity, relative to the others' */
-	__u64 pps;		/* packets per second sent to it last period */
 	double load;		/* pps, smoothed over periods (policy_smooth) */
 };
 

@@ -49,10 +49,10 @@ static void lists_only_live_servers(void **state)
 static void finds_the_two_least_loaded(void **state)
 {
 	struct policy_server srv[4] = {
-		{ .live = true, .weight = 1, .pps = 500 },
-		{ .live = true, .weight = 1, .pps = 100 },
-		{ .live = false, .weight = 1, .pps = 0 },
-		{ .live = true, .weight = 1, .pps = 300 },
+		{ .live = true, .weight = 1, .load = 500 },
+		{ .live = true, .weight = 1, .load = 100 },
+		{ .live = false, .weight = 1, .load = 0 },
+		{ .live = true, .weight = 1, .load = 300 },
 	};
 	struct capymig_sw_sched s;
 
