@@ -4,7 +4,7 @@
  * between two servers, through the switch, only at request boundaries.
  *
  *	boundary_mover -o CONN_MONITOR_OBJ -N NS_A,NS_B -C CGROUP_A,CGROUP_B
- *		       -g EP_A,EP_B -n CONNS -d SECONDS
+ *		       -g EP_A,EP_B -n CONNS -d SECONDS [-f FRESH_MS]
  *
  * Each server (a process in cgroup CGROUP_X, serving EP_X in namespace
  * NS_X) gets a server monitor of its own (bpf/conn_monitor.bpf.c): its
@@ -15,7 +15,11 @@
  * nothing since its last write, so that no half-read request stays
  * behind in the origin's memory.  A connection that moved in has no
  * boundary until the target's server has written on it, so each move is
- * followed by at least one response from the target.  After SECONDS, the
+ * followed by at least one response from the target.  With FRESH_MS, only
+ * connections whose record changed (a write, or the ACK of one) within
+ * the last FRESH_MS move: those that have just been answered, whose
+ * client is then thinking, so that the move is over before the next
+ * request comes.  After SECONDS, the
  * migrations in flight are waited for and the counts are printed:
  *
  *	moved N stale N withdrawn N failed N
@@ -75,13 +79,14 @@ static struct server servers[2];
 static struct migrate_switch flights[MAX_FLIGHTS];
 static unsigned int n_flights;
 static unsigned long moved, stale, withdrawn, failed;
+static double fresh_s;
 static volatile sig_atomic_t stop;
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: boundary_mover -o CONN_MONITOR_OBJ "
 			"-N NS_A,NS_B -C CGROUP_A,CGROUP_B -g EP_A,EP_B "
-			"-n CONNS -d SECONDS\n");
+			"-n CONNS -d SECONDS [-f FRESH_MS]\n");
 	exit(2);
 }
 
@@ -202,14 +207,19 @@ static void scan(int from)
 	struct capymig_tuple key, next;
 	struct capymig_conn conn;
 	bool first = true;
+	double now = now_s();
 
 	while (!bpf_map_get_next_key(servers[from].conns_fd,
 				     first ? NULL : &key, &next)) {
 		first = false;
 		key = next;
-		if (!bpf_map_lookup_elem(servers[from].conns_fd, &key, &conn) &&
-		    (conn.flags & CAPYMIG_CONN_F_READ_SEQ))
-			start(from, &key, conn.read_seq);
+		if (bpf_map_lookup_elem(servers[from].conns_fd, &key, &conn) ||
+		    !(conn.flags & CAPYMIG_CONN_F_READ_SEQ))
+			continue;
+		/* updated_ns is of CLOCK_MONOTONIC too. */
+		if (fresh_s && now - conn.updated_ns / 1e9 > fresh_s)
+			continue;
+		start(from, &key, conn.read_seq);
 	}
 }
 
@@ -259,7 +269,7 @@ int main(int argc, char **argv)
 	unsigned long conns = 0;
 	int opt, i, err;
 
-	while ((opt = getopt(argc, argv, "o:N:C:g:n:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "o:N:C:g:n:d:f:")) != -1) {
 		switch (opt) {
 		case 'o':
 			obj = optarg;
@@ -285,6 +295,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			duration = atof(optarg);
+			break;
+		case 'f':
+			fresh_s = atof(optarg) / 1000;
 			break;
 		default:
 			usage();
