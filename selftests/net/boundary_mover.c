@@ -17,10 +17,10 @@
  * boundary until the target's server has written on it, so each move is
  * followed by at least one response from the target.  With FRESH_MS, only
  * connections whose record changed (a write, or the ACK of one) within
- * the last FRESH_MS move: those that have just been answered, whose
- * client is then thinking, so that the move is over before the next
- * request comes.  After SECONDS, the
- * migrations in flight are waited for and the counts are printed:
+ * the last FRESH_MS move: those just answered, whose client is then
+ * thinking, so that the move is over before the next request comes.
+ * After SECONDS, the migrations in flight are waited for and the counts
+ * are printed:
  *
  *	moved N stale N withdrawn N failed N
  *
@@ -35,7 +35,7 @@
  *	totals X accepted N imported N forgotten N writes N
  *
  * Lines starting with "# " are diagnostics.  Exit status 0, or 1 if a
- * monitor could not be set up or a migration could not be started.
+ * monitor could not be set up.
  */
 #include <errno.h>
 #include <fcntl.h>
