@@ -19,9 +19,11 @@
  * connections whose record changed (a write, or the ACK of one) within
  * the last FRESH_MS move: those just answered, whose client is then
  * thinking, so that the move is over before the next request comes.
- * After SECONDS, the migrations in flight are waited for and the counts
- * are printed:
+ * After SECONDS, the migrations in flight are waited for, then every
+ * connection recorded must be answered again (a write of its server),
+ * where the last move left it; then the counts are printed:
  *
+ *	answered N of N
  *	moved N stale N withdrawn N failed N
  *
  * moved: migrations completed; stale: refused at once, the server had
@@ -66,6 +68,8 @@
 #define FLIGHT_TIMEOUT_S	15
 /* Between scans: the maps are read afresh, without spinning. */
 #define SCAN_MS		5
+/* Each connection answers again within this, or it stalled. */
+#define ANSWER_TIMEOUT_S	20
 
 struct server {
 	struct migrate_host host;
@@ -256,6 +260,54 @@ static void reap(int ms)
 	n_flights = k;
 }
 
+/* A connection and how much its server had written, once moves stopped. */
+struct written {
+	int server;
+	struct capymig_tuple tuple;
+	__u64 bytes;
+};
+
+/*
+ * Waits until the server of each connection recorded now has written on
+ * it again: a request lost in a move would stall it.  Returns how many
+ * did, of how many in @n.
+ */
+static unsigned int answered(unsigned int *n)
+{
+	static struct written w[MAX_FLIGHTS];
+	struct capymig_tuple key, next;
+	struct capymig_conn conn;
+	unsigned int i, done = 0;
+	double deadline;
+	bool first;
+	int s, fd;
+
+	*n = 0;
+	for (s = 0; s < 2; s++) {
+		first = true;
+		while (*n < MAX_FLIGHTS &&
+		       !bpf_map_get_next_key(servers[s].conns_fd,
+					     first ? NULL : &key, &next)) {
+			first = false;
+			key = next;
+			if (bpf_map_lookup_elem(servers[s].conns_fd, &key,
+						&conn))
+				continue;
+			w[(*n)++] = (struct written){ s, key,
+						      conn.app_bytes_sent };
+		}
+	}
+	deadline = now_s() + ANSWER_TIMEOUT_S;
+	do {
+		for (i = done = 0; i < *n; i++) {
+			fd = servers[w[i].server].conns_fd;
+			done += !bpf_map_lookup_elem(fd, &w[i].tuple, &conn) &&
+				conn.app_bytes_sent > w[i].bytes;
+		}
+	} while (done < *n && now_s() < deadline && !usleep(50000));
+	return done;
+}
+
 static void on_signal(int sig)
 {
 	stop = 1;
@@ -267,6 +319,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	double duration = 0, deadline;
 	unsigned long conns = 0;
+	unsigned int n, live;
 	int opt, i, err;
 
 	while ((opt = getopt(argc, argv, "o:N:C:g:n:d:f:")) != -1) {
@@ -337,6 +390,8 @@ int main(int argc, char **argv)
 	if (n_flights)
 		printf("# %u migrations never heard of\n", n_flights);
 	failed += n_flights;
+	live = answered(&n);
+	printf("answered %u of %u\n", live, n);
 	printf("moved %lu stale %lu withdrawn %lu failed %lu\n", moved, stale,
 	       withdrawn, failed);
 
