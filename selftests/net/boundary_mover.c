@@ -197,8 +197,12 @@ static void start(int from, const struct capymig_tuple *t, __u32 read_seq)
 		n_flights++;
 	} else if (err == -EAGAIN) {
 		stale++;
-	} else if (err == -ENOENT) {
-		/* Closed, or exported, since the monitor's record: gone. */
+	} else if (err == -ENOENT || err == -EBUSY) {
+		/*
+		 * Closed, or exported, since the monitor's record: gone; or
+		 * the origin is still withdrawing an earlier migration of
+		 * it (until the target acknowledges the ABORT): later.
+		 */
 	} else {
 		printf("# %s\n", why);
 		failed++;
