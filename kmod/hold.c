@@ -239,20 +239,11 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
 	struct capymig_hold *h, *old;
 
-	/*
-	 * Already held (a target extends its hold as the state arrives), or
-	 * blocked (after an ABORT): a hold asked for now holds, from now on.
-	 */
+	/* Already held (a target extends its hold as the state arrives). */
 	rcu_read_lock();
 	old = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
-	if (old) {
+	if (old)
 		hold_extend(old, expires);
-		if (!drop) {
-			spin_lock_bh(&old->queue.lock);
-			old->drop = false;
-			spin_unlock_bh(&old->queue.lock);
-		}
-	}
 	rcu_read_unlock();
 	if (old)
 		return 0;

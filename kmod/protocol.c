@@ -60,7 +60,6 @@ enum out_phase {
 	OUT_PREPARING,		/* PREPARE sent, waiting for PREPARE-ACK */
 	OUT_TRANSFERRING,	/* exported, CONN-STATE sent, waiting for ACK */
 	OUT_FORWARDING,		/* done; late segments go on to the target */
-	OUT_ABORTED,		/* withdrawn; a late PREPARE-ACK is answered */
 };
 
 /**
@@ -208,44 +207,28 @@ static void out_free(struct migration_out *m)
 	kfree(m);
 }
 
-/*
- * A connection coming back here, or migrating anew: stop forwarding what
- * reaches it, forget its withdrawn migrations.
- */
+/* A connection coming back here: stop forwarding what reaches it. */
 static void stop_forwarding(struct capymig_net *cn,
 			    const struct capymig_tuple *t)
 {
 	struct migration_out *o, *tmp;
 
 	list_for_each_entry_safe(o, tmp, &cn->out, node)
-		if ((o->phase == OUT_FORWARDING || o->phase == OUT_ABORTED) &&
+		if (o->phase == OUT_FORWARDING &&
 		    !memcmp(&o->tuple, t, sizeof(*t)))
 			out_free(o);
 }
 
-static void send_abort(struct capymig_net *cn, struct migration_out *m)
-{
-	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_ABORT, NULL, 0,
-		 NULL, 0);
-}
-
-/*
- * Withdraws a migration that has not exported anything.  The target may
- * still answer PREPAREs sent before (retransmissions): such a PREPARE-ACK
- * passing the switch after the ABORT would point the client at the target
- * again, which has forgotten the migration and whose listener would reset
- * the connection.  So the migration is kept, as long as the target may
- * keep its own, and each late PREPARE-ACK gets the ABORT again.
- */
+/* Withdraws a migration that has not exported anything. */
 static void out_abort(struct capymig_net *cn, struct migration_out *m,
 		      enum tcpmig_event event, int error)
 {
-	send_abort(cn, m);
+	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_ABORT, NULL, 0,
+		 NULL, 0);
 	notify(cn, event, &m->hdr, &m->tuple, error);
 	if (event == TCPMIG_EVENT_FAILED)
 		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
-	m->phase = OUT_ABORTED;
-	m->deadline = jiffies + transfer_timeout(cn);
+	out_free(m);
 }
 
 static void send_prepare(struct capymig_net *cn, struct migration_out *m)
@@ -350,12 +333,6 @@ static void on_prepare_ack(struct capymig_net *cn,
 	struct sock *sk;
 	int err;
 
-	if (m && m->phase == OUT_ABORTED) {
-		m->hdr.target = hdr->target;
-		send_abort(cn, m);
-		capymig_count(cn->net, TCPMIG_STAT_MSG_RETRANSMITS, 1);
-		return;
-	}
 	if (!m || m->phase != OUT_PREPARING) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
@@ -457,7 +434,7 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 	struct migration_out *m = find_out(cn, hdr);
 	int err = reject_errno(ntohl(rej->reason));
 
-	if (!m || m->phase == OUT_FORWARDING || m->phase == OUT_ABORTED) {
+	if (!m || m->phase == OUT_FORWARDING) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
@@ -765,16 +742,8 @@ static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
-	/*
-	 * What was held belongs to the origin: the client sends it again.
-	 * Segments keep being dropped, not left to the listener, which
-	 * would reset the connection: a PREPARE-ACK of ours still on its
-	 * way may point the client here again until the origin's next
-	 * ABORT (see out_abort()).
-	 */
+	/* What was held belongs to the origin: the client sends it again. */
 	capymig_hold_drop(cn->net, &m->serve);
-	capymig_hold_block(cn->net, &m->serve,
-			   TRANSFER_TIMEOUTS * cn->timeout_ms);
 	in_free(cn, m);
 }
 
@@ -906,9 +875,9 @@ static void rx_work(struct work_struct *work)
 
 static void tick_out(struct capymig_net *cn, struct migration_out *m)
 {
-	if (m->phase != OUT_PREPARING && m->phase != OUT_ABORTED)
+	if (m->phase != OUT_PREPARING)
 		forward_held(cn, m);
-	if (m->phase == OUT_FORWARDING || m->phase == OUT_ABORTED) {
+	if (m->phase == OUT_FORWARDING) {
 		if (time_after(jiffies, m->deadline))
 			out_free(m);
 		return;
