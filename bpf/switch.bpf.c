@@ -698,8 +698,11 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
  * migration installed: the client's segments go back to the origin.  The
  * origin names the target if it heard from it; if not (the PREPARE-ACK
  * was lost after the switch), an entry pointing away from the origin can
- * only be its migration's, since the origin held the connection.  Returns
- * the target the redirect pointed at, zero if there was none.
+ * only be its migration's, since the origin held the connection.  A
+ * migration back to the server the connection was placed on left no
+ * entry (its PREPARE-ACK deleted it): the placement then points away
+ * from the origin, and an entry pointing at the origin is installed.
+ * Returns the target the client's segments went to, zero if none.
  */
 static __always_inline struct tcpmig_endpoint
 abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
@@ -712,14 +715,25 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 		.target = { h->origin.addr, h->origin.port },
 		.last_seen_ns = now,
 	};
-	__u32 flags;
-	bool was_placed;
+	__u32 flags, place_flags = 0;
+	bool migrated, was_placed;
 
-	if (!table_read(&migrations, &client, &mig, &flags) ||
-	    ep_eq(&mig.target, &rec.target) ||
+	migrated = table_read(&migrations, &client, &mig, &flags);
+	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	if (!migrated) {
+		if (!was_placed || ep_eq(&placed.target, &rec.target) ||
+		    (h->target.addr && !ep_eq(&placed.target, &h->target)))
+			return none;
+		rec.service = placed.service;
+		if (table_install(&migrations, &rec, place_flags) != INSTALL_NEW)
+			return none;
+		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
+		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
+		return placed.target;
+	}
+	if (ep_eq(&mig.target, &rec.target) ||
 	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
 		return none;
-	was_placed = table_read(&placements, &client, &placed, &flags);
 	if (ep_eq(&rec.target, was_placed ? &placed.target : &mig.service)) {
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))

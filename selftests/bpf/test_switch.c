@@ -33,7 +33,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		103
+#define PLAN		105
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -813,6 +813,9 @@ static void test_collisions(void)
 		   "... and the connection stays on its origin");
 }
 
+static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
+		     struct frame *out);
+
 static void test_service_migration(void)
 {
 	struct tcpmig_endpoint c = client(), to;
@@ -854,6 +857,23 @@ static void test_service_migration(void)
 	to = send_seg(c, vip, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[x]) && sums,
 		   "service: ... and its placement serves it again");
+
+	/*
+	 * Moved away and back again, where the origin then withdraws the
+	 * return (it read past the boundary): the placement points away
+	 * from it, so the ABORT needs an entry pointing at it.
+	 */
+	prepare_ack(c, srv[x], srv[y], &out);
+	prepare_ack(c, srv[y], srv[x], &out);
+	v = abort_msg(c, y, x, &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[x].addr &&
+		   mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[y]) &&
+		   ep_eq(slot.rec.service, vip),
+		   "service: a return withdrawn points back at its origin");
+	to = send_seg(c, vip, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]) && sums,
+		   "service: ... and its segments go there");
 }
 
 /* A PREPARE to the switch from server @origin naming @target (or none). */

@@ -117,18 +117,23 @@ sw_stat()
 	echo $sum
 }
 
+# ns_out_rsts NS: resets sent (Tcp: OutRsts) by namespace NS.
+ns_out_rsts()
+{
+	ip netns exec "$1" awk '
+		/^Tcp:/ { if (!n) { for (f = 1; f <= NF; f++)
+					if ($f == "OutRsts") c = f
+				    n = 1; next }
+			  print $c }' /proc/net/snmp
+}
+
 # sw_out_rsts N: resets sent (Tcp: OutRsts) by hosts 0 to N together.
 sw_out_rsts()
 {
-	local i sum=0 v
+	local i sum=0
 
 	for ((i = 0; i <= $1; i++)); do
-		v=$(ip netns exec "${sw_host[i]}" awk '
-			/^Tcp:/ { if (!n) { for (f = 1; f <= NF; f++)
-						if ($f == "OutRsts") c = f
-					    n = 1; next }
-				  print $c }' /proc/net/snmp)
-		sum=$((sum + v))
+		sum=$((sum + $(ns_out_rsts "${sw_host[i]}")))
 	done
 	echo $sum
 }
