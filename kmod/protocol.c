@@ -511,13 +511,20 @@ static struct migration_in *find_in(struct capymig_net *cn,
 	return NULL;
 }
 
-static void in_free(struct capymig_net *cn, struct migration_in *m)
+/* The reassembly of @m's state is over: its memory goes back. */
+static void in_drop_blob(struct capymig_net *cn, struct migration_in *m)
 {
-	list_del(&m->node);
 	if (m->blob.data)
 		cn->reassembly_bytes -= m->blob.len;
 	capymig_blob_free(&m->blob);
 	bitmap_free(m->frags);
+	m->frags = NULL;
+}
+
+static void in_free(struct capymig_net *cn, struct migration_in *m)
+{
+	list_del(&m->node);
+	in_drop_blob(cn, m);
 	kfree(m);
 }
 
@@ -634,8 +641,7 @@ static void import_state(struct capymig_net *cn, struct migration_in *m)
 	notify(cn, TCPMIG_EVENT_IMPORTED, &m->hdr, &m->serve, 0);
 	reply(cn, &m->hdr, TCPMIG_MSG_CONN_STATE_ACK, &ack, sizeof(ack));
 
-	cn->reassembly_bytes -= m->blob.len;
-	capymig_blob_free(&m->blob);
+	in_drop_blob(cn, m);
 	m->phase = IN_IMPORTED;
 	m->acked = jiffies;
 	m->deadline = jiffies + transfer_timeout(cn);
@@ -803,6 +809,7 @@ static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 		 * its segments are dropped meanwhile, never left to the
 		 * listener, which would reset the connection.
 		 */
+		in_drop_blob(cn, m);
 		m->phase = IN_ABORTED;
 		m->deadline = jiffies + transfer_timeout(cn);
 		capymig_hold_block(cn->net, &m->serve,
