@@ -725,7 +725,8 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 		    (h->target.addr && !ep_eq(&placed.target, &h->target)))
 			return none;
 		rec.service = placed.service;
-		if (table_install(&migrations, &rec, place_flags) != INSTALL_NEW)
+		if (table_install(&migrations, &rec, place_flags) !=
+		    INSTALL_NEW)
 			return none;
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);

@@ -62,7 +62,7 @@ enum out_phase {
 	OUT_PREPARING,		/* PREPARE sent, waiting for PREPARE-ACK */
 	OUT_TRANSFERRING,	/* exported, CONN-STATE sent, waiting for ACK */
 	OUT_FORWARDING,		/* done; late segments go on to the target */
-	OUT_ABORTING,		/* withdrawn, ABORT sent, waiting for its ACK */
+	OUT_ABORTING,		/* withdrawn, ABORT sent, awaiting ABORT-ACK */
 };
 
 enum in_phase {
@@ -328,9 +328,11 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 		mutex_unlock(&cn->lock);
 		kfree(m);
 		if (withdrawing)
-			NL_SET_ERR_MSG(extack, "its last migration is being withdrawn");
+			NL_SET_ERR_MSG(extack,
+				       "its last migration is being withdrawn");
 		else
-			NL_SET_ERR_MSG(extack, "the connection is migrating already");
+			NL_SET_ERR_MSG(extack,
+				       "the connection is migrating already");
 		return -EBUSY;
 	}
 	m->hdr.migration_id = htonl(++cn->next_id);

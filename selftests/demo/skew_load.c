@@ -472,6 +472,12 @@ static void handle(struct slot *s, uint32_t events)
 
 /* --- the load ------------------------------------------------------------- */
 
+/* The steps of the step workload begun by @t_ns (a timestamp). */
+static unsigned int steps_at(uint64_t t_ns)
+{
+	return (double)(t_ns - g.start) / NS / opt.step_s;
+}
+
 /*
  * The slots' weights at step @step of a step workload (0 otherwise): slot
  * i < LONG is long-lived connection i, of Zipf weight 1 / (i + 1)^ALPHA
@@ -594,10 +600,8 @@ static void pump(uint64_t until, bool arrivals, struct slot *wait_for,
 			/* The timer: every arrival due by now. */
 			now = skew_now_ns();
 			while (arrivals && next <= now && next < g.measure_to) {
-				if (opt.step_s && (double)(next - g.start) / NS /
-				    opt.step_s >= g.step + 1)
-					weigh((double)(next - g.start) / NS /
-					      opt.step_s);
+				if (opt.step_s && steps_at(next) >= g.step + 1)
+					weigh(steps_at(next));
 				s = pick();
 				ring_push(&s->q, next);
 				g.due_total++;

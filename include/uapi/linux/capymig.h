@@ -497,9 +497,9 @@ struct tcpmig_st_sockopts {
  *
  * The target may answer REJECT instead of PREPARE-ACK.  ABORT, from the
  * origin through the switch, withdraws a migration: the switch drops the
- * redirect and the target its hold, and answers ABORT-ACK.  LOAD is the switch's periodic
- * LOAD-NOTIFICATION; REGISTER is a server joining the pool (and staying
- * in it: it is repeated as a heartbeat).  SEGMENT carries, from origin to
+ * redirect and the target its hold, and answers ABORT-ACK.  LOAD is the
+ * switch's periodic LOAD-NOTIFICATION; REGISTER is a server joining the
+ * pool (and staying in it: it is repeated as a heartbeat).  SEGMENT carries, from origin to
  * target, a TCP segment of the connection that still reached the origin
  * after the export (in flight on the old path).
  *
@@ -810,7 +810,7 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_MIG_FULL,	/* PREPARE-ACK dropped: no free slot */
 	CAPYMIG_SW_CNT_MIG_STALE,	/* PREPARE-ACK dropped: not the owner */
 	CAPYMIG_SW_CNT_MIG_ABORTED,	/* entry withdrawn by an ABORT */
-	CAPYMIG_SW_CNT_CLOSED,		/* entries of closed connections gone */
+	CAPYMIG_SW_CNT_CLOSED,		/* closed connections' entries gone */
 	CAPYMIG_SW_CNT_RESET,		/* entries gone with a RST */
 	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
 	CAPYMIG_SW_CNT_PREPARES,	/* PREPAREs sent on to their target */
