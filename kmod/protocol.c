@@ -231,6 +231,16 @@ static void stop_forwarding(struct capymig_net *cn,
 			out_free(o);
 }
 
+/* @m enters @phase: sent once now, again from RTO_MIN on, for @timeout. */
+static void out_enter(struct migration_out *m, enum out_phase phase,
+		      unsigned long timeout)
+{
+	m->phase = phase;
+	m->rto = RTO_MIN;
+	m->next_tx = jiffies + m->rto;
+	m->deadline = jiffies + timeout;
+}
+
 static void send_abort(struct capymig_net *cn, struct migration_out *m)
 {
 	send_msg(cn, cn->switch_addr, &m->hdr, TCPMIG_MSG_ABORT, NULL, 0,
@@ -249,10 +259,7 @@ static void out_abort(struct capymig_net *cn, struct migration_out *m,
 	notify(cn, event, &m->hdr, &m->tuple, error);
 	if (event == TCPMIG_EVENT_FAILED)
 		capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_FAILED, 1);
-	m->phase = OUT_ABORTING;
-	m->rto = RTO_MIN;
-	m->next_tx = jiffies + m->rto;
-	m->deadline = jiffies + transfer_timeout(cn);
+	out_enter(m, OUT_ABORTING, transfer_timeout(cn));
 }
 
 static void send_prepare(struct capymig_net *cn, struct migration_out *m)
@@ -342,10 +349,7 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 			    m->tuple.local_port);
 	if (target)
 		m->hdr.target = *target;
-	m->phase = OUT_PREPARING;
-	m->rto = RTO_MIN;
-	m->next_tx = jiffies + m->rto;
-	m->deadline = jiffies + msecs_to_jiffies(cn->timeout_ms);
+	out_enter(m, OUT_PREPARING, msecs_to_jiffies(cn->timeout_ms));
 	list_add_tail(&m->node, &cn->out);
 	*id = ntohl(m->hdr.migration_id);
 
@@ -390,11 +394,8 @@ static void on_prepare_ack(struct capymig_net *cn,
 		return;
 	}
 	capymig_count(cn->net, TCPMIG_STAT_EXPORTS, 1);
-	m->phase = OUT_TRANSFERRING;
 	m->exported = jiffies;
-	m->rto = RTO_MIN;
-	m->next_tx = jiffies + m->rto;
-	m->deadline = jiffies + transfer_timeout(cn);
+	out_enter(m, OUT_TRANSFERRING, transfer_timeout(cn));
 	send_state(cn, m);
 	notify(cn, TCPMIG_EVENT_STATE_SENT, &m->hdr, &m->tuple, 0);
 }
@@ -569,20 +570,27 @@ static bool in_busy(const struct capymig_net *cn, const struct capymig_tuple *t)
 }
 
 /*
- * Holds what reaches @m's connection until the import, or with NO_HOLD
- * (the baseline that loses what arrives before the import) drops it;
- * again, it pushes the hold's expiry back.  It lasts as long as the
- * origin may go on sending the state: a hold that expired first would let
- * the client's segments reach the listener, which answers with a reset.
+ * Keeps what reaches @m's connection from the listener until @m's
+ * deadline: holds it for the import or, with @block, drops it (the client
+ * sends it again); again, it pushes the expiry back.  It lasts as long as
+ * the origin may go on sending the state or ABORT: a hold that expired
+ * first would let the client's segments reach the listener, which answers
+ * with a reset.
  */
-static int in_hold(struct capymig_net *cn, struct migration_in *m)
+static int in_keep(struct capymig_net *cn, struct migration_in *m, bool block)
 {
 	unsigned int ms = TRANSFER_TIMEOUTS * cn->timeout_ms;
 
 	m->deadline = jiffies + transfer_timeout(cn);
-	if (cn->config_flags & TCPMIG_CONFIG_F_NO_HOLD)
+	if (block)
 		return capymig_hold_block(cn->net, &m->serve, ms);
 	return capymig_hold_start(cn->net, &m->serve, ms);
+}
+
+/* NO_HOLD is the baseline that loses what arrives before the import. */
+static int in_hold(struct capymig_net *cn, struct migration_in *m)
+{
+	return in_keep(cn, m, cn->config_flags & TCPMIG_CONFIG_F_NO_HOLD);
 }
 
 static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
@@ -813,9 +821,7 @@ static void on_abort(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 		 */
 		in_drop_blob(cn, m);
 		m->phase = IN_ABORTED;
-		m->deadline = jiffies + transfer_timeout(cn);
-		capymig_hold_block(cn->net, &m->serve,
-				   jiffies_to_msecs(transfer_timeout(cn)));
+		in_keep(cn, m, true);
 	}
 	reply(cn, hdr, TCPMIG_MSG_ABORT_ACK, NULL, 0);
 }
