@@ -200,6 +200,11 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
+	const struct topology_opts topology = {
+		.vip = &opt.vip, .port = &opt.port,
+		.ns_names = opt.ns_names, .namespaces = 3,
+		.addr_names = opt.addr_names, .addrs = 2,
+	};
 	int c;
 
 	if (argc < 2)
@@ -216,21 +221,13 @@ static void parse_args(int argc, char **argv)
 	/* Drop mode only loses requests that are on their way. */
 	opt.depth = opt.kind == DROP ? 2 : 1;
 	while ((c = getopt(argc, argv, "N:g:a:p:n:d:r:l:w:")) != -1) {
+		switch (topology_opt(&topology, c, optarg)) {
+		case 1:
+			continue;
+		case -1:
+			usage();
+		}
 		switch (c) {
-		case 'N':
-			if (split_list(optarg, opt.ns_names, 3))
-				usage();
-			break;
-		case 'g':
-			if (split_list(optarg, opt.addr_names, 2))
-				usage();
-			break;
-		case 'a':
-			opt.vip = optarg;
-			break;
-		case 'p':
-			opt.port = atoi(optarg);
-			break;
 		case 'n':
 			opt.samples = atoi(optarg);
 			break;

@@ -3,6 +3,7 @@
 #ifndef CAPYMIG_SELFTEST_ARGS_H
 #define CAPYMIG_SELFTEST_ARGS_H
 
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -35,6 +36,45 @@ static inline int split_list_max(char *arg, char **out, int max)
 		out[n++] = strsep(&arg, ",");
 	}
 	return n;
+}
+
+/*
+ * The options of the programs run on the switch's topology
+ * (lib/switch_topology.sh): -a VIP, -p PORT, -N NS,... (exactly
+ * @namespaces) and, when @addr_names is set, -g ADDR,... (exactly @addrs).
+ */
+struct topology_opts {
+	const char **vip;
+	int *port;
+	char **ns_names;
+	int namespaces;
+	char **addr_names;
+	int addrs;
+};
+
+/*
+ * Takes getopt()'s option @c, with @arg, if it is one of @t's: 1, or -1
+ * when its argument is bad; 0 when @c is another option.
+ */
+static inline int topology_opt(const struct topology_opts *t, int c,
+			       char *arg)
+{
+	switch (c) {
+	case 'a':
+		*t->vip = arg;
+		return 1;
+	case 'p':
+		*t->port = atoi(arg);
+		return 1;
+	case 'N':
+		return split_list(arg, t->ns_names, t->namespaces) ? -1 : 1;
+	case 'g':
+		if (!t->addr_names)
+			return 0;
+		return split_list(arg, t->addr_names, t->addrs) ? -1 : 1;
+	default:
+		return 0;
+	}
 }
 
 #endif /* CAPYMIG_SELFTEST_ARGS_H */

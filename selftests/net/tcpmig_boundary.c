@@ -293,27 +293,15 @@ int main(int argc, char **argv)
 	char why[MIGRATE_WHY_LEN];
 	int cfd, sfd, cur, next, client_ns, c, i, err;
 	uint32_t boundary;
+	const struct topology_opts topology = {
+		.vip = &opt.vip, .port = &opt.port,
+		.ns_names = opt.ns_names, .namespaces = 3,
+		.addr_names = opt.addr_names, .addrs = 2,
+	};
 
-	while ((c = getopt(argc, argv, "a:p:N:g:")) != -1) {
-		switch (c) {
-		case 'a':
-			opt.vip = optarg;
-			break;
-		case 'p':
-			opt.port = atoi(optarg);
-			break;
-		case 'N':
-			if (split_list(optarg, opt.ns_names, 3))
-				usage();
-			break;
-		case 'g':
-			if (split_list(optarg, opt.addr_names, 2))
-				usage();
-			break;
-		default:
+	while ((c = getopt(argc, argv, "a:p:N:g:")) != -1)
+		if (topology_opt(&topology, c, optarg) != 1)
 			usage();
-		}
-	}
 	if (!opt.vip || !opt.port || !opt.ns_names[0] || !opt.addr_names[0])
 		usage();
 	tap_plan(7);

@@ -744,21 +744,21 @@ static int fuzz(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	const struct topology_opts topology = {
+		.vip = &opt.vip, .port = &opt.port,
+		.ns_names = opt.ns_names, .namespaces = NAMESPACES,
+	};
 	int c;
 
 	optind = 2;
 	while ((c = getopt(argc, argv, "N:a:p:o:i:s:n:")) != -1) {
+		switch (topology_opt(&topology, c, optarg)) {
+		case 1:
+			continue;
+		case -1:
+			usage();
+		}
 		switch (c) {
-		case 'N':
-			if (split_list(optarg, opt.ns_names, NAMESPACES))
-				usage();
-			break;
-		case 'a':
-			opt.vip = optarg;
-			break;
-		case 'p':
-			opt.port = atoi(optarg);
-			break;
 		case 'o':
 		case 'i':
 			opt.file = optarg;

@@ -443,23 +443,14 @@ int main(int argc, char **argv)
 	int i, prev, c, err;
 	uint64_t resets = 0;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const struct topology_opts topology = {
+		.vip = &opt.vip, .port = &opt.port,
+		.ns_names = opt.ns_names, .namespaces = NAMESPACES,
+	};
 
-	while ((c = getopt(argc, argv, "a:p:N:")) != -1) {
-		switch (c) {
-		case 'a':
-			opt.vip = optarg;
-			break;
-		case 'p':
-			opt.port = atoi(optarg);
-			break;
-		case 'N':
-			if (split_list(optarg, opt.ns_names, NAMESPACES))
-				usage();
-			break;
-		default:
+	while ((c = getopt(argc, argv, "a:p:N:")) != -1)
+		if (topology_opt(&topology, c, optarg) != 1)
 			usage();
-		}
-	}
 	if (!opt.vip || !opt.port || !opt.ns_names[0] ||
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
