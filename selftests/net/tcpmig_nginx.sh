@@ -70,6 +70,7 @@
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
+source "$TOP/selftests/lib/nginx.sh"
 
 readonly PORT=80
 readonly CONNS=8
@@ -108,35 +109,15 @@ start_nginx()
 	cg[i]=$cgroot/capymig-nginx-$$-$i
 	mkdir "${cg[i]}" || return 1
 	on_exit rmdir "${cg[i]}"
-	mkdir "$dir"
-	cat >"$dir/nginx.conf" <<-CONF
-	daemon off;
-	master_process off;
-	# It reads the files of this test's private directory.
-	user root;
-	pid $dir/nginx.pid;
-	error_log $dir/error.log info;
-	events {
-		worker_connections 256;
-	}
-	http {
-		access_log off;
-		client_body_temp_path $dir/body;
-		proxy_temp_path $dir/proxy;
-		fastcgi_temp_path $dir/fastcgi;
-		uwsgi_temp_path $dir/uwsgi;
-		scgi_temp_path $dir/scgi;
+	nginx_conf "$dir" "master_process off;" "
 		# One write per response: see the top of this file.
 		sendfile off;
-		keepalive_timeout 60s;
 		# wrk's connections stay the same ones throughout.
 		keepalive_requests 1000000;
 		server {
 			listen ${srv[i]};
 			root $tmp/www;
-		}
-	}
-	CONF
+		}" || return 1
 	sh -c "echo \$\$ >${cg[i]}/cgroup.procs &&
 		exec ip netns exec ${sw_host[i]} nginx -p $dir -c $dir/nginx.conf \
 		-e $dir/error.log" >"$dir/stderr.log" 2>&1 &

@@ -30,6 +30,7 @@
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/topology.sh"
+source "$TOP/selftests/lib/nginx.sh"
 
 require_root
 require_module
@@ -77,35 +78,15 @@ start_nginx()
 {
 	local ns=$1 name=$2 dir=$tmp/nginx-$2
 
-	mkdir -p "$dir"
-	cat >"$dir/nginx.conf" <<-CONF
-	daemon off;
-	master_process on;
-	worker_processes 1;
-	# The worker reads the files of this test's private directory.
-	user root;
-	pid $dir/nginx.pid;
-	error_log $dir/error.log info;
-	events {
-		worker_connections 64;
-	}
-	http {
-		access_log off;
-		client_body_temp_path $dir/body;
-		proxy_temp_path $dir/proxy;
-		fastcgi_temp_path $dir/fastcgi;
-		uwsgi_temp_path $dir/uwsgi;
-		scgi_temp_path $dir/scgi;
-		keepalive_timeout 60s;
+	nginx_conf "$dir" "master_process on;
+		worker_processes 1;" "
 		keepalive_requests 100000;
 		server {
 			listen $TOPO_S4:80;
 			listen [$TOPO_S6]:80;
 			root $tmp/www;
 			add_header X-Server $name;
-		}
-	}
-	CONF
+		}" || return 1
 	spawn "$ns" "$dir/stderr.log" \
 		nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
 }
