@@ -33,15 +33,18 @@
  * round trip.
  *
  * p99: migration_p99_inflation.  A closed-loop client (the next request
- * sent when the answer came), ROUNDS rounds of SECONDS each, alternately
- * with the servers migrating the connection every MIGRATE_EVERY_US and
- * without; the figure is the 99th percentile of request latency with
- * migrations over that without.
+ * sent when the answer came; -w DEPTH keeps more out), ROUNDS rounds of
+ * SECONDS each, alternately with the servers migrating the connection
+ * every MIGRATE_EVERY_US and without; the figure is the 99th percentile
+ * of request latency with migrations over that without.  A server
+ * migrates the connection once it has had it that long, whatever the
+ * client is doing then, as a policy would: it holds no part of a request
+ * between two reads, so any moment between two requests it has read is
+ * one it may move the connection at, with the next request on its way,
+ * queued, or not sent yet.
  *
- * drop: buffered_vs_drop_p99.  The same with migrations and two requests
- * out at a time (-w: DEPTH; the next request sent when an answer comes),
- * so that one is on its way during a migration, alternately
- * with the targets holding the packets that arrive between the switch's
+ * drop: buffered_vs_drop_p99.  The same with migrations, alternately with
+ * the targets holding the packets that arrive between the switch's
  * redirect and the import (capymig) and with them dropping them
  * (TCPMIG_CONFIG_F_NO_HOLD, the Prism-style baseline); the figure is the
  * drop variant's p99 over capymig's.  Without the kernel's support for
@@ -127,6 +130,7 @@ struct server {
 	size_t have;			/* bytes of the request read */
 	uint8_t req[REQ_LEN];
 	bool migrating;			/* not reading: a MIGRATE is out */
+	bool answered;			/* a response since it arrived */
 	uint32_t migration_id;
 	uint64_t at[NR_PHASES];		/* its events' times, by phase */
 };
@@ -147,9 +151,9 @@ static struct server servers[2];
 static enum mode cur_mode;
 
 /*
- * What the server threads are told and tell: migrate after a response
- * when the connection has been here this long (ns; -1: never); how many
- * migrations are out; their outcomes.
+ * What the server threads are told and tell: migrate the connection when
+ * it has been here this long (ns; -1: never), between two requests; how
+ * many migrations are out; their outcomes.
  */
 static _Atomic int64_t migrate_after_ns = -1;
 static atomic_int in_flight;
@@ -218,8 +222,7 @@ static void parse_args(int argc, char **argv)
 	else
 		usage();
 	optind = 2;
-	/* Drop mode only loses requests that are on their way. */
-	opt.depth = opt.kind == DROP ? 2 : 1;
+	opt.depth = 1;
 	while ((c = getopt(argc, argv, "N:g:a:p:n:d:r:l:w:")) != -1) {
 		switch (topology_opt(&topology, c, optarg)) {
 		case 1:
@@ -369,12 +372,28 @@ static void read_events(struct server *s)
 		die("server %c: events: %s", "AB"[s->id], strerror(errno));
 }
 
+/*
+ * ns until @s's connection is due to move, 0 if it is, -1 if it is not
+ * to.  rtt moves it after each response, so that each migration follows
+ * one request; p99 and drop as soon as it is due and holds no part of a
+ * request, whatever the client is doing.
+ */
+static int64_t until_due(const struct server *s)
+{
+	int64_t after = atomic_load(&migrate_after_ns), here;
+
+	if (after < 0 || s->fd < 0 || s->migrating || s->have ||
+	    (opt.kind == RTT && !s->answered))
+		return -1;
+	here = now_ns() - s->since_ns;
+	return here >= after ? 0 : after - here;
+}
+
 static void maybe_migrate(struct server *s)
 {
-	int64_t after = atomic_load(&migrate_after_ns);
 	int err;
 
-	if (after < 0 || now_ns() - s->since_ns < (uint64_t)after)
+	if (until_due(s))
 		return;
 	memset(s->at, 0, sizeof(s->at));
 	atomic_fetch_add(&in_flight, 1);
@@ -386,6 +405,7 @@ static void maybe_migrate(struct server *s)
 		return;
 	}
 	s->migrating = true;
+	s->answered = false;
 }
 
 /* Reads the request; when it is whole, answers it, and maybe migrates. */
@@ -412,7 +432,7 @@ static void serve(struct server *s)
 	if (send(s->fd, resp, sizeof(resp), MSG_NOSIGNAL | MSG_DONTWAIT) !=
 	    sizeof(resp))
 		die("server %c: send: %s", "AB"[s->id], strerror(errno));
-	maybe_migrate(s);
+	s->answered = true;
 }
 
 static void accept_conn(struct server *s)
@@ -429,6 +449,7 @@ static void accept_conn(struct server *s)
 		    strerror(err ? -err : errno));
 	s->fd = fd;
 	s->have = 0;
+	s->answered = false;
 	s->since_ns = now_ns();
 }
 
@@ -436,6 +457,8 @@ static void *server_thread(void *arg)
 {
 	struct server *s = arg;
 	struct pollfd pfd[3];
+	struct timespec timeout;
+	int64_t due;
 
 	while (!atomic_load(&stopping)) {
 		pfd[0] = (struct pollfd){ .fd = s->listener, .events = POLLIN };
@@ -446,7 +469,12 @@ static void *server_thread(void *arg)
 		pfd[2] = (struct pollfd){
 			.fd = s->migrating ? -1 : s->fd, .events = POLLIN,
 		};
-		if (poll(pfd, 3, 100) < 0)
+		/* At most 100 ms, to see migrate_after_ns and stopping. */
+		due = until_due(s);
+		if (due < 0 || due > 100000000)
+			due = 100000000;
+		timeout = (struct timespec){ .tv_sec = 0, .tv_nsec = due };
+		if (ppoll(pfd, 3, &timeout, NULL) < 0)
 			continue;
 		if (pfd[1].revents)
 			read_events(s);
@@ -454,6 +482,7 @@ static void *server_thread(void *arg)
 			accept_conn(s);
 		if (s->fd >= 0 && !s->migrating && pfd[2].revents)
 			serve(s);
+		maybe_migrate(s);
 	}
 	return NULL;
 }
