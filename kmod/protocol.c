@@ -22,11 +22,13 @@
  * Segments that still reach the origin after the export (in flight on
  * the old path when the switch redirected) are held there by the export;
  * while the origin remembers the migration it sends them on to the target
- * as SEGMENT messages, and the target puts them into its own stack.
+ * as SEGMENT messages as they come, and the target puts them into its own
+ * stack.
  *
  * All protocol state of a namespace is guarded by cn->lock and touched in
  * process context only: by netlink requests, by the worker that handles
- * received messages, and by a tick that retransmits and expires.
+ * received messages, by the worker that forwards late segments, and by a
+ * tick that retransmits and expires.
  */
 #include <linux/cred.h>
 #include <linux/jiffies.h>
