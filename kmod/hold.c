@@ -38,7 +38,7 @@
  * struct capymig_hold - the held packets of one connection
  * @node: in the namespace's table, keyed by @key.
  * @key: the connection as this host serves it.
- * @queue: the packets, in sequence order; its lock guards the fields below.
+ * @queue: the packets, in arrival order; its lock guards the fields below.
  * @bytes: payload held.  The peer cannot send beyond the receive window it
  *	was given and no window exceeds the largest receive buffer, so that
  *	bounds it and anything more is dropped.
@@ -105,26 +105,6 @@ static bool skb_tuple(struct sk_buff *skb, struct capymig_tuple *t)
 	return true;
 }
 
-/*
- * Queues @skb in sequence order, after those of the same sequence number
- * (a pure ACK and the data sent next, a retransmission): the order the
- * client sent them in.  Segments an origin forwards were sent before the
- * client's next ones, which the switch brings here directly, but arrive
- * after them; replayed in arrival order, the first of those would show
- * the socket a hole, which it SACKs at once, and the client's RACK would
- * retransmit the forwarded segment on its way.
- */
-static void hold_queue(struct capymig_hold *h, struct sk_buff *skb)
-{
-	u32 seq = ntohl(tcp_hdr(skb)->seq);
-	struct sk_buff *prev;
-
-	skb_queue_reverse_walk(&h->queue, prev)
-		if (!after(ntohl(tcp_hdr(prev)->seq), seq))
-			break;
-	__skb_queue_after(&h->queue, prev, skb);
-}
-
 static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 			      const struct nf_hook_state *state)
 {
@@ -166,7 +146,7 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 	} else {
 		h->bytes += skb->len;
 		h->okfn = state->okfn;
-		hold_queue(h, skb);
+		__skb_queue_tail(&h->queue, skb);
 		/* Bound to this CPU, it runs as soon as the softirq ends. */
 		if (h->forward)
 			queue_work(system_highpri_wq, &cn->forward);
@@ -376,7 +356,7 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 	}
 
 	/*
-	 * Through the rest of the input path, in sequence order, with bottom
+	 * Through the rest of the input path, in arrival order, with bottom
 	 * halves off as in packet reception; the new socket is hashed, so
 	 * each packet finds it.  The hook goes on queueing meanwhile: the
 	 * socket is live and its peer answers it, and a packet let through

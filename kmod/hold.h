@@ -37,7 +37,7 @@ int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
 void capymig_hold_forward(struct net *net, const struct capymig_tuple *t);
 
 /*
- * Stops holding @t and delivers what was held, in sequence order, to the
+ * Stops holding @t and delivers what was held, in arrival order, to the
  * socket now serving it (or to whatever the stack finds).  Nothing to do
  * when @t is not held.  Process context.
  */

@@ -24,14 +24,15 @@
 # the redirect and that reached it after the export waited for the
 # origin's protocol tick (up to 8 ms) before going on to the target, which
 # meanwhile SACKed the client's next segments, and the client's RACK
-# retransmitted the hole; it now goes on as it arrives, and the target
-# replays what it held in sequence order.  Still seen, traced: one flow
-# sent from both vCPUs (by the process on one, from an ACK's softirq on
-# the other) reordered by veth for 30 ms while the vCPU whose backlog held
-# the earlier segments did not run, no migration message on the way; the
-# receiver SACKs the later segments, RACK retransmits a burst of them (a
-# DSACK then undoes it).  And a late segment that itself reaches the
-# origin after the target's import still arrives after its successors.
+# retransmitted the hole; it now goes on as it arrives.  Still seen,
+# traced: one flow sent from both vCPUs (by the process on one, from an
+# ACK's softirq on the other) reordered by veth for 30 ms while the vCPU
+# whose backlog held the earlier segments did not run, no migration
+# message on the way; the receiver SACKs the later segments, RACK
+# retransmits a burst of them (a DSACK then undoes it).  And a late
+# segment still arrives after its successors when it reaches the origin
+# after the target's import, or the target before it but behind them in
+# its hold, which replays in arrival order (protocol.rst, Late segments).
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
