@@ -45,6 +45,8 @@ struct capymig_blob_out;
  * @rx: received messages waiting for @rx_work.
  * @rx_work: handles them.
  * @proto_tick: retransmits and expires, while migrations are under way.
+ * @forward: sends what the holds of exported connections catch on to
+ *	their targets; the hold hook queues it (hold.c).
  */
 struct capymig_net {
 	struct net *net;
@@ -73,6 +75,7 @@ struct capymig_net {
 	struct sk_buff_head rx;
 	struct work_struct rx_work;
 	struct delayed_work proto_tick;
+	struct work_struct forward;
 };
 
 /**

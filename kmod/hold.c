@@ -8,9 +8,10 @@
  * steals the packets of held tuples instead and queues them; the import
  * replays them in order through the rest of the input path.  The origin
  * holds its own exported tuples the same way, so a packet that reaches it
- * after the export is not reset either: it waits for a local import, or is
- * dropped when the hold expires and the client retransmits it to wherever
- * the connection went.
+ * after the export is not reset either: it waits for a local import, goes
+ * on at once to the target TCPMig moved the connection to, or is dropped
+ * when the hold expires and the client retransmits it to wherever the
+ * connection went.
  *
  * The hook costs one atomic read per local TCP packet when nothing is held.
  */
@@ -43,6 +44,8 @@
  *	bounds it and anything more is dropped.
  * @released: the hold is over; the hook lets packets pass again.
  * @drop: drop the packets instead of holding them (capymig_hold_block).
+ * @forward: an origin sends them on to the connection's new host: each
+ *	one held queues the namespace's forwarding (capymig_hold_forward).
  * @okfn: where LOCAL_IN would have sent the packets next.
  * @expires: jiffies after which everything held is dropped.
  * @rcu: frees the entry after the hook is done looking at it.
@@ -54,6 +57,7 @@ struct capymig_hold {
 	u32 bytes;
 	bool released;
 	bool drop;
+	bool forward;
 	int (*okfn)(struct net *net, struct sock *sk, struct sk_buff *skb);
 	unsigned long expires;
 	struct rcu_head rcu;
@@ -143,6 +147,9 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 		h->bytes += skb->len;
 		h->okfn = state->okfn;
 		__skb_queue_tail(&h->queue, skb);
+		/* Bound to this CPU, it runs as soon as the softirq ends. */
+		if (h->forward)
+			queue_work(system_highpri_wq, &cn->forward);
 		capymig_count(state->net, TCPMIG_STAT_HELD_PACKETS, 1);
 		verdict = NF_STOLEN;
 	}
@@ -237,7 +244,8 @@ static void hold_extend(struct capymig_hold *h, unsigned long expires)
  * it held when the origin withdraws the migration, in one step, so that no
  * segment slips through to the listener meanwhile, and holds again if a
  * migration of the tuple comes back.  What a block finds held is the
- * origin's: dropped, the client sends it again.
+ * origin's: dropped, the client sends it again.  Either way the tuple is
+ * a target's now, held for its import here: no longer forwarded.
  */
 static void hold_set_drop(struct capymig_hold *h, bool drop)
 {
@@ -246,6 +254,7 @@ static void hold_set_drop(struct capymig_hold *h, bool drop)
 	__skb_queue_head_init(&dropped);
 	spin_lock_bh(&h->queue.lock);
 	h->drop = drop;
+	h->forward = false;
 	if (drop) {
 		skb_queue_splice_init(&h->queue, &dropped);
 		h->bytes = 0;
@@ -316,6 +325,21 @@ int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
 	return hold_insert(net, t, timeout_ms, true);
 }
 
+void capymig_hold_forward(struct net *net, const struct capymig_tuple *t)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	struct capymig_hold *h;
+
+	rcu_read_lock();
+	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
+	if (h) {
+		spin_lock_bh(&h->queue.lock);
+		h->forward = true;
+		spin_unlock_bh(&h->queue.lock);
+	}
+	rcu_read_unlock();
+}
+
 void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 {
 	struct capymig_net *cn = capymig_pernet(net);
@@ -377,7 +401,7 @@ unsigned int capymig_hold_take(struct net *net, const struct capymig_tuple *t,
 	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
 	if (h) {
 		spin_lock_bh(&h->queue.lock);
-		if (!h->released) {
+		if (!h->released && h->forward) {
 			skb_queue_splice_init(&h->queue, queue);
 			h->bytes = 0;
 		}
@@ -471,6 +495,8 @@ void capymig_hold_net_exit(struct capymig_net *cn)
 {
 	nf_unregister_net_hooks(cn->net, hold_hook_ops,
 				ARRAY_SIZE(hold_hook_ops));
+	/* Nothing queues it any more. */
+	cancel_work_sync(&cn->forward);
 	cancel_delayed_work_sync(&cn->hold_gc);
 	rhashtable_free_and_destroy(&cn->hold_table, hold_free_now, NULL);
 }

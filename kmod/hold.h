@@ -30,6 +30,13 @@ int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
 		       unsigned int timeout_ms);
 
 /*
+ * From now on each packet held for @t queues the namespace's forward work
+ * (an origin sends what reaches it after the export on to the target),
+ * until @t is held or blocked anew.  Nothing to do when @t is not held.
+ */
+void capymig_hold_forward(struct net *net, const struct capymig_tuple *t);
+
+/*
  * Stops holding @t and delivers what was held, in arrival order, to the
  * socket now serving it (or to whatever the stack finds).  Nothing to do
  * when @t is not held.  Process context.
@@ -37,7 +44,8 @@ int capymig_hold_block(struct net *net, const struct capymig_tuple *t,
 void capymig_hold_release(struct net *net, const struct capymig_tuple *t);
 
 /*
- * Moves what is held for @t so far to @queue, keeping the hold.  Returns
+ * Moves what is held for @t so far to @queue, keeping the hold, if it is
+ * forwarded (a target's hold keeps its packets for the import).  Returns
  * how many packets.  Process context.
  */
 unsigned int capymig_hold_take(struct net *net, const struct capymig_tuple *t,

@@ -22,11 +22,13 @@
  * Segments that still reach the origin after the export (in flight on
  * the old path when the switch redirected) are held there by the export;
  * while the origin remembers the migration it sends them on to the target
- * as SEGMENT messages, and the target puts them into its own stack.
+ * as SEGMENT messages as they come, and the target puts them into its own
+ * stack.
  *
  * All protocol state of a namespace is guarded by cn->lock and touched in
  * process context only: by netlink requests, by the worker that handles
- * received messages, and by a tick that retransmits and expires.
+ * received messages, by the worker that forwards late segments, and by a
+ * tick that retransmits and expires.
  */
 #include <linux/cred.h>
 #include <linux/jiffies.h>
@@ -360,6 +362,58 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	return 0;
 }
 
+/*
+ * A segment held since the export, on to the target.  Its checksum is
+ * verified here: the target recomputes it for the rewritten addresses,
+ * which must not launder a segment damaged on its way here.
+ */
+static int forward_segment(struct capymig_net *cn, struct migration_out *m,
+			   struct sk_buff *skb)
+{
+	u32 len = skb->len - skb_network_offset(skb);
+
+	if (skb_linearize(skb) || len > TCPMIG_SEGMENT_MAX ||
+	    nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb),
+			   IPPROTO_TCP))
+		return -EINVAL;
+	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
+			NULL, 0, skb_network_header(skb), len);
+}
+
+static void forward_held(struct capymig_net *cn, struct migration_out *m)
+{
+	struct sk_buff_head queue;
+	struct sk_buff *skb;
+
+	capymig_hold_take(cn->net, &m->tuple, &queue);
+	while ((skb = __skb_dequeue(&queue))) {
+		if (!forward_segment(cn, m, skb))
+			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED, 1);
+		kfree_skb(skb);
+	}
+}
+
+/*
+ * A held segment goes on at once, not at the next tick: the client's
+ * next segments reach the target directly meanwhile, the target SACKs
+ * them, and a hole left open there longer than the client's reordering
+ * window is retransmitted.  Only the origin's holds queue this (a
+ * target's hold waits for its import), and only once the CONN-STATE is
+ * sent: a SEGMENT never precedes it from here.
+ */
+static void forward_work(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(work, struct capymig_net,
+					      forward);
+	struct migration_out *m;
+
+	mutex_lock(&cn->lock);
+	list_for_each_entry(m, &cn->out, node)
+		if (m->phase == OUT_TRANSFERRING || m->phase == OUT_FORWARDING)
+			forward_held(cn, m);
+	mutex_unlock(&cn->lock);
+}
+
 /* The switch redirects the connection to the target now: export it. */
 static void on_prepare_ack(struct capymig_net *cn,
 			   const struct tcpmig_msg_hdr *hdr)
@@ -398,6 +452,9 @@ static void on_prepare_ack(struct capymig_net *cn,
 	out_enter(m, OUT_TRANSFERRING, transfer_timeout(cn));
 	send_state(cn, m);
 	notify(cn, TCPMIG_EVENT_STATE_SENT, &m->hdr, &m->tuple, 0);
+	/* What the export's hold caught so far, and then as it comes. */
+	capymig_hold_forward(cn->net, &m->tuple);
+	forward_held(cn, m);
 }
 
 static void on_conn_state_ack(struct capymig_net *cn,
@@ -415,37 +472,6 @@ static void on_conn_state_ack(struct capymig_net *cn,
 	/* As long as the export's hold, which catches the late segments. */
 	m->phase = OUT_FORWARDING;
 	m->deadline = m->exported + msecs_to_jiffies(CAPYMIG_HOLD_TIMEOUT_MS);
-}
-
-/*
- * A segment held since the export, on to the target.  Its checksum is
- * verified here: the target recomputes it for the rewritten addresses,
- * which must not launder a segment damaged on its way here.
- */
-static int forward_segment(struct capymig_net *cn, struct migration_out *m,
-			   struct sk_buff *skb)
-{
-	u32 len = skb->len - skb_network_offset(skb);
-
-	if (skb_linearize(skb) || len > TCPMIG_SEGMENT_MAX ||
-	    nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb),
-			   IPPROTO_TCP))
-		return -EINVAL;
-	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
-			NULL, 0, skb_network_header(skb), len);
-}
-
-static void forward_held(struct capymig_net *cn, struct migration_out *m)
-{
-	struct sk_buff_head queue;
-	struct sk_buff *skb;
-
-	capymig_hold_take(cn->net, &m->tuple, &queue);
-	while ((skb = __skb_dequeue(&queue))) {
-		if (!forward_segment(cn, m, skb))
-			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED, 1);
-		kfree_skb(skb);
-	}
 }
 
 static int reject_errno(u32 reason)
@@ -959,8 +985,6 @@ static void out_expire(struct capymig_net *cn, struct migration_out *m)
 
 static void tick_out(struct capymig_net *cn, struct migration_out *m)
 {
-	if (m->phase == OUT_TRANSFERRING || m->phase == OUT_FORWARDING)
-		forward_held(cn, m);
 	if (time_after(jiffies, m->deadline)) {
 		out_expire(cn, m);
 		return;
@@ -1120,6 +1144,7 @@ void capymig_proto_net_init(struct capymig_net *cn)
 	skb_queue_head_init(&cn->rx);
 	INIT_WORK(&cn->rx_work, rx_work);
 	INIT_DELAYED_WORK(&cn->proto_tick, proto_tick);
+	INIT_WORK(&cn->forward, forward_work);
 	INIT_DELAYED_WORK(&cn->heartbeat, heartbeat);
 	cn->port = TCPMIG_PORT_DEFAULT;
 	cn->heartbeat_ms = CAPYMIG_HEARTBEAT_MS;
