@@ -161,9 +161,13 @@ static atomic_int migrated, rejected, failed, not_aborted;
 static atomic_bool lost, stopping;
 /* Written once per outcome: the main thread waits for migrations. */
 static int outcome_fd;
-/* The migrations' times (rtt), whole and by phase, while recording. */
+/*
+ * The migrations' times, whole and by phase, while recording: rtt's
+ * samples, and the held rounds' of p99 and drop, as diagnostics.
+ */
 static pthread_mutex_t times_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct samples times, phase_times[NR_PHASES - 1];
+static size_t times_room;
 static bool recording;
 
 static uint64_t now_ns(void)
@@ -191,6 +195,32 @@ static void report(const char *what, struct samples *s)
 	       "%s%s\n", what, s->n, med, samples_percentile(s, 99),
 	       s->us[s->n - 1], opt.label ? ", " : "",
 	       opt.label ? opt.label : "");
+}
+
+static void times_alloc(size_t n)
+{
+	int i;
+
+	times = samples_alloc(n);
+	for (i = 0; i < NR_PHASES - 1; i++)
+		phase_times[i] = samples_alloc(n);
+	times_room = n;
+}
+
+static void set_recording(bool on)
+{
+	pthread_mutex_lock(&times_lock);
+	recording = on;
+	pthread_mutex_unlock(&times_lock);
+}
+
+static void times_report(void)
+{
+	int i;
+
+	report("migration, PREPARE sent to CONN-STATE-ACK received", &times);
+	for (i = 0; i < NR_PHASES - 1; i++)
+		report(phase_name[i], &phase_times[i]);
 }
 
 static void usage(void)
@@ -305,8 +335,8 @@ static void record(const uint64_t *at)
 	int i;
 
 	pthread_mutex_lock(&times_lock);
-	if (recording && at[PREPARE_SENT] && at[PREPARE_ACKED] &&
-	    at[STATE_SENT]) {
+	if (recording && times.n < times_room && at[PREPARE_SENT] &&
+	    at[PREPARE_ACKED] && at[STATE_SENT]) {
 		samples_add(&times, (at[MIGRATED] - at[PREPARE_SENT]) / 1e3);
 		for (i = 0; i < NR_PHASES - 1; i++)
 			samples_add(&phase_times[i], (at[i + 1] - at[i]) / 1e3);
@@ -709,25 +739,19 @@ static int bench_rtt(struct client *c)
 	in_namespace(&servers[0], make_ping_socket);
 	if (pthread_create(&echo, NULL, echo_thread, NULL))
 		die("thread: %s", strerror(errno));
-	times = samples_alloc(opt.samples);
-	for (i = 0; i < NR_PHASES - 1; i++)
-		phase_times[i] = samples_alloc(opt.samples);
+	times_alloc(opt.samples);
 	/* A migration after every response. */
 	atomic_store(&migrate_after_ns, 0);
 	for (i = 0; i < WARMUP_SAMPLES + opt.samples; i++) {
-		pthread_mutex_lock(&times_lock);
-		recording = i >= WARMUP_SAMPLES;
-		pthread_mutex_unlock(&times_lock);
-		if (recording)
+		set_recording(i >= WARMUP_SAMPLES);
+		if (i >= WARMUP_SAMPLES)
 			samples_add(&rtts, ping());
 		request(c);
 		wait_outcome();
 	}
 	migrations_stop();
 
-	report("migration, PREPARE sent to CONN-STATE-ACK received", &times);
-	for (i = 0; i < NR_PHASES - 1; i++)
-		report(phase_name[i], &phase_times[i]);
+	times_report();
 	report("UDP round trip between the servers, through the switch",
 	       &rtts);
 	if (times.n < (size_t)opt.samples / 2)
@@ -789,7 +813,26 @@ struct round_stats {
 	/* The client's resets, retransmissions for a loss, probes, timeouts. */
 	uint64_t resets, loss_retransmits, probes, timeouts;
 	uint64_t msg_retransmits;	/* TCPMig messages sent again */
+	/* The servers' retransmissions and timeouts, both summed. */
+	uint64_t server_retransmits, server_timeouts;
 };
+
+/* The servers' TCP counters, summed. */
+static struct tcp_counters servers_tcp(void)
+{
+	struct tcp_counters sum = {}, one;
+	int i, prev;
+
+	for (i = 0; i < 2; i++) {
+		prev = netns_enter(servers[i].host.netns);
+		if (prev < 0 || tcp_counters_read(&one))
+			die("server %c: TCP counters", "AB"[i]);
+		netns_leave(prev);
+		sum.retrans_segs += one.retrans_segs;
+		sum.timeouts += one.timeouts;
+	}
+	return sum;
+}
 
 /* Requests for @seconds, recorded in @st unless NULL. */
 static void closed_loop(struct client *c, int client_ns, double seconds,
@@ -798,7 +841,7 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	uint64_t end = now_ns() + seconds * 1e9;
 	uint64_t held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
 	uint64_t resent = servers_stat(TCPMIG_STAT_MSG_RETRANSMITS);
-	struct tcp_counters before, after;
+	struct tcp_counters before, after, srv_before = servers_tcp(), srv_after;
 	int prev, moved = atomic_load(&migrated);
 	double us;
 
@@ -819,6 +862,10 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	netns_leave(prev);
 	if (!st)
 		return;
+	srv_after = servers_tcp();
+	st->server_retransmits += srv_after.retrans_segs -
+				  srv_before.retrans_segs;
+	st->server_timeouts += srv_after.timeouts - srv_before.timeouts;
 	st->migrated += atomic_load(&migrated) - moved;
 	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
 	st->resets += tcp_counters_resets(&before, &after);
@@ -843,6 +890,8 @@ static int bench_p99(struct client *c, int client_ns)
 	}
 	for (k = 0; k < 2; k++)
 		st[k].lat = samples_alloc(ROUND_MAX * (size_t)opt.rounds);
+	/* At most one migration a millisecond. */
+	times_alloc(opt.rounds * opt.seconds * 1e6 / MIGRATE_EVERY_US + 1);
 
 	for (k = 0; k < 2; k++) {
 		if (!set_mode(modes[k]))
@@ -856,29 +905,36 @@ static int bench_p99(struct client *c, int client_ns)
 
 			if (!set_mode(modes[m]))
 				die("%s mode went away", mode_name[modes[m]]);
+			set_recording(modes[m] == HOLD);
 			closed_loop(c, client_ns, opt.seconds, &st[m]);
+			set_recording(false);
 		}
 	}
 	migrations_stop();
 	set_mode(STILL);
 
 	for (k = 0; k < 2; k++) {
-		char what[256];
+		char what[320];
 
 		snprintf(what, sizeof(what), "request latency, %s, %d "
 			 "migrations, %llu TCPMig messages sent again, %llu "
 			 "packets held, client: %llu resets, %llu "
 			 "retransmissions for a loss, %llu loss probes, %llu "
+			 "timeouts; servers: %llu retransmissions, %llu "
 			 "timeouts", mode_name[modes[k]], st[k].migrated,
 			 (unsigned long long)st[k].msg_retransmits,
 			 (unsigned long long)st[k].held,
 			 (unsigned long long)st[k].resets,
 			 (unsigned long long)st[k].loss_retransmits,
 			 (unsigned long long)st[k].probes,
-			 (unsigned long long)st[k].timeouts);
+			 (unsigned long long)st[k].timeouts,
+			 (unsigned long long)st[k].server_retransmits,
+			 (unsigned long long)st[k].server_timeouts);
 		report(what, &st[k].lat);
 		p99[k] = samples_percentile(&st[k].lat, 99);
 	}
+	if (times.n)
+		times_report();
 	printf("# migrations: %d, rejected %d, failed %d, origin without "
 	       "ECONNABORTED %d; held packets dropped, expired or beyond "
 	       "bounds: %llu\n", atomic_load(&migrated),
