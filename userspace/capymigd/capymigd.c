@@ -162,6 +162,8 @@ static void apply_config(struct capymigd *d)
 		.reactive_bytes = (uint64_t)c->threshold_kib * 1024,
 		.holdoff_ns = c->holdoff_ms * 1000000ULL,
 		.any_point = c->any_point,
+		/* The LOADs name the load of the switch's target only. */
+		.target_aware = c->target == CAPYMIGD_TARGET_SWITCH,
 	};
 	d->metrics.threshold_pct = c->threshold_pct;
 	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
@@ -398,24 +400,25 @@ static void proactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
-	uint64_t excess, shed = shed_pps(d);
+	uint64_t excess, room, shed = shed_pps(d);
 	unsigned int n;
 
 	if (pc && out) {
 		n = policy_proactive(&d->params, &d->load, shed, pc,
-				     d->conns.n, now, out, &excess);
+				     d->conns.n, now, out, &excess, &room);
 		if (excess)
 			logmsg(LOG_DEBUG, "proactive: %" PRIu64 " pps against "
 			       "a pool average of %" PRIu64 " (%" PRIu64
-			       " leaving): shed %" PRIu64 " pps with %u "
-			       "connections",
+			       " leaving): %" PRIu64 " pps above it, room for "
+			       "%" PRId64 " on the target: %u connections",
 			       d->load.server_pps / d->load.samples,
 			       d->load.pool_pps / d->load.samples /
-			       d->load.servers, shed, excess, n);
+			       d->load.servers, shed, excess, (int64_t)room, n);
 		if (act(d, METRICS_PROACTIVE, out, n, now))
 			logmsg(LOG_INFO, "proactive: %" PRIu64 " pps above "
-			       "the pool's average, %" PRIu64 " leaving",
-			       excess, shed);
+			       "the pool's average, %" PRIu64 " leaving, room "
+			       "for %" PRId64 " on the target", excess, shed,
+			       (int64_t)room);
 	}
 	free(pc);
 	free(out);
@@ -584,8 +587,9 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		d->metrics.server_pps = ev->server_pps;
 		d->metrics.pool_pps = ev->pool_pps;
 		d->metrics.pool_servers = ev->pool_servers;
+		d->metrics.target_pps = ev->target_pps;
 		policy_load_add(&d->load, ev->server_pps, ev->pool_pps,
-				ev->pool_servers);
+				ev->pool_servers, ev->target_pps);
 		if (d->cfg.proactive &&
 		    now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
 			proactive(d, now);

@@ -178,6 +178,22 @@ static unsigned int policy_select(const struct policy_item *items,
 	return policy_select_greedy(items, n, need, limit, out);
 }
 
+/* Orders the chosen @out by @weight, heaviest first (a few: insertion). */
+static void heaviest_first(const struct policy_conn *conns,
+			   uint64_t (*weight)(const struct policy_conn *),
+			   unsigned int *out, unsigned int k)
+{
+	unsigned int i, j, c;
+
+	for (i = 1; i < k; i++) {
+		c = out[i];
+		for (j = i; j > 0 && weight(&conns[out[j - 1]]) <
+				     weight(&conns[c]); j--)
+			out[j] = out[j - 1];
+		out[j] = c;
+	}
+}
+
 /*
  * Runs the selection over the candidates among @conns, with @weight as
  * each one's weight, and writes the chosen connections' indices to @out.
@@ -212,18 +228,23 @@ static unsigned int select_conns(const struct policy_params *p,
 	k = policy_select(items, m, need, limit, out);
 	for (i = 0; i < k; i++)
 		out[i] = which[out[i]];
+	heaviest_first(conns, weight, out, k);
 	free(items);
 	free(which);
 	return k;
 }
 
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,
-		     uint64_t pool_pps, uint32_t servers)
+		     uint64_t pool_pps, uint32_t servers, uint64_t target_pps)
 {
 	acc->server_pps += server_pps;
 	acc->pool_pps += pool_pps;
 	acc->servers = servers;
 	acc->samples++;
+	if (target_pps != TCPMIG_LOAD_NO_TARGET) {
+		acc->target_pps += target_pps;
+		acc->target_samples++;
+	}
 }
 
 static uint64_t conn_pps(const struct policy_conn *c)
@@ -236,11 +257,12 @@ unsigned int policy_proactive(const struct policy_params *p,
 			      uint64_t shed_pps,
 			      const struct policy_conn *conns, unsigned int n,
 			      uint64_t now_ns, unsigned int *out,
-			      uint64_t *excess)
+			      uint64_t *excess, uint64_t *room)
 {
-	uint64_t load, avg;
+	uint64_t load, avg, target, need;
 
 	*excess = 0;
+	*room = UINT64_MAX;
 	if (!acc->samples || !acc->servers)
 		return 0;
 	load = acc->server_pps / acc->samples;
@@ -249,8 +271,18 @@ unsigned int policy_proactive(const struct policy_params *p,
 	if (load * 100 <= avg * (100 + p->threshold_pct))
 		return 0;
 	*excess = load - avg;
-	return select_conns(p, conns, n, now_ns, conn_pps, *excess,
-			    *excess + avg * p->threshold_pct / 100, out);
+	if (p->target_aware) {
+		/* No target, no room. */
+		target = acc->target_samples ?
+			 acc->target_pps / acc->target_samples + shed_pps :
+			 UINT64_MAX;
+		*room = avg > target ? avg - target : 0;
+	}
+	need = *excess < *room ? *excess : *room;
+	if (!need)
+		return 0;
+	return select_conns(p, conns, n, now_ns, conn_pps, need,
+			    need + avg * p->threshold_pct / 200, out);
 }
 
 static uint64_t conn_rqlen(const struct policy_conn *c)
