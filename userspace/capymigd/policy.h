@@ -29,7 +29,8 @@
 /* What the policies know of one connection. */
 struct policy_conn {
 	struct capymig_tuple tuple;
-	uint64_t pps;		/* segments received per second */
+	uint64_t pps;		/* segments received per second, in the
+				 * unit of the loads (capymigd: 1/1000) */
 	uint32_t rqlen;		/* bytes received, not yet read */
 	uint32_t tqlen;		/* bytes written, not yet acknowledged */
 	uint32_t flags;		/* CAPYMIG_CONN_F_*: READ_SEQ for a boundary */
