@@ -139,6 +139,11 @@ struct capymigd {
 	unsigned int narrivals;
 	struct policy_load load;
 	uint64_t last_decide_ns;
+	/*
+	 * What the switch's target can take, as of the last decision, less
+	 * what left since: the reactive policy's bound too.
+	 */
+	uint64_t room;
 	struct policy_bucket bucket;
 	unsigned int rr;
 	struct metrics metrics;
@@ -172,6 +177,8 @@ static void apply_config(struct capymigd *d)
 		/* The LOADs name the load of the switch's target only. */
 		.target_aware = c->target == CAPYMIGD_TARGET_SWITCH,
 	};
+	/* Unknown until the next decision: none, if it counts. */
+	d->room = d->params.target_aware ? 0 : UINT64_MAX;
 	d->metrics.threshold_pct = c->threshold_pct;
 	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
 	d->metrics.dry_run_mode = c->dry_run;
@@ -361,6 +368,8 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 	    add_flight(d, id, &c->tuple, now);
 	f->ours = true;
 	f->mpps = c->pps;
+	if (d->room != UINT64_MAX)
+		d->room -= c->pps < d->room ? c->pps : d->room;
 	d->in_flight++;
 	d->metrics.in_flight = d->in_flight;
 	return true;
@@ -413,6 +422,10 @@ static void proactive(struct capymigd *d, uint64_t now)
 	if (pc && out) {
 		n = policy_proactive(&d->params, &d->load, shed, pc,
 				     d->conns.n, now, out, &excess, &room);
+		d->room = room;
+		/* Off, it still measures the room, for the reactive policy. */
+		if (!d->cfg.proactive)
+			excess = n = 0;
 		if (excess)
 			logmsg(LOG_DEBUG, "proactive: %.1f pps against a pool "
 			       "average of %.1f (%.1f leaving): %.1f pps above "
@@ -443,8 +456,8 @@ static void reactive(struct capymigd *d, uint64_t now)
 	unsigned int n;
 
 	if (pc && out) {
-		n = policy_reactive(&d->params, pc, d->conns.n, now, out,
-				    &excess);
+		n = policy_reactive(&d->params, pc, d->conns.n, now, d->room,
+				    out, &excess);
 		if (excess)
 			logmsg(LOG_DEBUG, "reactive: %" PRIu64 " bytes queued, "
 			       "%" PRIu64 " above the threshold: shed with %u "
@@ -602,8 +615,7 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 				ev->target_pps == TCPMIG_LOAD_NO_TARGET ?
 				TCPMIG_LOAD_NO_TARGET :
 				ev->target_pps * MPPS);
-		if (d->cfg.proactive &&
-		    now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
+		if (now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
 			proactive(d, now);
 		return;
 	case TCPMIG_EVENT_IMPORTED:

@@ -195,15 +195,16 @@ static void heaviest_first(const struct policy_conn *conns,
 }
 
 /*
- * Runs the selection over the candidates among @conns, with @weight as
- * each one's weight, and writes the chosen connections' indices to @out.
+ * Runs the selection over the candidates among @conns of at most
+ * @max_pps, with @weight as each one's weight, and writes the chosen
+ * connections' indices to @out.
  */
 static unsigned int select_conns(const struct policy_params *p,
 				 const struct policy_conn *conns,
 				 unsigned int n, uint64_t now_ns,
 				 uint64_t (*weight)(const struct policy_conn *),
 				 uint64_t need, uint64_t limit,
-				 unsigned int *out)
+				 uint64_t max_pps, unsigned int *out)
 {
 	struct policy_item *items;
 	unsigned int *which, i, m = 0, k;
@@ -216,7 +217,7 @@ static unsigned int select_conns(const struct policy_params *p,
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		if (!weight(&conns[i]) ||
+		if (!weight(&conns[i]) || conns[i].pps > max_pps ||
 		    !policy_candidate(p, &conns[i], now_ns))
 			continue;
 		items[m] = (struct policy_item){
@@ -268,9 +269,6 @@ unsigned int policy_proactive(const struct policy_params *p,
 	load = acc->server_pps / acc->samples;
 	avg = acc->pool_pps / acc->samples / acc->servers;
 	load = load > shed_pps ? load - shed_pps : 0;
-	if (load * 100 <= avg * (100 + p->threshold_pct))
-		return 0;
-	*excess = load - avg;
 	if (p->target_aware) {
 		/* No target, no room. */
 		target = acc->target_samples ?
@@ -278,11 +276,15 @@ unsigned int policy_proactive(const struct policy_params *p,
 			 UINT64_MAX;
 		*room = avg > target ? avg - target : 0;
 	}
+	if (load * 100 <= avg * (100 + p->threshold_pct))
+		return 0;
+	*excess = load - avg;
 	need = *excess < *room ? *excess : *room;
 	if (!need)
 		return 0;
 	return select_conns(p, conns, n, now_ns, conn_pps, need,
-			    need + avg * p->threshold_pct / 200, out);
+			    need + avg * p->threshold_pct / 200, UINT64_MAX,
+			    out);
 }
 
 static uint64_t conn_rqlen(const struct policy_conn *c)
@@ -292,11 +294,11 @@ static uint64_t conn_rqlen(const struct policy_conn *c)
 
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
-			     uint64_t now_ns, unsigned int *out,
+			     uint64_t now_ns, uint64_t room, unsigned int *out,
 			     uint64_t *excess)
 {
-	uint64_t total = 0;
-	unsigned int i;
+	uint64_t total = 0, pps = 0;
+	unsigned int i, k;
 
 	/* What is already leaving does not count. */
 	for (i = 0; i < n; i++)
@@ -306,8 +308,12 @@ unsigned int policy_reactive(const struct policy_params *p,
 	if (total <= p->reactive_bytes)
 		return 0;
 	*excess = total - p->reactive_bytes;
-	return select_conns(p, conns, n, now_ns, conn_rqlen, *excess,
-			    UINT64_MAX, out);
+	k = select_conns(p, conns, n, now_ns, conn_rqlen, *excess, UINT64_MAX,
+			 room, out);
+	/* The most queued first, as long as the target has room. */
+	for (i = 0; i < k && conns[out[i]].pps <= room - pps; i++)
+		pps += conns[out[i]].pps;
+	return i;
 }
 
 void policy_bucket_init(struct policy_bucket *b, unsigned int burst,

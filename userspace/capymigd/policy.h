@@ -117,7 +117,8 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
  * Writes their indices to @out (room for @n), heaviest first, and returns
  * how many; 0 when the load is within the threshold or the target has no
  * room.  *@excess gets the pps above the average (0 when balanced),
- * *@room what the target can take (UINT64_MAX when not target-aware).
+ * *@room what the target can take, whether or not this server sheds
+ * (UINT64_MAX when not target-aware).
  *
  * The load shed is the smaller of the excess and the room: the target
  * ends at the average at most, the shed load does not overload it in
@@ -139,11 +140,14 @@ unsigned int policy_proactive(const struct policy_params *p,
 /*
  * Reactive: when the rqlen of the connections not already leaving add up
  * to more than the threshold, chooses connections whose rqlen covers the
- * excess.  As policy_proactive().
+ * excess, and whose packet rates add up to no more than @room, the
+ * target's (UINT64_MAX: not target-aware): a connection with a deep queue
+ * is often the heaviest, and moved to a server without room for it, it
+ * piles up there in turn.  As policy_proactive().
  */
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
-			     uint64_t now_ns, unsigned int *out,
+			     uint64_t now_ns, uint64_t room, unsigned int *out,
 			     uint64_t *excess);
 
 /*

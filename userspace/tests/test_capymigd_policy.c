@@ -258,13 +258,13 @@ static void reactive(void **state)
 	unsigned int out[4], n;
 	uint64_t excess;
 
-	n = policy_reactive(&p, conns, 4, 0, out, &excess);
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
 	assert_int_equal(excess, 25600 - 20480);
 	assert_set(out, n, one, 1);
 
 	/* What is leaving already does not count. */
 	conns[1].busy = true;
-	assert_int_equal(policy_reactive(&p, conns, 4, 0, out, &excess), 0);
+	assert_int_equal(policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess), 0);
 	assert_int_equal(excess, 0);
 
 	/* No one connection holds enough: the fewest that do. */
@@ -274,9 +274,42 @@ static void reactive(void **state)
 	conns[2].rqlen = 2000;
 	conns[3].rqlen = 1500;
 	p.reactive_bytes = 4000;
-	n = policy_reactive(&p, conns, 4, 0, out, &excess);
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
 	assert_int_equal(excess, 6500);
 	assert_set(out, n, two, 2);
+}
+
+static void reactive_within_the_target_room(void **state)
+{
+	/*
+	 * 26 KiB queued, threshold 20 KiB: shed 6 KiB.  The 16 KiB queue
+	 * is the heaviest connection's (900 pps): the target has room for
+	 * 300, so two others go, the fewest that cover with the least
+	 * state: 4 KiB (100 pps) and 2 KiB (50 pps), the most queued
+	 * first.  With room for 120, the first alone; with none, nothing.
+	 */
+	struct policy_conn conns[] = {
+		conn(900, 16384, 0), conn(100, 4096, 0), conn(100, 4096, 0),
+		conn(50, 2048, 0),
+	};
+	struct policy_params p = aware;
+	unsigned int out[4], n;
+	uint64_t excess;
+
+	n = policy_reactive(&p, conns, 4, 0, 300, out, &excess);
+	assert_int_equal(excess, 6144);
+	assert_int_equal(n, 2);
+	assert_int_equal(conns[out[0]].rqlen, 4096);
+	assert_int_equal(out[1], 3);
+	n = policy_reactive(&p, conns, 4, 0, 120, out, &excess);
+	assert_int_equal(n, 1);
+	assert_int_equal(conns[out[0]].rqlen, 4096);
+	assert_int_equal(policy_reactive(&p, conns, 4, 0, 0, out, &excess),
+			 0);
+	/* Not target-aware: the heaviest's queue alone covers it. */
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], 0);
 }
 
 static void rate_limit(void **state)
@@ -761,6 +794,7 @@ int main(void)
 		cmocka_unit_test(proactive_sheds_no_more_than_the_target_takes),
 		cmocka_unit_test(proactive_averages_the_target),
 		cmocka_unit_test(reactive),
+		cmocka_unit_test(reactive_within_the_target_room),
 		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(exact_is_optimal),
 		cmocka_unit_test(greedy_against_optimum),
