@@ -417,9 +417,18 @@ static void proactive(struct capymigd *d, uint64_t now)
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
 	uint64_t excess, room, shed = shed_mpps(d);
-	unsigned int n;
+	uint64_t window = d->cfg.decide_ms * 1000000ULL;
+	unsigned int n, i;
 
 	if (pc && out) {
+		/*
+		 * A rate measured over less than the window is no measure of
+		 * what a target must take: a connection just opened reads
+		 * lighter or heavier than it is.  Not yet a candidate.
+		 */
+		for (i = 0; i < d->conns.n; i++)
+			if (now - d->conns.v[i].first_ns < window)
+				pc[i].pps = 0;
 		n = policy_proactive(&d->params, &d->load, shed, pc,
 				     d->conns.n, now, out, &excess, &room);
 		d->room = room;
@@ -505,8 +514,9 @@ static int collect(const struct tcpmig_conn *c, void *arg)
  * interval_ms often sees with no packet at all, keeps a rate and stays a
  * candidate.  Younger than the window, the average since it was first
  * seen: starting from 0 would understate the busiest connections just
- * when the first decisions are taken, and let the policy move one too
- * heavy for its target.
+ * when the first decisions are taken, and let the reactive policy move
+ * one too heavy for its target (the proactive policy does not take one
+ * younger than the window at all).
  */
 static uint64_t smooth_mpps(const struct capymigd *d,
 			    const struct conn_entry *prev,
@@ -899,6 +909,8 @@ static int start(struct capymigd *d)
 	if (d->cfg.metrics.addr && open_metrics(d))
 		return -1;
 	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
+	/* The first decision on a whole window of LOADs, not on one. */
+	d->last_decide_ns = now_ns();
 	return refresh(d, now_ns());
 }
 

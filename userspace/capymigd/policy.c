@@ -242,8 +242,14 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
 	acc->pool_pps += pool_pps;
 	acc->servers = servers;
 	acc->samples++;
+	/*
+	 * The highest: after a stall of the machine, a burst inflates the
+	 * pool's count before the target's smoothed one, and the mean would
+	 * show room that is not there.
+	 */
 	if (target_pps != TCPMIG_LOAD_NO_TARGET) {
-		acc->target_pps += target_pps;
+		if (target_pps > acc->target_pps)
+			acc->target_pps = target_pps;
 		acc->target_samples++;
 	}
 }
@@ -271,8 +277,7 @@ unsigned int policy_proactive(const struct policy_params *p,
 	load = load > shed_pps ? load - shed_pps : 0;
 	if (p->target_aware) {
 		/* No target, no room. */
-		target = acc->target_samples ?
-			 acc->target_pps / acc->target_samples + shed_pps :
+		target = acc->target_samples ? acc->target_pps + shed_pps :
 			 UINT64_MAX;
 		*room = avg > target ? avg - target : 0;
 	}

@@ -94,14 +94,15 @@ bool policy_better(const struct policy_choice *a,
 		   const struct policy_choice *b, uint64_t need);
 
 /*
- * The switch's LOAD-NOTIFICATIONs, averaged between two decisions: this
- * server's load, the pool's, and the load of the target the switch would
- * pick for a migration from here (over the notifications that had one).
+ * The switch's LOAD-NOTIFICATIONs between two decisions: this server's
+ * load and the pool's, summed to be averaged; and the highest load of the
+ * target the switch would pick for a migration from here (over the
+ * notifications that had one).
  */
 struct policy_load {
 	uint64_t server_pps;
 	uint64_t pool_pps;
-	uint64_t target_pps;
+	uint64_t target_pps;	/* the highest */
 	uint32_t servers;
 	uint32_t samples;
 	uint32_t target_samples;
