@@ -144,6 +144,7 @@ struct capymigd {
 	 * what left since: the reactive policy's bound too.
 	 */
 	uint64_t room;
+	uint64_t last_room;	/* as the last decision measured it */
 	struct policy_bucket bucket;
 	unsigned int rr;
 	struct metrics metrics;
@@ -179,6 +180,7 @@ static void apply_config(struct capymigd *d)
 	};
 	/* Unknown until the next decision: none, if it counts. */
 	d->room = d->params.target_aware ? 0 : UINT64_MAX;
+	d->last_room = UINT64_MAX;
 	d->metrics.threshold_pct = c->threshold_pct;
 	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
 	d->metrics.dry_run_mode = c->dry_run;
@@ -429,8 +431,11 @@ static void proactive(struct capymigd *d, uint64_t now)
 		for (i = 0; i < d->conns.n; i++)
 			if (now - d->conns.v[i].first_ns < window)
 				pc[i].pps = 0;
-		n = policy_proactive(&d->params, &d->load, shed, pc,
-				     d->conns.n, now, out, &excess, &room);
+		n = policy_proactive(&d->params, &d->load, shed,
+				     d->last_room, pc, d->conns.n, now, out,
+				     &excess, &room);
+		/* Measured, not what was left of it: the next one's bound. */
+		d->last_room = room;
 		d->room = room;
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)

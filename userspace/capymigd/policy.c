@@ -261,7 +261,7 @@ static uint64_t conn_pps(const struct policy_conn *c)
 
 unsigned int policy_proactive(const struct policy_params *p,
 			      const struct policy_load *acc,
-			      uint64_t shed_pps,
+			      uint64_t shed_pps, uint64_t last_room,
 			      const struct policy_conn *conns, unsigned int n,
 			      uint64_t now_ns, unsigned int *out,
 			      uint64_t *excess, uint64_t *room)
@@ -280,6 +280,8 @@ unsigned int policy_proactive(const struct policy_params *p,
 		target = acc->target_samples ? acc->target_pps + shed_pps :
 			 UINT64_MAX;
 		*room = avg > target ? avg - target : 0;
+		if (*room > last_room)
+			*room = last_room;
 	}
 	if (load * 100 <= avg * (100 + p->threshold_pct))
 		return 0;

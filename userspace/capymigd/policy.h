@@ -126,14 +126,18 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
  * turn (Capybara §5.1 sheds the excess alone; a connection of half a
  * server's capacity then saturates whichever server takes it).  The
  * target's load counts @shed_pps too: what left here lately may have gone
- * there, unseen yet in the switch's smoothed count.  The set moved may
+ * there, unseen yet in the switch's smoothed count.  The room must have
+ * been there at the decision before too (@last_room, what it measured
+ * then; UINT64_MAX for none): after a stall of the machine, the burst of
+ * requests that were due inflates one window's average, and with it a
+ * room that is not there.  The set moved may
  * overshoot by half the threshold (times the average), so that neither
  * server ends beyond half the threshold from the average, and neither
  * acts again on the move.
  */
 unsigned int policy_proactive(const struct policy_params *p,
 			      const struct policy_load *acc,
-			      uint64_t shed_pps,
+			      uint64_t shed_pps, uint64_t last_room,
 			      const struct policy_conn *conns, unsigned int n,
 			      uint64_t now_ns, unsigned int *out,
 			      uint64_t *excess, uint64_t *room);

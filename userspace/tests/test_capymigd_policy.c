@@ -92,18 +92,18 @@ static void proactive_within_threshold(void **state)
 	unsigned int out[2];
 	uint64_t excess, room;
 
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess, &room), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 	assert_int_equal(excess, 0);
 	acc = load(1101, 2000, 2);
 	/* Excess 101, may shed up to 151: one 500 is too much. */
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess, &room), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 	assert_int_equal(excess, 101);
 	/* No LOAD yet, or an empty pool: nothing to compare with. */
 	acc = (struct policy_load){ 0 };
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess, &room), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 }
 
 static void proactive_fewest_then_smallest_queues(void **state)
@@ -122,8 +122,8 @@ static void proactive_fewest_then_smallest_queues(void **state)
 	unsigned int out[6], n;
 	uint64_t excess, room;
 
-	n = policy_proactive(&defaults, &acc, 0, conns, 6, 0, out, &excess,
-			     &room);
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 6, 0, out,
+			     &excess, &room);
 	assert_int_equal(excess, 600);
 	assert_set(out, n, want, 1);
 }
@@ -135,10 +135,11 @@ static void proactive_discounts_what_is_leaving(void **state)
 	unsigned int out[2];
 	uint64_t excess, room;
 
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess, &room), 2);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 2);
 	/* 300 pps just left: 1100 is within the threshold. */
-	assert_int_equal(policy_proactive(&defaults, &acc, 300, conns, 2, 0,
+	assert_int_equal(policy_proactive(&defaults, &acc, 300, UINT64_MAX,
+					  conns, 2, 0,
 					  out, &excess, &room), 0);
 }
 
@@ -153,8 +154,8 @@ static void proactive_averages_notifications(void **state)
 	policy_load_add(&acc, 1400, 2000, 2, TCPMIG_LOAD_NO_TARGET);
 	policy_load_add(&acc, 800, 2000, 2, TCPMIG_LOAD_NO_TARGET);
 	policy_load_add(&acc, 1000, 2000, 2, TCPMIG_LOAD_NO_TARGET);
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 1, 0,
-					  out, &excess, &room), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  1, 0, out, &excess, &room), 0);
 	assert_int_equal(acc.samples, 3);
 }
 
@@ -191,8 +192,8 @@ static void proactive_sheds_no_more_than_the_target_takes(void **state)
 	unsigned int out[5], n;
 	uint64_t excess, room;
 
-	n = policy_proactive(&aware, &acc, 0, conns, 5, 0, out, &excess,
-			     &room);
+	n = policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
 	assert_int_equal(excess, 600);
 	assert_int_equal(room, 200);
 	/* Heaviest first, for a rate limit that lets one go. */
@@ -200,31 +201,39 @@ static void proactive_sheds_no_more_than_the_target_takes(void **state)
 	assert_set(out, n, want, 2);
 
 	/* Not target-aware: the excess alone, the 620 covers it. */
-	n = policy_proactive(&defaults, &acc, 0, conns, 5, 0, out, &excess,
-			     &room);
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
 	assert_int_equal(room, UINT64_MAX);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0], 4);
 
 	/* 100 just left, maybe for that target: room for 100 more. */
 	acc = load_to(1700, 4000, 4, 800);
-	n = policy_proactive(&aware, &acc, 100, conns, 5, 0, out, &excess,
-			     &room);
+	n = policy_proactive(&aware, &acc, 100, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
 	assert_int_equal(room, 100);
 	assert_int_equal(n, 1);
 	assert_int_equal(conns[out[0]].pps, 100);
 
+	/* The decision before saw room for 50 only: 50, whatever now. */
+	acc = load_to(1600, 4000, 4, 800);
+	n = policy_proactive(&aware, &acc, 0, 50, conns, 5, 0, out, &excess,
+			     &room);
+	assert_int_equal(room, 50);
+	assert_int_equal(n, 1);
+	assert_int_equal(conns[out[0]].pps, 60);
+
 	/* A target at the average has no room: nothing moves. */
 	acc = load_to(1600, 4000, 4, 1000);
-	assert_int_equal(policy_proactive(&aware, &acc, 0, conns, 5, 0, out,
-					  &excess, &room), 0);
+	assert_int_equal(policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5,
+					  0, out, &excess, &room), 0);
 	assert_int_equal(excess, 600);
 	assert_int_equal(room, 0);
 
 	/* No target at all (the switch had no other server): neither. */
 	acc = load_to(1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
-	assert_int_equal(policy_proactive(&aware, &acc, 0, conns, 5, 0, out,
-					  &excess, &room), 0);
+	assert_int_equal(policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5,
+					  0, out, &excess, &room), 0);
 	assert_int_equal(room, 0);
 }
 
@@ -243,8 +252,8 @@ static void proactive_takes_the_target_at_its_highest(void **state)
 	policy_load_add(&acc, 1600, 4000, 4, 700);
 	policy_load_add(&acc, 1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
 	policy_load_add(&acc, 1600, 4000, 4, 900);
-	n = policy_proactive(&aware, &acc, 0, conns, 2, 0, out, &excess,
-			     &room);
+	n = policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 2, 0, out,
+			     &excess, &room);
 	assert_int_equal(room, 100);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0], 1);
@@ -268,7 +277,8 @@ static void reactive(void **state)
 
 	/* What is leaving already does not count. */
 	conns[1].busy = true;
-	assert_int_equal(policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess), 0);
+	assert_int_equal(policy_reactive(&p, conns, 4, 0, UINT64_MAX, out,
+					 &excess), 0);
 	assert_int_equal(excess, 0);
 
 	/* No one connection holds enough: the fewest that do. */
@@ -537,8 +547,8 @@ static unsigned int sim_decide(struct sim *sim, unsigned int s,
 		conns[k].arrived_ns = sim->moved_ns[i];
 		which[k++] = i;
 	}
-	k = policy_proactive(&defaults, acc, 0, conns, k, now, out, &excess,
-			     &room);
+	k = policy_proactive(&defaults, acc, 0, UINT64_MAX, conns, k, now, out,
+			     &excess, &room);
 	*acc = (struct policy_load){ 0 };
 	granted = policy_bucket_take(bucket, RATE, BURST, now, k);
 	for (i = 0; i < granted; i++) {
@@ -628,6 +638,7 @@ struct demo {
 	unsigned int moves;
 	uint64_t worst;			/* the most loaded server, ever */
 	uint64_t worst_target;		/* a target's load after moves in */
+	uint64_t room[DEMO_SERVERS];	/* each daemon's last decision's */
 	unsigned int balanced_round;	/* from which all stay within */
 };
 
@@ -644,6 +655,8 @@ static void demo_init(struct demo *d)
 		d->pps[i] = DEMO_POOL * 0.9 * pow(i + 1, -1.2) / h;
 	}
 	d->base = DEMO_POOL / 10 / DEMO_SERVERS;
+	for (i = 0; i < DEMO_SERVERS; i++)
+		d->room[i] = UINT64_MAX;
 }
 
 /* The servers' loads; returns the largest. */
@@ -674,7 +687,7 @@ static uint64_t noisy(uint64_t pps)
  * Server @s's decision on the loads @load and @seen (as counted); its
  * migrations are written to @to (the target of each connection moved).
  */
-static void demo_decide(const struct demo *d, const struct policy_params *p,
+static void demo_decide(struct demo *d, const struct policy_params *p,
 			unsigned int s, const uint64_t *load,
 			const uint64_t *seen, uint64_t now, unsigned int *to)
 {
@@ -696,7 +709,9 @@ static void demo_decide(const struct demo *d, const struct policy_params *p,
 		which[k++] = i;
 	}
 	acc = load_to(seen[s], pool, DEMO_SERVERS, seen[t]);
-	k = policy_proactive(p, &acc, 0, conns, k, now, out, &excess, &room);
+	k = policy_proactive(p, &acc, 0, d->room[s], conns, k, now, out,
+			     &excess, &room);
+	d->room[s] = room;
 	for (i = 0; i < k && i < DEMO_BURST; i++)
 		to[which[out[i]]] = t;
 }
