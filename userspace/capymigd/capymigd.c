@@ -434,9 +434,10 @@ static void proactive(struct capymigd *d, uint64_t now)
 		n = policy_proactive(&d->params, &d->load, shed,
 				     d->last_room, pc, d->conns.n, now, out,
 				     &excess, &room);
-		/* Measured, not what was left of it: the next one's bound. */
+		/* The reactive policy's bound, as the proactive one's. */
+		d->room = room < d->last_room ? room : d->last_room;
 		d->last_room = room;
-		d->room = room;
+		room = d->room;
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)
 			excess = n = 0;

@@ -266,7 +266,7 @@ unsigned int policy_proactive(const struct policy_params *p,
 			      uint64_t now_ns, unsigned int *out,
 			      uint64_t *excess, uint64_t *room)
 {
-	uint64_t load, avg, target, need;
+	uint64_t load, avg, target, need, bound = UINT64_MAX;
 
 	*excess = 0;
 	*room = UINT64_MAX;
@@ -280,13 +280,12 @@ unsigned int policy_proactive(const struct policy_params *p,
 		target = acc->target_samples ? acc->target_pps + shed_pps :
 			 UINT64_MAX;
 		*room = avg > target ? avg - target : 0;
-		if (*room > last_room)
-			*room = last_room;
+		bound = *room < last_room ? *room : last_room;
 	}
 	if (load * 100 <= avg * (100 + p->threshold_pct))
 		return 0;
 	*excess = load - avg;
-	need = *excess < *room ? *excess : *room;
+	need = *excess < bound ? *excess : bound;
 	if (!need)
 		return 0;
 	return select_conns(p, conns, n, now_ns, conn_pps, need,

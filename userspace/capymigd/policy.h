@@ -118,8 +118,9 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
  * Writes their indices to @out (room for @n), heaviest first, and returns
  * how many; 0 when the load is within the threshold or the target has no
  * room.  *@excess gets the pps above the average (0 when balanced),
- * *@room what the target can take, whether or not this server sheds
- * (UINT64_MAX when not target-aware).
+ * *@room the target's room as measured now, whether or not this server
+ * sheds (UINT64_MAX when not target-aware): the next decision's
+ * @last_room.
  *
  * The load shed is the smaller of the excess and the room: the target
  * ends at the average at most, the shed load does not overload it in

@@ -215,11 +215,14 @@ static void proactive_sheds_no_more_than_the_target_takes(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(conns[out[0]].pps, 100);
 
-	/* The decision before saw room for 50 only: 50, whatever now. */
+	/*
+	 * The decision before saw room for 50 only: 50, whatever now; the
+	 * room measured now is the next decision's bound.
+	 */
 	acc = load_to(1600, 4000, 4, 800);
 	n = policy_proactive(&aware, &acc, 0, 50, conns, 5, 0, out, &excess,
 			     &room);
-	assert_int_equal(room, 50);
+	assert_int_equal(room, 200);
 	assert_int_equal(n, 1);
 	assert_int_equal(conns[out[0]].pps, 60);
 
