@@ -414,11 +414,19 @@ static struct policy_conn *policy_view(const struct capymigd *d)
 	return pc;
 }
 
+/* The pool's average load over the LOADs of this decision. */
+static uint64_t avg_mpps(const struct capymigd *d)
+{
+	if (!d->load.samples || !d->load.servers)
+		return 0;
+	return d->load.pool_pps / d->load.samples / d->load.servers;
+}
+
 static void proactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
-	uint64_t excess, room, shed = shed_mpps(d);
+	uint64_t excess, room, bound, shed = shed_mpps(d);
 	uint64_t window = d->cfg.decide_ms * 1000000ULL;
 	unsigned int n, i;
 
@@ -434,10 +442,18 @@ static void proactive(struct capymigd *d, uint64_t now)
 		n = policy_proactive(&d->params, &d->load, shed,
 				     d->last_room, pc, d->conns.n, now, out,
 				     &excess, &room);
-		/* The reactive policy's bound, as the proactive one's. */
-		d->room = room < d->last_room ? room : d->last_room;
+		bound = room < d->last_room ? room : d->last_room;
 		d->last_room = room;
-		room = d->room;
+		room = bound;
+		/*
+		 * The reactive policy's bound: the room, and the threshold's
+		 * band above the average -- a server stalled while the
+		 * switch's counts are even has no room to offer, yet the
+		 * reactive policy is for it; what it must not do is move a
+		 * connection that takes the target beyond the threshold.
+		 */
+		d->room = bound == UINT64_MAX ? bound :
+			  bound + avg_mpps(d) * d->cfg.threshold_pct / 100;
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)
 			excess = n = 0;
@@ -446,8 +462,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 			       "average of %.1f (%.1f leaving): %.1f pps above "
 			       "it, room for %.1f on the target: %u connections",
 			       (double)d->load.server_pps / d->load.samples /
-			       MPPS, (double)d->load.pool_pps /
-			       d->load.samples / d->load.servers / MPPS,
+			       MPPS, (double)avg_mpps(d) / MPPS,
 			       (double)shed / MPPS, (double)excess / MPPS,
 			       room == UINT64_MAX ? -1 : (double)room / MPPS, n);
 		if (act(d, METRICS_PROACTIVE, out, n, now))

@@ -146,10 +146,11 @@ unsigned int policy_proactive(const struct policy_params *p,
 /*
  * Reactive: when the rqlen of the connections not already leaving add up
  * to more than the threshold, chooses connections whose rqlen covers the
- * excess, and whose packet rates add up to no more than @room, the
- * target's (UINT64_MAX: not target-aware): a connection with a deep queue
- * is often the heaviest, and moved to a server without room for it, it
- * piles up there in turn.  As policy_proactive().
+ * excess, and whose packet rates add up to no more than @room, what the
+ * target can take (UINT64_MAX: not target-aware; capymigd: its room and
+ * the threshold's band above the average): a connection with a deep
+ * queue is often the heaviest, and moved to a server without room for
+ * it, it piles up there in turn.  As policy_proactive().
  */
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
