@@ -329,7 +329,8 @@ enum tcpmig_stat {
  *	stopped answering and the connection is lost.
  * @TCPMIG_EVENT_LOAD: the switch's LOAD-NOTIFICATION arrived:
  *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS,
- *	%TCPMIG_A_TARGET_PPS, no tuple.  On the %TCPMIG_MCGRP_LOAD group, not "events".
+ *	%TCPMIG_A_TARGET_PPS, no tuple.  On the %TCPMIG_MCGRP_LOAD group,
+ *	not "events".
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
