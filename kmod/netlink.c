@@ -134,7 +134,9 @@ static int put_load(struct sk_buff *msg, const struct tcpmig_msg_load *load)
 				 be64_to_cpu(load->server_pps), TCPMIG_A_PAD) ||
 	       nla_put_u64_64bit(msg, TCPMIG_A_POOL_PPS,
 				 be64_to_cpu(load->pool_pps), TCPMIG_A_PAD) ||
-	       nla_put_u32(msg, TCPMIG_A_POOL_SERVERS, ntohl(load->servers));
+	       nla_put_u32(msg, TCPMIG_A_POOL_SERVERS, ntohl(load->servers)) ||
+	       nla_put_u64_64bit(msg, TCPMIG_A_TARGET_PPS,
+				 be64_to_cpu(load->target_pps), TCPMIG_A_PAD);
 }
 
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev)

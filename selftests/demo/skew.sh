@@ -88,10 +88,11 @@ wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
 # move counted as gone for 2.5 s (settle_ms, until the switch's counts
 # show it), 20 % above the average to act (Capybara's 10 % is below the
 # noise).  The reactive threshold, 4 KiB (64 requests, 3 s of work), is
-# for a real pile-up, not a burst of the client.  One migration a second
-# at most: the switch's least-loaded target must see one land before it
-# picks the next, or all go to the same server.  Moves at request
-# boundaries only, the server monitor attached to the server's cgroup.
+# for a real pile-up, not a burst of the client.  A decision's
+# migrations all go to the switch's least-loaded target, and together
+# take no more than its room below the average: up to four at once, two a
+# second on average.  Moves at request boundaries only, the server
+# monitor attached to the server's cgroup.
 capymigd_conf()
 {
 	cat <<-EOF
@@ -108,8 +109,8 @@ capymigd_conf()
 		threshold_kib = 4
 		[migration]
 		any_point = no
-		rate = 1
-		burst = 1
+		rate = 2
+		burst = 4
 	EOF
 }
 

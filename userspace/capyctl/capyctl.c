@@ -340,13 +340,18 @@ static int print_load(const struct capyctl *ctl,
 		json_uint(&w, "server_pps", ev->server_pps);
 		json_uint(&w, "pool_pps", ev->pool_pps);
 		json_uint(&w, "pool_servers", ev->pool_servers);
+		/* Absent when the switch has no other server to offer. */
+		if (ev->target_pps != TCPMIG_LOAD_NO_TARGET)
+			json_uint(&w, "target_pps", ev->target_pps);
 		json_end_object(&w);
 	} else {
 		printf("%" PRIu64 ".%09" PRIu64 " %-15s server %" PRIu64
-		       " pps, pool %" PRIu64 " pps over %" PRIu32 " servers\n",
+		       " pps, pool %" PRIu64 " pps over %" PRIu32 " servers, "
+		       "target %" PRId64 " pps\n",
 		       ev->timestamp_ns / 1000000000,
 		       ev->timestamp_ns % 1000000000, "load", ev->server_pps,
-		       ev->pool_pps, ev->pool_servers);
+		       ev->pool_pps, ev->pool_servers,
+		       (int64_t)ev->target_pps);
 	}
 	fflush(stdout);
 	return 0;

@@ -59,6 +59,13 @@
 /* A migration the daemon saw no end of is forgotten after this. */
 #define FLIGHT_LOST_NS	(10 * 1000000000ULL)
 #define ARRIVALS_MAX	1024
+/*
+ * The policies' unit of load: a thousandth of a packet a second.  In
+ * whole packets a second, a connection of a request every other second
+ * reads 0 and is no candidate, and the lighter connections that could
+ * fill a target's room without overloading it are invisible.
+ */
+#define MPPS		1000
 
 /* --- logging ------------------------------------------------------------ */
 
@@ -103,7 +110,7 @@ struct table {
 struct flight {
 	uint32_t id;
 	struct capymig_tuple tuple;
-	uint64_t pps;		/* the load it takes away */
+	uint64_t mpps;		/* the load it takes away */
 	uint64_t seen_ns;	/* when first heard of */
 	uint64_t prepare_ns;	/* PREPARE_SENT, by the module's clock */
 	uint64_t ended_ns;	/* 0 while in flight */
@@ -132,6 +139,12 @@ struct capymigd {
 	unsigned int narrivals;
 	struct policy_load load;
 	uint64_t last_decide_ns;
+	/*
+	 * What the switch's target can take, as of the last decision, less
+	 * what left since: the reactive policy's bound too.
+	 */
+	uint64_t room;
+	uint64_t last_room;	/* as the last decision measured it */
 	struct policy_bucket bucket;
 	unsigned int rr;
 	struct metrics metrics;
@@ -162,7 +175,12 @@ static void apply_config(struct capymigd *d)
 		.reactive_bytes = (uint64_t)c->threshold_kib * 1024,
 		.holdoff_ns = c->holdoff_ms * 1000000ULL,
 		.any_point = c->any_point,
+		/* The LOADs name the load of the switch's target only. */
+		.target_aware = c->target == CAPYMIGD_TARGET_SWITCH,
 	};
+	/* Unknown until the next decision: none, if it counts. */
+	d->room = d->params.target_aware ? 0 : UINT64_MAX;
+	d->last_room = UINT64_MAX;
 	d->metrics.threshold_pct = c->threshold_pct;
 	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
 	d->metrics.dry_run_mode = c->dry_run;
@@ -238,18 +256,18 @@ static void expire_flights(struct capymigd *d, uint64_t now)
 }
 
 /* Load on its way out, or gone too recently for the switch to see it. */
-static uint64_t shed_pps(const struct capymigd *d)
+static uint64_t shed_mpps(const struct capymigd *d)
 {
-	uint64_t pps = 0;
+	uint64_t mpps = 0;
 	unsigned int i;
 
 	for (i = 0; i < d->nflights; i++) {
 		const struct flight *f = &d->flights[i];
 
 		if (f->ours && (!f->ended_ns || f->migrated))
-			pps += f->pps;
+			mpps += f->mpps;
 	}
-	return pps;
+	return mpps;
 }
 
 static bool moving(const struct capymigd *d, const struct capymig_tuple *t)
@@ -321,10 +339,10 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 	 */
 	if (d->cfg.dry_run) {
 		d->metrics.dry_run[policy]++;
-		logmsg(LOG_INFO, "dry run: %s would migrate %s (%" PRIu64
-		       " pps, rqlen %" PRIu32 ", tqlen %" PRIu32 ") to %s",
-		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
-		       to);
+		logmsg(LOG_INFO, "dry run: %s would migrate %s (%.1f pps, "
+		       "rqlen %" PRIu32 ", tqlen %" PRIu32 ") to %s",
+		       policy_names[policy], text, (double)c->pps / MPPS,
+		       c->rqlen, c->tqlen, to);
 		id = 0;
 	} else {
 		struct tcpmig_migrate_opts opts = { .target = target };
@@ -342,16 +360,18 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 			return false;
 		}
 		d->metrics.started[policy]++;
-		logmsg(LOG_INFO, "%s: migrating %s (%" PRIu64 " pps, rqlen %"
+		logmsg(LOG_INFO, "%s: migrating %s (%.1f pps, rqlen %"
 		       PRIu32 ", tqlen %" PRIu32 ") to %s: migration %" PRIu32,
-		       policy_names[policy], text, c->pps, c->rqlen, c->tqlen,
-		       to, id);
+		       policy_names[policy], text, (double)c->pps / MPPS,
+		       c->rqlen, c->tqlen, to, id);
 	}
 	e->pc.busy = true;
 	f = (id ? find_flight(d, id) : NULL) ?:
 	    add_flight(d, id, &c->tuple, now);
 	f->ours = true;
-	f->pps = c->pps;
+	f->mpps = c->pps;
+	if (d->room != UINT64_MAX)
+		d->room -= c->pps < d->room ? c->pps : d->room;
 	d->in_flight++;
 	d->metrics.in_flight = d->in_flight;
 	return true;
@@ -394,28 +414,63 @@ static struct policy_conn *policy_view(const struct capymigd *d)
 	return pc;
 }
 
+/* The pool's average load over the LOADs of this decision. */
+static uint64_t avg_mpps(const struct capymigd *d)
+{
+	if (!d->load.samples || !d->load.servers)
+		return 0;
+	return d->load.pool_pps / d->load.samples / d->load.servers;
+}
+
 static void proactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
-	uint64_t excess, shed = shed_pps(d);
-	unsigned int n;
+	uint64_t excess, room, bound, shed = shed_mpps(d);
+	uint64_t window = d->cfg.decide_ms * 1000000ULL;
+	unsigned int n, i;
 
 	if (pc && out) {
-		n = policy_proactive(&d->params, &d->load, shed, pc,
-				     d->conns.n, now, out, &excess);
+		/*
+		 * A rate measured over less than the window is no measure of
+		 * what a target must take: a connection just opened reads
+		 * lighter or heavier than it is.  Not yet a candidate.
+		 */
+		for (i = 0; i < d->conns.n; i++)
+			if (now - d->conns.v[i].first_ns < window)
+				pc[i].pps = 0;
+		n = policy_proactive(&d->params, &d->load, shed,
+				     d->last_room, pc, d->conns.n, now, out,
+				     &excess, &room);
+		bound = room < d->last_room ? room : d->last_room;
+		d->last_room = room;
+		room = bound;
+		/*
+		 * The reactive policy's bound: the room, and the threshold's
+		 * band above the average -- a server stalled while the
+		 * switch's counts are even has no room to offer, yet the
+		 * reactive policy is for it; what it must not do is move a
+		 * connection that takes the target beyond the threshold.
+		 */
+		d->room = bound == UINT64_MAX ? bound :
+			  bound + avg_mpps(d) * d->cfg.threshold_pct / 100;
+		/* Off, it still measures the room, for the reactive policy. */
+		if (!d->cfg.proactive)
+			excess = n = 0;
 		if (excess)
-			logmsg(LOG_DEBUG, "proactive: %" PRIu64 " pps against "
-			       "a pool average of %" PRIu64 " (%" PRIu64
-			       " leaving): shed %" PRIu64 " pps with %u "
-			       "connections",
-			       d->load.server_pps / d->load.samples,
-			       d->load.pool_pps / d->load.samples /
-			       d->load.servers, shed, excess, n);
+			logmsg(LOG_DEBUG, "proactive: %.1f pps against a pool "
+			       "average of %.1f (%.1f leaving): %.1f pps above "
+			       "it, room for %.1f on the target: %u connections",
+			       (double)d->load.server_pps / d->load.samples /
+			       MPPS, (double)avg_mpps(d) / MPPS,
+			       (double)shed / MPPS, (double)excess / MPPS,
+			       room == UINT64_MAX ? -1 : (double)room / MPPS, n);
 		if (act(d, METRICS_PROACTIVE, out, n, now))
-			logmsg(LOG_INFO, "proactive: %" PRIu64 " pps above "
-			       "the pool's average, %" PRIu64 " leaving",
-			       excess, shed);
+			logmsg(LOG_INFO, "proactive: %.1f pps above the pool's "
+			       "average, %.1f leaving, room for %.1f on the "
+			       "target", (double)excess / MPPS,
+			       (double)shed / MPPS,
+			       room == UINT64_MAX ? -1 : (double)room / MPPS);
 	}
 	free(pc);
 	free(out);
@@ -431,8 +486,8 @@ static void reactive(struct capymigd *d, uint64_t now)
 	unsigned int n;
 
 	if (pc && out) {
-		n = policy_reactive(&d->params, pc, d->conns.n, now, out,
-				    &excess);
+		n = policy_reactive(&d->params, pc, d->conns.n, now, d->room,
+				    out, &excess);
 		if (excess)
 			logmsg(LOG_DEBUG, "reactive: %" PRIu64 " bytes queued, "
 			       "%" PRIu64 " above the threshold: shed with %u "
@@ -480,27 +535,28 @@ static int collect(const struct tcpmig_conn *c, void *arg)
  * interval_ms often sees with no packet at all, keeps a rate and stays a
  * candidate.  Younger than the window, the average since it was first
  * seen: starting from 0 would understate the busiest connections just
- * when the first decisions are taken, and let the policy move one too
- * heavy for its target.
+ * when the first decisions are taken, and let the reactive policy move
+ * one too heavy for its target (the proactive policy does not take one
+ * younger than the window at all).
  */
-static uint64_t smooth_pps(const struct capymigd *d,
-			   const struct conn_entry *prev,
-			   const struct conn_entry *e, uint64_t now)
+static uint64_t smooth_mpps(const struct capymigd *d,
+			    const struct conn_entry *prev,
+			    const struct conn_entry *e, uint64_t now)
 {
-	uint64_t dt = now - d->conns.read_ns;
-	uint64_t window = d->cfg.decide_ms * 1000000ULL;
-	uint64_t pps = (e->segs_in - prev->segs_in) * 1000000000ULL / dt;
+	double dt = now - d->conns.read_ns;
+	double window = d->cfg.decide_ms * 1e6;
+	double mpps = (e->segs_in - prev->segs_in) * 1e9 * MPPS / dt;
 
 	if (now - e->first_ns < window)
-		return (e->segs_in - e->first_segs) * 1000000000ULL /
+		return (e->segs_in - e->first_segs) * 1e9 * MPPS /
 		       (now - e->first_ns);
-	return (prev->pc.pps * window + pps * dt) / (window + dt);
+	return (prev->pc.pps * window + mpps * dt) / (window + dt);
 }
 
 /*
  * One reading of every connection: LIST for the queues, the monitor for
  * the rest.  Packets per second come from the difference with the
- * previous reading (smooth_pps()).
+ * previous reading (smooth_mpps()).
  */
 static int refresh(struct capymigd *d, uint64_t now)
 {
@@ -543,7 +599,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 			    e->segs_in >= prev->segs_in) {
 				e->first_ns = prev->first_ns;
 				e->first_segs = prev->first_segs;
-				e->pc.pps = smooth_pps(d, prev, e, now);
+				e->pc.pps = smooth_mpps(d, prev, e, now);
 			}
 		}
 		if (e->monitored && !e->first_ns) {
@@ -584,10 +640,13 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		d->metrics.server_pps = ev->server_pps;
 		d->metrics.pool_pps = ev->pool_pps;
 		d->metrics.pool_servers = ev->pool_servers;
-		policy_load_add(&d->load, ev->server_pps, ev->pool_pps,
-				ev->pool_servers);
-		if (d->cfg.proactive &&
-		    now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
+		d->metrics.target_pps = ev->target_pps;
+		policy_load_add(&d->load, ev->server_pps * MPPS,
+				ev->pool_pps * MPPS, ev->pool_servers,
+				ev->target_pps == TCPMIG_LOAD_NO_TARGET ?
+				TCPMIG_LOAD_NO_TARGET :
+				ev->target_pps * MPPS);
+		if (now - d->last_decide_ns >= d->cfg.decide_ms * 1000000ULL)
 			proactive(d, now);
 		return;
 	case TCPMIG_EVENT_IMPORTED:
@@ -871,6 +930,8 @@ static int start(struct capymigd *d)
 	if (d->cfg.metrics.addr && open_metrics(d))
 		return -1;
 	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
+	/* The first decision on a whole window of LOADs, not on one. */
+	d->last_decide_ns = now_ns();
 	return refresh(d, now_ns());
 }
 

@@ -108,6 +108,11 @@ void metrics_render(const struct metrics *m, FILE *out)
 	      "LOAD-NOTIFICATION counted them.", m->pool_pps);
 	gauge(out, "pool_servers", "The servers the last LOAD-NOTIFICATION "
 	      "counted.", m->pool_servers);
+	/* Absent while the switch has no other server to offer. */
+	if (m->target_pps != TCPMIG_LOAD_NO_TARGET)
+		gauge(out, "target_pps", "The load of the switch's target for "
+		      "migrations from here, as the last LOAD-NOTIFICATION "
+		      "had it.", m->target_pps);
 	gauge(out, "connections", "Connections of the service here.",
 	      m->connections);
 	gauge(out, "connections_monitored", "Connections the server monitor "

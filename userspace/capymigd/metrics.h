@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/capymig.h>
 
 /* Upper bounds of the migration duration histogram, in seconds. */
 #define METRICS_BUCKETS 12
@@ -38,6 +39,7 @@ struct metrics {
 	/* Gauges. */
 	uint64_t server_pps, pool_pps;		/* the last LOAD */
 	uint32_t pool_servers;
+	uint64_t target_pps;	/* TCPMIG_LOAD_NO_TARGET: none */
 	uint64_t connections, monitored, candidates;
 	uint64_t rqlen_bytes;
 	uint64_t in_flight;

@@ -178,16 +178,33 @@ static unsigned int policy_select(const struct policy_item *items,
 	return policy_select_greedy(items, n, need, limit, out);
 }
 
+/* Orders the chosen @out by @weight, heaviest first (a few: insertion). */
+static void heaviest_first(const struct policy_conn *conns,
+			   uint64_t (*weight)(const struct policy_conn *),
+			   unsigned int *out, unsigned int k)
+{
+	unsigned int i, j, c;
+
+	for (i = 1; i < k; i++) {
+		c = out[i];
+		for (j = i; j > 0 && weight(&conns[out[j - 1]]) <
+				     weight(&conns[c]); j--)
+			out[j] = out[j - 1];
+		out[j] = c;
+	}
+}
+
 /*
- * Runs the selection over the candidates among @conns, with @weight as
- * each one's weight, and writes the chosen connections' indices to @out.
+ * Runs the selection over the candidates among @conns of at most
+ * @max_pps, with @weight as each one's weight, and writes the chosen
+ * connections' indices to @out.
  */
 static unsigned int select_conns(const struct policy_params *p,
 				 const struct policy_conn *conns,
 				 unsigned int n, uint64_t now_ns,
 				 uint64_t (*weight)(const struct policy_conn *),
 				 uint64_t need, uint64_t limit,
-				 unsigned int *out)
+				 uint64_t max_pps, unsigned int *out)
 {
 	struct policy_item *items;
 	unsigned int *which, i, m = 0, k;
@@ -200,7 +217,7 @@ static unsigned int select_conns(const struct policy_params *p,
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		if (!weight(&conns[i]) ||
+		if (!weight(&conns[i]) || conns[i].pps > max_pps ||
 		    !policy_candidate(p, &conns[i], now_ns))
 			continue;
 		items[m] = (struct policy_item){
@@ -212,18 +229,29 @@ static unsigned int select_conns(const struct policy_params *p,
 	k = policy_select(items, m, need, limit, out);
 	for (i = 0; i < k; i++)
 		out[i] = which[out[i]];
+	heaviest_first(conns, weight, out, k);
 	free(items);
 	free(which);
 	return k;
 }
 
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,
-		     uint64_t pool_pps, uint32_t servers)
+		     uint64_t pool_pps, uint32_t servers, uint64_t target_pps)
 {
 	acc->server_pps += server_pps;
 	acc->pool_pps += pool_pps;
 	acc->servers = servers;
 	acc->samples++;
+	/*
+	 * The highest: after a stall of the machine, a burst inflates the
+	 * pool's count before the target's smoothed one, and the mean would
+	 * show room that is not there.
+	 */
+	if (target_pps != TCPMIG_LOAD_NO_TARGET) {
+		if (target_pps > acc->target_pps)
+			acc->target_pps = target_pps;
+		acc->target_samples++;
+	}
 }
 
 static uint64_t conn_pps(const struct policy_conn *c)
@@ -233,24 +261,36 @@ static uint64_t conn_pps(const struct policy_conn *c)
 
 unsigned int policy_proactive(const struct policy_params *p,
 			      const struct policy_load *acc,
-			      uint64_t shed_pps,
+			      uint64_t shed_pps, uint64_t last_room,
 			      const struct policy_conn *conns, unsigned int n,
 			      uint64_t now_ns, unsigned int *out,
-			      uint64_t *excess)
+			      uint64_t *excess, uint64_t *room)
 {
-	uint64_t load, avg;
+	uint64_t load, avg, target, need, bound = UINT64_MAX;
 
 	*excess = 0;
+	*room = UINT64_MAX;
 	if (!acc->samples || !acc->servers)
 		return 0;
 	load = acc->server_pps / acc->samples;
 	avg = acc->pool_pps / acc->samples / acc->servers;
 	load = load > shed_pps ? load - shed_pps : 0;
+	if (p->target_aware) {
+		/* No target, no room. */
+		target = acc->target_samples ? acc->target_pps + shed_pps :
+			 UINT64_MAX;
+		*room = avg > target ? avg - target : 0;
+		bound = *room < last_room ? *room : last_room;
+	}
 	if (load * 100 <= avg * (100 + p->threshold_pct))
 		return 0;
 	*excess = load - avg;
-	return select_conns(p, conns, n, now_ns, conn_pps, *excess,
-			    *excess + avg * p->threshold_pct / 100, out);
+	need = *excess < bound ? *excess : bound;
+	if (!need)
+		return 0;
+	return select_conns(p, conns, n, now_ns, conn_pps, need,
+			    need + avg * p->threshold_pct / 200, UINT64_MAX,
+			    out);
 }
 
 static uint64_t conn_rqlen(const struct policy_conn *c)
@@ -260,11 +300,11 @@ static uint64_t conn_rqlen(const struct policy_conn *c)
 
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
-			     uint64_t now_ns, unsigned int *out,
+			     uint64_t now_ns, uint64_t room, unsigned int *out,
 			     uint64_t *excess)
 {
-	uint64_t total = 0;
-	unsigned int i;
+	uint64_t total = 0, pps = 0;
+	unsigned int i, k;
 
 	/* What is already leaving does not count. */
 	for (i = 0; i < n; i++)
@@ -274,8 +314,12 @@ unsigned int policy_reactive(const struct policy_params *p,
 	if (total <= p->reactive_bytes)
 		return 0;
 	*excess = total - p->reactive_bytes;
-	return select_conns(p, conns, n, now_ns, conn_rqlen, *excess,
-			    UINT64_MAX, out);
+	k = select_conns(p, conns, n, now_ns, conn_rqlen, *excess, UINT64_MAX,
+			 room, out);
+	/* The most queued first, as long as the target has room. */
+	for (i = 0; i < k && conns[out[i]].pps <= room - pps; i++)
+		pps += conns[out[i]].pps;
+	return i;
 }
 
 void policy_bucket_init(struct policy_bucket *b, unsigned int burst,

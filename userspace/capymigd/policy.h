@@ -6,12 +6,15 @@
  * exactly in the unit tests.
  *
  *  - proactive: when this server's packets per second exceed the pool's
- *    average by more than a threshold, shed the excess;
+ *    average by more than a threshold, shed the excess, but no more than
+ *    the target has room for below the average;
  *  - reactive: when the bytes waiting in the receive queues of all the
  *    connections exceed a threshold, shed the excess;
  *
- * both choosing the fewest connections whose load covers the excess,
- * preferring those with the least queued data (the state to carry).
+ * both choosing the fewest connections whose load covers what is to be
+ * shed, preferring those with the least queued data (the state to carry),
+ * and listing the heaviest first: a rate limit that lets only some go
+ * lets those that do the most.
  */
 #ifndef CAPYMIGD_POLICY_H
 #define CAPYMIGD_POLICY_H
@@ -26,7 +29,8 @@
 /* What the policies know of one connection. */
 struct policy_conn {
 	struct capymig_tuple tuple;
-	uint64_t pps;		/* segments received per second */
+	uint64_t pps;		/* segments received per second, in the
+				 * unit of the loads (capymigd: 1/1000) */
 	uint32_t rqlen;		/* bytes received, not yet read */
 	uint32_t tqlen;		/* bytes written, not yet acknowledged */
 	uint32_t flags;		/* CAPYMIG_CONN_F_*: READ_SEQ for a boundary */
@@ -40,6 +44,9 @@ struct policy_params {
 	uint64_t reactive_bytes;	/* reactive: total rqlen above this */
 	uint64_t holdoff_ns;		/* no move out so soon after a move in */
 	bool any_point;			/* also without a request boundary */
+	bool target_aware;		/* the LOADs' target load is the one
+					 * migrations go to: shed no more
+					 * than its room */
 };
 
 /*
@@ -86,44 +93,68 @@ struct policy_choice {
 bool policy_better(const struct policy_choice *a,
 		   const struct policy_choice *b, uint64_t need);
 
-/* The switch's LOAD-NOTIFICATIONs, averaged between two decisions. */
+/*
+ * The switch's LOAD-NOTIFICATIONs between two decisions: this server's
+ * load and the pool's, summed to be averaged; and the highest load of the
+ * target the switch would pick for a migration from here (over the
+ * notifications that had one).
+ */
 struct policy_load {
 	uint64_t server_pps;
 	uint64_t pool_pps;
+	uint64_t target_pps;	/* the highest */
 	uint32_t servers;
 	uint32_t samples;
+	uint32_t target_samples;
 };
 
+/* @target_pps: TCPMIG_LOAD_NO_TARGET when the switch had none. */
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,
-		     uint64_t pool_pps, uint32_t servers);
+		     uint64_t pool_pps, uint32_t servers, uint64_t target_pps);
 
 /*
  * Proactive: from the loads @acc averaged, minus @shed_pps already on its
  * way out, chooses among the @n connections of @conns which to move.
- * Writes their indices to @out (room for @n) and returns how many; 0
- * when the load is within the threshold.  *@excess gets the pps to shed
- * (0 when balanced).
+ * Writes their indices to @out (room for @n), heaviest first, and returns
+ * how many; 0 when the load is within the threshold or the target has no
+ * room.  *@excess gets the pps above the average (0 when balanced),
+ * *@room the target's room as measured now, whether or not this server
+ * sheds (UINT64_MAX when not target-aware): the next decision's
+ * @last_room.
  *
- * The excess is what lies above the average; the set moved may overshoot
- * it by up to the threshold (times the average), so that the server ends
- * between the average and the threshold below it, and a target as loaded
- * as the average does not cross the threshold in turn.
+ * The load shed is the smaller of the excess and the room: the target
+ * ends at the average at most, the shed load does not overload it in
+ * turn (Capybara §5.1 sheds the excess alone; a connection of half a
+ * server's capacity then saturates whichever server takes it).  The
+ * target's load counts @shed_pps too: what left here lately may have gone
+ * there, unseen yet in the switch's smoothed count.  The room must have
+ * been there at the decision before too (@last_room, what it measured
+ * then; UINT64_MAX for none): after a stall of the machine, the burst of
+ * requests that were due inflates one window's average, and with it a
+ * room that is not there.  The set moved may
+ * overshoot by half the threshold (times the average), so that neither
+ * server ends beyond half the threshold from the average, and neither
+ * acts again on the move.
  */
 unsigned int policy_proactive(const struct policy_params *p,
 			      const struct policy_load *acc,
-			      uint64_t shed_pps,
+			      uint64_t shed_pps, uint64_t last_room,
 			      const struct policy_conn *conns, unsigned int n,
 			      uint64_t now_ns, unsigned int *out,
-			      uint64_t *excess);
+			      uint64_t *excess, uint64_t *room);
 
 /*
  * Reactive: when the rqlen of the connections not already leaving add up
  * to more than the threshold, chooses connections whose rqlen covers the
- * excess.  As policy_proactive().
+ * excess, and whose packet rates add up to no more than @room, what the
+ * target can take (UINT64_MAX: not target-aware; capymigd: its room and
+ * the threshold's band above the average): a connection with a deep
+ * queue is often the heaviest, and moved to a server without room for
+ * it, it piles up there in turn.  As policy_proactive().
  */
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
-			     uint64_t now_ns, unsigned int *out,
+			     uint64_t now_ns, uint64_t room, unsigned int *out,
 			     uint64_t *excess);
 
 /*

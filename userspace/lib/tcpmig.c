@@ -40,6 +40,7 @@ static const enum mnl_attr_data_type reply_attr_types[TCPMIG_A_MAX + 1] = {
 	[TCPMIG_A_SERVER_PPS] = MNL_TYPE_U64,
 	[TCPMIG_A_POOL_PPS] = MNL_TYPE_U64,
 	[TCPMIG_A_POOL_SERVERS] = MNL_TYPE_U32,
+	[TCPMIG_A_TARGET_PPS] = MNL_TYPE_U64,
 };
 
 static const enum mnl_attr_data_type conn_attr_types[TCPMIG_CONN_A_MAX + 1] = {
@@ -483,11 +484,12 @@ int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *e
 	/* LOAD is about the server, every other event about a connection. */
 	if (ev->type == TCPMIG_EVENT_LOAD) {
 		if (!tb[TCPMIG_A_SERVER_PPS] || !tb[TCPMIG_A_POOL_PPS] ||
-		    !tb[TCPMIG_A_POOL_SERVERS])
+		    !tb[TCPMIG_A_POOL_SERVERS] || !tb[TCPMIG_A_TARGET_PPS])
 			return -EBADMSG;
 		ev->server_pps = mnl_attr_get_u64(tb[TCPMIG_A_SERVER_PPS]);
 		ev->pool_pps = mnl_attr_get_u64(tb[TCPMIG_A_POOL_PPS]);
 		ev->pool_servers = mnl_attr_get_u32(tb[TCPMIG_A_POOL_SERVERS]);
+		ev->target_pps = mnl_attr_get_u64(tb[TCPMIG_A_TARGET_PPS]);
 	} else if (get_tuple(tb[TCPMIG_A_TUPLE], &ev->tuple)) {
 		return -EBADMSG;
 	}

@@ -96,6 +96,8 @@ struct tcpmig_notification {
 	uint64_t server_pps;		/* to this server, last period */
 	uint64_t pool_pps;		/* to the whole pool */
 	uint32_t pool_servers;		/* members counted in @pool_pps */
+	uint64_t target_pps;		/* the switch's target for this one's
+					 * migrations; TCPMIG_LOAD_NO_TARGET */
 };
 
 /* TCPMig configuration of a namespace. */

@@ -143,6 +143,7 @@ struct switchd {
 	int udp, ctl, timer, sig, epoll;
 	uint64_t last_ns;	/* of the last period */
 	unsigned int tick;
+	__u8 least[2];		/* the schedule's, as last published */
 	__u32 reap_next;	/* the next slot the reaper looks at */
 	uint64_t loads_sent;
 };
@@ -376,6 +377,7 @@ static void publish(struct switchd *d)
 	policy_sched(ps, d->nsrv, d->tick, &sched, slots);
 	for (id = 0; id < d->nsrv; id++)
 		d->srv[id].lwrr_slots = slots[id];
+	memcpy(d->least, sched.least, sizeof(d->least));
 	if (bpf_map__update_elem(d->skel->maps.scheds, &bank, sizeof(bank),
 				 &sched, sizeof(sched), 0)) {
 		fprintf(stderr, PROG ": writing the schedule: %s\n",
@@ -383,6 +385,18 @@ static void publish(struct switchd *d)
 		return;
 	}
 	__atomic_store_n(&cfg->sched_bank, bank, __ATOMIC_RELEASE);
+}
+
+/*
+ * The load of the target the data plane would pick for a migration from
+ * server @id (the first of the least loaded that is not the origin).
+ */
+static uint64_t target_pps(const struct switchd *d, unsigned int id)
+{
+	__u8 t = d->least[0] != id ? d->least[0] : d->least[1];
+
+	return t == CAPYMIG_SW_NO_SERVER ? TCPMIG_LOAD_NO_TARGET :
+	       (uint64_t)d->srv[t].load;
 }
 
 /* A LOAD-NOTIFICATION to every live server, in one system call. */
@@ -419,6 +433,7 @@ static void notify(struct switchd *d, uint64_t elapsed_ns)
 			.pool_pps = htobe64(pool_pps),
 			.servers = htonl(members),
 			.period_us = htonl(elapsed_ns / 1000),
+			.target_pps = htobe64(target_pps(d, id)),
 		};
 		to[n] = (struct sockaddr_in){
 			.sin_family = AF_INET,

@@ -41,7 +41,7 @@ static struct policy_load load(uint64_t server, uint64_t pool,
 {
 	struct policy_load acc = { 0 };
 
-	policy_load_add(&acc, server, pool, servers);
+	policy_load_add(&acc, server, pool, servers, TCPMIG_LOAD_NO_TARGET);
 	return acc;
 }
 
@@ -90,26 +90,26 @@ static void proactive_within_threshold(void **state)
 	struct policy_conn conns[] = { conn(500, 0, 0), conn(500, 0, 0) };
 	struct policy_load acc = load(1100, 2000, 2);	/* exactly +10 % */
 	unsigned int out[2];
-	uint64_t excess;
+	uint64_t excess, room;
 
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 	assert_int_equal(excess, 0);
 	acc = load(1101, 2000, 2);
-	/* Excess 101, may shed up to 201: one 500 is too much. */
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess), 0);
+	/* Excess 101, may shed up to 151: one 500 is too much. */
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 	assert_int_equal(excess, 101);
 	/* No LOAD yet, or an empty pool: nothing to compare with. */
 	acc = (struct policy_load){ 0 };
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 0);
 }
 
 static void proactive_fewest_then_smallest_queues(void **state)
 {
 	/*
-	 * Load 1600 against an average of 1000: shed 600, at most 700.
+	 * Load 1600 against an average of 1000: shed 600, at most 650.
 	 * {650} alone covers it, as does {620} with a smaller queue; every
 	 * other cover takes two.
 	 */
@@ -120,9 +120,10 @@ static void proactive_fewest_then_smallest_queues(void **state)
 	struct policy_load acc = load(1600, 2000, 2);
 	const unsigned int want[] = { 2 };
 	unsigned int out[6], n;
-	uint64_t excess;
+	uint64_t excess, room;
 
-	n = policy_proactive(&defaults, &acc, 0, conns, 6, 0, out, &excess);
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 6, 0, out,
+			     &excess, &room);
 	assert_int_equal(excess, 600);
 	assert_set(out, n, want, 1);
 }
@@ -132,13 +133,14 @@ static void proactive_discounts_what_is_leaving(void **state)
 	struct policy_conn conns[] = { conn(200, 0, 0), conn(200, 0, 0) };
 	struct policy_load acc = load(1400, 2000, 2);
 	unsigned int out[2];
-	uint64_t excess;
+	uint64_t excess, room;
 
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 2, 0,
-					  out, &excess), 2);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  2, 0, out, &excess, &room), 2);
 	/* 300 pps just left: 1100 is within the threshold. */
-	assert_int_equal(policy_proactive(&defaults, &acc, 300, conns, 2, 0,
-					  out, &excess), 0);
+	assert_int_equal(policy_proactive(&defaults, &acc, 300, UINT64_MAX,
+					  conns, 2, 0,
+					  out, &excess, &room), 0);
 }
 
 static void proactive_averages_notifications(void **state)
@@ -146,15 +148,118 @@ static void proactive_averages_notifications(void **state)
 	struct policy_conn conns[] = { conn(150, 0, 0) };
 	struct policy_load acc = { 0 };
 	unsigned int out[1];
-	uint64_t excess;
+	uint64_t excess, room;
 
 	/* One noisy period alone would trigger, the average does not. */
-	policy_load_add(&acc, 1400, 2000, 2);
-	policy_load_add(&acc, 800, 2000, 2);
-	policy_load_add(&acc, 1000, 2000, 2);
-	assert_int_equal(policy_proactive(&defaults, &acc, 0, conns, 1, 0,
-					  out, &excess), 0);
+	policy_load_add(&acc, 1400, 2000, 2, TCPMIG_LOAD_NO_TARGET);
+	policy_load_add(&acc, 800, 2000, 2, TCPMIG_LOAD_NO_TARGET);
+	policy_load_add(&acc, 1000, 2000, 2, TCPMIG_LOAD_NO_TARGET);
+	assert_int_equal(policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns,
+					  1, 0, out, &excess, &room), 0);
 	assert_int_equal(acc.samples, 3);
+}
+
+static const struct policy_params aware = {
+	.threshold_pct = 10,
+	.reactive_bytes = 20 * 1024,
+	.holdoff_ns = 5 * SEC,
+	.target_aware = true,
+};
+
+static struct policy_load load_to(uint64_t server, uint64_t pool,
+				  uint32_t servers, uint64_t target)
+{
+	struct policy_load acc = { 0 };
+
+	policy_load_add(&acc, server, pool, servers, target);
+	return acc;
+}
+
+static void proactive_sheds_no_more_than_the_target_takes(void **state)
+{
+	/*
+	 * 1600 against an average of 1000, the target at 800: the excess is
+	 * 600, the target's room 200, so shed 200 to 250 (half the
+	 * threshold above).  The 650 that covers the excess alone would
+	 * put the target at 1450; {150, 60} is the closest pair.
+	 */
+	struct policy_conn conns[] = {
+		conn(650, 0, 0), conn(150, 0, 0), conn(100, 0, 0),
+		conn(60, 0, 0), conn(620, 0, 0),
+	};
+	struct policy_load acc = load_to(1600, 4000, 4, 800);
+	const unsigned int want[] = { 1, 3 };
+	unsigned int out[5], n;
+	uint64_t excess, room;
+
+	n = policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
+	assert_int_equal(excess, 600);
+	assert_int_equal(room, 200);
+	/* Heaviest first, for a rate limit that lets one go. */
+	assert_int_equal(out[0], 1);
+	assert_set(out, n, want, 2);
+
+	/* Not target-aware: the excess alone, the 620 covers it. */
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
+	assert_int_equal(room, UINT64_MAX);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], 4);
+
+	/* 100 just left, maybe for that target: room for 100 more. */
+	acc = load_to(1700, 4000, 4, 800);
+	n = policy_proactive(&aware, &acc, 100, UINT64_MAX, conns, 5, 0, out,
+			     &excess, &room);
+	assert_int_equal(room, 100);
+	assert_int_equal(n, 1);
+	assert_int_equal(conns[out[0]].pps, 100);
+
+	/*
+	 * The decision before saw room for 50 only: 50, whatever now; the
+	 * room measured now is the next decision's bound.
+	 */
+	acc = load_to(1600, 4000, 4, 800);
+	n = policy_proactive(&aware, &acc, 0, 50, conns, 5, 0, out, &excess,
+			     &room);
+	assert_int_equal(room, 200);
+	assert_int_equal(n, 1);
+	assert_int_equal(conns[out[0]].pps, 60);
+
+	/* A target at the average has no room: nothing moves. */
+	acc = load_to(1600, 4000, 4, 1000);
+	assert_int_equal(policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5,
+					  0, out, &excess, &room), 0);
+	assert_int_equal(excess, 600);
+	assert_int_equal(room, 0);
+
+	/* No target at all (the switch had no other server): neither. */
+	acc = load_to(1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
+	assert_int_equal(policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 5,
+					  0, out, &excess, &room), 0);
+	assert_int_equal(room, 0);
+}
+
+static void proactive_takes_the_target_at_its_highest(void **state)
+{
+	struct policy_conn conns[] = { conn(300, 0, 0), conn(100, 0, 0) };
+	struct policy_load acc = { 0 };
+	unsigned int out[2], n;
+	uint64_t excess, room;
+
+	/*
+	 * The target at 700, then 900: its highest counts (a burst may have
+	 * shown in the pool's count first); a LOAD without a target counts
+	 * not.
+	 */
+	policy_load_add(&acc, 1600, 4000, 4, 700);
+	policy_load_add(&acc, 1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
+	policy_load_add(&acc, 1600, 4000, 4, 900);
+	n = policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 2, 0, out,
+			     &excess, &room);
+	assert_int_equal(room, 100);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], 1);
 }
 
 static void reactive(void **state)
@@ -169,13 +274,14 @@ static void reactive(void **state)
 	unsigned int out[4], n;
 	uint64_t excess;
 
-	n = policy_reactive(&p, conns, 4, 0, out, &excess);
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
 	assert_int_equal(excess, 25600 - 20480);
 	assert_set(out, n, one, 1);
 
 	/* What is leaving already does not count. */
 	conns[1].busy = true;
-	assert_int_equal(policy_reactive(&p, conns, 4, 0, out, &excess), 0);
+	assert_int_equal(policy_reactive(&p, conns, 4, 0, UINT64_MAX, out,
+					 &excess), 0);
 	assert_int_equal(excess, 0);
 
 	/* No one connection holds enough: the fewest that do. */
@@ -185,9 +291,42 @@ static void reactive(void **state)
 	conns[2].rqlen = 2000;
 	conns[3].rqlen = 1500;
 	p.reactive_bytes = 4000;
-	n = policy_reactive(&p, conns, 4, 0, out, &excess);
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
 	assert_int_equal(excess, 6500);
 	assert_set(out, n, two, 2);
+}
+
+static void reactive_within_the_target_room(void **state)
+{
+	/*
+	 * 26 KiB queued, threshold 20 KiB: shed 6 KiB.  The 16 KiB queue
+	 * is the heaviest connection's (900 pps): the target has room for
+	 * 300, so two others go, the fewest that cover with the least
+	 * state: 4 KiB (100 pps) and 2 KiB (50 pps), the most queued
+	 * first.  With room for 120, the first alone; with none, nothing.
+	 */
+	struct policy_conn conns[] = {
+		conn(900, 16384, 0), conn(100, 4096, 0), conn(100, 4096, 0),
+		conn(50, 2048, 0),
+	};
+	struct policy_params p = aware;
+	unsigned int out[4], n;
+	uint64_t excess;
+
+	n = policy_reactive(&p, conns, 4, 0, 300, out, &excess);
+	assert_int_equal(excess, 6144);
+	assert_int_equal(n, 2);
+	assert_int_equal(conns[out[0]].rqlen, 4096);
+	assert_int_equal(out[1], 3);
+	n = policy_reactive(&p, conns, 4, 0, 120, out, &excess);
+	assert_int_equal(n, 1);
+	assert_int_equal(conns[out[0]].rqlen, 4096);
+	assert_int_equal(policy_reactive(&p, conns, 4, 0, 0, out, &excess),
+			 0);
+	/* Not target-aware: the heaviest's queue alone covers it. */
+	n = policy_reactive(&p, conns, 4, 0, UINT64_MAX, out, &excess);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], 0);
 }
 
 static void rate_limit(void **state)
@@ -402,7 +541,7 @@ static unsigned int sim_decide(struct sim *sim, unsigned int s,
 {
 	struct policy_conn conns[CONNS];
 	unsigned int out[CONNS], which[CONNS], i, k = 0, granted;
-	uint64_t excess;
+	uint64_t excess, room;
 
 	for (i = 0; i < CONNS; i++) {
 		if (sim->server[i] != s)
@@ -411,7 +550,8 @@ static unsigned int sim_decide(struct sim *sim, unsigned int s,
 		conns[k].arrived_ns = sim->moved_ns[i];
 		which[k++] = i;
 	}
-	k = policy_proactive(&defaults, acc, 0, conns, k, now, out, &excess);
+	k = policy_proactive(&defaults, acc, 0, UINT64_MAX, conns, k, now, out,
+			     &excess, &room);
 	*acc = (struct policy_load){ 0 };
 	granted = policy_bucket_take(bucket, RATE, BURST, now, k);
 	for (i = 0; i < granted; i++) {
@@ -447,7 +587,8 @@ static void step_function(void **state)
 			sim_loads(&sim, load);
 			for (s = 0; s < 2; s++)
 				policy_load_add(&acc[s], load[s],
-						load[0] + load[1], 2);
+						load[0] + load[1], 2,
+						TCPMIG_LOAD_NO_TARGET);
 			if (tick % 10 != 9)
 				continue;
 			for (s = 0; s < 2; s++)
@@ -467,6 +608,203 @@ static void step_function(void **state)
 	assert_true(per_second <= 2 * (BURST + RATE * 120 / 1000));
 }
 
+/* --- the demo's pool (Documentation/demo.rst) ------------------------ */
+
+/*
+ * Four servers; 100 long-lived connections carry 90 % of 4800 pps, by
+ * Zipf(1.2) of their rank, dealt out in turn as LWRR places them when no
+ * server has any load yet; short-lived ones, the other 10 %, are spread
+ * evenly (LWRR places them where there is room) and never move.  Server
+ * 0 then has the 1st, 5th, 9th... heaviest, 1.5 times the average, and
+ * the heaviest connection alone is 90 % of the average: a balance exists,
+ * with the heaviest connection nearly alone on its server.
+ *
+ * Every round (a decision, 2 s), every daemon decides on the loads as
+ * the switch counted them over the round: a server of 40 requests in 2 s
+ * sees a Poisson noise of 16 %, here drawn uniformly within +-25 %.  A
+ * daemon's migrations, at most DEMO_BURST, go to the least loaded other
+ * server (the switch's target, by its smoothed, noiseless count) and land
+ * after the round, when the others' decisions are taken too.
+ */
+#define DEMO_SERVERS	4
+#define DEMO_CONNS	100
+#define DEMO_POOL	4800
+#define DEMO_BURST	4
+#define DEMO_ROUNDS	30
+#define DEMO_NOISE_PCT	25
+
+struct demo {
+	unsigned int server[DEMO_CONNS];
+	uint64_t pps[DEMO_CONNS];
+	uint64_t moved_ns[DEMO_CONNS];
+	uint64_t base;			/* the short-lived, per server */
+	unsigned int moves;
+	uint64_t worst;			/* the most loaded server, ever */
+	uint64_t worst_target;		/* a target's load after moves in */
+	uint64_t room[DEMO_SERVERS];	/* each daemon's last decision's */
+	unsigned int balanced_round;	/* from which all stay within */
+};
+
+static void demo_init(struct demo *d)
+{
+	double h = 0;
+	unsigned int i;
+
+	memset(d, 0, sizeof(*d));
+	for (i = 1; i <= DEMO_CONNS; i++)
+		h += pow(i, -1.2);
+	for (i = 0; i < DEMO_CONNS; i++) {
+		d->server[i] = i % DEMO_SERVERS;
+		d->pps[i] = DEMO_POOL * 0.9 * pow(i + 1, -1.2) / h;
+	}
+	d->base = DEMO_POOL / 10 / DEMO_SERVERS;
+	for (i = 0; i < DEMO_SERVERS; i++)
+		d->room[i] = UINT64_MAX;
+}
+
+/* The servers' loads; returns the largest. */
+static uint64_t demo_loads(const struct demo *d, uint64_t *load)
+{
+	uint64_t max = 0;
+	unsigned int i;
+
+	for (i = 0; i < DEMO_SERVERS; i++)
+		load[i] = d->base;
+	for (i = 0; i < DEMO_CONNS; i++)
+		load[d->server[i]] += d->pps[i];
+	for (i = 0; i < DEMO_SERVERS; i++)
+		if (load[i] > max)
+			max = load[i];
+	return max;
+}
+
+static uint64_t noisy(uint64_t pps)
+{
+	int pct = (int)(next_rand() % (2 * DEMO_NOISE_PCT + 1)) -
+		  DEMO_NOISE_PCT;
+
+	return pps * (100 + pct) / 100;
+}
+
+/*
+ * Server @s's decision on the loads @load and @seen (as counted); its
+ * migrations are written to @to (the target of each connection moved).
+ */
+static void demo_decide(struct demo *d, const struct policy_params *p,
+			unsigned int s, const uint64_t *load,
+			const uint64_t *seen, uint64_t now, unsigned int *to)
+{
+	struct policy_conn conns[DEMO_CONNS];
+	unsigned int out[DEMO_CONNS], which[DEMO_CONNS], i, k = 0, t = s;
+	uint64_t pool = 0, excess, room;
+	struct policy_load acc;
+
+	for (i = 0; i < DEMO_SERVERS; i++) {
+		pool += seen[i];
+		if (i != s && (t == s || load[i] < load[t]))
+			t = i;
+	}
+	for (i = 0; i < DEMO_CONNS; i++) {
+		if (d->server[i] != s)
+			continue;
+		conns[k] = conn(d->pps[i], 0, 0);
+		conns[k].arrived_ns = d->moved_ns[i];
+		which[k++] = i;
+	}
+	acc = load_to(seen[s], pool, DEMO_SERVERS, seen[t]);
+	k = policy_proactive(p, &acc, 0, d->room[s], conns, k, now, out,
+			     &excess, &room);
+	d->room[s] = room;
+	for (i = 0; i < k && i < DEMO_BURST; i++)
+		to[which[out[i]]] = t;
+}
+
+static void demo_run(struct demo *d, const struct policy_params *p)
+{
+	uint64_t load[DEMO_SERVERS], seen[DEMO_SERVERS], max;
+	uint64_t avg = DEMO_POOL / DEMO_SERVERS, now = 10 * SEC;
+	unsigned int to[DEMO_CONNS], round, s, i;
+	bool moved_in[DEMO_SERVERS];
+
+	demo_init(d);
+	for (round = 1; round <= DEMO_ROUNDS; round++, now += 2 * SEC) {
+		demo_loads(d, load);
+		for (s = 0; s < DEMO_SERVERS; s++) {
+			seen[s] = noisy(load[s]);
+			moved_in[s] = false;
+		}
+		for (i = 0; i < DEMO_CONNS; i++)
+			to[i] = d->server[i];
+		for (s = 0; s < DEMO_SERVERS; s++)
+			demo_decide(d, p, s, load, seen, now, to);
+		for (i = 0; i < DEMO_CONNS; i++) {
+			if (to[i] == d->server[i])
+				continue;
+			d->server[i] = to[i];
+			d->moved_ns[i] = now;
+			d->moves++;
+			moved_in[to[i]] = true;
+		}
+		max = demo_loads(d, load);
+		for (s = 0; s < DEMO_SERVERS; s++)
+			if (moved_in[s] && load[s] > d->worst_target)
+				d->worst_target = load[s];
+		if (max > d->worst && round > 1)
+			d->worst = max;
+		if (max * 100 > avg * (100 + p->threshold_pct))
+			d->balanced_round = 0;
+		else if (!d->balanced_round)
+			d->balanced_round = round;
+	}
+}
+
+/*
+ * The target-aware policy against the excess alone, on the demo's pool,
+ * the same noise for both.  How close to the optimum: the most loaded
+ * server at the end against the least it could be (the average, or the
+ * heaviest connection's server with nothing else but its share of the
+ * short-lived connections).
+ */
+static void demo_pool(void **state)
+{
+	struct policy_params p = aware;
+	uint64_t load[DEMO_SERVERS], avg = DEMO_POOL / DEMO_SERVERS, best;
+	uint64_t seed = rng;
+	struct demo runs[2], *d;
+	unsigned int pass;
+
+	p.threshold_pct = 20;
+	p.holdoff_ns = 10 * SEC;
+	demo_init(&runs[0]);
+	best = runs[0].base + runs[0].pps[0] > avg ?
+	       runs[0].base + runs[0].pps[0] : avg;
+	for (pass = 0; pass < 2; pass++) {
+		d = &runs[pass];
+		p.target_aware = !pass;
+		rng = seed;
+		demo_run(d, &p);
+		printf("# %s: %u migrations, balanced from round %u of %u "
+		       "on, the most loaded server at the end %.2f x the "
+		       "optimum; after the first round at worst %.2f x the "
+		       "average, a target after moves in %.2f x\n",
+		       pass ? "excess alone" : "target-aware", d->moves,
+		       d->balanced_round, DEMO_ROUNDS,
+		       (double)demo_loads(d, load) / best,
+		       (double)d->worst / avg,
+		       (double)d->worst_target / avg);
+	}
+	d = &runs[0];
+	/* Balanced, and soon; within the threshold of the optimum. */
+	assert_true(d->balanced_round && d->balanced_round <= 10);
+	assert_true(demo_loads(d, load) * 100 <=
+		    best * (100 + p.threshold_pct));
+	/* No target ever pushed beyond the threshold, */
+	assert_true(d->worst_target * 100 <= avg * (100 + p.threshold_pct));
+	/* which the excess alone does: what the room fixes. */
+	assert_true(runs[1].worst_target * 100 >
+		    avg * (100 + p.threshold_pct));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,11 +813,15 @@ int main(void)
 		cmocka_unit_test(proactive_fewest_then_smallest_queues),
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
 		cmocka_unit_test(proactive_averages_notifications),
+		cmocka_unit_test(proactive_sheds_no_more_than_the_target_takes),
+		cmocka_unit_test(proactive_takes_the_target_at_its_highest),
 		cmocka_unit_test(reactive),
+		cmocka_unit_test(reactive_within_the_target_room),
 		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(exact_is_optimal),
 		cmocka_unit_test(greedy_against_optimum),
 		cmocka_unit_test(step_function),
+		cmocka_unit_test(demo_pool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

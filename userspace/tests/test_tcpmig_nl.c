@@ -285,10 +285,12 @@ static void load_event_is_read(void **state)
 	mnl_attr_put_u64(nlh, TCPMIG_A_SERVER_PPS, 1000);
 	mnl_attr_put_u64(nlh, TCPMIG_A_POOL_PPS, 3000);
 	mnl_attr_put_u32(nlh, TCPMIG_A_POOL_SERVERS, 3);
+	mnl_attr_put_u64(nlh, TCPMIG_A_TARGET_PPS, 400);
 	assert_int_equal(tcpmig_parse_event(nlh, &ev), 0);
 	assert_int_equal(ev.server_pps, 1000);
 	assert_int_equal(ev.pool_pps, 3000);
 	assert_int_equal(ev.pool_servers, 3);
+	assert_int_equal(ev.target_pps, 400);
 	assert_string_equal(tcpmig_event_name(ev.type), "load");
 }
 
@@ -300,6 +302,10 @@ static void load_event_without_its_load_is_rejected(void **state)
 	mnl_attr_put_u32(nlh, TCPMIG_A_EVENT, TCPMIG_EVENT_LOAD);
 	mnl_attr_put_u64(nlh, TCPMIG_A_TIMESTAMP_NS, 5);
 	mnl_attr_put_u64(nlh, TCPMIG_A_SERVER_PPS, 1000);
+	assert_int_equal(tcpmig_parse_event(nlh, &ev), -EBADMSG);
+	/* Everything but the target's load. */
+	mnl_attr_put_u64(nlh, TCPMIG_A_POOL_PPS, 3000);
+	mnl_attr_put_u32(nlh, TCPMIG_A_POOL_SERVERS, 3);
 	assert_int_equal(tcpmig_parse_event(nlh, &ev), -EBADMSG);
 }
 

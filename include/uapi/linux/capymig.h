@@ -167,6 +167,9 @@ enum tcpmig_cmd {
  *	per second, as the switch counted them.
  * @TCPMIG_A_POOL_PPS: u64, in %TCPMIG_EVENT_LOAD: the whole pool's.
  * @TCPMIG_A_POOL_SERVERS: u32, in %TCPMIG_EVENT_LOAD: the members counted.
+ * @TCPMIG_A_TARGET_PPS: u64, in %TCPMIG_EVENT_LOAD: the load of the server
+ *	the switch would pick as this one's migration target now
+ *	(%TCPMIG_LOAD_NO_TARGET: none).
  * @TCPMIG_A_STATE_BUF: u64, the address of a buffer in the requester's
  *	memory, read or written while the request is handled, so that the
  *	blob is copied once instead of travelling in messages.  EXPORT: room
@@ -208,6 +211,7 @@ enum tcpmig_attr {
 	TCPMIG_A_POOL_PPS,
 	TCPMIG_A_POOL_SERVERS,
 	TCPMIG_A_STATE_BUF,
+	TCPMIG_A_TARGET_PPS,
 
 	__TCPMIG_A_MAX,
 };
@@ -325,7 +329,8 @@ enum tcpmig_stat {
  *	stopped answering and the connection is lost.
  * @TCPMIG_EVENT_LOAD: the switch's LOAD-NOTIFICATION arrived:
  *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS,
- *	no tuple.  On the %TCPMIG_MCGRP_LOAD group, not "events".
+ *	%TCPMIG_A_TARGET_PPS, no tuple.  On the %TCPMIG_MCGRP_LOAD group,
+ *	not "events".
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
@@ -585,13 +590,22 @@ struct tcpmig_msg_reject {
 	__be32	reason;		/* enum tcpmig_reject_reason */
 };
 
-/* LOAD-NOTIFICATION: packets per second seen by the switch last period. */
+/*
+ * LOAD-NOTIFICATION: packets per second seen by the switch last period;
+ * and the load of the target the switch would pick now for a migration
+ * from the server notified (the least loaded other live server, by the
+ * smoothed load the switch ranks them by), so that the server sheds no
+ * more than that target has room for (Documentation/capymigd.rst).
+ */
 struct tcpmig_msg_load {
 	__be64	server_pps;	/* towards the server notified */
 	__be64	pool_pps;	/* towards the whole pool */
 	__be32	servers;	/* members counted in pool_pps */
 	__be32	period_us;
+	__be64	target_pps;	/* TCPMIG_LOAD_NO_TARGET: no other server */
 };
+
+#define TCPMIG_LOAD_NO_TARGET	(~0ULL)
 
 #define TCPMIG_REGISTER_F_DRAINING	(1U << 0)	/* place nothing new */
 
