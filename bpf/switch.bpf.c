@@ -204,7 +204,6 @@ static __always_inline __u64 slot_key(const struct capymig_sw_slot *slot)
 static __always_inline void slot_clear(struct capymig_sw_slot *slot)
 {
 	__builtin_memset(&slot->rec, 0, sizeof(slot->rec));
-	slot->flags = 0;
 }
 
 /*
@@ -231,21 +230,24 @@ table_find(void *map, const struct tcpmig_endpoint *key)
 	return NULL;
 }
 
-/* A copy of @key's record in @map (and its flags); false if none. */
+/*
+ * A copy of @key's record in @map; false if none, and @rec zeroed: the
+ * verifier refuses a copy of what was never written, which the compiler
+ * may make of a record read on one branch only.
+ */
 static __always_inline bool table_read(void *map,
 				       const struct tcpmig_endpoint *key,
-				       struct capymig_sw_migration *rec,
-				       __u32 *flags)
+				       struct capymig_sw_migration *rec)
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
 	bool found = false;
 
+	__builtin_memset(rec, 0, sizeof(*rec));
 	if (!slot)
 		return false;
 	bpf_spin_lock(&slot->lock);
 	if (slot_key(slot) == ep_raw(key)) {
 		*rec = slot->rec;
-		*flags = slot->flags;
 		found = true;
 	}
 	bpf_spin_unlock(&slot->lock);
@@ -255,11 +257,12 @@ static __always_inline bool table_read(void *map,
 enum install_result { INSTALL_NEW, INSTALL_UPDATED, INSTALL_FULL };
 
 /*
- * Points the entry of @rec's client at @rec's target, or installs @rec
- * with @flags in a free slot of level 0, else of level 1.
+ * Points the entry of @rec's client at @rec's target (its time @rec's, its
+ * FIN flags kept), or installs @rec in a free slot of level 0, else of
+ * level 1.
  */
 static __always_inline enum install_result
-table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
+table_install(void *map, const struct capymig_sw_migration *rec)
 {
 	__u64 raw = ep_raw(&rec->client);
 	struct capymig_sw_slot *slot;
@@ -271,7 +274,9 @@ table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
 		bpf_spin_lock(&slot->lock);
 		if (slot_key(slot) == raw) {
 			slot->rec.target = rec->target;
-			slot->rec.last_seen_ns = rec->last_seen_ns;
+			slot->rec.state = (slot->rec.state &
+					   CAPYMIG_SW_FIN_MASK) |
+					  (rec->state & ~CAPYMIG_SW_FIN_MASK);
 			done = true;
 		}
 		bpf_spin_unlock(&slot->lock);
@@ -287,7 +292,6 @@ table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
 		bpf_spin_lock(&slot->lock);
 		if (!slot->rec.client.addr) {
 			slot->rec = *rec;
-			slot->flags = flags;
 			done = true;
 		}
 		bpf_spin_unlock(&slot->lock);
@@ -319,7 +323,7 @@ static __always_inline bool table_delete(void *map, __u32 gauge,
 
 enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
 
-#define FIN_BOTH	(CAPYMIG_SW_FIN_CLIENT | CAPYMIG_SW_FIN_SERVER)
+#define FIN_BOTH	CAPYMIG_SW_FIN_MASK
 
 /*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
@@ -340,7 +344,7 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
 static __always_inline bool table_use(void *map, __u32 gauge,
 				      const struct tcpmig_endpoint *key,
 				      const struct tcpmig_endpoint *service,
-				      __u8 tcp_flags, __u32 fin, __u64 now,
+				      __u8 tcp_flags, __u32 fin, __u32 now,
 				      struct capymig_sw_migration *rec)
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
@@ -354,7 +358,7 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 		goto unlock;
 	}
 	*rec = slot->rec;
-	if (slot->flags == FIN_BOTH &&
+	if ((rec->state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH &&
 	    (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
 		/* Whatever it connects to: the server's answers find none. */
 		res = USE_REUSED;
@@ -365,9 +369,8 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 		res = USE_RESET;
 		slot_clear(slot);
 	} else {
-		slot->rec.last_seen_ns = now;
-		if (tcp_flags & TH_FIN)
-			slot->flags |= fin;
+		slot->rec.state = now | (rec->state & CAPYMIG_SW_FIN_MASK) |
+				  (tcp_flags & TH_FIN ? fin : 0);
 	}
 unlock:
 	bpf_spin_unlock(&slot->lock);
@@ -566,12 +569,12 @@ static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
  * A new connection to the service address: place it, and send its SYN to
  * the server chosen.  Returns the tc verdict.
  */
-static __always_inline int place(struct packet *p, __u64 now)
+static __always_inline int place(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec = {
+		.state = now,
 		.client = p->src,
 		.service = cfg.service,
-		.last_seen_ns = now,
 	};
 	struct capymig_sw_sched *s = sched();
 	struct tcpmig_endpoint *to;
@@ -584,7 +587,7 @@ static __always_inline int place(struct packet *p, __u64 now)
 		return TC_ACT_SHOT;
 	}
 	rec.target = *to;
-	switch (table_install(&placements, &rec, 0)) {
+	switch (table_install(&placements, &rec)) {
 	case INSTALL_FULL:
 		count(CAPYMIG_SW_CNT_PLACE_FULL, 1);
 		return TC_ACT_SHOT;
@@ -605,7 +608,7 @@ static __always_inline bool to_service(const struct tcpmig_endpoint *ep)
 	return cfg.service.addr && ep_eq(ep, &cfg.service);
 }
 
-static __always_inline int client_to_server(struct packet *p, __u64 now)
+static __always_inline int client_to_server(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
 	struct tcpmig_endpoint to = p->dst;
@@ -643,7 +646,7 @@ static __always_inline int client_to_server(struct packet *p, __u64 now)
 }
 
 /* From a server of the pool: make it come from what the client reached. */
-static __always_inline int server_to_client(struct packet *p, __u64 now)
+static __always_inline int server_to_client(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
 
@@ -666,7 +669,7 @@ static __always_inline int server_to_client(struct packet *p, __u64 now)
 
 static __always_inline int tcp_packet(struct packet *p)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns());
 
 	if (!p->src.addr || !p->dst.addr)
 		return TC_ACT_OK;
@@ -703,7 +706,7 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
  * origin, never hearing it, keeps the connection.
  */
 static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
-				       __u64 now)
+				       __u32 now)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
 	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
@@ -711,18 +714,17 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	struct capymig_sw_migration rec = {
 		.client = client,
 		.target = { h->target.addr, h->target.port },
-		.last_seen_ns = now,
+		.state = now,
 	};
 	struct tcpmig_endpoint *owner, *original;
-	__u32 mig_flags, place_flags = 0;
 	bool migrated, was_placed;
 
 	if (!client.addr) {
 		count(CAPYMIG_SW_CNT_MALFORMED, 1);
 		return TC_ACT_SHOT;
 	}
-	migrated = table_read(&migrations, &client, &mig, &mig_flags);
-	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	migrated = table_read(&migrations, &client, &mig);
+	was_placed = table_read(&placements, &client, &placed);
 	owner = migrated ? &mig.target : was_placed ? &placed.target : &origin;
 	original = was_placed ? &placed.target : migrated ? &mig.service :
 							   &origin;
@@ -741,7 +743,10 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
 		return TC_ACT_OK;
 	}
-	switch (table_install(&migrations, &rec, place_flags)) {
+	/* The connection's FINs so far, as its placement saw them. */
+	if (was_placed)
+		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
+	switch (table_install(&migrations, &rec)) {
 	case INSTALL_NEW:
 		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
@@ -767,7 +772,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
  * Returns the target the client's segments went to, zero if none.
  */
 static __always_inline struct tcpmig_endpoint
-abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
+abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
 	struct tcpmig_endpoint none = { 0 };
@@ -775,20 +780,19 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 	struct capymig_sw_migration rec = {
 		.client = client,
 		.target = { h->origin.addr, h->origin.port },
-		.last_seen_ns = now,
+		.state = now,
 	};
-	__u32 flags, place_flags = 0;
 	bool migrated, was_placed;
 
-	migrated = table_read(&migrations, &client, &mig, &flags);
-	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	migrated = table_read(&migrations, &client, &mig);
+	was_placed = table_read(&placements, &client, &placed);
 	if (!migrated) {
 		if (!was_placed || ep_eq(&placed.target, &rec.target) ||
 		    (h->target.addr && !ep_eq(&placed.target, &h->target)))
 			return none;
 		rec.service = placed.service;
-		if (table_install(&migrations, &rec, place_flags) !=
-		    INSTALL_NEW)
+		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
+		if (table_install(&migrations, &rec) != INSTALL_NEW)
 			return none;
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -801,7 +805,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
 			return none;
-	} else if (table_install(&migrations, &rec, 0) != INSTALL_UPDATED) {
+	} else if (table_install(&migrations, &rec) != INSTALL_UPDATED) {
 		return none;
 	}
 	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -988,7 +992,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE:
 		return to_switch ? prepare(p, &h, id) : TC_ACT_OK;
 	case TCPMIG_MSG_ABORT:
-		target = abort_migration(&h, now);
+		target = abort_migration(&h, CAPYMIG_SW_TIME(now));
 		if (!to_switch)
 			return TC_ACT_OK;
 		if (!h.target.addr && target.addr &&
@@ -1003,7 +1007,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE_ACK:
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
-		return prepare_ack(&h, now);
+		return prepare_ack(&h, CAPYMIG_SW_TIME(now));
 	default:
 		/*
 		 * Between the servers: CONN-STATE and its ACK, REJECT,
@@ -1073,10 +1077,11 @@ int capymig_switch(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* Times in units of CAPYMIG_SW_TIME(), @now shifted as in a state. */
 struct reap_ctx {
-	__u64 now;
-	__u64 idle_ns;
-	__u64 closed_ns;
+	__u32 now;
+	__s32 idle;
+	__s32 closed;
 	__u32 start;
 	__u32 reaped;
 };
@@ -1086,7 +1091,6 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 	__u32 idx = ctx->start + i, gauge;
 	struct capymig_sw_slot *slot;
 	bool reap, closed;
-	__s64 idle;
 
 	if (idx < TABLE_SLOTS) {
 		slot = bpf_map_lookup_elem(&migrations, &idx);
@@ -1102,10 +1106,10 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 		return 0;
 
 	bpf_spin_lock(&slot->lock);
-	idle = ctx->now - slot->rec.last_seen_ns;
-	closed = slot->flags == FIN_BOTH;
+	closed = (slot->rec.state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH;
 	reap = slot->rec.client.addr &&
-	       idle > (__s64)(closed ? ctx->closed_ns : ctx->idle_ns);
+	       capymig_sw_idle(ctx->now, slot->rec.state) >=
+	       (closed ? ctx->closed : ctx->idle);
 	if (reap)
 		slot_clear(slot);
 	bpf_spin_unlock(&slot->lock);
@@ -1120,6 +1124,17 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 }
 
 /*
+ * @ms in units of CAPYMIG_SW_TIME(), rounded down; past the longest idle
+ * time a state tells (2^29 units, 6.5 days), one that none reaches.
+ */
+static __always_inline __s32 reap_units(__u32 ms)
+{
+	__u64 units = ms * 1000000ULL >> CAPYMIG_SW_TIME_UNIT_SHIFT;
+
+	return units < (1U << 29) ? units : 1U << 29;
+}
+
+/*
  * Clears the entries idle too long, or closed and idle for the closed
  * timeout, in a range of slots (switch.h).
  */
@@ -1127,9 +1142,9 @@ SEC("tc")
 int capymig_switch_reap(struct __sk_buff *skb)
 {
 	struct reap_ctx ctx = {
-		.now = bpf_ktime_get_coarse_ns(),
-		.idle_ns = skb->cb[CAPYMIG_SW_REAP_IDLE_MS] * 1000000ULL,
-		.closed_ns = skb->cb[CAPYMIG_SW_REAP_CLOSED_MS] * 1000000ULL,
+		.now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns()),
+		.idle = reap_units(skb->cb[CAPYMIG_SW_REAP_IDLE_MS]),
+		.closed = reap_units(skb->cb[CAPYMIG_SW_REAP_CLOSED_MS]),
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};
 

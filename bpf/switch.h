@@ -19,14 +19,27 @@
  * One slot of the migration or placement map: CAPYMIG_SW_LEVELS *
  * CAPYMIG_SW_SLOTS of them, level 0 first.  The lock keeps a packet from
  * seeing half of an update; userspace reads and writes slots with
- * BPF_F_LOCK.  @rec.client is 8-byte aligned, so that a lookup can compare
- * it with one load before taking the lock.
+ * BPF_F_LOCK.  32 bytes: a slot is never split between two cache lines.
+ * @rec.client is 8-byte aligned, so that a lookup can compare it with one
+ * load before taking the lock.
  */
 struct capymig_sw_slot {
 	struct bpf_spin_lock	lock;
-	__u32			flags;	/* CAPYMIG_SW_FIN_* */
 	struct capymig_sw_migration rec;
 };
+
+/*
+ * How long before @now (a CAPYMIG_SW_TIME()) an entry whose state is
+ * @state was last used, in units of CAPYMIG_SW_TIME(): the difference of
+ * the two 30-bit times modulo 2^30, negative if @state is the later (a
+ * packet used the entry after @now was read).
+ */
+static inline __s32 capymig_sw_idle(__u32 now, __u32 state)
+{
+	__u32 mask = ~CAPYMIG_SW_FIN_MASK;
+
+	return (__s32)((now & mask) - (state & mask)) >> CAPYMIG_SW_TIME_SHIFT;
+}
 
 /*
  * The reaper, capymig_switch_reap, is run with BPF_PROG_TEST_RUN on any
@@ -37,9 +50,10 @@ struct capymig_sw_slot {
 enum capymig_sw_reap_arg {
 	CAPYMIG_SW_REAP_START,		/* first slot to look at */
 	CAPYMIG_SW_REAP_COUNT,		/* how many */
-	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle longer than this */
+	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle this long (to the
+					 * unit of CAPYMIG_SW_TIME()) */
 	CAPYMIG_SW_REAP_CLOSED_MS,	/* ... or, once FINs went both ways,
-					 * than this */
+					 * this long */
 };
 
 #define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
