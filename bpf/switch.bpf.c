@@ -87,8 +87,10 @@ struct {
 	__type(value, __u32);
 } pool_hosts SEC(".maps");
 
+/* The agent reads it, and writes the schedules, through mmap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
 	__type(key, __u32);
 	__type(value, struct capymig_sw_heartbeat);
@@ -97,6 +99,7 @@ struct {
 /* The two banks of struct capymig_sw_sched. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct capymig_sw_sched);

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -145,6 +146,14 @@ struct switchd {
 	unsigned int tick;
 	__u32 reap_next;	/* the next slot the reaper looks at */
 	uint64_t reap_owed;	/* slots the periods since its last run owe */
+	/*
+	 * The heartbeat and schedule tables, mapped: every period reads the
+	 * one and writes the other, without a system call for each.
+	 */
+	struct table_map {
+		void *base;
+		size_t len, stride;
+	} heartbeats, scheds;
 	uint64_t loads_sent;
 };
 
@@ -292,6 +301,34 @@ static void detach(struct switchd *d)
 
 /* --- every period -------------------------------------------------------- */
 
+static void *table_elem(const struct table_map *t, __u32 i)
+{
+	return (char *)t->base + i * t->stride;
+}
+
+/* Maps @map (BPF_F_MMAPABLE) into @t. */
+static int table_mmap(struct bpf_map *map, struct table_map *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	t->stride = (bpf_map__value_size(map) + 7) & ~7UL;
+	t->len = (bpf_map__max_entries(map) * t->stride + page - 1) &
+		 ~(page - 1);
+	t->base = mmap(NULL, t->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(map), 0);
+	if (t->base == MAP_FAILED) {
+		t->base = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void table_munmap(struct table_map *t)
+{
+	if (t->base)
+		munmap(t->base, t->len);
+}
+
 static void set_state(struct switchd *d, unsigned int id,
 		      enum capymig_sw_server_state state)
 {
@@ -319,9 +356,8 @@ static void follow_heartbeats(struct switchd *d, uint64_t now)
 
 	for (id = 0; id < d->nsrv; id++) {
 		hb = &d->srv[id].hb;
-		if (bpf_map__lookup_elem(d->skel->maps.heartbeats, &id,
-					 sizeof(id), hb, sizeof(*hb), 0))
-			continue;
+		*hb = *(const struct capymig_sw_heartbeat *)
+		      table_elem(&d->heartbeats, id);
 		alive = !timeout || (hb->last_ns &&
 				     (int64_t)(now - hb->last_ns) <=
 				     (int64_t)timeout);
@@ -377,12 +413,8 @@ static void publish(struct switchd *d)
 	policy_sched(ps, d->nsrv, d->tick, &sched, slots);
 	for (id = 0; id < d->nsrv; id++)
 		d->srv[id].lwrr_slots = slots[id];
-	if (bpf_map__update_elem(d->skel->maps.scheds, &bank, sizeof(bank),
-				 &sched, sizeof(sched), 0)) {
-		fprintf(stderr, PROG ": writing the schedule: %s\n",
-			strerror(errno));
-		return;
-	}
+	/* The data plane reads the other bank until the switch. */
+	memcpy(table_elem(&d->scheds, bank), &sched, sizeof(sched));
 	__atomic_store_n(&cfg->sched_bank, bank, __ATOMIC_RELEASE);
 }
 
@@ -769,6 +801,12 @@ static int load(struct switchd *d)
 			strerror(errno));
 		return -1;
 	}
+	if (table_mmap(d->skel->maps.heartbeats, &d->heartbeats) ||
+	    table_mmap(d->skel->maps.scheds, &d->scheds)) {
+		fprintf(stderr, PROG ": mapping the tables: %s\n",
+			strerror(errno));
+		return -1;
+	}
 	cfg = &d->skel->bss->cfg;
 	cfg->service = d->opt.service;
 	cfg->switch_addr = d->opt.switch_addr;
@@ -1052,6 +1090,8 @@ int main(int argc, char **argv)
 	detach(&d);
 	if (d.opt.pin)
 		bpf_object__unpin_maps(d.skel->obj, d.opt.pin);
+	table_munmap(&d.heartbeats);
+	table_munmap(&d.scheds);
 	switch_bpf__destroy(d.skel);
 	return ret;
 }
