@@ -40,7 +40,6 @@
 #define TH_RST		0x04
 #define TH_ACK		0x10
 
-#define IP_CSUM_OFF	(ETH_HLEN + offsetof(struct iphdr, check))
 #define TABLE_SLOTS	(CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
 
 #define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
@@ -87,8 +86,10 @@ struct {
 	__type(value, __u32);
 } pool_hosts SEC(".maps");
 
+/* The agent reads it, and writes the schedules, through mmap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
 	__type(key, __u32);
 	__type(value, struct capymig_sw_heartbeat);
@@ -97,6 +98,7 @@ struct {
 /* The two banks of struct capymig_sw_sched. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct capymig_sw_sched);
@@ -126,6 +128,42 @@ struct packet {
 	__u8 proto;
 	__u8 tcp_flags;
 };
+
+/*
+ * The @len bytes of the packet at @off, in its linear part (pulled there
+ * if they were not), or NULL if it is shorter.  The headers are read and
+ * written in place: copying them in and out with bpf_skb_load_bytes() and
+ * bpf_skb_store_bytes() cost a helper call each, which under emulation
+ * is most of a small copy's cost.
+ */
+static __always_inline void *header(struct __sk_buff *skb, __u32 off,
+				    __u32 len)
+{
+	void *h;
+
+	/*
+	 * Past the longest IP header: bounds for the verifier, on the value
+	 * used from here on, not on a copy the compiler kept from before.
+	 */
+	if (off > ETH_HLEN + 60)
+		return NULL;
+	barrier_var(off);
+	/*
+	 * The context's fields are loaded from it, not from addresses into
+	 * it the compiler would keep: the verifier allows only the former.
+	 */
+	barrier_var(skb);
+	h = (void *)(long)skb->data + off;
+	if (h + len > (void *)(long)skb->data_end) {
+		if (bpf_skb_pull_data(skb, off + len))
+			return NULL;
+		barrier_var(skb);
+		h = (void *)(long)skb->data + off;
+		if (h + len > (void *)(long)skb->data_end)
+			return NULL;
+	}
+	return h;
+}
 
 static __always_inline void count(__u32 counter, __u64 n)
 {
@@ -169,7 +207,6 @@ static __always_inline __u64 slot_key(const struct capymig_sw_slot *slot)
 static __always_inline void slot_clear(struct capymig_sw_slot *slot)
 {
 	__builtin_memset(&slot->rec, 0, sizeof(slot->rec));
-	slot->flags = 0;
 }
 
 /*
@@ -196,21 +233,24 @@ table_find(void *map, const struct tcpmig_endpoint *key)
 	return NULL;
 }
 
-/* A copy of @key's record in @map (and its flags); false if none. */
+/*
+ * A copy of @key's record in @map; false if none, and @rec zeroed: the
+ * verifier refuses a copy of what was never written, which the compiler
+ * may make of a record read on one branch only.
+ */
 static __always_inline bool table_read(void *map,
 				       const struct tcpmig_endpoint *key,
-				       struct capymig_sw_migration *rec,
-				       __u32 *flags)
+				       struct capymig_sw_migration *rec)
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
 	bool found = false;
 
+	__builtin_memset(rec, 0, sizeof(*rec));
 	if (!slot)
 		return false;
 	bpf_spin_lock(&slot->lock);
 	if (slot_key(slot) == ep_raw(key)) {
 		*rec = slot->rec;
-		*flags = slot->flags;
 		found = true;
 	}
 	bpf_spin_unlock(&slot->lock);
@@ -220,11 +260,12 @@ static __always_inline bool table_read(void *map,
 enum install_result { INSTALL_NEW, INSTALL_UPDATED, INSTALL_FULL };
 
 /*
- * Points the entry of @rec's client at @rec's target, or installs @rec
- * with @flags in a free slot of level 0, else of level 1.
+ * Points the entry of @rec's client at @rec's target (its time @rec's, its
+ * FIN flags kept), or installs @rec in a free slot of level 0, else of
+ * level 1.
  */
 static __always_inline enum install_result
-table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
+table_install(void *map, const struct capymig_sw_migration *rec)
 {
 	__u64 raw = ep_raw(&rec->client);
 	struct capymig_sw_slot *slot;
@@ -236,7 +277,9 @@ table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
 		bpf_spin_lock(&slot->lock);
 		if (slot_key(slot) == raw) {
 			slot->rec.target = rec->target;
-			slot->rec.last_seen_ns = rec->last_seen_ns;
+			slot->rec.state = (slot->rec.state &
+					   CAPYMIG_SW_FIN_MASK) |
+					  (rec->state & ~CAPYMIG_SW_FIN_MASK);
 			done = true;
 		}
 		bpf_spin_unlock(&slot->lock);
@@ -252,7 +295,6 @@ table_install(void *map, const struct capymig_sw_migration *rec, __u32 flags)
 		bpf_spin_lock(&slot->lock);
 		if (!slot->rec.client.addr) {
 			slot->rec = *rec;
-			slot->flags = flags;
 			done = true;
 		}
 		bpf_spin_unlock(&slot->lock);
@@ -284,7 +326,7 @@ static __always_inline bool table_delete(void *map, __u32 gauge,
 
 enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
 
-#define FIN_BOTH	(CAPYMIG_SW_FIN_CLIENT | CAPYMIG_SW_FIN_SERVER)
+#define FIN_BOTH	CAPYMIG_SW_FIN_MASK
 
 /*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
@@ -305,7 +347,7 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
 static __always_inline bool table_use(void *map, __u32 gauge,
 				      const struct tcpmig_endpoint *key,
 				      const struct tcpmig_endpoint *service,
-				      __u8 tcp_flags, __u32 fin, __u64 now,
+				      __u8 tcp_flags, __u32 fin, __u32 now,
 				      struct capymig_sw_migration *rec)
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
@@ -316,24 +358,24 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 	bpf_spin_lock(&slot->lock);
 	if (slot_key(slot) != ep_raw(key)) {
 		res = USE_MISS;
-	} else if (slot->flags == FIN_BOTH &&
-		   (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
+		goto unlock;
+	}
+	*rec = slot->rec;
+	if ((rec->state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH &&
+	    (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
 		/* Whatever it connects to: the server's answers find none. */
 		res = USE_REUSED;
 		slot_clear(slot);
-	} else if (service && !ep_eq(&slot->rec.service, service)) {
+	} else if (service && !ep_eq(&rec->service, service)) {
 		res = USE_MISS;
+	} else if (tcp_flags & TH_RST) {
+		res = USE_RESET;
+		slot_clear(slot);
 	} else {
-		*rec = slot->rec;
-		if (tcp_flags & TH_RST) {
-			res = USE_RESET;
-			slot_clear(slot);
-		} else {
-			slot->rec.last_seen_ns = now;
-			if (tcp_flags & TH_FIN)
-				slot->flags |= fin;
-		}
+		slot->rec.state = now | (rec->state & CAPYMIG_SW_FIN_MASK) |
+				  (tcp_flags & TH_FIN ? fin : 0);
 	}
+unlock:
 	bpf_spin_unlock(&slot->lock);
 
 	if (res == USE_MISS)
@@ -347,9 +389,27 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 }
 
 /*
+ * An Internet checksum @check with a 32-bit word of what it covers changed
+ * from @from to @to (RFC 1624, eqn. 3), as csum_replace4() does it.
+ */
+static __always_inline __u16 csum_replace4(__u16 check, __be32 from,
+					   __be32 to)
+{
+	__u32 sum = (__u16)~check + (~from & 0xffff) + (~from >> 16) +
+		    (to & 0xffff) + (to >> 16);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/*
  * Rewrites the source (@dst false) or destination endpoint of the packet
  * from @from to @to, fixing the IP checksum and, incrementally, the TCP or
- * UDP one (a UDP checksum of zero, none, stays so).
+ * UDP one (a UDP checksum of zero, none, stays so).  The address and port
+ * are written in place (parse() made the headers linear) and so is the IP
+ * checksum, which covers its header alone; the layer 4 one is the
+ * kernel's to fix, which knows what the skb's checksum state asks.
  */
 static __always_inline int set_endpoint(struct packet *p, bool dst,
 					const struct tcpmig_endpoint *from,
@@ -360,25 +420,33 @@ static __always_inline int set_endpoint(struct packet *p, bool dst,
 				      offsetof(struct tcphdr, check) :
 				      offsetof(struct udphdr, check));
 	__u64 l4_flags = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-	__u32 addr_off = ETH_HLEN + (dst ? offsetof(struct iphdr, daddr) :
-				     offsetof(struct iphdr, saddr));
-	__u32 port_off = p->l4_off + (dst ? offsetof(struct tcphdr, dest) :
-				      offsetof(struct tcphdr, source));
+	struct iphdr *ip;
+	__be16 *ports;
 
+	if (from->addr != to->addr) {
+		ip = header(skb, ETH_HLEN, sizeof(*ip));
+		if (!ip)
+			return -1;
+		if (dst)
+			ip->daddr = to->addr;
+		else
+			ip->saddr = to->addr;
+		ip->check = csum_replace4(ip->check, from->addr, to->addr);
+	}
+	if (from->port != to->port) {
+		ports = header(skb, p->l4_off, 2 * sizeof(*ports));
+		if (!ports)
+			return -1;
+		ports[dst] = to->port;
+	}
+	/* Both helpers move the packet: no header pointer past here. */
 	if (from->addr != to->addr &&
-	    (bpf_l4_csum_replace(skb, csum_off, from->addr, to->addr,
-				 l4_flags | BPF_F_PSEUDO_HDR |
-				 sizeof(to->addr)) ||
-	     bpf_l3_csum_replace(skb, IP_CSUM_OFF, from->addr, to->addr,
-				 sizeof(to->addr)) ||
-	     bpf_skb_store_bytes(skb, addr_off, &to->addr, sizeof(to->addr),
-				 0)))
+	    bpf_l4_csum_replace(skb, csum_off, from->addr, to->addr,
+				l4_flags | BPF_F_PSEUDO_HDR | sizeof(to->addr)))
 		return -1;
 	if (from->port != to->port &&
-	    (bpf_l4_csum_replace(skb, csum_off, from->port, to->port,
-				 l4_flags | sizeof(to->port)) ||
-	     bpf_skb_store_bytes(skb, port_off, &to->port, sizeof(to->port),
-				 0)))
+	    bpf_l4_csum_replace(skb, csum_off, from->port, to->port,
+				l4_flags | sizeof(to->port)))
 		return -1;
 	return 0;
 }
@@ -504,12 +572,12 @@ static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
  * A new connection to the service address: place it, and send its SYN to
  * the server chosen.  Returns the tc verdict.
  */
-static __always_inline int place(struct packet *p, __u64 now)
+static __always_inline int place(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec = {
+		.state = now,
 		.client = p->src,
 		.service = cfg.service,
-		.last_seen_ns = now,
 	};
 	struct capymig_sw_sched *s = sched();
 	struct tcpmig_endpoint *to;
@@ -522,7 +590,7 @@ static __always_inline int place(struct packet *p, __u64 now)
 		return TC_ACT_SHOT;
 	}
 	rec.target = *to;
-	switch (table_install(&placements, &rec, 0)) {
+	switch (table_install(&placements, &rec)) {
 	case INSTALL_FULL:
 		count(CAPYMIG_SW_CNT_PLACE_FULL, 1);
 		return TC_ACT_SHOT;
@@ -543,7 +611,7 @@ static __always_inline bool to_service(const struct tcpmig_endpoint *ep)
 	return cfg.service.addr && ep_eq(ep, &cfg.service);
 }
 
-static __always_inline int client_to_server(struct packet *p, __u64 now)
+static __always_inline int client_to_server(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
 	struct tcpmig_endpoint to = p->dst;
@@ -581,7 +649,7 @@ static __always_inline int client_to_server(struct packet *p, __u64 now)
 }
 
 /* From a server of the pool: make it come from what the client reached. */
-static __always_inline int server_to_client(struct packet *p, __u64 now)
+static __always_inline int server_to_client(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
 
@@ -604,7 +672,7 @@ static __always_inline int server_to_client(struct packet *p, __u64 now)
 
 static __always_inline int tcp_packet(struct packet *p)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns());
 
 	if (!p->src.addr || !p->dst.addr)
 		return TC_ACT_OK;
@@ -641,7 +709,7 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
  * origin, never hearing it, keeps the connection.
  */
 static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
-				       __u64 now)
+				       __u32 now)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
 	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
@@ -649,18 +717,17 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	struct capymig_sw_migration rec = {
 		.client = client,
 		.target = { h->target.addr, h->target.port },
-		.last_seen_ns = now,
+		.state = now,
 	};
 	struct tcpmig_endpoint *owner, *original;
-	__u32 mig_flags, place_flags = 0;
 	bool migrated, was_placed;
 
 	if (!client.addr) {
 		count(CAPYMIG_SW_CNT_MALFORMED, 1);
 		return TC_ACT_SHOT;
 	}
-	migrated = table_read(&migrations, &client, &mig, &mig_flags);
-	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	migrated = table_read(&migrations, &client, &mig);
+	was_placed = table_read(&placements, &client, &placed);
 	owner = migrated ? &mig.target : was_placed ? &placed.target : &origin;
 	original = was_placed ? &placed.target : migrated ? &mig.service :
 							   &origin;
@@ -679,7 +746,10 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
 		return TC_ACT_OK;
 	}
-	switch (table_install(&migrations, &rec, place_flags)) {
+	/* The connection's FINs so far, as its placement saw them. */
+	if (was_placed)
+		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
+	switch (table_install(&migrations, &rec)) {
 	case INSTALL_NEW:
 		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
@@ -705,7 +775,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
  * Returns the target the client's segments went to, zero if none.
  */
 static __always_inline struct tcpmig_endpoint
-abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
+abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
 	struct tcpmig_endpoint none = { 0 };
@@ -713,20 +783,19 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 	struct capymig_sw_migration rec = {
 		.client = client,
 		.target = { h->origin.addr, h->origin.port },
-		.last_seen_ns = now,
+		.state = now,
 	};
-	__u32 flags, place_flags = 0;
 	bool migrated, was_placed;
 
-	migrated = table_read(&migrations, &client, &mig, &flags);
-	was_placed = table_read(&placements, &client, &placed, &place_flags);
+	migrated = table_read(&migrations, &client, &mig);
+	was_placed = table_read(&placements, &client, &placed);
 	if (!migrated) {
 		if (!was_placed || ep_eq(&placed.target, &rec.target) ||
 		    (h->target.addr && !ep_eq(&placed.target, &h->target)))
 			return none;
 		rec.service = placed.service;
-		if (table_install(&migrations, &rec, place_flags) !=
-		    INSTALL_NEW)
+		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
+		if (table_install(&migrations, &rec) != INSTALL_NEW)
 			return none;
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -739,7 +808,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u64 now)
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
 			return none;
-	} else if (table_install(&migrations, &rec, 0) != INSTALL_UPDATED) {
+	} else if (table_install(&migrations, &rec) != INSTALL_UPDATED) {
 		return none;
 	}
 	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -926,7 +995,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE:
 		return to_switch ? prepare(p, &h, id) : TC_ACT_OK;
 	case TCPMIG_MSG_ABORT:
-		target = abort_migration(&h, now);
+		target = abort_migration(&h, CAPYMIG_SW_TIME(now));
 		if (!to_switch)
 			return TC_ACT_OK;
 		if (!h.target.addr && target.addr &&
@@ -941,7 +1010,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE_ACK:
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
-		return prepare_ack(&h, now);
+		return prepare_ack(&h, CAPYMIG_SW_TIME(now));
 	default:
 		/*
 		 * Between the servers: CONN-STATE and its ACK, REJECT,
@@ -955,34 +1024,45 @@ static __always_inline int tcpmig_packet(struct packet *p)
 
 /* --- the programs -------------------------------------------------------- */
 
+/* Where the TCP flags are, and how far a TCP header is read. */
+#define TCP_FLAGS_OFF	13
+
 static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
 {
-	struct iphdr ip;
-	__u8 l4[14];	/* the ports, then TCP's sequence numbers and flags */
+	struct iphdr *ip;
+	__be16 *ports;
+	__u32 ihl;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP) ||
-	    bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) ||
-	    ip.version != 4 || ip.ihl < 5 ||
-	    (ip.frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return false;
+	ip = header(skb, ETH_HLEN, sizeof(*ip));
+	if (!ip)
+		return false;
+	ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < sizeof(*ip) ||
+	    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
 		return false;
 	p->skb = skb;
-	p->proto = ip.protocol;
-	p->l4_off = ETH_HLEN + ip.ihl * 4;
-	p->l4_len = bpf_ntohs(ip.tot_len) - ip.ihl * 4;
+	p->proto = ip->protocol;
+	p->l4_off = ETH_HLEN + ihl;
+	p->l4_len = bpf_ntohs(ip->tot_len) - ihl;
+	p->src = (struct tcpmig_endpoint){ .addr = ip->saddr };
+	p->dst = (struct tcpmig_endpoint){ .addr = ip->daddr };
 	if (p->proto == IPPROTO_TCP) {
-		if (bpf_skb_load_bytes(skb, p->l4_off, l4, sizeof(l4)))
+		ports = header(skb, p->l4_off, TCP_FLAGS_OFF + 1);
+		if (!ports)
 			return false;
-		p->tcp_flags = l4[13];
+		p->tcp_flags = ((__u8 *)ports)[TCP_FLAGS_OFF];
 	} else if (p->proto == IPPROTO_UDP) {
-		if (bpf_skb_load_bytes(skb, p->l4_off, l4,
-				       sizeof(struct udphdr)))
+		ports = header(skb, p->l4_off, sizeof(struct udphdr));
+		if (!ports)
 			return false;
-		p->udp_len = bpf_ntohs(((struct udphdr *)l4)->len);
+		p->udp_len = bpf_ntohs(((struct udphdr *)ports)->len);
 	} else {
 		return false;
 	}
-	p->src = (struct tcpmig_endpoint){ ip.saddr, ((__be16 *)l4)[0] };
-	p->dst = (struct tcpmig_endpoint){ ip.daddr, ((__be16 *)l4)[1] };
+	p->src.port = ports[0];
+	p->dst.port = ports[1];
 	return true;
 }
 
@@ -1000,10 +1080,11 @@ int capymig_switch(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* Times in units of CAPYMIG_SW_TIME(), @now shifted as in a state. */
 struct reap_ctx {
-	__u64 now;
-	__u64 idle_ns;
-	__u64 closed_ns;
+	__u32 now;
+	__s32 idle;
+	__s32 closed;
 	__u32 start;
 	__u32 reaped;
 };
@@ -1013,7 +1094,6 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 	__u32 idx = ctx->start + i, gauge;
 	struct capymig_sw_slot *slot;
 	bool reap, closed;
-	__s64 idle;
 
 	if (idx < TABLE_SLOTS) {
 		slot = bpf_map_lookup_elem(&migrations, &idx);
@@ -1029,10 +1109,10 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 		return 0;
 
 	bpf_spin_lock(&slot->lock);
-	idle = ctx->now - slot->rec.last_seen_ns;
-	closed = slot->flags == FIN_BOTH;
+	closed = (slot->rec.state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH;
 	reap = slot->rec.client.addr &&
-	       idle > (__s64)(closed ? ctx->closed_ns : ctx->idle_ns);
+	       capymig_sw_idle(ctx->now, slot->rec.state) >=
+	       (closed ? ctx->closed : ctx->idle);
 	if (reap)
 		slot_clear(slot);
 	bpf_spin_unlock(&slot->lock);
@@ -1047,6 +1127,17 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 }
 
 /*
+ * @ms in units of CAPYMIG_SW_TIME(), rounded down; past the longest idle
+ * time a state tells (2^29 units, 6.5 days), one that none reaches.
+ */
+static __always_inline __s32 reap_units(__u32 ms)
+{
+	__u64 units = ms * 1000000ULL >> CAPYMIG_SW_TIME_UNIT_SHIFT;
+
+	return units < (1U << 29) ? units : 1U << 29;
+}
+
+/*
  * Clears the entries idle too long, or closed and idle for the closed
  * timeout, in a range of slots (switch.h).
  */
@@ -1054,9 +1145,9 @@ SEC("tc")
 int capymig_switch_reap(struct __sk_buff *skb)
 {
 	struct reap_ctx ctx = {
-		.now = bpf_ktime_get_coarse_ns(),
-		.idle_ns = skb->cb[CAPYMIG_SW_REAP_IDLE_MS] * 1000000ULL,
-		.closed_ns = skb->cb[CAPYMIG_SW_REAP_CLOSED_MS] * 1000000ULL,
+		.now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns()),
+		.idle = reap_units(skb->cb[CAPYMIG_SW_REAP_IDLE_MS]),
+		.closed = reap_units(skb->cb[CAPYMIG_SW_REAP_CLOSED_MS]),
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};
 

@@ -19,14 +19,27 @@
  * One slot of the migration or placement map: CAPYMIG_SW_LEVELS *
  * CAPYMIG_SW_SLOTS of them, level 0 first.  The lock keeps a packet from
  * seeing half of an update; userspace reads and writes slots with
- * BPF_F_LOCK.  @rec.client is 8-byte aligned, so that a lookup can compare
- * it with one load before taking the lock.
+ * BPF_F_LOCK.  32 bytes: a slot is never split between two cache lines.
+ * @rec.client is 8-byte aligned, so that a lookup can compare it with one
+ * load before taking the lock.
  */
 struct capymig_sw_slot {
 	struct bpf_spin_lock	lock;
-	__u32			flags;	/* CAPYMIG_SW_FIN_* */
 	struct capymig_sw_migration rec;
 };
+
+/*
+ * How long before @now (a CAPYMIG_SW_TIME()) an entry whose state is
+ * @state was last used, in units of CAPYMIG_SW_TIME(): the difference of
+ * the two 30-bit times modulo 2^30, negative if @state is the later (a
+ * packet used the entry after @now was read).
+ */
+static inline __s32 capymig_sw_idle(__u32 now, __u32 state)
+{
+	__u32 mask = ~CAPYMIG_SW_FIN_MASK;
+
+	return (__s32)((now & mask) - (state & mask)) >> CAPYMIG_SW_TIME_SHIFT;
+}
 
 /*
  * The reaper, capymig_switch_reap, is run with BPF_PROG_TEST_RUN on any
@@ -37,9 +50,10 @@ struct capymig_sw_slot {
 enum capymig_sw_reap_arg {
 	CAPYMIG_SW_REAP_START,		/* first slot to look at */
 	CAPYMIG_SW_REAP_COUNT,		/* how many */
-	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle longer than this */
+	CAPYMIG_SW_REAP_IDLE_MS,	/* reap entries idle this long (to the
+					 * unit of CAPYMIG_SW_TIME()) */
 	CAPYMIG_SW_REAP_CLOSED_MS,	/* ... or, once FINs went both ways,
-					 * than this */
+					 * this long */
 };
 
 #define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
@@ -48,25 +62,50 @@ enum capymig_sw_reap_arg {
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-/* The CRC tables, 4 bits at a time, computed by the compiler. */
+/*
+ * The CRC tables, a byte at a time, computed by the compiler: a byte's
+ * entry is the CRC register after its 8 bits, 4 and 4.
+ */
 #define CAPYMIG_SW_CRC_BIT(c, poly)	(((c) >> 1) ^ (-((c) & 1) & (poly)))
 #define CAPYMIG_SW_CRC_NIBBLE(n, poly)					\
 	CAPYMIG_SW_CRC_BIT(CAPYMIG_SW_CRC_BIT(CAPYMIG_SW_CRC_BIT(	\
 		CAPYMIG_SW_CRC_BIT((__u32)(n), poly), poly), poly), poly)
+#define CAPYMIG_SW_CRC_BYTE(n, poly)					\
+	CAPYMIG_SW_CRC_NIBBLE(CAPYMIG_SW_CRC_NIBBLE(n, poly), poly)
+#define CAPYMIG_SW_CRC_ROW(r, p)					\
+	CAPYMIG_SW_CRC_BYTE(r + 0, p), CAPYMIG_SW_CRC_BYTE(r + 1, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 2, p), CAPYMIG_SW_CRC_BYTE(r + 3, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 4, p), CAPYMIG_SW_CRC_BYTE(r + 5, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 6, p), CAPYMIG_SW_CRC_BYTE(r + 7, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 8, p), CAPYMIG_SW_CRC_BYTE(r + 9, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 10, p), CAPYMIG_SW_CRC_BYTE(r + 11, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 12, p), CAPYMIG_SW_CRC_BYTE(r + 13, p),	\
+	CAPYMIG_SW_CRC_BYTE(r + 14, p), CAPYMIG_SW_CRC_BYTE(r + 15, p)
 #define CAPYMIG_SW_CRC_TABLE(p) {					\
-	CAPYMIG_SW_CRC_NIBBLE(0, p), CAPYMIG_SW_CRC_NIBBLE(1, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(2, p), CAPYMIG_SW_CRC_NIBBLE(3, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(4, p), CAPYMIG_SW_CRC_NIBBLE(5, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(6, p), CAPYMIG_SW_CRC_NIBBLE(7, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(8, p), CAPYMIG_SW_CRC_NIBBLE(9, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(10, p), CAPYMIG_SW_CRC_NIBBLE(11, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(12, p), CAPYMIG_SW_CRC_NIBBLE(13, p),	\
-	CAPYMIG_SW_CRC_NIBBLE(14, p), CAPYMIG_SW_CRC_NIBBLE(15, p) }
+	CAPYMIG_SW_CRC_ROW(0, p), CAPYMIG_SW_CRC_ROW(16, p),		\
+	CAPYMIG_SW_CRC_ROW(32, p), CAPYMIG_SW_CRC_ROW(48, p),		\
+	CAPYMIG_SW_CRC_ROW(64, p), CAPYMIG_SW_CRC_ROW(80, p),		\
+	CAPYMIG_SW_CRC_ROW(96, p), CAPYMIG_SW_CRC_ROW(112, p),		\
+	CAPYMIG_SW_CRC_ROW(128, p), CAPYMIG_SW_CRC_ROW(144, p),		\
+	CAPYMIG_SW_CRC_ROW(160, p), CAPYMIG_SW_CRC_ROW(176, p),		\
+	CAPYMIG_SW_CRC_ROW(192, p), CAPYMIG_SW_CRC_ROW(208, p),		\
+	CAPYMIG_SW_CRC_ROW(224, p), CAPYMIG_SW_CRC_ROW(240, p) }
 
-static const __u32 capymig_sw_crc_table[CAPYMIG_SW_LEVELS][16] = {
+static const __u32 capymig_sw_crc_table[CAPYMIG_SW_LEVELS][256] = {
 	CAPYMIG_SW_CRC_TABLE(CAPYMIG_SW_HASH0_POLY),
 	CAPYMIG_SW_CRC_TABLE(CAPYMIG_SW_HASH1_POLY),
 };
+
+/*
+ * Makes @x opaque to the compiler, which would otherwise mask its parts
+ * before XORing them: the bounds of an XOR are lost on the verifier of
+ * Linux 6.1, and the table index must be bounded.
+ */
+#ifdef __bpf__
+#define CAPYMIG_SW_OPAQUE(x)	asm volatile("" : "+r"(x))
+#else
+#define CAPYMIG_SW_OPAQUE(x)	((void)(x))
+#endif
 
 /* The CRC of @level (0 or 1) of @len bytes. */
 static __always_inline __u32 capymig_sw_crc(__u32 level, const __u8 *p,
@@ -77,8 +116,8 @@ static __always_inline __u32 capymig_sw_crc(__u32 level, const __u8 *p,
 
 	for (i = 0; i < len; i++) {
 		crc ^= p[i];
-		crc = (crc >> 4) ^ table[crc & 15];
-		crc = (crc >> 4) ^ table[crc & 15];
+		CAPYMIG_SW_OPAQUE(crc);
+		crc = (crc >> 8) ^ table[crc & 0xff];
 	}
 	return ~crc;
 }

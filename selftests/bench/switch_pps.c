@@ -87,7 +87,7 @@ static int populate(const char *pin, unsigned int n,
 		fprintf(stderr, "switch_pps: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	for (i = 0, k = 0; i < n; k++) {
 		struct tcpmig_endpoint c = {
 			.addr = htonl(FIRST_CLIENT + (k >> 10)),
@@ -104,10 +104,11 @@ static int populate(const char *pin, unsigned int n,
 		taken[idx[i]] = 1;
 		keys[i] = c;
 		slots[i].rec = (struct capymig_sw_migration){
+			.state = CAPYMIG_SW_TIME(ts.tv_sec * 1000000000ULL +
+						 ts.tv_nsec),
 			.client = c,
 			.service = origin,
 			.target = target,
-			.last_seen_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec,
 		};
 		i++;
 	}

@@ -33,7 +33,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		105
+#define PLAN		109
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -221,12 +221,11 @@ static void slot_write_flags(struct bpf_map *map, __u32 idx,
 			     __u32 flags)
 {
 	struct capymig_sw_slot slot = {
-		.flags = flags,
 		.rec = {
+			.state = CAPYMIG_SW_TIME(last_seen_ns) | flags,
 			.client = client,
 			.service = srv[0],
 			.target = target,
-			.last_seen_ns = last_seen_ns,
 		},
 	};
 
@@ -267,14 +266,28 @@ static int place_entry(struct tcpmig_endpoint key,
 	return entry(skel->maps.placements, key, slot);
 }
 
-/* Makes @key's entry of @map look long idle. */
+static __u32 fin_flags(const struct capymig_sw_slot *slot)
+{
+	return slot->rec.state & CAPYMIG_SW_FIN_MASK;
+}
+
+/* Whether @slot's entry was last used between @t0 and now. */
+static bool seen_since(const struct capymig_sw_slot *slot, __u64 t0)
+{
+	return capymig_sw_idle(slot->rec.state, CAPYMIG_SW_TIME(t0)) >= 0 &&
+	       capymig_sw_idle(CAPYMIG_SW_TIME(now_ns()),
+			       slot->rec.state) >= 0;
+}
+
+/* Makes @key's entry of @map look an hour idle. */
 static void age_entry(struct bpf_map *map, struct tcpmig_endpoint key)
 {
 	struct capymig_sw_slot slot;
 	int level = entry(map, key, &slot);
 	__u32 idx = capymig_sw_slot_index(level, &key);
 
-	slot.rec.last_seen_ns = 1;
+	slot.rec.state = fin_flags(&slot) |
+			 CAPYMIG_SW_TIME(now_ns() - 3600000000000ULL);
 	if (level < 0 || bpf_map__update_elem(map, &idx, sizeof(idx), &slot,
 					      sizeof(slot), BPF_F_LOCK))
 		tap_diag("no entry of %s to age", ep_str(key));
@@ -363,13 +376,45 @@ static int setup(void)
 
 /* --- cases --------------------------------------------------------------- */
 
+/* The reflected CRC of @poly, a bit at a time, as the definition goes. */
+static __u32 crc_bitwise(__u32 poly, const __u8 *p, size_t len)
+{
+	__u32 crc = ~0U;
+	int bit;
+
+	while (len--) {
+		crc ^= *p++;
+		for (bit = 0; bit < 8; bit++)
+			crc = crc & 1 ? (crc >> 1) ^ poly : crc >> 1;
+	}
+	return ~crc;
+}
+
 static void test_hash(void)
 {
+	static const __u32 poly[CAPYMIG_SW_LEVELS] = {
+		CAPYMIG_SW_HASH0_POLY, CAPYMIG_SW_HASH1_POLY,
+	};
+	struct tcpmig_endpoint k;
+	__u32 i, level, want, bad = 0;
+
 	tap_result(capymig_sw_crc(0, (const __u8 *)"123456789", 9) ==
 		   0xcbf43926 &&
 		   capymig_sw_crc(1, (const __u8 *)"123456789", 9) ==
 		   0xe3069283,
 		   "slot hashes are CRC-32 and CRC-32C (check values)");
+	for (i = 0; i < 100000; i++) {
+		k = (struct tcpmig_endpoint){ .addr = htonl(i * 2654435761U),
+					      .port = htons(i) };
+		for (level = 0; level < CAPYMIG_SW_LEVELS; level++) {
+			want = level * CAPYMIG_SW_SLOTS +
+			       (crc_bitwise(poly[level], (const __u8 *)&k, 6) &
+				(CAPYMIG_SW_SLOTS - 1));
+			bad += capymig_sw_slot_index(level, &k) != want;
+		}
+	}
+	tap_result(!bad, "slot indexes of 100000 keys as a bitwise CRC has "
+		   "them (%u wrong)", bad);
 }
 
 static void test_passthrough(void)
@@ -623,7 +668,7 @@ static void test_migration(void)
 		   "PREPARE-ACK goes on to the origin unchanged");
 	level = mig_entry(c, &slot);
 	tap_result(level == 0 && ep_eq(slot.rec.service, srv[0]) &&
-		   ep_eq(slot.rec.target, srv[1]) && !slot.flags,
+		   ep_eq(slot.rec.target, srv[1]) && !fin_flags(&slot),
 		   "... and installs the entry: client -> target, service is "
 		   "the origin");
 	tap_result(delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 1 &&
@@ -639,9 +684,8 @@ static void test_migration(void)
 		   "the client's segments go to the target, counted there");
 	tap_result(sums, "... with valid checksums");
 	mig_entry(c, &slot);
-	tap_result(slot.rec.last_seen_ns >= t0 &&
-		   slot.rec.last_seen_ns <= now_ns(),
-		   "... and refresh the entry's last_seen_ns");
+	tap_result(seen_since(&slot, t0),
+		   "... and refresh the entry's time");
 
 	to = answer(srv[1], c, TH_ACK | TH_PSH, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]),
@@ -724,12 +768,12 @@ static void test_close(void)
 	to = send_seg(c, srv[0], TH_FIN | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[1]) &&
 		   mig_entry(c, &slot) == 0 &&
-		   slot.flags == CAPYMIG_SW_FIN_CLIENT,
+		   fin_flags(&slot) == CAPYMIG_SW_FIN_CLIENT,
 		   "the client's FIN goes to the target, noted");
 	to = answer(srv[1], c, TH_FIN | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) &&
 		   mig_entry(c, &slot) == 0 &&
-		   slot.flags == (CAPYMIG_SW_FIN_CLIENT |
+		   fin_flags(&slot) == (CAPYMIG_SW_FIN_CLIENT |
 				  CAPYMIG_SW_FIN_SERVER),
 		   "the target's FIN comes from the origin, noted");
 	to = send_seg(c, srv[0], TH_ACK, &v, &sums);
@@ -768,7 +812,8 @@ static void test_close(void)
 	snap(&s);
 	n = syn(c, &out, &v);
 	tap_result(v == TC_ACT_OK && n >= 0 && place_entry(c, &slot) >= 0 &&
-		   !slot.flags && delta(&s, CAPYMIG_SW_CNT_PLACED) == 1 &&
+		   !fin_flags(&slot) &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == 0,
 		   "a SYN to the service after a close is placed afresh");
@@ -841,7 +886,7 @@ static void test_service_migration(void)
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]) && sums,
 		   "service: its segments go to the target");
 	place_entry(c, &placed);
-	tap_result(placed.rec.last_seen_ns >= t0 &&
+	tap_result(seen_since(&placed, t0) &&
 		   ep_eq(placed.rec.target, srv[x]),
 		   "service: ... and keep its placement fresh");
 	to = answer(srv[y], c, TH_ACK, &v, &sums);
@@ -1275,6 +1320,48 @@ static void test_reap(void)
 		   "idle stays");
 }
 
+/* The reaper's idle times, across the wrap of the 30-bit time. */
+static void test_reap_wrap(void)
+{
+	/* 2^50 ns is 2^30 units: the time in a state wraps there. */
+	const __u64 wrap = 1ULL << 50, unit = 1ULL << 20;
+	__u32 now = CAPYMIG_SW_TIME(now_ns()) >> CAPYMIG_SW_TIME_SHIFT;
+	struct tcpmig_endpoint old = client(), later = client();
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	int v;
+
+	tap_result(capymig_sw_idle(CAPYMIG_SW_TIME(wrap + 2 * unit),
+				   CAPYMIG_SW_TIME(wrap - 3 * unit) |
+				   CAPYMIG_SW_FIN_MASK) == 5 &&
+		   capymig_sw_idle(CAPYMIG_SW_TIME(wrap - 3 * unit),
+				   CAPYMIG_SW_TIME(wrap + 2 * unit)) == -5,
+		   "idle times: 5 units across the wrap, -5 the other way");
+
+	reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	snap(&s);
+	/* Seen "in the future": used after the reaper read its clock. */
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &later),
+		   later, srv[1], now_ns() + 2000000000ULL);
+	v = reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	tap_result(v == 0 && mig_entry(later, &slot) == 0,
+		   "reaper: an entry used after its clock read is not idle");
+
+	if (now >= (1U << 29) - 1000) {
+		tap_skip("the clock is past the first half of its 30-bit "
+			 "period", "reaper: an entry seen before the wrap");
+		return;
+	}
+	/* 1000 units before the wrap, a state greater than now's. */
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &old),
+		   old, srv[1], wrap - 1000 * unit);
+	v = reap(0, CAPYMIG_SW_REAP_SLOTS, 500);
+	tap_result(v == 1 && mig_entry(old, &slot) < 0 &&
+		   mig_entry(later, &slot) == 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 1,
+		   "reaper: an entry seen before the wrap is idle since");
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -1329,6 +1416,7 @@ int main(void)
 	test_malformed();
 	test_spoofed();
 	test_reap();
+	test_reap_wrap();
 
 	switch_bpf__destroy(skel);
 	if (tap_count != PLAN)

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -145,6 +146,15 @@ struct switchd {
 	unsigned int tick;
 	__u8 least[2];		/* the schedule's, as last published */
 	__u32 reap_next;	/* the next slot the reaper looks at */
+	uint64_t reap_owed;	/* slots the periods since its last run owe */
+	/*
+	 * The heartbeat and schedule tables, mapped: every period reads the
+	 * one and writes the other, without a system call for each.
+	 */
+	struct table_map {
+		void *base;
+		size_t len, stride;
+	} heartbeats, scheds;
 	uint64_t loads_sent;
 };
 
@@ -292,6 +302,34 @@ static void detach(struct switchd *d)
 
 /* --- every period -------------------------------------------------------- */
 
+static void *table_elem(const struct table_map *t, __u32 i)
+{
+	return (char *)t->base + i * t->stride;
+}
+
+/* Maps @map (BPF_F_MMAPABLE) into @t. */
+static int table_mmap(struct bpf_map *map, struct table_map *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	t->stride = (bpf_map__value_size(map) + 7) & ~7UL;
+	t->len = (bpf_map__max_entries(map) * t->stride + page - 1) &
+		 ~(page - 1);
+	t->base = mmap(NULL, t->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(map), 0);
+	if (t->base == MAP_FAILED) {
+		t->base = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void table_munmap(struct table_map *t)
+{
+	if (t->base)
+		munmap(t->base, t->len);
+}
+
 static void set_state(struct switchd *d, unsigned int id,
 		      enum capymig_sw_server_state state)
 {
@@ -319,9 +357,8 @@ static void follow_heartbeats(struct switchd *d, uint64_t now)
 
 	for (id = 0; id < d->nsrv; id++) {
 		hb = &d->srv[id].hb;
-		if (bpf_map__lookup_elem(d->skel->maps.heartbeats, &id,
-					 sizeof(id), hb, sizeof(*hb), 0))
-			continue;
+		*hb = *(const struct capymig_sw_heartbeat *)
+		      table_elem(&d->heartbeats, id);
 		alive = !timeout || (hb->last_ns &&
 				     (int64_t)(now - hb->last_ns) <=
 				     (int64_t)timeout);
@@ -378,12 +415,8 @@ static void publish(struct switchd *d)
 	for (id = 0; id < d->nsrv; id++)
 		d->srv[id].lwrr_slots = slots[id];
 	memcpy(d->least, sched.least, sizeof(d->least));
-	if (bpf_map__update_elem(d->skel->maps.scheds, &bank, sizeof(bank),
-				 &sched, sizeof(sched), 0)) {
-		fprintf(stderr, PROG ": writing the schedule: %s\n",
-			strerror(errno));
-		return;
-	}
+	/* The data plane reads the other bank until the switch. */
+	memcpy(table_elem(&d->scheds, bank), &sched, sizeof(sched));
 	__atomic_store_n(&cfg->sched_bank, bank, __ATOMIC_RELEASE);
 }
 
@@ -455,11 +488,18 @@ static void notify(struct switchd *d, uint64_t elapsed_ns)
 		d->loads_sent += sent;
 }
 
+/*
+ * A run of the reaper costs a system call and a run of a program, far more
+ * than a slot looked at, under emulation most of all: where a period's
+ * share of the slots is smaller, the reaper runs every few periods, on
+ * their shares together.
+ */
+#define REAP_BATCH	1024
+
 /* Looks at the next share of the slots, so that a sweep covers them all. */
 static void reap(struct switchd *d)
 {
-	uint64_t share = (uint64_t)CAPYMIG_SW_REAP_SLOTS * d->opt.period_us /
-			 (d->opt.sweep_ms * 1000ULL) + 1;
+	uint64_t share;
 	struct __sk_buff ctx = { 0 };
 	char frame[ETH_HLEN] = { 0 }, out[ETH_HLEN];
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
@@ -471,6 +511,12 @@ static void reap(struct switchd *d)
 		.ctx_size_in = sizeof(ctx),
 	);
 
+	d->reap_owed += (uint64_t)CAPYMIG_SW_REAP_SLOTS * d->opt.period_us /
+			(d->opt.sweep_ms * 1000ULL) + 1;
+	if (d->reap_owed < REAP_BATCH)
+		return;
+	share = d->reap_owed;
+	d->reap_owed = 0;
 	if (share > CAPYMIG_SW_REAP_SLOTS - d->reap_next)
 		share = CAPYMIG_SW_REAP_SLOTS - d->reap_next;
 	ctx.cb[CAPYMIG_SW_REAP_START] = d->reap_next;
@@ -770,6 +816,12 @@ static int load(struct switchd *d)
 			strerror(errno));
 		return -1;
 	}
+	if (table_mmap(d->skel->maps.heartbeats, &d->heartbeats) ||
+	    table_mmap(d->skel->maps.scheds, &d->scheds)) {
+		fprintf(stderr, PROG ": mapping the tables: %s\n",
+			strerror(errno));
+		return -1;
+	}
 	cfg = &d->skel->bss->cfg;
 	cfg->service = d->opt.service;
 	cfg->switch_addr = d->opt.switch_addr;
@@ -1053,6 +1105,8 @@ int main(int argc, char **argv)
 	detach(&d);
 	if (d.opt.pin)
 		bpf_object__unpin_maps(d.skel->obj, d.opt.pin);
+	table_munmap(&d.heartbeats);
+	table_munmap(&d.scheds);
 	switch_bpf__destroy(d.skel);
 	return ret;
 }

@@ -665,27 +665,45 @@ static inline __u32 tcpmig_msg_len(__u8 type)
 
 /**
  * struct capymig_sw_migration - one slot of the migration table
+ * @state: the FIN flags (CAPYMIG_SW_FIN_*) in the low bits, and above
+ *	them when a packet last used the entry (CAPYMIG_SW_TIME()); stale
+ *	entries are reaped.  Both go with the slot, cleared with it.
  * @client: the key; addr 0 marks a free slot.
  * @service: the endpoint the client addresses (a service address, or the
  *	server it first connected to): replies are rewritten to come from it.
  * @target: the server end now serving the connection.
- * @last_seen_ns: when a packet last used the entry; stale ones are reaped.
+ *
+ * 28 bytes, each field a 32- or 64-bit register: with the software
+ * switch's 4-byte lock, a slot is 32 bytes, a cache line's half.
  */
 struct capymig_sw_migration {
+	__u32	state;
 	struct tcpmig_endpoint client;
 	struct tcpmig_endpoint service;
 	struct tcpmig_endpoint target;
-	__u64	last_seen_ns;
 };
 
 /*
- * Next to each slot of the migration and placement tables is a flags
- * register, cleared with the slot.  A connection's entries go with its
- * RST; once FINs went both ways they stay, rewriting what still comes,
- * until idle for the closed timeout or the client's next SYN.
+ * A connection's entries go with its RST; once FINs went both ways they
+ * stay, rewriting what still comes, until idle for the closed timeout or
+ * the client's next SYN.
  */
 #define CAPYMIG_SW_FIN_CLIENT		(1U << 0)	/* the client sent FIN */
 #define CAPYMIG_SW_FIN_SERVER		(1U << 1)	/* the server sent FIN */
+#define CAPYMIG_SW_FIN_MASK		(CAPYMIG_SW_FIN_CLIENT | \
+					 CAPYMIG_SW_FIN_SERVER)
+
+/*
+ * The time in @state: the coarse monotonic clock (CLOCK_MONOTONIC_COARSE,
+ * as every time the data plane keeps) in units of 2^20 ns (about 1.05
+ * ms), its low 30 bits, shifted over the flags.  It wraps every 13 days:
+ * idle times are differences modulo 2^30 (capymig_sw_idle() in
+ * bpf/switch.h), right up to 6.5 days, far beyond any timeout.
+ */
+#define CAPYMIG_SW_TIME_UNIT_SHIFT	20
+#define CAPYMIG_SW_TIME_SHIFT		2
+#define CAPYMIG_SW_TIME(ns)						\
+	((__u32)((ns) >> CAPYMIG_SW_TIME_UNIT_SHIFT) << CAPYMIG_SW_TIME_SHIFT)
 
 /*
  * A key's slot in level L is the CRC of its 6 bytes (address, then port,
