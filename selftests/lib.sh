@@ -61,22 +61,6 @@ tap_check()
 	fi
 }
 
-# tap_check_todo BUG DESC CMD...: a point that checks a known, reported
-# bug: shown as TAP TODO, so its failure is visible but is not the
-# test's (and the runner does not count it as a pass).
-tap_check_todo()
-{
-	local bug=$1 desc=$2
-	shift 2
-
-	tap_count=$((tap_count + 1))
-	if "$@" >/dev/null 2>&1; then
-		echo "ok $tap_count - $desc # TODO $bug"
-	else
-		echo "not ok $tap_count - $desc # TODO $bug"
-	fi
-}
-
 # tap_check_fails DESC PATTERN CMD...: CMD must fail and say PATTERN
 # (an extended regular expression) on stdout or stderr.
 tap_check_fails()

@@ -55,24 +55,6 @@ int tap_result(int ok, const char *fmt, ...)
 	return ok;
 }
 
-/*
- * A point that checks a known, reported bug: shown as TAP TODO, so its
- * failure is visible but is not the test's (nor counted as a pass).
- * @todo names the bug.
- */
-static inline __attribute__((format(printf, 3, 4)))
-int tap_todo(int ok, const char *todo, const char *fmt, ...)
-{
-	char directive[256];
-	va_list ap;
-
-	snprintf(directive, sizeof(directive), "TODO %s", todo);
-	va_start(ap, fmt);
-	tap_point(ok, directive, fmt, ap);
-	va_end(ap);
-	return ok;
-}
-
 static inline __attribute__((format(printf, 1, 2)))
 void tap_diag(const char *fmt, ...)
 {
