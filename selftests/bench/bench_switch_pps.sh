@@ -106,7 +106,7 @@ switched()
 		-S $TARGET --heartbeat-timeout 0 --pin "$pin" \
 		2>"$tmp/agent.log" &
 	agent=$!
-	wait_for 10 test -e "$pin/migrations" &&
+	wait_for 30 test -e "$pin/migrations" &&
 		"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
 			-o "$tmp/keys" &&
 		rate=$(flood $ORIGIN) &&
