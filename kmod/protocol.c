@@ -399,7 +399,10 @@ static void forward_held(struct capymig_net *cn, struct migration_out *m)
  * them, and a hole left open there longer than the client's reordering
  * window is retransmitted.  Only the origin's holds queue this (a
  * target's hold waits for its import), and only once the CONN-STATE is
- * sent: a SEGMENT never precedes it from here.
+ * sent: a SEGMENT never precedes it from here.  Newest first: a
+ * connection that left, came back and left again has two migrations out
+ * of here, and what its hold catches now follows the last one, whose
+ * target remembers it longest.
  */
 static void forward_work(struct work_struct *work)
 {
@@ -408,7 +411,7 @@ static void forward_work(struct work_struct *work)
 	struct migration_out *m;
 
 	mutex_lock(&cn->lock);
-	list_for_each_entry(m, &cn->out, node)
+	list_for_each_entry_reverse(m, &cn->out, node)
 		if (m->phase == OUT_TRANSFERRING || m->phase == OUT_FORWARDING)
 			forward_held(cn, m);
 	mutex_unlock(&cn->lock);
