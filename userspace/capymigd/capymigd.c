@@ -414,14 +414,6 @@ static struct policy_conn *policy_view(const struct capymigd *d)
 	return pc;
 }
 
-/* The pool's average load over the LOADs of this decision. */
-static uint64_t avg_mpps(const struct capymigd *d)
-{
-	if (!d->load.samples || !d->load.servers)
-		return 0;
-	return d->load.pool_pps / d->load.samples / d->load.servers;
-}
-
 static void proactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
@@ -453,7 +445,8 @@ static void proactive(struct capymigd *d, uint64_t now)
 		 * connection that takes the target beyond the threshold.
 		 */
 		d->room = bound == UINT64_MAX ? bound :
-			  bound + avg_mpps(d) * d->cfg.threshold_pct / 100;
+			  bound + policy_load_avg(&d->load) *
+			  d->cfg.threshold_pct / 100;
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)
 			excess = n = 0;
@@ -462,7 +455,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 			       "average of %.1f (%.1f leaving): %.1f pps above "
 			       "it, room for %.1f on the target: %u connections",
 			       (double)d->load.server_pps / d->load.samples /
-			       MPPS, (double)avg_mpps(d) / MPPS,
+			       MPPS, (double)policy_load_avg(&d->load) / MPPS,
 			       (double)shed / MPPS, (double)excess / MPPS,
 			       room == UINT64_MAX ? -1 : (double)room / MPPS, n);
 		if (act(d, METRICS_PROACTIVE, out, n, now))

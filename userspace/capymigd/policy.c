@@ -254,6 +254,13 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
 	}
 }
 
+uint64_t policy_load_avg(const struct policy_load *acc)
+{
+	if (!acc->samples || !acc->servers)
+		return 0;
+	return acc->pool_pps / acc->samples / acc->servers;
+}
+
 static uint64_t conn_pps(const struct policy_conn *c)
 {
 	return c->pps;
@@ -273,7 +280,7 @@ unsigned int policy_proactive(const struct policy_params *p,
 	if (!acc->samples || !acc->servers)
 		return 0;
 	load = acc->server_pps / acc->samples;
-	avg = acc->pool_pps / acc->samples / acc->servers;
+	avg = policy_load_avg(acc);
 	load = load > shed_pps ? load - shed_pps : 0;
 	if (p->target_aware) {
 		/* No target, no room. */

@@ -108,6 +108,9 @@ struct policy_load {
 	uint32_t target_samples;
 };
 
+/* The pool's average load over @acc's notifications; 0 if none. */
+uint64_t policy_load_avg(const struct policy_load *acc);
+
 /* @target_pps: TCPMIG_LOAD_NO_TARGET when the switch had none. */
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,
 		     uint64_t pool_pps, uint32_t servers, uint64_t target_pps);
