@@ -5,7 +5,7 @@
  *
  *	skew_load -a ADDR:PORT -r RATE [-L LONG] [-S SHORT] [-z ALPHA]
  *		  [-f LONG_SHARE] [-k REQUESTS] [-w WARMUP_S] [-d SECONDS]
- *		  [-D DRAIN_S] [-g STEP_S] [-s SEED]
+ *		  [-D DRAIN_S] [-g STEP_S [-G STEPS]] [-s SEED]
  *
  * LONG (100) long-lived connections stay open all along; SHORT (900)
  * short-lived ones each carry a few requests (1 to 2 * REQUESTS - 1, 4 on
@@ -23,7 +23,8 @@
  * (0, 2, 4, ...) get their initial load once more, and RATE grows by as
  * much.  A placement that deals connections out in turn to two servers
  * puts them all on one, whose load then rises step by step while the
- * other's stays.
+ * other's stays.  With STEPS, the load stops growing after that many
+ * steps, so that what a policy made of the last one can be seen.
  *
  * The long-lived connections are opened first, one after the other, then
  * the short-lived ones; then the requests start.  Those due in the first
@@ -71,6 +72,7 @@ static struct {
 	int requests;
 	double warmup_s, duration_s, drain_s;
 	double step_s;
+	unsigned int max_steps;
 	unsigned short seed[3];
 } opt = {
 	.nlong = 100,
@@ -135,8 +137,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: skew_load -a ADDR:PORT -r RATE [-L LONG] "
 			"[-S SHORT] [-z ALPHA] [-f LONG_SHARE] [-k REQUESTS] "
-			"[-w WARMUP_S] [-d SECONDS] [-D DRAIN_S] [-g STEP_S] "
-			"[-s SEED]\n");
+			"[-w WARMUP_S] [-d SECONDS] [-D DRAIN_S] [-g STEP_S "
+			"[-G STEPS]] [-s SEED]\n");
 	exit(2);
 }
 
@@ -151,7 +153,7 @@ static void parse_args(int argc, char **argv)
 	unsigned long seed;
 	int c;
 
-	while ((c = getopt(argc, argv, "a:r:L:S:z:f:k:w:d:D:g:s:")) != -1) {
+	while ((c = getopt(argc, argv, "a:r:L:S:z:f:k:w:d:D:g:G:s:")) != -1) {
 		switch (c) {
 		case 'a':
 			if (!skew_parse_addr(optarg, &opt.addr))
@@ -186,6 +188,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'g':
 			opt.step_s = atof(optarg);
+			break;
+		case 'G':
+			opt.max_steps = atoi(optarg);
 			break;
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
@@ -475,7 +480,9 @@ static void handle(struct slot *s, uint32_t events)
 /* The steps of the step workload begun by @t_ns (a timestamp). */
 static unsigned int steps_at(uint64_t t_ns)
 {
-	return (double)(t_ns - g.start) / NS / opt.step_s;
+	unsigned int steps = (double)(t_ns - g.start) / NS / opt.step_s;
+
+	return opt.max_steps && steps > opt.max_steps ? opt.max_steps : steps;
 }
 
 /*
@@ -647,8 +654,8 @@ int main(int argc, char **argv)
 		printf("# Zipf exponent %.2f\n", opt.alpha);
 	if (opt.step_s)
 		printf("# step workload: the even long-lived connections' "
-		       "load grows by its initial value every %.1f s\n",
-		       opt.step_s);
+		       "load grows by its initial value every %.1f s, "
+		       "%u times (0: all along)\n", opt.step_s, opt.max_steps);
 	g.cumw = malloc(g.nslots * sizeof(*g.cumw));
 	if (!g.cumw)
 		die("malloc");

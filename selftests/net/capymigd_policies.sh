@@ -8,8 +8,8 @@
 #  1. a step workload (the Capybara paper's §8.1.2), proactive policy
 #     only: both servers start at 20 % of their capacity, then every 2 s
 #     the load of one server's connections grows by as much; by the end
-#     it alone would be at 140 %, the pool at 80 %.  The proactive policy
-#     must move connections off it and even the load out;
+#     it alone would be at 140 %, the pool at 80 %, for the last 6 s.  The
+#     proactive policy must move connections off it and even the load out;
 #  2. a receive-queue spike, reactive policy only: one server's
 #     application stops for 4 s (SIGSTOP, as in a long pause) while its
 #     connections keep receiving requests; its receive queues pass the
@@ -169,18 +169,20 @@ failed_diag()
 tap_plan 9
 
 # 1. The step: 8 requests a second, 4 on each server's connections, then
-# the stepped server's connections' load grows by 4 a second every 2 s:
-# 24 of them for 4 of the other's from the 10th second, 28 from the 12th.
-load step -r 8 -g 2 -d 14 -D 2
+# the stepped server's connections' load grows by 4 a second every 2 s,
+# 6 times: 24 of them for 4 of the other's from the 10th second, 28 from
+# the 12th to the end, at the 18th.
+load step -r 8 -g 2 -G 6 -d 18 -D 2
 step_status=$?
 t0=$(field step start)
 # The stepped server is the one that served more over the run whatever
-# happened; its share of the last 4 s tells whether the load was evened
+# happened; its share of the last 4 s, which begin 2 s after the last
+# step (two of the policy's decisions), tells whether the load was evened
 # out or not.  Evened out, the policy leaves it at most 20 % above the
-# average: 60 %, a little more while the last step is being shed; not
-# moved, it serves 20 a second, its capacity, against 4: 83 %.
-from=$(awk -v t="$t0" 'BEGIN { print t + 10 }')
-to=$(awk -v t="$t0" 'BEGIN { print t + 14 }')
+# average: 60 %; not moved, it serves 20 a second, its capacity, against
+# 4: 83 %.
+from=$(awk -v t="$t0" 'BEGIN { print t + 14 }')
+to=$(awk -v t="$t0" 'BEGIN { print t + 18 }')
 for i in 1 2; do
 	total[i]=$(served $i 0 "$to")
 	last[i]=$(served $i "$from" "$to")
