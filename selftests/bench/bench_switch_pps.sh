@@ -5,21 +5,27 @@
 # with ENTRIES (200000) migration entries installed, divided by the rate
 # of plain forwarding on the same path.  Needs root.
 #
-#   +-----------+              +---------------------+             +------+
-#   | client    |              | switch              |             | sink |
-#   | switch_pps eth0 ----- sw0 | capymig-switchd     | sw1 --- eth0 |      |
-#   | flood     |              | (or none: plain)    |             |      |
-#   +-----------+              +---------------------+             +------+
+#   +--------------+             +-------------------------+             +------+
+#   | client       eth0 ----- sw0 | capymig-switchd's data  |             | sink |
+#   | switch_pps   |              |   plane on sw0's ingress | sw1 --- eth0 |      |
+#   | flood        eth1 ----- swp | nothing on swp's         |             |      |
+#   |              eth2 ----- swh | an empty classifier      |             |      |
+#   +--------------+             +-------------------------+             +------+
 #
 # The client sends TCP segments from the 200000 clients in turn, from one
-# CPU which also does the forwarding (switch_pps.c).  With the switch,
-# they go to ORIGIN and every one hits its migration entry, which sends
-# it to TARGET; without, they go to TARGET directly.  ORIGIN and TARGET
-# are addresses the switch reaches on sw1, which the sink drops: the same
-# path, the program's work the only difference.
-# Each round measures both, one right after the other, and takes their
-# ratio: a host whose load changes from round to round moves both rates
-# of a round alike.  The figure is the median of the rounds' ratios.
+# CPU which also does the forwarding (switch_pps.c), in three streams: to
+# ORIGIN through sw0, where every segment hits its migration entry, which
+# sends it to TARGET; to TARGET through swp, plain forwarding; and to
+# TARGET through swh, whose ingress has a tc classifier that does nothing,
+# which tells what of the switch's cost is the tc hook's own.  ORIGIN and
+# TARGET are addresses the switch reaches on sw1, which the sink drops:
+# the same path, the program's work the only difference.
+# Each round measures all three in turns of 200 ms with the agent running
+# throughout, and takes the ratios: a host busy elsewhere for a moment
+# slows a turn of each, not one stream's whole measure (which, measured
+# one after the other, made rounds range from 0.6 to 1.24).  The agent
+# is the same for all: in a deployment it has a CPU of its own.  The
+# figure is the median of the rounds' ratios.
 #
 # It does not turn the kernel's BPF statistics on for the program's own
 # time per packet: toggling kernel.bpf_stats_enabled patches a static key
@@ -85,29 +91,32 @@ ip netns exec "$sink" sysctl -qw net.ipv4.ip_forward=1 &&
 	ip -n "$sink" route add blackhole 10.10.1.16/28 ||
 	fail "cannot set the sink's blackhole"
 
-# flood DST [SECONDS]: the rate at which segments to DST reach the sink.
+# client_link IFACE SWITCH_IFACE: another link from the client to the
+# switch.
+client_link()
+{
+	ip link add name "$2" netns "$sw_ns" type veth peer name "$1" \
+		netns "$client" &&
+		ip -n "$sw_ns" link set "$2" up &&
+		ip -n "$client" link set "$1" up
+}
+# A classic BPF classifier, "ret #0": no match, the packet goes on.
+client_link eth1 swp && client_link eth2 swh &&
+	ip -n "$sw_ns" address add 10.10.99.1/24 dev swp &&
+	ip -n "$sw_ns" address add 10.10.98.1/24 dev swh &&
+	ip netns exec "$sw_ns" tc qdisc add dev swh clsact &&
+	ip netns exec "$sw_ns" tc filter add dev swh ingress bpf \
+		bytecode "1,6 0 0 0," ||
+	fail "cannot link the client to the switch again"
+
+# A round: "SWITCHED PLAIN HOOKED", the rates at which each stream reached
+# the sink.
 flood()
 {
-	"$pps" flood -c "$client" -k "$sink" -m "$(mac_of "$sw_ns" sw0)" \
-		-t "$1" -i "$tmp/keys" -d "${2:-$DURATION}" -a "$ACTIVE"
-}
-
-switched()
-{
-	local agent rate
-
-	ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S $ORIGIN \
-		-S $TARGET --heartbeat-timeout 0 --pin "$pin" \
-		2>"$tmp/agent.log" &
-	agent=$!
-	wait_for 30 test -e "$pin/migrations" &&
-		"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
-			-o "$tmp/keys" &&
-		rate=$(flood $ORIGIN)
-	kill $agent
-	wait $agent
-	[ -n "$rate" ] || fail "switched round: $(cat "$tmp/agent.log")"
-	echo "$rate"
+	"$pps" flood -c "$client" -k "$sink" -i "$tmp/keys" -d "$DURATION" \
+		-a "$ACTIVE" -s "eth0,$(mac_of "$sw_ns" sw0),$ORIGIN" \
+		-s "eth1,$(mac_of "$sw_ns" swp),$TARGET" \
+		-s "eth2,$(mac_of "$sw_ns" swh),$TARGET"
 }
 
 median()
@@ -115,15 +124,33 @@ median()
 	sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
 }
 
+ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S $ORIGIN -S $TARGET \
+	--heartbeat-timeout 0 --pin "$pin" sw0 sw1 2>"$tmp/agent.log" &
+agent=$!
+on_exit "kill $agent && wait $agent"
+wait_for 30 test -e "$pin/migrations" &&
+	"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
+		-o "$tmp/keys" ||
+	fail "cannot install the entries: $(cat "$tmp/agent.log")"
+# ratio A B: A / B, to two places.
+ratio()
+{
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
+}
+
 for ((r = 0; r < ROUNDS; r++)); do
-	s=$(switched) || exit 1
-	p=$(flood $TARGET) || fail "plain round"
+	rates=$(flood) && read -r s p h <<<"$rates" && [ -n "$h" ] ||
+		fail "round $r"
 	echo "$s" >>"$tmp/switched"
 	echo "$p" >>"$tmp/plain"
-	awk -v s="$s" -v p="$p" 'BEGIN { printf "%.2f\n", s / p }' \
-		>>"$tmp/ratios"
+	echo "$h" >>"$tmp/hooked"
+	ratio "$s" "$p" >>"$tmp/ratios"
+	ratio "$h" "$p" >>"$tmp/hook_ratios"
 done
 echo "# plain forwarding: $(echo $(cat "$tmp/plain")) pps$label"
 echo "# switch, $ENTRIES entries: $(echo $(cat "$tmp/switched")) pps$label"
+echo "# tc hook, an empty classifier: $(echo $(cat "$tmp/hooked")) pps$label"
 echo "# each round's switched over plain: $(echo $(cat "$tmp/ratios"))"
+echo "# each round's empty classifier over plain: $(echo $(cat "$tmp/hook_ratios"))," \
+     "median $(median <"$tmp/hook_ratios")"
 echo "switch_pps_ratio: $(median <"$tmp/ratios")"

@@ -4,8 +4,8 @@
  * switch's forwarding rate against plain forwarding.
  *
  *	switch_pps populate -p PIN_DIR -n ENTRIES -f ORIGIN -t TARGET -o KEYS
- *	switch_pps flood -c CLIENT_NS -k SINK_NS -m SWITCH_MAC -t DST
- *			 -i KEYS -d SECONDS
+ *	switch_pps flood -c CLIENT_NS -k SINK_NS -i KEYS -d SECONDS
+ *			 -s IFACE,MAC,DST... [-a ACTIVE]
  *
  * populate: installs ENTRIES migration entries in the table of a running
  * switch agent, whose maps are pinned in PIN_DIR: clients from 10.64.0.0
@@ -13,12 +13,15 @@
  * slots the data plane looks them up in.  A client whose two slots are
  * taken is passed over.  The clients installed are written to KEYS.
  *
- * flood: sends a TCP segment from each client of KEYS in turn, to DST
- * (ADDR:PORT), out of CLIENT_NS's eth0 to SWITCH_MAC, as fast as one CPU
- * can for SECONDS, and prints the packets per second SINK_NS's eth0 got.
- * The sender's CPU also does all the forwarding: a veth hands each frame
- * to its peer's backlog, which the same CPU processes on the way out of
- * the send.
+ * flood: sends TCP segments from the clients of KEYS (the first ACTIVE),
+ * each in turn, as fast as one CPU can, in streams, each to its DST
+ * (ADDR:PORT) out of CLIENT_NS's IFACE to MAC.  The streams take turns of
+ * SLICE_S for SECONDS each, and the packets per second SINK_NS's eth0 got
+ * of each are printed on a line, in the order given: a host busy
+ * elsewhere for a while slows a turn or two of each, not one stream's
+ * whole measure.  The sender's CPU also does all the forwarding: a veth
+ * hands each frame to its peer's backlog, which the same CPU processes on
+ * the way out of the send.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,15 +50,18 @@
 #define BATCH		256
 #define FIRST_CLIENT	0x0a400000	/* 10.64.0.0 */
 #define TABLE_SLOTS	(CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
+#define SLICE_S		0.2
+
+#define MAX_STREAMS	4
 
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: switch_pps populate -p PIN_DIR -n ENTRIES -f ORIGIN "
 		"-t TARGET -o KEYS\n"
-		"       switch_pps flood -c CLIENT_NS -k SINK_NS -m SWITCH_MAC "
-		"-t DST -i KEYS\n"
-		"                        -d SECONDS\n");
+		"       switch_pps flood -c CLIENT_NS -k SINK_NS -i KEYS "
+		"-d SECONDS\n"
+		"                        -s IFACE,MAC,DST... [-a ACTIVE]\n");
 	return 2;
 }
 
@@ -147,22 +153,23 @@ static int64_t rx_packets(int ns)
 	return n;
 }
 
-/* A raw socket on @ns's eth0, sending to @mac; its own MAC in @own. */
-static int raw_socket(int ns, const struct ether_addr *mac,
-		      struct ether_addr *own)
+/* A raw socket on @ns's @ifname, sending to @mac; its own MAC in @own. */
+static int raw_socket(int ns, const char ifname[IFNAMSIZ],
+		      const struct ether_addr *mac, struct ether_addr *own)
 {
 	struct sockaddr_ll ll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_IP),
 		.sll_halen = ETH_ALEN,
 	};
-	struct ifreq ifr = { .ifr_name = "eth0" };
+	struct ifreq ifr = { 0 };
 	int prev = netns_enter(ns), fd, one = 1;
 
 	if (prev < 0)
 		return -1;
+	memcpy(ifr.ifr_name, ifname, IFNAMSIZ);
 	memcpy(ll.sll_addr, mac, ETH_ALEN);
-	ll.sll_ifindex = if_nametoindex("eth0");
+	ll.sll_ifindex = if_nametoindex(ifname);
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (fd >= 0 &&
 	    (ioctl(fd, SIOCGIFHWADDR, &ifr) ||
@@ -177,78 +184,166 @@ static int raw_socket(int ns, const struct ether_addr *mac,
 	return fd;
 }
 
-static int flood(int client_ns, int sink_ns, const struct ether_addr *mac,
-		 struct tcpmig_endpoint dst, const char *keys_file,
-		 double seconds, size_t active)
+/*
+ * Packets @ns's eth0 got, once the forwarding of those sent so far is
+ * done: read until two readings agree.  @at is when the first of them
+ * was taken.
+ */
+static int64_t settled_rx(int ns, double *at)
+{
+	int64_t prev = rx_packets(ns), n;
+	double t = now_s();
+
+	while ((n = rx_packets(ns)) != prev && n >= 0) {
+		prev = n;
+		t = now_s();
+	}
+	*at = t;
+	return n;
+}
+
+/* What is flooded out of one of the client's interfaces, and its count. */
+struct stream {
+	char ifname[IFNAMSIZ];
+	struct ether_addr mac;		/* the switch's end of that link */
+	struct tcpmig_endpoint dst;
+	int fd;
+	struct frame *frames;
+	int64_t packets;
+	double seconds;
+};
+
+static int stream_open(struct stream *st, int client_ns,
+		       const struct tcpmig_endpoint *clients, size_t n)
+{
+	struct ether_addr own;
+	size_t k;
+
+	st->fd = raw_socket(client_ns, st->ifname, &st->mac, &own);
+	st->frames = calloc(n, sizeof(*st->frames));
+	if (st->fd < 0 || !st->frames)
+		return -1;
+	for (k = 0; k < n; k++) {
+		tcp_frame(&st->frames[k], clients[k], st->dst, TH_ACK | TH_PSH);
+		memcpy(st->frames[k].b, &st->mac, ETH_ALEN);
+		memcpy(st->frames[k].b + ETH_ALEN, &own, ETH_ALEN);
+	}
+	return 0;
+}
+
+/* Floods @st for a slice of time, counting what @sink_ns got of it. */
+static int stream_slice(struct stream *st, int sink_ns, size_t n,
+			size_t *pos)
 {
 	struct mmsghdr mm[BATCH] = { 0 };
 	struct iovec iov[BATCH];
-	struct tcpmig_endpoint c;
-	struct ether_addr own;
-	struct frame *frames = NULL;
-	size_t n = 0, pos = 0, k;
 	int64_t before, after;
 	double start, end;
+	size_t k;
+
+	before = settled_rx(sink_ns, &start);
+	start = now_s();
+	do {
+		for (k = 0; k < BATCH; k++, *pos = (*pos + 1) % n) {
+			iov[k] = (struct iovec){ st->frames[*pos].b,
+						 st->frames[*pos].len };
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		if (sendmmsg(st->fd, mm, BATCH, 0) < 0 && errno != ENOBUFS) {
+			perror("switch_pps: sendmmsg");
+			return -1;
+		}
+	} while (now_s() < start + SLICE_S);
+	after = settled_rx(sink_ns, &end);
+	if (before < 0 || after < 0)
+		return -1;
+	st->packets += (uint32_t)(after - before);
+	st->seconds += end - start;
+	return 0;
+}
+
+static int flood(int client_ns, int sink_ns, struct stream *streams,
+		 int nstreams, const char *keys_file, double seconds,
+		 size_t active)
+{
+	struct tcpmig_endpoint *clients = NULL;
+	size_t n = 0, pos = 0;
+	double until;
 	cpu_set_t cpu;
 	FILE *in;
-	int fd;
+	int i;
 
 	/* One CPU sends and forwards: the rate is that CPU's. */
 	CPU_ZERO(&cpu);
 	CPU_SET(sched_getcpu(), &cpu);
 	sched_setaffinity(0, sizeof(cpu), &cpu);
 
-	fd = raw_socket(client_ns, mac, &own);
 	in = fopen(keys_file, "r");
-	if (fd < 0 || !in || fseek(in, 0, SEEK_END) ||
-	    !(n = ftell(in) / sizeof(c)) || fseek(in, 0, SEEK_SET) ||
-	    !(frames = calloc(n, sizeof(*frames)))) {
+	if (!in || fseek(in, 0, SEEK_END) ||
+	    !(n = ftell(in) / sizeof(*clients)) || fseek(in, 0, SEEK_SET) ||
+	    !(clients = calloc(n, sizeof(*clients))) ||
+	    fread(clients, sizeof(*clients), n, in) != n) {
 		fprintf(stderr, "switch_pps: %s: %s\n", keys_file,
 			strerror(errno));
 		return 1;
 	}
-	for (k = 0; k < n && fread(&c, sizeof(c), 1, in) == 1; k++) {
-		tcp_frame(&frames[k], c, dst, TH_ACK | TH_PSH);
-		memcpy(frames[k].b, mac, ETH_ALEN);
-		memcpy(frames[k].b + ETH_ALEN, &own, ETH_ALEN);
-	}
 	fclose(in);
 	if (active && active < n)
 		n = active;
-
-	before = rx_packets(sink_ns);
-	start = now_s();
-	end = start + seconds;
-	do {
-		for (k = 0; k < BATCH; k++, pos = (pos + 1) % n) {
-			iov[k] = (struct iovec){ frames[pos].b,
-						 frames[pos].len };
-			mm[k].msg_hdr.msg_iov = &iov[k];
-			mm[k].msg_hdr.msg_iovlen = 1;
-		}
-		if (sendmmsg(fd, mm, BATCH, 0) < 0 && errno != ENOBUFS) {
-			perror("switch_pps: sendmmsg");
+	for (i = 0; i < nstreams; i++) {
+		if (stream_open(&streams[i], client_ns, clients, n)) {
+			fprintf(stderr, "switch_pps: %s: %s\n",
+				streams[i].ifname, strerror(errno));
 			return 1;
 		}
-	} while (now_s() < end);
-	end = now_s();
-	after = rx_packets(sink_ns);
-	if (before < 0 || after < 0)
-		return 1;
-	printf("%.0f\n", (uint32_t)(after - before) / (end - start));
+	}
+
+	/* In turns, so that what else the host does weighs on both alike. */
+	until = now_s() + nstreams * seconds;
+	while (now_s() < until)
+		for (i = 0; i < nstreams; i++)
+			if (stream_slice(&streams[i], sink_ns, n, &pos))
+				return 1;
+	for (i = 0; i < nstreams; i++)
+		printf("%.0f%c", streams[i].packets / streams[i].seconds,
+		       i + 1 < nstreams ? ' ' : '\n');
+	for (i = 0; i < nstreams; i++) {
+		close(streams[i].fd);
+		free(streams[i].frames);
+	}
+	free(clients);
 	return 0;
+}
+
+/* An endpoint of @arg into @ep; false if it is not one. */
+static bool endpoint_arg(const char *arg, struct tcpmig_endpoint *ep)
+{
+	return !capymig_wire_endpoint_parse(arg, 0, ep);
+}
+
+/* A stream of "IFACE,MAC,ADDR:PORT" into @st; false if it is not one. */
+static bool stream_arg(char *arg, struct stream *st)
+{
+	char *mac = strchr(arg, ','), *dst = mac ? strchr(mac + 1, ',') : NULL;
+
+	if (!dst || mac - arg >= IFNAMSIZ)
+		return false;
+	*mac++ = *dst++ = '\0';
+	strcpy(st->ifname, arg);
+	return ether_aton_r(mac, &st->mac) && endpoint_arg(dst, &st->dst);
 }
 
 int main(int argc, char **argv)
 {
+	struct stream streams[MAX_STREAMS] = { 0 };
 	struct tcpmig_endpoint origin = { 0 }, target = { 0 };
 	const char *pin = NULL, *keys = NULL;
-	int opt, client_ns = -1, sink_ns = -1;
-	struct ether_addr mac = { 0 };
+	int opt, client_ns = -1, sink_ns = -1, nstreams = 0;
 	unsigned int entries = 0;
 	double seconds = 1;
 	size_t active = 0;
-	bool is_flood;
+	bool is_flood, ok = true;
 
 	if (argc < 2)
 		return usage();
@@ -256,7 +351,7 @@ int main(int argc, char **argv)
 	if (!is_flood && strcmp(argv[1], "populate"))
 		return usage();
 	optind = 2;
-	while ((opt = getopt(argc, argv, "p:n:f:t:o:c:k:m:i:d:a:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:n:f:t:o:c:k:s:i:d:a:")) != -1) {
 		switch (opt) {
 		case 'p':
 			pin = optarg;
@@ -265,12 +360,10 @@ int main(int argc, char **argv)
 			entries = strtoul(optarg, NULL, 0);
 			break;
 		case 'f':
-			if (capymig_wire_endpoint_parse(optarg, 0, &origin))
-				return usage();
+			ok &= endpoint_arg(optarg, &origin);
 			break;
 		case 't':
-			if (capymig_wire_endpoint_parse(optarg, 0, &target))
-				return usage();
+			ok &= endpoint_arg(optarg, &target);
 			break;
 		case 'o':
 		case 'i':
@@ -282,9 +375,9 @@ int main(int argc, char **argv)
 		case 'k':
 			sink_ns = netns_open(optarg);
 			break;
-		case 'm':
-			if (!ether_aton_r(optarg, &mac))
-				return usage();
+		case 's':
+			ok &= nstreams < MAX_STREAMS &&
+			      stream_arg(optarg, &streams[nstreams++]);
 			break;
 		case 'd':
 			seconds = atof(optarg);
@@ -296,12 +389,13 @@ int main(int argc, char **argv)
 			return usage();
 		}
 	}
-	if (!keys || !target.addr)
+	if (!ok || !keys)
 		return usage();
 	if (is_flood)
-		return client_ns < 0 || sink_ns < 0 ? usage() :
-		       flood(client_ns, sink_ns, &mac, target, keys, seconds,
-			     active);
-	return !pin || !entries || entries > TABLE_SLOTS || !origin.addr ?
-	       usage() : populate(pin, entries, origin, target, keys);
+		return client_ns < 0 || sink_ns < 0 || !nstreams ? usage() :
+		       flood(client_ns, sink_ns, streams, nstreams, keys,
+			     seconds, active);
+	return !pin || !entries || entries > TABLE_SLOTS || !origin.addr ||
+	       !target.addr ? usage() :
+	       populate(pin, entries, origin, target, keys);
 }
