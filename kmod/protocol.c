@@ -362,33 +362,86 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	return 0;
 }
 
+/* The IPv4 and TCP headers of a piece of a segment, the longest they are. */
+#define SEGMENT_HEADERS_MAX	(60 + 60)
+
 /*
- * A segment held since the export, on to the target.  Its checksum is
- * verified here: the target recomputes it for the rewritten addresses,
- * which must not launder a segment damaged on its way here.
+ * The piece of a held segment at @off of its payload, @len bytes, on to
+ * the target as one SEGMENT, its headers those of the segment adjusted
+ * as TSO adjusts them: the sequence number advanced, CWR on the first
+ * piece only, PSH and FIN on the last.  The target recomputes the
+ * checksums.
+ */
+static int forward_piece(struct capymig_net *cn, struct migration_out *m,
+			 struct sk_buff *skb, u32 off, u32 len)
+{
+	u32 ihl = ip_hdrlen(skb), hlen = ihl + tcp_hdrlen(skb);
+	u32 payload = skb->len - skb_transport_offset(skb) - tcp_hdrlen(skb);
+	u8 headers[SEGMENT_HEADERS_MAX];
+	struct iphdr *iph = (void *)headers;
+	struct tcphdr *th = (void *)(headers + ihl);
+
+	memcpy(headers, skb_network_header(skb), hlen);
+	iph->tot_len = htons(hlen + len);
+	th->seq = htonl(ntohl(th->seq) + off);
+	if (off)
+		th->cwr = 0;
+	if (off + len < payload)
+		th->psh = th->fin = 0;
+	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
+			headers, hlen, skb_transport_header(skb) +
+			tcp_hdrlen(skb) + off, len);
+}
+
+/*
+ * A segment held since the export, on to the target, in pieces of at most
+ * TCPMIG_FRAG_SIZE bytes, headers included: a segment the client's TSO or
+ * the receiver's GRO made up to 64 KB long would otherwise leave as one
+ * datagram IP-fragmented some fifty times, and be lost whole with any
+ * one fragment.  Its checksum is verified here: the target recomputes it
+ * for the rewritten addresses, which must not launder a segment damaged
+ * on its way here.  Returns the SEGMENTs sent, or a negative errno.
  */
 static int forward_segment(struct capymig_net *cn, struct migration_out *m,
 			   struct sk_buff *skb)
 {
-	u32 len = skb->len - skb_network_offset(skb);
+	u32 len = skb->len - skb_network_offset(skb), hlen, payload, piece;
+	u32 off = 0;
+	int sent = 0, err;
 
 	if (skb_linearize(skb) || len > TCPMIG_SEGMENT_MAX ||
 	    nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb),
 			   IPPROTO_TCP))
 		return -EINVAL;
-	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
-			NULL, 0, skb_network_header(skb), len);
+	skb_set_transport_header(skb, skb_network_offset(skb) +
+				      ip_hdrlen(skb));
+	hlen = ip_hdrlen(skb) + tcp_hdrlen(skb);
+	if (tcp_hdrlen(skb) < sizeof(struct tcphdr) || hlen > len)
+		return -EINVAL;
+	payload = len - hlen;
+	piece = TCPMIG_FRAG_SIZE - hlen;
+	do {
+		err = forward_piece(cn, m, skb, off, min(piece, payload - off));
+		if (err)
+			return sent ?: err;
+		sent++;
+		off += piece;
+	} while (off < payload);
+	return sent;
 }
 
 static void forward_held(struct capymig_net *cn, struct migration_out *m)
 {
 	struct sk_buff_head queue;
 	struct sk_buff *skb;
+	int sent;
 
 	capymig_hold_take(cn->net, &m->tuple, &queue);
 	while ((skb = __skb_dequeue(&queue))) {
-		if (!forward_segment(cn, m, skb))
-			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED, 1);
+		sent = forward_segment(cn, m, skb);
+		if (sent > 0)
+			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED,
+				      sent);
 		kfree_skb(skb);
 	}
 }

@@ -151,14 +151,13 @@ wait_for 5 late_counted
 tap_diag "targets: $(sw_stat 2 msg_unexpected) unexpected, $(sw_stat 2 msg_malformed) malformed TCPMig messages in all"
 tap_check "with TCP delayed on the way: migrations complete, the stream intact and no reset" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.late")" -eq 5 ]'
-# A SEGMENT is a datagram, not retransmitted: one lost on the way is a
-# segment the client sends again (Documentation/protocol.rst).  Under
-# emulation, since late segments go on as they arrive, 1 of 268 and 2 of
-# 734 forwarded were not injected in 2 of 7 runs, and no counter of the
-# module's says where they went: allowed, up to 1 %.
-tap_check "... the late segments were forwarded to the target and injected ($forwarded, $injected)" \
-	test "$forwarded" -gt 0 -a "$((injected * 100))" -ge "$((forwarded * 99))" \
-	-a "$injected" -le "$forwarded"
+# A SEGMENT is a datagram, not retransmitted: one lost on the way would
+# be a segment the client sends again (Documentation/protocol.rst).  Up
+# to 2 of 734 were, in 3 of 8 runs, while a late segment of up to 64 KB
+# (the client's TSO) went as one datagram, IP-fragmented: now it goes in
+# pieces that need no fragmenting, and none was lost in 7 runs.
+tap_check "... the late segments were forwarded to the target and injected, none lost ($forwarded, $injected)" \
+	test "$forwarded" -gt 0 -a "$injected" -eq "$forwarded"
 
 # The request-boundary migrations, on a connection of their own.
 tcpmig_boundary -a $SW_VIP -p $PORT \

@@ -278,10 +278,9 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_MSG_OVERFLOWS: TCPMig messages dropped: too many waiting.
  * @TCPMIG_STAT_NO_HOLD_DROPS: packets a target dropped instead of holding
  *	them (%TCPMIG_CONFIG_F_NO_HOLD).
- * @TCPMIG_STAT_SEGMENTS_FORWARDED: origin: segments that reached it after
- *	the export, sent on to the target (SEGMENT).
- * @TCPMIG_STAT_SEGMENTS_INJECTED: target: forwarded segments put into its
- *	stack.
+ * @TCPMIG_STAT_SEGMENTS_FORWARDED: origin: SEGMENTs sent on to the target,
+ *	of the segments that reached it after the export.
+ * @TCPMIG_STAT_SEGMENTS_INJECTED: target: SEGMENTs put into its stack.
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -610,9 +609,12 @@ struct tcpmig_msg_load {
 #define TCPMIG_REGISTER_F_DRAINING	(1U << 0)	/* place nothing new */
 
 /*
- * SEGMENT: the IPv4 packet (header and TCP segment) as the origin received
- * it follows the header; the target delivers it to itself rewritten to
- * its own endpoint.  Documentation/protocol.rst says when it is sent.
+ * SEGMENT: an IPv4 packet (header and TCP segment) the origin received
+ * follows the header, whole or, if longer than TCPMIG_FRAG_SIZE, cut into
+ * pieces of that size at most as TSO cuts a segment (their checksums
+ * left to the target); the target delivers it to itself rewritten to its
+ * own endpoint.  Documentation/protocol.rst says when it is sent.  What
+ * the origin received is at most TCPMIG_SEGMENT_MAX bytes long.
  */
 #define TCPMIG_SEGMENT_MAX	65000
 
