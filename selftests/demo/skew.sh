@@ -87,8 +87,10 @@ wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
 # loads are averaged over 2 s (decide_ms, the connections' rates too), a
 # move counted as gone for 2.5 s (settle_ms, until the switch's counts
 # show it), 20 % above the average to act (Capybara's 10 % is below the
-# noise).  The reactive threshold, 4 KiB (64 requests, 3 s of work), is
-# for a real pile-up, not a burst of the client.  A decision's
+# noise).  The reactive threshold, about 3 s of a server's work (4 KiB,
+# 64 requests, for the demo's servers of 20 a second; 1 KiB, 16
+# requests, for the slower ones of throughput_vs_ideal), is for a real
+# pile-up, not a burst of the client.  A decision's
 # migrations all go to the switch's least-loaded target, and together
 # take no more than its room below the average: up to four at once, two a
 # second on average.  Moves at request boundaries only, the server
@@ -106,7 +108,7 @@ capymigd_conf()
 		decide_ms = 2000
 		settle_ms = 2500
 		[reactive]
-		threshold_kib = 4
+		threshold_kib = $reactive_kib
 		[migration]
 		any_point = no
 		rate = 2
@@ -114,6 +116,10 @@ capymigd_conf()
 	EOF
 }
 
+# The reactive threshold: 3 s of a server's work, in whole KiB of
+# requests (SKEW_REQ_LEN, 64 bytes), 1 at least.
+reactive_kib=$(awk -v s="$service_us" \
+	'BEGIN { k = int(3e6 / s * 64 / 1024 + 0.5); print k < 1 ? 1 : k }')
 for ((i = 1; i <= servers; i++)); do
 	ns=${sw_host[i]}
 	# A cgroup per server, for its monitor; rmdir'ed once it is gone.
