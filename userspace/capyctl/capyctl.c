@@ -86,17 +86,24 @@ static void print_counters(struct json_writer *w, const struct tcpmig_info *info
 	}
 }
 
-static int cmd_info(struct capyctl *ctl, int argc, char **argv)
+/* The module's information, for a command that takes no argument. */
+static int get_info(struct capyctl *ctl, int argc, struct tcpmig_info *info)
 {
-	struct tcpmig_info info;
 	int err;
 
 	if (argc > 1)
 		return usage_error(ctl);
-	err = tcpmig_get_info(&ctl->nl, &info);
-	if (err)
-		return request_failed(ctl, "info", err);
+	err = tcpmig_get_info(&ctl->nl, info);
+	return err ? request_failed(ctl, ctl->cmd->name, err) : EXIT_SUCCESS;
+}
 
+static int cmd_info(struct capyctl *ctl, int argc, char **argv)
+{
+	struct tcpmig_info info;
+	int status = get_info(ctl, argc, &info);
+
+	if (status != EXIT_SUCCESS)
+		return status;
 	if (ctl->json) {
 		struct json_writer w = { .out = stdout };
 
@@ -122,13 +129,10 @@ static int cmd_stats(struct capyctl *ctl, int argc, char **argv)
 {
 	struct json_writer w = { .out = stdout };
 	struct tcpmig_info info;
-	int err;
+	int status = get_info(ctl, argc, &info);
 
-	if (argc > 1)
-		return usage_error(ctl);
-	err = tcpmig_get_info(&ctl->nl, &info);
-	if (err)
-		return request_failed(ctl, "stats", err);
+	if (status != EXIT_SUCCESS)
+		return status;
 	if (ctl->json)
 		json_begin_object(&w, NULL);
 	print_counters(ctl->json ? &w : NULL, &info);
