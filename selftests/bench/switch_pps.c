@@ -30,7 +30,6 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/ether.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,7 @@
 
 #include "switch.h"
 #include "tuple.h"
+#include "../lib/cpu.h"
 #include "../lib/frame.h"
 #include "../lib/netns.h"
 
@@ -270,14 +270,11 @@ static int flood(int client_ns, int sink_ns, struct stream *streams,
 	struct tcpmig_endpoint *clients = NULL;
 	size_t n = 0, pos = 0;
 	double until;
-	cpu_set_t cpu;
 	FILE *in;
 	int i;
 
 	/* One CPU sends and forwards: the rate is that CPU's. */
-	CPU_ZERO(&cpu);
-	CPU_SET(sched_getcpu(), &cpu);
-	sched_setaffinity(0, sizeof(cpu), &cpu);
+	stay_on_this_cpu();
 
 	in = fopen(keys_file, "r");
 	if (!in || fseek(in, 0, SEEK_END) ||

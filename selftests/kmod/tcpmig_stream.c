@@ -69,7 +69,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +76,7 @@
 #include "tcpmig.h"
 #include "tuple.h"
 #include "../lib/args.h"
+#include "../lib/cpu.h"
 #include "../lib/migrate.h"
 #include "../lib/netns.h"
 #include "../lib/stream.h"
@@ -490,19 +490,6 @@ static void check_retransmits(const struct tcp_counters *before,
 	tap_result(!n, "%s", what);
 }
 
-/* See the top of this file. */
-static void stay_on_this_cpu(void)
-{
-	int cpu = sched_getcpu();
-	cpu_set_t one;
-
-	CPU_ZERO(&one);
-	if (cpu >= 0)
-		CPU_SET(cpu, &one);
-	if (cpu < 0 || sched_setaffinity(0, sizeof(one), &one))
-		die("staying on one CPU");
-}
-
 int main(int argc, char **argv)
 {
 	struct server srv[SERVERS_MAX];
@@ -518,7 +505,9 @@ int main(int argc, char **argv)
 	double deadline;
 
 	parse_args(argc, argv);
-	stay_on_this_cpu();
+	/* See the top of this file. */
+	if (stay_on_this_cpu())
+		die("staying on one CPU");
 	len = make_sockaddr(opt.service, &ss);
 	tap_plan(6);
 
