@@ -875,10 +875,14 @@ static void on_segment(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
-	if (inject_segment(cn, m, data, len))
+	if (inject_segment(cn, m, data, len)) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
-	else
-		capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_INJECTED, 1);
+		return;
+	}
+	capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_INJECTED, 1);
+	/* The residual case of Documentation/protocol.rst, Late segments. */
+	if (m->phase == IN_IMPORTED)
+		capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_AFTER_IMPORT, 1);
 }
 
 /*

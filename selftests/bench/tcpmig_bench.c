@@ -818,6 +818,8 @@ struct round_stats {
 	struct samples lat;
 	int migrated;
 	uint64_t held;
+	/* Late segments the origins forwarded; those after the import. */
+	uint64_t forwarded, after_import;
 	/* The client's resets, retransmissions for a loss, probes, timeouts. */
 	uint64_t resets, loss_retransmits, probes, timeouts;
 	uint64_t msg_retransmits;	/* TCPMig messages sent again */
@@ -849,6 +851,8 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	uint64_t end = now_ns() + seconds * 1e9;
 	uint64_t held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
 	uint64_t resent = servers_stat(TCPMIG_STAT_MSG_RETRANSMITS);
+	uint64_t forwarded = servers_stat(TCPMIG_STAT_SEGMENTS_FORWARDED);
+	uint64_t after_import = servers_stat(TCPMIG_STAT_SEGMENTS_AFTER_IMPORT);
 	struct tcp_counters before, after, srv_before = servers_tcp(), srv_after;
 	int prev, moved = atomic_load(&migrated);
 	double us;
@@ -876,6 +880,10 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	st->server_timeouts += srv_after.timeouts - srv_before.timeouts;
 	st->migrated += atomic_load(&migrated) - moved;
 	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
+	st->forwarded += servers_stat(TCPMIG_STAT_SEGMENTS_FORWARDED) -
+			 forwarded;
+	st->after_import += servers_stat(TCPMIG_STAT_SEGMENTS_AFTER_IMPORT) -
+			    after_import;
 	st->resets += tcp_counters_resets(&before, &after);
 	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
 	st->probes += after.loss_probes - before.loss_probes;
@@ -922,16 +930,19 @@ static int bench_p99(struct client *c, int client_ns)
 	set_mode(STILL);
 
 	for (k = 0; k < 2; k++) {
-		char what[320];
+		char what[400];
 
 		snprintf(what, sizeof(what), "request latency, %s, %d "
 			 "migrations, %llu TCPMig messages sent again, %llu "
-			 "packets held, client: %llu resets, %llu "
+			 "packets held, %llu late segments forwarded (%llu "
+			 "after the import), client: %llu resets, %llu "
 			 "retransmissions for a loss, %llu loss probes, %llu "
 			 "timeouts; servers: %llu retransmissions, %llu "
 			 "timeouts", mode_name[modes[k]], st[k].migrated,
 			 (unsigned long long)st[k].msg_retransmits,
 			 (unsigned long long)st[k].held,
+			 (unsigned long long)st[k].forwarded,
+			 (unsigned long long)st[k].after_import,
 			 (unsigned long long)st[k].resets,
 			 (unsigned long long)st[k].loss_retransmits,
 			 (unsigned long long)st[k].probes,

@@ -281,6 +281,8 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_SEGMENTS_FORWARDED: origin: SEGMENTs sent on to the target,
  *	of the segments that reached it after the export.
  * @TCPMIG_STAT_SEGMENTS_INJECTED: target: SEGMENTs put into its stack.
+ * @TCPMIG_STAT_SEGMENTS_AFTER_IMPORT: target: of those, the ones that came
+ *	after the import, to a socket that had what the client sent later.
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -303,6 +305,7 @@ enum tcpmig_stat {
 	TCPMIG_STAT_NO_HOLD_DROPS,
 	TCPMIG_STAT_SEGMENTS_FORWARDED,
 	TCPMIG_STAT_SEGMENTS_INJECTED,
+	TCPMIG_STAT_SEGMENTS_AFTER_IMPORT,
 
 	__TCPMIG_STAT_MAX,
 };
