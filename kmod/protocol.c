@@ -362,35 +362,35 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	return 0;
 }
 
-/* The IPv4 and TCP headers of a piece of a segment, the longest they are. */
-#define SEGMENT_HEADERS_MAX	(60 + 60)
+/* The IPv4 and TCP headers of a segment, the longest they are. */
+#define SEGMENT_HEADERS_MAX	(sizeof(struct iphdr) + MAX_IPOPTLEN + \
+				 sizeof(struct tcphdr) + MAX_TCP_OPTION_SPACE)
 
 /*
- * The piece of a held segment at @off of its payload, @len bytes, on to
- * the target as one SEGMENT, its headers those of the segment adjusted
- * as TSO adjusts them: the sequence number advanced, CWR on the first
- * piece only, PSH and FIN on the last.  The target recomputes the
- * checksums.
+ * The piece of a held segment at @off of its payload, @len bytes, the
+ * @last one or not, on to the target as one SEGMENT, its headers those of
+ * the segment adjusted as TSO adjusts them: the sequence number advanced,
+ * CWR on the first piece only, PSH and FIN on the last.  The target
+ * recomputes the checksums.
  */
 static int forward_piece(struct capymig_net *cn, struct migration_out *m,
-			 struct sk_buff *skb, u32 off, u32 len)
+			 struct sk_buff *skb, u32 off, u32 len, bool last)
 {
-	u32 ihl = ip_hdrlen(skb), hlen = ihl + tcp_hdrlen(skb);
-	u32 payload = skb->len - skb_transport_offset(skb) - tcp_hdrlen(skb);
+	u32 hlen = ip_hdrlen(skb) + tcp_hdrlen(skb);
 	u8 headers[SEGMENT_HEADERS_MAX];
 	struct iphdr *iph = (void *)headers;
-	struct tcphdr *th = (void *)(headers + ihl);
+	struct tcphdr *th = (void *)(headers + ip_hdrlen(skb));
 
 	memcpy(headers, skb_network_header(skb), hlen);
 	iph->tot_len = htons(hlen + len);
 	th->seq = htonl(ntohl(th->seq) + off);
 	if (off)
 		th->cwr = 0;
-	if (off + len < payload)
+	if (!last)
 		th->psh = th->fin = 0;
 	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
-			headers, hlen, skb_transport_header(skb) +
-			tcp_hdrlen(skb) + off, len);
+			headers, hlen, skb_network_header(skb) + hlen + off,
+			len);
 }
 
 /*
@@ -421,7 +421,10 @@ static int forward_segment(struct capymig_net *cn, struct migration_out *m,
 	payload = len - hlen;
 	piece = TCPMIG_FRAG_SIZE - hlen;
 	do {
-		err = forward_piece(cn, m, skb, off, min(piece, payload - off));
+		bool last = payload - off <= piece;
+
+		err = forward_piece(cn, m, skb, off,
+				    last ? payload - off : piece, last);
 		if (err)
 			return sent ?: err;
 		sent++;
