@@ -534,22 +534,39 @@ static void sim_loads(const struct sim *sim, uint64_t *load)
 		load[sim->server[i]] += sim->pps[i];
 }
 
+/*
+ * The policy's view of the connections of server @s, among the @n of a
+ * pool placed by @server, of rates @pps, last moved at @moved_ns; their
+ * indices in the pool in @which.  Returns how many.
+ */
+static unsigned int server_conns(const unsigned int *server,
+				 const uint64_t *pps, const uint64_t *moved_ns,
+				 unsigned int n, unsigned int s,
+				 struct policy_conn *conns, unsigned int *which)
+{
+	unsigned int i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (server[i] != s)
+			continue;
+		conns[k] = conn(pps[i], 0, 0);
+		conns[k].arrived_ns = moved_ns[i];
+		which[k++] = i;
+	}
+	return k;
+}
+
 /* One decision of server @s's daemon; returns the migrations done. */
 static unsigned int sim_decide(struct sim *sim, unsigned int s,
 			       struct policy_load *acc,
 			       struct policy_bucket *bucket, uint64_t now)
 {
 	struct policy_conn conns[CONNS];
-	unsigned int out[CONNS], which[CONNS], i, k = 0, granted;
+	unsigned int out[CONNS], which[CONNS], i, k, granted;
 	uint64_t excess, room;
 
-	for (i = 0; i < CONNS; i++) {
-		if (sim->server[i] != s)
-			continue;
-		conns[k] = conn(sim->pps[i], 0, 0);
-		conns[k].arrived_ns = sim->moved_ns[i];
-		which[k++] = i;
-	}
+	k = server_conns(sim->server, sim->pps, sim->moved_ns, CONNS, s, conns,
+			 which);
 	k = policy_proactive(&defaults, acc, 0, UINT64_MAX, conns, k, now, out,
 			     &excess, &room);
 	*acc = (struct policy_load){ 0 };
@@ -695,7 +712,7 @@ static void demo_decide(struct demo *d, const struct policy_params *p,
 			const uint64_t *seen, uint64_t now, unsigned int *to)
 {
 	struct policy_conn conns[DEMO_CONNS];
-	unsigned int out[DEMO_CONNS], which[DEMO_CONNS], i, k = 0, t = s;
+	unsigned int out[DEMO_CONNS], which[DEMO_CONNS], i, k, t = s;
 	uint64_t pool = 0, excess, room;
 	struct policy_load acc;
 
@@ -704,13 +721,8 @@ static void demo_decide(struct demo *d, const struct policy_params *p,
 		if (i != s && (t == s || load[i] < load[t]))
 			t = i;
 	}
-	for (i = 0; i < DEMO_CONNS; i++) {
-		if (d->server[i] != s)
-			continue;
-		conns[k] = conn(d->pps[i], 0, 0);
-		conns[k].arrived_ns = d->moved_ns[i];
-		which[k++] = i;
-	}
+	k = server_conns(d->server, d->pps, d->moved_ns, DEMO_CONNS, s, conns,
+			 which);
 	acc = load_to(seen[s], pool, DEMO_SERVERS, seen[t]);
 	k = policy_proactive(p, &acc, 0, d->room[s], conns, k, now, out,
 			     &excess, &room);
