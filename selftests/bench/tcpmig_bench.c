@@ -782,19 +782,43 @@ static bool config_flags(struct server *s, uint32_t flags)
 	       !tcpmig_get_config(&s->config, &now) && now.flags == flags;
 }
 
-/* A counter of the modules, summed over both servers. */
-static uint64_t servers_stat(enum tcpmig_stat stat)
+/* The servers' counters, each summed over both: their modules', TCP's. */
+struct server_counts {
+	uint64_t stats[TCPMIG_STAT_MAX + 1];	/* by enum tcpmig_stat */
+	uint64_t retrans_segs, timeouts;
+};
+
+static void servers_count(struct server_counts *sum)
 {
 	struct tcpmig_info info;
-	uint64_t sum = 0;
-	int i;
+	struct tcp_counters tcp;
+	int i, j, prev;
 
+	memset(sum, 0, sizeof(*sum));
 	for (i = 0; i < 2; i++) {
-		if (tcpmig_get_info(&servers[i].config, &info))
-			die("tcpmig info");
-		sum += info.stats[stat];
+		prev = netns_enter(servers[i].host.netns);
+		if (prev < 0 || tcp_counters_read(&tcp) ||
+		    tcpmig_get_info(&servers[i].config, &info))
+			die("server %c: counters", "AB"[i]);
+		netns_leave(prev);
+		for (j = 0; j <= TCPMIG_STAT_MAX; j++)
+			sum->stats[j] += info.stats[j];
+		sum->retrans_segs += tcp.retrans_segs;
+		sum->timeouts += tcp.timeouts;
 	}
-	return sum;
+}
+
+/* Adds to @acc what the counters grew by from @before to @after. */
+static void counts_add_growth(struct server_counts *acc,
+			      const struct server_counts *before,
+			      const struct server_counts *after)
+{
+	int j;
+
+	for (j = 0; j <= TCPMIG_STAT_MAX; j++)
+		acc->stats[j] += after->stats[j] - before->stats[j];
+	acc->retrans_segs += after->retrans_segs - before->retrans_segs;
+	acc->timeouts += after->timeouts - before->timeouts;
 }
 
 /* Switches the servers to @m; false if the modules cannot. */
@@ -817,46 +841,22 @@ static bool set_mode(enum mode m)
 struct round_stats {
 	struct samples lat;
 	int migrated;
-	uint64_t held;
-	/* Late segments the origins forwarded; those after the import. */
-	uint64_t forwarded, after_import;
+	struct server_counts servers;	/* what they counted in the rounds */
 	/* The client's resets, retransmissions for a loss, probes, timeouts. */
 	uint64_t resets, loss_retransmits, probes, timeouts;
-	uint64_t msg_retransmits;	/* TCPMig messages sent again */
-	/* The servers' retransmissions and timeouts, both summed. */
-	uint64_t server_retransmits, server_timeouts;
 };
-
-/* The servers' TCP counters, summed. */
-static struct tcp_counters servers_tcp(void)
-{
-	struct tcp_counters sum = {}, one;
-	int i, prev;
-
-	for (i = 0; i < 2; i++) {
-		prev = netns_enter(servers[i].host.netns);
-		if (prev < 0 || tcp_counters_read(&one))
-			die("server %c: TCP counters", "AB"[i]);
-		netns_leave(prev);
-		sum.retrans_segs += one.retrans_segs;
-		sum.timeouts += one.timeouts;
-	}
-	return sum;
-}
 
 /* Requests for @seconds, recorded in @st unless NULL. */
 static void closed_loop(struct client *c, int client_ns, double seconds,
 			struct round_stats *st)
 {
 	uint64_t end = now_ns() + seconds * 1e9;
-	uint64_t held = servers_stat(TCPMIG_STAT_HELD_PACKETS);
-	uint64_t resent = servers_stat(TCPMIG_STAT_MSG_RETRANSMITS);
-	uint64_t forwarded = servers_stat(TCPMIG_STAT_SEGMENTS_FORWARDED);
-	uint64_t after_import = servers_stat(TCPMIG_STAT_SEGMENTS_AFTER_IMPORT);
-	struct tcp_counters before, after, srv_before = servers_tcp(), srv_after;
+	struct server_counts srv_before, srv_after;
+	struct tcp_counters before, after;
 	int prev, moved = atomic_load(&migrated);
 	double us;
 
+	servers_count(&srv_before);
 	prev = netns_enter(client_ns);
 	if (prev < 0 || tcp_counters_read(&before))
 		die("client TCP counters");
@@ -874,22 +874,13 @@ static void closed_loop(struct client *c, int client_ns, double seconds,
 	netns_leave(prev);
 	if (!st)
 		return;
-	srv_after = servers_tcp();
-	st->server_retransmits += srv_after.retrans_segs -
-				  srv_before.retrans_segs;
-	st->server_timeouts += srv_after.timeouts - srv_before.timeouts;
+	servers_count(&srv_after);
+	counts_add_growth(&st->servers, &srv_before, &srv_after);
 	st->migrated += atomic_load(&migrated) - moved;
-	st->held += servers_stat(TCPMIG_STAT_HELD_PACKETS) - held;
-	st->forwarded += servers_stat(TCPMIG_STAT_SEGMENTS_FORWARDED) -
-			 forwarded;
-	st->after_import += servers_stat(TCPMIG_STAT_SEGMENTS_AFTER_IMPORT) -
-			    after_import;
 	st->resets += tcp_counters_resets(&before, &after);
 	st->loss_retransmits += tcp_counters_loss_retransmits(&before, &after);
 	st->probes += after.loss_probes - before.loss_probes;
 	st->timeouts += after.timeouts - before.timeouts;
-	st->msg_retransmits += servers_stat(TCPMIG_STAT_MSG_RETRANSMITS) -
-			       resent;
 }
 
 static int bench_p99(struct client *c, int client_ns)
@@ -897,6 +888,7 @@ static int bench_p99(struct client *c, int client_ns)
 	/* The figure is the first's p99 over the second's. */
 	enum mode modes[2] = { HOLD, STILL };
 	struct round_stats st[2] = {};
+	struct server_counts all;
 	double p99[2];
 	int r, k, status = 0;
 
@@ -930,6 +922,7 @@ static int bench_p99(struct client *c, int client_ns)
 	set_mode(STILL);
 
 	for (k = 0; k < 2; k++) {
+		const uint64_t *stats = st[k].servers.stats;
 		char what[400];
 
 		snprintf(what, sizeof(what), "request latency, %s, %d "
@@ -939,28 +932,31 @@ static int bench_p99(struct client *c, int client_ns)
 			 "retransmissions for a loss, %llu loss probes, %llu "
 			 "timeouts; servers: %llu retransmissions, %llu "
 			 "timeouts", mode_name[modes[k]], st[k].migrated,
-			 (unsigned long long)st[k].msg_retransmits,
-			 (unsigned long long)st[k].held,
-			 (unsigned long long)st[k].forwarded,
-			 (unsigned long long)st[k].after_import,
+			 (unsigned long long)stats[TCPMIG_STAT_MSG_RETRANSMITS],
+			 (unsigned long long)stats[TCPMIG_STAT_HELD_PACKETS],
+			 (unsigned long long)
+			 stats[TCPMIG_STAT_SEGMENTS_FORWARDED],
+			 (unsigned long long)
+			 stats[TCPMIG_STAT_SEGMENTS_AFTER_IMPORT],
 			 (unsigned long long)st[k].resets,
 			 (unsigned long long)st[k].loss_retransmits,
 			 (unsigned long long)st[k].probes,
 			 (unsigned long long)st[k].timeouts,
-			 (unsigned long long)st[k].server_retransmits,
-			 (unsigned long long)st[k].server_timeouts);
+			 (unsigned long long)st[k].servers.retrans_segs,
+			 (unsigned long long)st[k].servers.timeouts);
 		report(what, &st[k].lat);
 		p99[k] = samples_percentile(&st[k].lat, 99);
 	}
 	if (times.n)
 		times_report();
+	servers_count(&all);
 	printf("# migrations: %d, rejected %d, failed %d, origin without "
 	       "ECONNABORTED %d; held packets dropped, expired or beyond "
 	       "bounds: %llu\n", atomic_load(&migrated),
 	       atomic_load(&rejected), atomic_load(&failed),
 	       atomic_load(&not_aborted),
-	       (unsigned long long)(servers_stat(TCPMIG_STAT_HOLD_EXPIRED) +
-				    servers_stat(TCPMIG_STAT_HOLD_OVERFLOWS)));
+	       (unsigned long long)(all.stats[TCPMIG_STAT_HOLD_EXPIRED] +
+				    all.stats[TCPMIG_STAT_HOLD_OVERFLOWS]));
 	if (st[0].migrated < opt.rounds) {
 		printf("# FAIL: the connection hardly migrated\n");
 		status = 1;
