@@ -100,7 +100,7 @@ client_link()
 		ip -n "$sw_ns" link set "$2" up &&
 		ip -n "$client" link set "$1" up
 }
-# A classic BPF classifier, "ret #0": no match, the packet goes on.
+# swh's classifier is classic BPF, "ret #0": no match, the packet goes on.
 client_link eth1 swp && client_link eth2 swh &&
 	ip -n "$sw_ns" address add 10.10.99.1/24 dev swp &&
 	ip -n "$sw_ns" address add 10.10.98.1/24 dev swh &&
@@ -109,14 +109,17 @@ client_link eth1 swp && client_link eth2 swh &&
 		bytecode "1,6 0 0 0," ||
 	fail "cannot link the client to the switch again"
 
+# The streams: switched, plain, through the empty classifier.
+streams=(-s "eth0,$(mac_of "$sw_ns" sw0),$ORIGIN"
+	 -s "eth1,$(mac_of "$sw_ns" swp),$TARGET"
+	 -s "eth2,$(mac_of "$sw_ns" swh),$TARGET")
+
 # A round: "SWITCHED PLAIN HOOKED", the rates at which each stream reached
 # the sink.
 flood()
 {
 	"$pps" flood -c "$client" -k "$sink" -i "$tmp/keys" -d "$DURATION" \
-		-a "$ACTIVE" -s "eth0,$(mac_of "$sw_ns" sw0),$ORIGIN" \
-		-s "eth1,$(mac_of "$sw_ns" swp),$TARGET" \
-		-s "eth2,$(mac_of "$sw_ns" swh),$TARGET"
+		-a "$ACTIVE" "${streams[@]}"
 }
 
 median()

@@ -186,8 +186,8 @@ static int raw_socket(int ns, const char ifname[IFNAMSIZ],
 
 /*
  * Packets @ns's eth0 got, once the forwarding of those sent so far is
- * done: read until two readings agree.  @at is when the first of them
- * was taken.
+ * done: read until two readings agree.  @at, unless NULL, is when the
+ * first of them was taken.
  */
 static int64_t settled_rx(int ns, double *at)
 {
@@ -198,7 +198,8 @@ static int64_t settled_rx(int ns, double *at)
 		prev = n;
 		t = now_s();
 	}
-	*at = t;
+	if (at)
+		*at = t;
 	return n;
 }
 
@@ -241,7 +242,7 @@ static int stream_slice(struct stream *st, int sink_ns, size_t n,
 	double start, end;
 	size_t k;
 
-	before = settled_rx(sink_ns, &start);
+	before = settled_rx(sink_ns, NULL);
 	start = now_s();
 	do {
 		for (k = 0; k < BATCH; k++, *pos = (*pos + 1) % n) {
@@ -296,7 +297,7 @@ static int flood(int client_ns, int sink_ns, struct stream *streams,
 		}
 	}
 
-	/* In turns, so that what else the host does weighs on both alike. */
+	/* In turns, so that what else the host does weighs on all alike. */
 	until = now_s() + nstreams * seconds;
 	while (now_s() < until)
 		for (i = 0; i < nstreams; i++)

@@ -49,12 +49,8 @@
  *
  * It runs on one CPU, the one it starts on, so that each flow is sent
  * from one CPU: by this process, or by the softirqs of the packets it
- * answers, which run where their senders did.  veth queues a packet on
- * the backlog of the CPU that sends it; a flow sent from two CPUs crosses
- * through two, and in an emulated guest one virtual CPU may stall behind
- * the other for tens of milliseconds: the peer sees the flow reordered,
- * SACKs, and the sender retransmits what it takes for lost.  A real link
- * keeps a flow in order (a NIC hashes it to one queue), and the check
+ * answers, which run where their senders did (lib/cpu.h says what veth
+ * does otherwise).  A real link keeps a flow in order, and the check
  * counts every retransmission for a loss as the migrations'.
  */
 #include <arpa/inet.h>
