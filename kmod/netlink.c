@@ -139,8 +139,30 @@ static int put_load(struct sk_buff *msg, const struct tcpmig_msg_load *load)
 				 be64_to_cpu(load->target_pps), TCPMIG_A_PAD);
 }
 
+/* The attributes of the longest event: all that any event may carry. */
+#define EVENT_ATTRS_MAX	(nla_total_size(sizeof(u32)) +	/* EVENT */	\
+			 nla_total_size(sizeof(struct capymig_tuple)) +	\
+			 nla_total_size_64bit(sizeof(u64)) +	/* TIMESTAMP */	\
+			 3 * nla_total_size(sizeof(u32)) +	/* ERROR... */	\
+			 nla_total_size(sizeof(struct tcpmig_endpoint)) +	\
+			 3 * nla_total_size_64bit(sizeof(u64)) + /* the load */	\
+			 nla_total_size(sizeof(u32)))	/* POOL_SERVERS */
+
+/* The multicast group a queued event goes to. */
+#define EVENT_GROUP(skb)	(*(unsigned int *)(skb)->cb)
+
+static struct workqueue_struct *events_wq;
+
+/*
+ * Events are built where they happen, with the time they happen, and sent
+ * from a worker of ordinary priority: waking the listeners (a monitor, a
+ * daemon that keeps metrics) is then never on a migration's path, which
+ * runs on high-priority workers and in softirq.  One queue per namespace
+ * keeps them in order.
+ */
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 {
+	struct capymig_net *cn = capymig_pernet(net);
 	unsigned int group = ev->type == TCPMIG_EVENT_LOAD ?
 			     TCPMIG_MCGRP_LOAD_ID : TCPMIG_MCGRP_EVENTS_ID;
 	struct sk_buff *msg;
@@ -151,7 +173,7 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 	    !genl_has_listeners(&tcpmig_family, net, group))
 		goto out;
 
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	msg = genlmsg_new(EVENT_ATTRS_MAX, GFP_ATOMIC);
 	if (!msg)
 		goto out;
 	hdr = genlmsg_put(msg, 0, 0, &tcpmig_family, 0, TCPMIG_CMD_EVENT);
@@ -168,13 +190,40 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 	    (ev->target && nla_put(msg, TCPMIG_A_TARGET, sizeof(*ev->target),
 				   ev->target)) ||
 	    (ev->load && put_load(msg, ev->load))) {
+		WARN_ON_ONCE(1);	/* EVENT_ATTRS_MAX is too short */
 		nlmsg_free(msg);
 		goto out;
 	}
 	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&tcpmig_family, net, msg, 0, group, GFP_ATOMIC);
+	EVENT_GROUP(msg) = group;
+	skb_queue_tail(&cn->events, msg);
+	queue_work(events_wq, &cn->events_work);
 out:
 	rcu_read_unlock();
+}
+
+static void send_events(struct work_struct *work)
+{
+	struct capymig_net *cn = container_of(work, struct capymig_net,
+					      events_work);
+	struct sk_buff *msg;
+
+	while ((msg = skb_dequeue(&cn->events)))
+		genlmsg_multicast_netns(&tcpmig_family, cn->net, msg, 0,
+					EVENT_GROUP(msg), GFP_KERNEL);
+}
+
+void capymig_genl_net_init(struct capymig_net *cn)
+{
+	skb_queue_head_init(&cn->events);
+	INIT_WORK(&cn->events_work, send_events);
+}
+
+/* What is still queued has nobody left to read it. */
+void capymig_genl_net_exit(struct capymig_net *cn)
+{
+	cancel_work_sync(&cn->events_work);
+	skb_queue_purge(&cn->events);
 }
 
 /* Events of the EXPORT and IMPORT commands. */
@@ -1020,16 +1069,25 @@ static struct genl_family tcpmig_family __ro_after_init = {
 
 int __init capymig_genl_init(void)
 {
-	int err = genl_register_family(&tcpmig_family);
+	int err;
 
-	if (!err)
-		WRITE_ONCE(events_on, true);
-	return err;
+	events_wq = alloc_workqueue("capymig_events", 0, 0);
+	if (!events_wq)
+		return -ENOMEM;
+	err = genl_register_family(&tcpmig_family);
+	if (err) {
+		destroy_workqueue(events_wq);
+		return err;
+	}
+	WRITE_ONCE(events_on, true);
+	return 0;
 }
 
+/* No event is queued after the RCU grace period; those queued are sent. */
 void capymig_genl_exit(void)
 {
 	WRITE_ONCE(events_on, false);
 	synchronize_rcu();
+	destroy_workqueue(events_wq);
 	genl_unregister_family(&tcpmig_family);
 }

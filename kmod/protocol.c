@@ -355,8 +355,9 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	list_add_tail(&m->node, &cn->out);
 	*id = ntohl(m->hdr.migration_id);
 
-	send_prepare(cn, m);
+	/* Timed from before the send, which may carry it all the way. */
 	notify(cn, TCPMIG_EVENT_PREPARE_SENT, &m->hdr, &m->tuple, 0);
+	send_prepare(cn, m);
 	kick_tick(cn);
 	mutex_unlock(&cn->lock);
 	return 0;
