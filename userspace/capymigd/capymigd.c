@@ -434,7 +434,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 		n = policy_proactive(&d->params, &d->load, shed,
 				     d->last_room, pc, d->conns.n, now, out,
 				     &excess, &room);
-		bound = room < d->last_room ? room : d->last_room;
+		bound = policy_room_bound(room, d->last_room);
 		d->last_room = room;
 		room = bound;
 		/*

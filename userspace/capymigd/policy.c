@@ -287,7 +287,7 @@ unsigned int policy_proactive(const struct policy_params *p,
 		target = acc->target_samples ? acc->target_pps + shed_pps :
 			 UINT64_MAX;
 		*room = avg > target ? avg - target : 0;
-		bound = *room < last_room ? *room : last_room;
+		bound = policy_room_bound(*room, last_room);
 	}
 	if (load * 100 <= avg * (100 + p->threshold_pct))
 		return 0;

@@ -139,6 +139,15 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
  * server ends beyond half the threshold from the average, and neither
  * acts again on the move.
  */
+/*
+ * The room a decision counts on: the room measured now, if it was there
+ * at the decision before too (@last_room, UINT64_MAX for none).
+ */
+static inline uint64_t policy_room_bound(uint64_t room, uint64_t last_room)
+{
+	return room < last_room ? room : last_room;
+}
+
 unsigned int policy_proactive(const struct policy_params *p,
 			      const struct policy_load *acc,
 			      uint64_t shed_pps, uint64_t last_room,
