@@ -47,8 +47,6 @@ struct capymig_blob_out;
  * @proto_tick: retransmits and expires, while migrations are under way.
  * @forward: sends what the holds of exported connections catch on to
  *	their targets; the hold hook queues it (hold.c).
- * @events: event messages built, waiting for @events_work to send them.
- * @events_work: sends them (netlink.c).
  */
 struct capymig_net {
 	struct net *net;
@@ -78,8 +76,6 @@ struct capymig_net {
 	struct work_struct rx_work;
 	struct delayed_work proto_tick;
 	struct work_struct forward;
-	struct sk_buff_head events;
-	struct work_struct events_work;
 };
 
 /**
@@ -132,8 +128,6 @@ void capymig_netns_exit(void);
 int capymig_genl_init(void);
 void capymig_genl_exit(void);
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev);
-void capymig_genl_net_init(struct capymig_net *cn);
-void capymig_genl_net_exit(struct capymig_net *cn);
 
 /* Why @sk cannot be exported, or NULL.  Exact under the socket lock. */
 const char *capymig_export_refusal(const struct sock *sk);

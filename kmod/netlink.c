@@ -148,21 +148,15 @@ static int put_load(struct sk_buff *msg, const struct tcpmig_msg_load *load)
 			 3 * nla_total_size_64bit(sizeof(u64)) + /* the load */	\
 			 nla_total_size(sizeof(u32)))	/* POOL_SERVERS */
 
-/* The multicast group a queued event goes to. */
-#define EVENT_GROUP(skb)	(*(unsigned int *)(skb)->cb)
-
-static struct workqueue_struct *events_wq;
-
 /*
- * Events are built where they happen, with the time they happen, and sent
- * from a worker of ordinary priority: waking the listeners (a monitor, a
- * daemon that keeps metrics) is then never on a migration's path, which
- * runs on high-priority workers and in softirq.  One queue per namespace
- * keeps them in order.
+ * Sent at once, from where the event happens: a listener that waits for a
+ * migration's outcome (an application cooperating with it) must have it
+ * before anything that follows from it, such as the connection coming
+ * back.  Sized to fit: a message of NLMSG_GOODSIZE would be copied
+ * smaller on its way (netlink_trim()).
  */
 void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 {
-	struct capymig_net *cn = capymig_pernet(net);
 	unsigned int group = ev->type == TCPMIG_EVENT_LOAD ?
 			     TCPMIG_MCGRP_LOAD_ID : TCPMIG_MCGRP_EVENTS_ID;
 	struct sk_buff *msg;
@@ -195,35 +189,9 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev)
 		goto out;
 	}
 	genlmsg_end(msg, hdr);
-	EVENT_GROUP(msg) = group;
-	skb_queue_tail(&cn->events, msg);
-	queue_work(events_wq, &cn->events_work);
+	genlmsg_multicast_netns(&tcpmig_family, net, msg, 0, group, GFP_ATOMIC);
 out:
 	rcu_read_unlock();
-}
-
-static void send_events(struct work_struct *work)
-{
-	struct capymig_net *cn = container_of(work, struct capymig_net,
-					      events_work);
-	struct sk_buff *msg;
-
-	while ((msg = skb_dequeue(&cn->events)))
-		genlmsg_multicast_netns(&tcpmig_family, cn->net, msg, 0,
-					EVENT_GROUP(msg), GFP_KERNEL);
-}
-
-void capymig_genl_net_init(struct capymig_net *cn)
-{
-	skb_queue_head_init(&cn->events);
-	INIT_WORK(&cn->events_work, send_events);
-}
-
-/* What is still queued has nobody left to read it. */
-void capymig_genl_net_exit(struct capymig_net *cn)
-{
-	cancel_work_sync(&cn->events_work);
-	skb_queue_purge(&cn->events);
 }
 
 /* Events of the EXPORT and IMPORT commands. */
@@ -1069,25 +1037,16 @@ static struct genl_family tcpmig_family __ro_after_init = {
 
 int __init capymig_genl_init(void)
 {
-	int err;
+	int err = genl_register_family(&tcpmig_family);
 
-	events_wq = alloc_workqueue("capymig_events", 0, 0);
-	if (!events_wq)
-		return -ENOMEM;
-	err = genl_register_family(&tcpmig_family);
-	if (err) {
-		destroy_workqueue(events_wq);
-		return err;
-	}
-	WRITE_ONCE(events_on, true);
-	return 0;
+	if (!err)
+		WRITE_ONCE(events_on, true);
+	return err;
 }
 
-/* No event is queued after the RCU grace period; those queued are sent. */
 void capymig_genl_exit(void)
 {
 	WRITE_ONCE(events_on, false);
 	synchronize_rcu();
-	destroy_workqueue(events_wq);
 	genl_unregister_family(&tcpmig_family);
 }

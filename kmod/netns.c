@@ -15,22 +15,17 @@ static int __net_init capymig_net_init(struct net *net)
 	struct capymig_net *cn = capymig_pernet(net);
 
 	cn->net = net;
-	capymig_genl_net_init(cn);
 	capymig_proto_net_init(cn);
 	return capymig_hold_net_init(cn);
 }
 
-/*
- * The protocol goes first: it holds packets and imports.  The events go
- * last: the others may still report.
- */
+/* The protocol goes first: it holds packets and imports. */
 static void __net_exit capymig_net_exit(struct net *net)
 {
 	struct capymig_net *cn = capymig_pernet(net);
 
 	capymig_proto_net_exit(cn);
 	capymig_hold_net_exit(cn);
-	capymig_genl_net_exit(cn);
 }
 
 static struct pernet_operations capymig_net_ops = {
