@@ -4,10 +4,11 @@
  *
  * A tc program on the ingress of every interface of the switch's network
  * namespace, which routes (ip_forward=1): the program rewrites a packet's
- * addresses and returns it to the stack, whose routing table then sends it
- * to its new destination.  It does what a switch pipeline would do before
- * its forwarding table, with the same tables (include/uapi/linux/capymig.h
- * has them, Documentation/switch.rst walks a packet through):
+ * addresses, then sends it out of the interface the kernel's routing table
+ * names for its new destination, or returns it to the stack when the
+ * lookup cannot say (route()).  It does what a switch pipeline does, with
+ * the same tables (include/uapi/linux/capymig.h has them,
+ * Documentation/switch.rst walks a packet through):
  *
  *  - a client's segments to the service address are placed on a server by
  *    their SYN (placement table) and rewritten to it; its segments to a
@@ -31,8 +32,10 @@
 /* vmlinux.h has the kernel's types but none of its macros. */
 #define ETH_P_IP	0x0800
 #define ETH_HLEN	14
+#define ETH_ALEN	6
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
+#define AF_INET		2
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1fff
 #define TH_FIN		0x01
@@ -46,6 +49,13 @@
 
 /* The configuration registers; the agent writes them through mmap. */
 struct capymig_sw_config cfg;
+
+/*
+ * Set before load (capymig-switchd --stack-forwarding): every packet goes
+ * back to the namespace's stack to be forwarded, where netfilter's forward
+ * hooks see it, at a tenth of the switch's packet rate.
+ */
+const volatile bool stack_forwarding;
 
 /* The weighted round-robin's counter register. */
 __u32 place_next;
@@ -1066,18 +1076,80 @@ static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
 	return true;
 }
 
+/*
+ * Sends a packet the switch passes on out of the interface towards its
+ * (possibly rewritten) destination, as a switch's forwarding stage does:
+ * the kernel's routing table and neighbour cache name the interface and
+ * the next hop's address, the program decrements the TTL and writes the
+ * Ethernet header.  Without it, each packet went back up through the
+ * stack's IP receive and forwarding path, which cost the switch a tenth
+ * of its packet rate (Documentation/benchmarks.rst, switch_pps_ratio).
+ *
+ * Anything the lookup does not resolve is the stack's, as before: a
+ * destination on the switch itself, one with no route or no neighbour yet
+ * (the stack resolves it, and the next packets come this way), a packet
+ * too large for the way out, forwarding turned off, and a TTL about to
+ * expire (the stack answers with ICMP).
+ */
+static __always_inline int route(struct __sk_buff *skb)
+{
+	struct bpf_fib_lookup fib = { .family = AF_INET };
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 check;
+
+	if (stack_forwarding)
+		return TC_ACT_OK;
+	eth = header(skb, 0, ETH_HLEN + sizeof(*ip));
+	if (!eth)
+		return TC_ACT_OK;
+	ip = (void *)(eth + 1);
+	if (ip->ttl <= 1)
+		return TC_ACT_OK;
+	fib.tos = ip->tos;
+	fib.l4_protocol = ip->protocol;
+	fib.ipv4_src = ip->saddr;
+	fib.ipv4_dst = ip->daddr;
+	fib.ifindex = skb->ingress_ifindex;
+	/* tot_len 0: the kernel checks the skb, GSO or not, against the MTU. */
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) !=
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+
+	/* The helper may have moved the packet: the headers again. */
+	eth = header(skb, 0, ETH_HLEN + sizeof(*ip));
+	if (!eth)
+		return TC_ACT_OK;
+	ip = (void *)(eth + 1);
+	/* RFC 1624: the TTL is the high byte of its 16-bit word. */
+	check = ip->check + bpf_htons(0x0100);
+	ip->check = check + (check >= 0xffff);
+	ip->ttl--;
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* What the switch does with a packet it parsed, before it is forwarded. */
+static __always_inline int verdict(struct packet *p)
+{
+	if (p->proto == IPPROTO_TCP)
+		return tcp_packet(p);
+	if (cfg.tcpmig_port && p->dst.port == cfg.tcpmig_port)
+		return tcpmig_packet(p);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int capymig_switch(struct __sk_buff *skb)
 {
 	struct packet p;
+	int action;
 
 	if (!parse(skb, &p))
 		return TC_ACT_OK;
-	if (p.proto == IPPROTO_TCP)
-		return tcp_packet(&p);
-	if (cfg.tcpmig_port && p.dst.port == cfg.tcpmig_port)
-		return tcpmig_packet(&p);
-	return TC_ACT_OK;
+	action = verdict(&p);
+	return action == TC_ACT_OK ? route(skb) : action;
 }
 
 /* Times in units of CAPYMIG_SW_TIME(), @now shifted as in a state. */

@@ -44,6 +44,7 @@ readonly ENTRIES=${SWITCH_PPS_ENTRIES:-200000}
 readonly DURATION=${SWITCH_PPS_SECONDS:-2}
 readonly ACTIVE=${SWITCH_PPS_ACTIVE:-0}
 readonly ROUNDS=${SWITCH_PPS_ROUNDS:-5}
+readonly STACK_ROUNDS=${SWITCH_PPS_STACK_ROUNDS:-3}
 readonly ORIGIN=10.10.1.20:8080 TARGET=10.10.1.30:8080
 
 label=
@@ -122,38 +123,61 @@ flood()
 		-a "$ACTIVE" "${streams[@]}"
 }
 
+# median N: the median of N numbers, one a line.
 median()
 {
-	sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
+	sort -n | sed -n "$((($1 + 1) / 2))p"
 }
 
-ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S $ORIGIN -S $TARGET \
-	--heartbeat-timeout 0 --pin "$pin" sw0 sw1 2>"$tmp/agent.log" &
-agent=$!
-on_exit "kill $agent && wait $agent"
-wait_for 30 test -e "$pin/migrations" &&
-	"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
-		-o "$tmp/keys" ||
-	fail "cannot install the entries: $(cat "$tmp/agent.log")"
 # ratio A B: A / B, to two places.
 ratio()
 {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
 }
 
-for ((r = 0; r < ROUNDS; r++)); do
-	rates=$(flood) && read -r s p h <<<"$rates" && [ -n "$h" ] ||
-		fail "round $r"
-	echo "$s" >>"$tmp/switched"
-	echo "$p" >>"$tmp/plain"
-	echo "$h" >>"$tmp/hooked"
-	ratio "$s" "$p" >>"$tmp/ratios"
-	ratio "$h" "$p" >>"$tmp/hook_ratios"
-done
-echo "# plain forwarding: $(echo $(cat "$tmp/plain")) pps$label"
-echo "# switch, $ENTRIES entries: $(echo $(cat "$tmp/switched")) pps$label"
-echo "# tc hook, an empty classifier: $(echo $(cat "$tmp/hooked")) pps$label"
-echo "# each round's switched over plain: $(echo $(cat "$tmp/ratios"))"
-echo "# each round's empty classifier over plain: $(echo $(cat "$tmp/hook_ratios"))," \
-     "median $(median <"$tmp/hook_ratios")"
-echo "switch_pps_ratio: $(median <"$tmp/ratios")"
+# measure NAME ROUNDS [AGENT_ARGS...]: ROUNDS rounds with the agent run
+# with AGENT_ARGS, into $tmp/NAME.{switched,plain,hooked,ratios,hook_ratios}.
+measure()
+{
+	local name=$1 rounds=$2 r rates s p h
+	shift 2
+
+	ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S $ORIGIN \
+		-S $TARGET --heartbeat-timeout 0 --pin "$pin" "$@" sw0 sw1 \
+		2>"$tmp/agent.log" &
+	agent=$!
+	wait_for 30 test -e "$pin/migrations" &&
+		"$pps" populate -p "$pin" -n "$ENTRIES" -f $ORIGIN -t $TARGET \
+			-o "$tmp/keys" ||
+		fail "cannot install the entries: $(cat "$tmp/agent.log")"
+	for ((r = 0; r < rounds; r++)); do
+		rates=$(flood) && read -r s p h <<<"$rates" && [ -n "$h" ] ||
+			fail "round $r"
+		echo "$s" >>"$tmp/$name.switched"
+		echo "$p" >>"$tmp/$name.plain"
+		echo "$h" >>"$tmp/$name.hooked"
+		ratio "$s" "$p" >>"$tmp/$name.ratios"
+		ratio "$h" "$p" >>"$tmp/$name.hook_ratios"
+	done
+	kill $agent && wait $agent
+	agent=
+	wait_for 10 eval '! test -e "$pin/migrations"' ||
+		fail "the agent left its maps pinned"
+}
+
+agent=
+on_exit '[ -z "$agent" ] || { kill $agent && wait $agent; }'
+measure switch "$ROUNDS"
+# The program's own cost, like for like: the same, the stack forwarding.
+measure stack "$STACK_ROUNDS" --stack-forwarding
+
+echo "# plain forwarding: $(echo $(cat "$tmp/switch.plain")) pps$label"
+echo "# switch, $ENTRIES entries: $(echo $(cat "$tmp/switch.switched")) pps$label"
+echo "# tc hook, an empty classifier: $(echo $(cat "$tmp/switch.hooked")) pps$label"
+echo "# each round's switched over plain: $(echo $(cat "$tmp/switch.ratios"))"
+echo "# each round's empty classifier over plain: $(echo $(cat "$tmp/switch.hook_ratios"))," \
+     "median $(median "$ROUNDS" <"$tmp/switch.hook_ratios")"
+echo "# with --stack-forwarding, each round's switched over plain:" \
+     "$(echo $(cat "$tmp/stack.ratios")), median" \
+     "$(median "$STACK_ROUNDS" <"$tmp/stack.ratios")"
+echo "switch_pps_ratio: $(median "$ROUNDS" <"$tmp/switch.ratios")"

@@ -14,11 +14,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
@@ -33,7 +36,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		109
+#define PLAN		117
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1362,6 +1365,128 @@ static void test_reap_wrap(void)
 		   "reaper: an entry seen before the wrap is idle since");
 }
 
+/* --- forwarding ---------------------------------------------------------- */
+
+/*
+ * The switch forwards what it passes on itself (route()).  Its fixture is
+ * a network namespace of the test's own, entered for the rest of the run:
+ * packets come in on rt0; rt1 leads to server 0's subnet, with a permanent
+ * neighbour entry for server 0 and for no other address.
+ */
+#define RT1_MAC		"\x02\0\0\0\x01\x01"
+#define SRV0_MAC	"\x02\0\0\0\x01\x02"
+
+static int rt0;
+
+static int write_sysctl(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+	int err;
+
+	if (!f)
+		return -errno;
+	err = fputs(value, f) < 0 ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+static int route_setup(void)
+{
+	static const char links[] =
+		"ip link add rt0 type veth peer name rt1 &&"
+		" ip link set rt1 address 02:00:00:00:01:01 &&"
+		" ip link set rt0 up && ip link set rt1 up &&"
+		" ip address add 10.10.0.1/24 dev rt0 &&"
+		" ip address add 10.10.1.1/24 dev rt1 &&"
+		" ip neigh add 10.10.1.2 lladdr 02:00:00:00:01:02 dev rt1"
+		" nud permanent";
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	if (system(links))
+		return -EIO;
+	rt0 = if_nametoindex("rt0");
+	if (!rt0)
+		return -errno;
+	return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+}
+
+/* Runs the switch on @in as if it came in on rt0. */
+static int run_in(struct frame *in, struct frame *out)
+{
+	struct __sk_buff ctx = { .ifindex = rt0, .ingress_ifindex = rt0 };
+
+	return run_prog(skel->progs.capymig_switch, in, out, &ctx);
+}
+
+/* @in came out as it went in, for the stack to forward. */
+static bool to_stack(struct frame *in)
+{
+	struct frame out;
+
+	return run_in(in, &out) == TC_ACT_OK && out.len == in->len &&
+	       !memcmp(in->b, out.b, in->len);
+}
+
+static bool out_to_srv0(struct frame *out)
+{
+	struct ethhdr *eth = (struct ethhdr *)out->b;
+
+	return !memcmp(eth->h_dest, SRV0_MAC, ETH_ALEN) &&
+	       !memcmp(eth->h_source, RT1_MAC, ETH_ALEN);
+}
+
+static void test_route(void)
+{
+	struct tcpmig_endpoint c = client(), moved = client();
+	struct frame in, out;
+	int err, v;
+
+	err = route_setup();
+	if (err) {
+		tap_diag("the forwarding fixture: %s", strerror(-err));
+		return;
+	}
+
+	tcp_frame(&in, c, srv[0], TH_ACK);
+	v = run_in(&in, &out);
+	tap_result(v == TC_ACT_REDIRECT && out_to_srv0(&out),
+		   "a segment to a server is sent out towards it: to its "
+		   "neighbour entry's address, from the way out's");
+	tap_result(ip_of(&out)->ttl == ip_of(&in)->ttl - 1 &&
+		   checksums_ok(&out) && ep_eq(frame_src(&out), c) &&
+		   ep_eq(frame_dst(&out), srv[0]),
+		   "... its TTL one less, checksums valid, endpoints kept");
+
+	prepare_ack(moved, srv[1], srv[0], &out);
+	tcp_frame(&in, moved, srv[1], TH_ACK);
+	v = run_in(&in, &out);
+	tap_result(v == TC_ACT_REDIRECT && out_to_srv0(&out) &&
+		   ep_eq(frame_dst(&out), srv[0]) && checksums_ok(&out),
+		   "a migrated connection's segment is rewritten to its "
+		   "target, then sent out towards it");
+
+	tcp_frame(&in, c, srv[0], TH_ACK);
+	ip_of(&in)->ttl = 1;
+	fix_checksums(&in);
+	tap_result(to_stack(&in),
+		   "the stack gets, untouched: a packet whose TTL expires "
+		   "here (it sends the ICMP)");
+	tcp_frame(&in, c, ep("10.10.1.9", 80), TH_ACK);
+	tap_result(to_stack(&in),
+		   "... one to an address with no neighbour entry yet");
+	tcp_frame(&in, c, ep("10.10.1.1", 80), TH_ACK);
+	tap_result(to_stack(&in), "... one to the switch's own address");
+	tcp_frame(&in, c, srv[2], TH_ACK);
+	tap_result(to_stack(&in), "... one with no route");
+	err = write_sysctl("/proc/sys/net/ipv4/conf/rt0/forwarding", "0");
+	tcp_frame(&in, c, srv[0], TH_ACK);
+	tap_result(!err && to_stack(&in),
+		   "... and every packet while forwarding is off where it "
+		   "came in");
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -1417,6 +1542,7 @@ int main(void)
 	test_spoofed();
 	test_reap();
 	test_reap_wrap();
+	test_route();
 
 	switch_bpf__destroy(skel);
 	if (tap_count != PLAN)

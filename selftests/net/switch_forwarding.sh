@@ -30,7 +30,7 @@ readonly PEER_CHECKS=17
 
 require_root
 require_cmd jq capymig-switchd switch_peers
-tap_plan $((PEER_CHECKS + 6))
+tap_plan $((PEER_CHECKS + 9))
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
@@ -56,6 +56,24 @@ while [ "$tap_count" -lt $PEER_CHECKS ]; do
 	tap_not_ok "switch_peers ended early (status $status)"
 done
 
+# The packets the switch's stack forwarded (Ip: ForwDatagrams).
+stack_forwarded()
+{
+	ip netns exec "$sw_ns" awk '$1 == "Ip:" && !names++ {
+		for (i = 2; i <= NF; i++) col[$i] = i; next }
+	$1 == "Ip:" { print $col["ForwDatagrams"] }' /proc/net/snmp
+}
+
+forwarded=$(stack_forwarded)
+from_client=$(ip -n "$sw_ns" -s -j link show sw0 | jq '.[0].stats64.rx.packets')
+# Until a neighbour is known, its packets go through the stack, which
+# resolves it; the servers' heartbeats have done so by the time a client
+# connects.
+tap_check "the data plane forwards the connections' packets itself" \
+	test $((forwarded * 10)) -le "$from_client"
+tap_diag "the stack forwarded $forwarded packets; $from_client came" \
+	 "in from the client"
+
 dump_is()
 {
 	ip netns exec "$sw_ns" capymig-switchd --dump -j |
@@ -63,7 +81,7 @@ dump_is()
 }
 
 tap_check "the agent's dump counts the migration and the PREPAREs" \
-	dump_is '.counters.mig_installed == 1 and .counters.prepares == 3 and
+	dump_is '.forwarding == "data plane" and .counters.mig_installed == 1 and .counters.prepares == 3 and
 		 .counters.reset >= 1 and .counters.registers > 0 and
 		 .counters.malformed + .counters.spoofed == 0'
 # A sweep (5 s) after they closed, not at once: the reaper takes a
@@ -84,6 +102,21 @@ kill $agent
 wait $agent
 tap_check "... and detaches on exit" \
 	eval '! tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+
+# With --stack-forwarding, the stack forwards what the data plane passes
+# on: 20 datagrams from the client to s1 (no answer but ICMP).
+ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S 10.10.1.2:8080 \
+	--stack-forwarding 2>>"$tmp/agent.log" &
+agent=$!
+on_exit kill $agent
+wait_for 10 eval 'tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+before=$(stack_forwarded)
+ip netns exec "${sw_host[0]}" bash -c \
+	'for i in {1..20}; do echo x >/dev/udp/10.10.1.2/9; done'
+tap_check "--stack-forwarding: the stack forwards what the data plane passes on" \
+	test $(($(stack_forwarded) - before)) -ge 20
+tap_check "... and the dump says so" \
+	dump_is '.forwarding == "stack"'
 
 [ "$tap_failed" -eq 0 ] || tap_diag "agent log:" "$(cat "$tmp/agent.log")"
 tap_done

@@ -118,6 +118,7 @@ struct options {
 	unsigned int sweep_ms;
 	const char *socket;
 	const char *pin;
+	bool stack_forwarding;
 };
 
 struct server {
@@ -621,9 +622,10 @@ static void print_text(const struct dump *dump)
 	       o->service.addr ?
 	       capymig_wire_endpoint_format(&o->service, a) : "none",
 	       placement_names[o->placement]);
-	printf("switch %s, TCPMig port %u, target %s\n",
+	printf("switch %s, TCPMig port %u, target %s, forwarding %s\n",
 	       inet_ntop(AF_INET, &o->switch_addr, b, sizeof(b)),
-	       o->tcpmig_port, target_names[o->target]);
+	       o->tcpmig_port, target_names[o->target],
+	       o->stack_forwarding ? "stack" : "data plane");
 	printf("period %u us, heartbeat timeout %u ms, idle timeout %u ms, "
 	       "closed timeout %u ms, LOADs sent %" PRIu64 "\n", o->period_us,
 	       o->heartbeat_timeout_ms, o->idle_timeout_ms,
@@ -667,6 +669,8 @@ static void print_json(const struct dump *dump)
 					    sizeof(a)));
 	json_uint(&w, "tcpmig_port", o->tcpmig_port);
 	json_string(&w, "target", target_names[o->target]);
+	json_string(&w, "forwarding",
+		    o->stack_forwarding ? "stack" : "data plane");
 	json_uint(&w, "period_us", o->period_us);
 	json_uint(&w, "heartbeat_timeout_ms", o->heartbeat_timeout_ms);
 	json_uint(&w, "idle_timeout_ms", o->idle_timeout_ms);
@@ -810,7 +814,14 @@ static int load(struct switchd *d)
 
 	libbpf_set_print(libbpf_print);
 	d->ncpus = libbpf_num_possible_cpus();
-	d->skel = switch_bpf__open_and_load();
+	d->skel = switch_bpf__open();
+	if (d->skel) {
+		d->skel->rodata->stack_forwarding = d->opt.stack_forwarding;
+		if (switch_bpf__load(d->skel)) {
+			switch_bpf__destroy(d->skel);
+			d->skel = NULL;
+		}
+	}
 	if (!d->skel) {
 		fprintf(stderr, PROG ": loading the data plane: %s\n",
 			strerror(errno));
@@ -895,6 +906,9 @@ static void usage(FILE *out)
 "                                one (@" PROG ")\n"
 "      --pin DIR                 pin the data plane's maps in DIR (on a\n"
 "                                bpffs, no dot in the path) while running\n"
+"      --stack-forwarding        forward through the namespace's stack,\n"
+"                                netfilter's forward hooks included, not\n"
+"                                from the data plane: slower\n"
 "  -d, --dump                    print a running agent's state\n"
 "  -j                            ... as JSON\n"
 "\n"
@@ -952,7 +966,7 @@ static int add_server(struct switchd *d, char *text)
 }
 
 enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT,
-       OPT_CLOSED_TIMEOUT, OPT_SWEEP, OPT_PIN };
+       OPT_CLOSED_TIMEOUT, OPT_SWEEP, OPT_PIN, OPT_STACK_FORWARDING };
 
 static const struct option long_options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -967,6 +981,7 @@ static const struct option long_options[] = {
 	{ "closed-timeout", required_argument, NULL, OPT_CLOSED_TIMEOUT },
 	{ "sweep", required_argument, NULL, OPT_SWEEP },
 	{ "pin", required_argument, NULL, OPT_PIN },
+	{ "stack-forwarding", no_argument, NULL, OPT_STACK_FORWARDING },
 	{ "socket", required_argument, NULL, 'u' },
 	{ "dump", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
@@ -1045,6 +1060,9 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 			break;
 		case OPT_PIN:
 			o->pin = optarg;
+			break;
+		case OPT_STACK_FORWARDING:
+			o->stack_forwarding = true;
 			break;
 		case 'd':
 			*dump = true;
