@@ -36,6 +36,7 @@
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
 #define AF_INET		2
+#define PACKET_HOST	0
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1fff
 #define TH_FIN		0x01
@@ -1082,41 +1083,56 @@ static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
  * the kernel's routing table and neighbour cache name the interface and
  * the next hop's address, the program decrements the TTL and writes the
  * Ethernet header.  Without it, each packet went back up through the
- * stack's IP receive and forwarding path, which cost the switch a tenth
- * of its packet rate (Documentation/benchmarks.rst, switch_pps_ratio).
+ * stack's IP receive and forwarding path, which cost the switch a tenth of
+ * its packet rate (Documentation/benchmarks.rst, switch_pps_ratio).
  *
- * Anything the lookup does not resolve is the stack's, as before: a
- * destination on the switch itself, one with no route or no neighbour yet
- * (the stack resolves it, and the next packets come this way), a packet
- * too large for the way out, forwarding turned off, and a TTL about to
- * expire (the stack answers with ICMP).
+ * What the stack would treat otherwise than plain forwarding is left to
+ * it, untouched but for the rewrite: a frame not addressed to this host,
+ * a VLAN-tagged one (the lookup would see the parent device), IP options,
+ * a destination on the switch itself or with no route or no neighbour
+ * entry yet (the stack resolves it, and the next packets come this way),
+ * forwarding turned off on the way in, a packet (or GSO segment) larger
+ * than the way out's MTU, and a TTL about to expire: the stack drops,
+ * answers with ICMP or fragments, as the case asks.
+ *
+ * The neighbour entry is used as it is, stale or not: bpf_redirect_neigh()
+ * would have the kernel confirm a stale one as the stack's output does,
+ * at some 5 % of the packet rate on this machine.  A server that comes
+ * back with another MAC address asks the switch's own address by ARP
+ * before it sends anything, which refreshes the entry.
  */
-static __always_inline int route(struct __sk_buff *skb)
+static __always_inline int route(struct packet *p)
 {
 	struct bpf_fib_lookup fib = { .family = AF_INET };
+	struct __sk_buff *skb = p->skb;
+	__u32 check, mtu_len = 0;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 check;
+	__be16 *ports;
 
-	if (stack_forwarding)
+	if (stack_forwarding || skb->pkt_type != PACKET_HOST ||
+	    skb->vlan_present)
 		return TC_ACT_OK;
-	eth = header(skb, 0, ETH_HLEN + sizeof(*ip));
-	if (!eth)
-		return TC_ACT_OK;
-	ip = (void *)(eth + 1);
-	if (ip->ttl <= 1)
+	ip = header(skb, ETH_HLEN, sizeof(*ip));
+	if (!ip || ip->ihl != 5 || ip->ttl <= 1)
 		return TC_ACT_OK;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
 	fib.ifindex = skb->ingress_ifindex;
-	/* tot_len 0: the kernel checks the skb, GSO or not, against the MTU. */
+	/* The ports after the rewrite, for a multipath route's hash. */
+	ports = header(skb, p->l4_off, 2 * sizeof(*ports));
+	if (!ports)
+		return TC_ACT_OK;
+	fib.sport = ports[0];
+	fib.dport = ports[1];
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) !=
-	    BPF_FIB_LKUP_RET_SUCCESS)
+		    BPF_FIB_LKUP_RET_SUCCESS ||
+	    bpf_check_mtu(skb, fib.ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
 		return TC_ACT_OK;
 
-	/* The helper may have moved the packet: the headers again. */
+	/* The helpers may have moved the packet: the headers again. */
 	eth = header(skb, 0, ETH_HLEN + sizeof(*ip));
 	if (!eth)
 		return TC_ACT_OK;
@@ -1149,7 +1165,7 @@ int capymig_switch(struct __sk_buff *skb)
 	if (!parse(skb, &p))
 		return TC_ACT_OK;
 	action = verdict(&p);
-	return action == TC_ACT_OK ? route(skb) : action;
+	return action == TC_ACT_OK ? route(&p) : action;
 }
 
 /* Times in units of CAPYMIG_SW_TIME(), @now shifted as in a state. */

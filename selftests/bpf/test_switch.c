@@ -36,7 +36,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		117
+#define PLAN		120
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1370,11 +1370,15 @@ static void test_reap_wrap(void)
 /*
  * The switch forwards what it passes on itself (route()).  Its fixture is
  * a network namespace of the test's own, entered for the rest of the run:
- * packets come in on rt0; rt1 leads to server 0's subnet, with a permanent
- * neighbour entry for server 0 and for no other address.
+ * packets come in on rt0, whose address is the test frames' destination
+ * MAC; rt1 leads to server 0's subnet, rt3 (MTU 68, IPv4's least) to
+ * server 1's, each with a permanent neighbour entry for its server and for
+ * no other address.
  */
 #define RT1_MAC		"\x02\0\0\0\x01\x01"
 #define SRV0_MAC	"\x02\0\0\0\x01\x02"
+#define RT3_MAC		"\x02\0\0\0\x02\x01"
+#define SRV1_MAC	"\x02\0\0\0\x02\x02"
 
 static int rt0;
 
@@ -1394,12 +1398,17 @@ static int write_sysctl(const char *path, const char *value)
 static int route_setup(void)
 {
 	static const char links[] =
-		"ip link add rt0 type veth peer name rt1 &&"
-		" ip link set rt1 address 02:00:00:00:01:01 &&"
-		" ip link set rt0 up && ip link set rt1 up &&"
+		"ip link add rt0 address 02:00:00:00:00:01 type veth"
+		" peer name rt1 address 02:00:00:00:01:01 &&"
+		" ip link add rt2 type veth peer name rt3"
+		" address 02:00:00:00:02:01 mtu 68 &&"
+		" for l in rt0 rt1 rt2 rt3; do ip link set $l up || exit; done &&"
 		" ip address add 10.10.0.1/24 dev rt0 &&"
 		" ip address add 10.10.1.1/24 dev rt1 &&"
+		" ip address add 10.10.2.1/24 dev rt3 &&"
 		" ip neigh add 10.10.1.2 lladdr 02:00:00:00:01:02 dev rt1"
+		" nud permanent &&"
+		" ip neigh add 10.10.2.2 lladdr 02:00:00:00:02:02 dev rt3"
 		" nud permanent";
 
 	if (unshare(CLONE_NEWNET))
@@ -1429,19 +1438,40 @@ static bool to_stack(struct frame *in)
 	       !memcmp(in->b, out.b, in->len);
 }
 
-static bool out_to_srv0(struct frame *out)
+/*
+ * @in was sent on as a router sends it: redirected from @smac (the way
+ * out's) to @dmac (the next hop's), its TTL one less, its checksums valid,
+ * from @from to @to.
+ */
+static bool forwarded(struct frame *in, const char *smac, const char *dmac,
+		      struct tcpmig_endpoint from, struct tcpmig_endpoint to)
 {
-	struct ethhdr *eth = (struct ethhdr *)out->b;
+	struct frame out;
+	struct ethhdr *eth = (struct ethhdr *)out.b;
 
-	return !memcmp(eth->h_dest, SRV0_MAC, ETH_ALEN) &&
-	       !memcmp(eth->h_source, RT1_MAC, ETH_ALEN);
+	return run_in(in, &out) == TC_ACT_REDIRECT &&
+	       !memcmp(eth->h_source, smac, ETH_ALEN) &&
+	       !memcmp(eth->h_dest, dmac, ETH_ALEN) &&
+	       ip_of(&out)->ttl == ip_of(in)->ttl - 1 && checksums_ok(&out) &&
+	       ep_eq(frame_src(&out), from) && ep_eq(frame_dst(&out), to);
+}
+
+/* @f's TCP payload grown by @n bytes. */
+static void grow(struct frame *f, size_t n)
+{
+	struct iphdr *ip = ip_of(f);
+
+	ip->tot_len = htons(ntohs(ip->tot_len) + n);
+	f->len += n;
+	fix_checksums(f);
 }
 
 static void test_route(void)
 {
 	struct tcpmig_endpoint c = client(), moved = client();
 	struct frame in, out;
-	int err, v;
+	struct iphdr *ip;
+	int err;
 
 	err = route_setup();
 	if (err) {
@@ -1450,29 +1480,46 @@ static void test_route(void)
 	}
 
 	tcp_frame(&in, c, srv[0], TH_ACK);
-	v = run_in(&in, &out);
-	tap_result(v == TC_ACT_REDIRECT && out_to_srv0(&out),
-		   "a segment to a server is sent out towards it: to its "
-		   "neighbour entry's address, from the way out's");
-	tap_result(ip_of(&out)->ttl == ip_of(&in)->ttl - 1 &&
-		   checksums_ok(&out) && ep_eq(frame_src(&out), c) &&
-		   ep_eq(frame_dst(&out), srv[0]),
-		   "... its TTL one less, checksums valid, endpoints kept");
+	tap_result(forwarded(&in, RT1_MAC, SRV0_MAC, c, srv[0]),
+		   "a segment to a server is sent on towards it: its "
+		   "neighbour entry's address, the TTL one less, checksums "
+		   "valid");
 
 	prepare_ack(moved, srv[1], srv[0], &out);
 	tcp_frame(&in, moved, srv[1], TH_ACK);
-	v = run_in(&in, &out);
-	tap_result(v == TC_ACT_REDIRECT && out_to_srv0(&out) &&
-		   ep_eq(frame_dst(&out), srv[0]) && checksums_ok(&out),
+	tap_result(forwarded(&in, RT1_MAC, SRV0_MAC, moved, srv[0]),
 		   "a migrated connection's segment is rewritten to its "
-		   "target, then sent out towards it");
+		   "target, then sent on towards it");
+
+	tcp_frame(&in, c, srv[1], TH_ACK);
+	grow(&in, 68 - ntohs(ip_of(&in)->tot_len));
+	tap_result(forwarded(&in, RT3_MAC, SRV1_MAC, c, srv[1]),
+		   "a packet as large as the way out's MTU is sent on");
+	grow(&in, 1);
+	tap_result(to_stack(&in),
+		   "the stack gets, untouched: a packet larger than the way "
+		   "out's MTU (it sends the ICMP)");
 
 	tcp_frame(&in, c, srv[0], TH_ACK);
 	ip_of(&in)->ttl = 1;
 	fix_checksums(&in);
 	tap_result(to_stack(&in),
-		   "the stack gets, untouched: a packet whose TTL expires "
-		   "here (it sends the ICMP)");
+		   "... one whose TTL expires here (it sends the ICMP)");
+
+	tcp_frame(&in, c, srv[0], TH_ACK);
+	memcpy(((struct ethhdr *)in.b)->h_dest, "\x02\0\0\0\0\x99", ETH_ALEN);
+	tap_result(to_stack(&in), "... a frame to another host's address");
+
+	/* Four bytes of no-operation options after the header. */
+	tcp_frame(&in, c, srv[0], TH_ACK);
+	ip = ip_of(&in);
+	memmove(l4_of(&in) + 4, l4_of(&in), in.len - (l4_of(&in) - in.b));
+	memset(l4_of(&in), IPOPT_NOOP, 4);
+	ip->ihl = 6;
+	ip->tot_len = htons(ntohs(ip->tot_len) + 4);
+	in.len += 4;
+	tap_result(to_stack(&in), "... one with IP options");
+
 	tcp_frame(&in, c, ep("10.10.1.9", 80), TH_ACK);
 	tap_result(to_stack(&in),
 		   "... one to an address with no neighbour entry yet");
@@ -1545,7 +1592,9 @@ int main(void)
 	test_route();
 
 	switch_bpf__destroy(skel);
-	if (tap_count != PLAN)
+	if (tap_count != PLAN) {
 		tap_diag("ran %d checks, planned %d", tap_count, PLAN);
+		return KSFT_FAIL;
+	}
 	return tap_exit_code();
 }
