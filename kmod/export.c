@@ -312,6 +312,7 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 	struct net *net = sock_net(sk);
 	struct capymig_state st = {};
 	struct capymig_tuple tuple;
+	bool held_here;
 	const char *why;
 	int err;
 
@@ -321,10 +322,11 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 	 */
 	capymig_tuple_from_sock(sk, &tuple);
 	err = capymig_hold_start(net, &tuple, CAPYMIG_HOLD_TIMEOUT_MS);
-	if (err) {
+	if (err < 0) {
 		NL_SET_ERR_MSG(extack, "cannot hold the connection's packets");
 		return err;
 	}
+	held_here = err;
 
 	lock_sock(sk);
 	sk_flush_backlog(sk);
@@ -351,8 +353,13 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 
 refused:
 	release_sock(sk);
-	/* Untouched: whatever was held meanwhile goes to the socket. */
-	capymig_hold_release(net, &tuple);
+	/*
+	 * Untouched: whatever was held meanwhile goes to the socket.  A hold
+	 * this did not start is another's (a concurrent export that detached
+	 * the socket, an administrator's HOLD): it stays.
+	 */
+	if (held_here)
+		capymig_hold_release(net, &tuple);
 	return err;
 }
 

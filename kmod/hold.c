@@ -307,10 +307,12 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	rcu_read_unlock();
 	if (IS_ERR(old))
 		return PTR_ERR(old);
+	if (old)
+		return 0;
 
 	queue_delayed_work(system_power_efficient_wq, &cn->hold_gc,
 			   HOLD_GC_INTERVAL);
-	return 0;
+	return 1;
 }
 
 int capymig_hold_start(struct net *net, const struct capymig_tuple *t,

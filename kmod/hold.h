@@ -15,8 +15,8 @@ void capymig_hold_net_exit(struct capymig_net *cn);
 
 /*
  * Starts holding the packets of @t (as this host will serve it) for at
- * most @timeout_ms.  Holding an already held tuple only extends it; a
- * blocked one is held from then on.
+ * most @timeout_ms: 1 if this started the hold.  Holding an already held
+ * tuple only extends it (0); a blocked one is held from then on.
  */
 int capymig_hold_start(struct net *net, const struct capymig_tuple *t,
 		       unsigned int timeout_ms);

@@ -433,18 +433,15 @@ static void run_sockops_established(struct sock *sk)
 
 /*
  * Puts @sock's sock in @listener's accept queue, as the SYN-cookie path
- * does for a child it creates: a request socket with no fast-open state
- * carries it, and accept() then grafts it onto a new struct socket.
+ * does for a child it creates: a request socket with no fast-open state,
+ * @req, carries it, and accept() then grafts it onto a new struct socket.
  * @listener is locked, so it is still listening.
  */
-static int deliver_to_listener(struct sock *listener, struct socket *sock)
+static void deliver_to_listener(struct sock *listener, struct socket *sock,
+				struct request_sock *req)
 {
 	struct sock *sk = sock->sk;
-	struct request_sock *req;
 
-	req = inet_reqsk_alloc(listener->sk_prot->rsk_prot, listener, false);
-	if (!req)
-		return -ENOMEM;
 	tcp_rsk(req)->tfo_listener = false;
 	refcount_set(&req->rsk_refcnt, 1);
 	security_sk_clone(listener, sk);
@@ -471,7 +468,6 @@ static int deliver_to_listener(struct sock *listener, struct socket *sock)
 	listener->sk_data_ready(listener);
 
 	sock_release(sock);
-	return 0;
 }
 
 static int import_socket(struct import_req *r, struct sock *listener,
@@ -480,6 +476,7 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	const struct capymig_state *st = r->st;
 	struct sock *sk = sock->sk;
 	u32 sent = ntohl(st->seq.snd_nxt) - ntohl(st->seq.snd_una);
+	struct request_sock *req = NULL;
 	int err;
 
 	if (listener)
@@ -507,6 +504,14 @@ static int import_socket(struct import_req *r, struct sock *listener,
 			r->why = "the listener is gone or its accept queue is full";
 			return -ENOBUFS;
 		}
+		/* Before the point of no return: it may fail (GFP_ATOMIC). */
+		req = inet_reqsk_alloc(listener->sk_prot->rsk_prot, listener,
+				       false);
+		if (!req) {
+			release_sock(listener);
+			r->why = "no memory for the accept queue's entry";
+			return -ENOMEM;
+		}
 	} else {
 		r->file = sock_alloc_file(sock, 0, NULL);
 		if (IS_ERR(r->file)) {
@@ -526,12 +531,29 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	 */
 	tcp_opt_int(sk, TCP_REPAIR, TCP_REPAIR_OFF);
 	err = send_bytes(sock, &st->sndq, sent, st->sndq.len - sent);
-	WARN_ON_ONCE(err);	/* open_buffers() made room for all of it */
+	if (err) {
+		/*
+		 * open_buffers() made room in the send buffer, but TCP's or
+		 * the memory cgroup's limits can still refuse the memory.
+		 * Bytes missing from the middle of the stream would corrupt
+		 * it: the connection is reset instead, and the import fails.
+		 */
+		tcp_abort(sk, ECONNABORTED);
+		if (listener) {
+			reqsk_free(req);
+			release_sock(listener);
+		} else {
+			fput(r->file);	/* and with it the socket */
+			r->file = ERR_PTR(err);
+		}
+		r->why = "no memory for the unsent data: connection reset";
+		return err;
+	}
 	restore_buffers(sk, st);
 	run_sockops_established(sk);
 
 	if (listener) {
-		deliver_to_listener(listener, sock);
+		deliver_to_listener(listener, sock, req);
 		release_sock(listener);
 	}
 	return 0;

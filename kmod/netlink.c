@@ -30,8 +30,10 @@ enum tcpmig_mcgrp {
 };
 
 static const struct genl_multicast_group tcpmig_mcgrps[] = {
-	[TCPMIG_MCGRP_EVENTS_ID] = { .name = TCPMIG_MCGRP_EVENTS },
-	[TCPMIG_MCGRP_LOAD_ID] = { .name = TCPMIG_MCGRP_LOAD },
+	[TCPMIG_MCGRP_EVENTS_ID] = { .name = TCPMIG_MCGRP_EVENTS,
+				     .flags = GENL_MCAST_CAP_NET_ADMIN },
+	[TCPMIG_MCGRP_LOAD_ID] = { .name = TCPMIG_MCGRP_LOAD,
+				   .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 /* Cleared before the family goes away, so late events are not sent. */
@@ -793,6 +795,7 @@ static int tcpmig_nl_hold(struct sk_buff *skb, struct genl_info *info)
 {
 	const struct capymig_tuple *t = get_tuple(info, info->attrs);
 	struct nlattr *timeout = info->attrs[TCPMIG_A_TIMEOUT_MS];
+	int err;
 
 	if (IS_ERR(t))
 		return PTR_ERR(t);
@@ -800,9 +803,10 @@ static int tcpmig_nl_hold(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "TCPMIG_A_TUPLE missing");
 		return -EINVAL;
 	}
-	return capymig_hold_start(genl_info_net(info), t,
-				  timeout ? nla_get_u32(timeout) :
-					    CAPYMIG_HOLD_TIMEOUT_MS);
+	err = capymig_hold_start(genl_info_net(info), t,
+				 timeout ? nla_get_u32(timeout) :
+					   CAPYMIG_HOLD_TIMEOUT_MS);
+	return min(err, 0);
 }
 
 /* SET_CONFIG, GET_CONFIG, POOL_ADD, POOL_DEL */

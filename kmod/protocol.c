@@ -666,11 +666,14 @@ static bool in_busy(const struct capymig_net *cn, const struct capymig_tuple *t)
 static int in_keep(struct capymig_net *cn, struct migration_in *m, bool block)
 {
 	unsigned int ms = TRANSFER_TIMEOUTS * cn->timeout_ms;
+	int err;
 
 	m->deadline = jiffies + transfer_timeout(cn);
 	if (block)
-		return capymig_hold_block(cn->net, &m->serve, ms);
-	return capymig_hold_start(cn->net, &m->serve, ms);
+		err = capymig_hold_block(cn->net, &m->serve, ms);
+	else
+		err = capymig_hold_start(cn->net, &m->serve, ms);
+	return min(err, 0);
 }
 
 /* NO_HOLD is the baseline that loses what arrives before the import. */

@@ -39,7 +39,17 @@ static int capymig_udp_rcv(struct sock *sk, struct sk_buff *skb)
 		kfree_skb(skb);
 		return 0;
 	}
-	from_switch = saddr == READ_ONCE(cn->switch_addr);
+	/*
+	 * TCPMig is unicast between configured addresses.  Without a switch
+	 * configured its address is 0, which a broadcast from an address
+	 * not yet assigned (0.0.0.0) must not pass for.
+	 */
+	from_switch = saddr && saddr == READ_ONCE(cn->switch_addr);
+	if (skb->pkt_type != PACKET_HOST) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
+		kfree_skb(skb);
+		return 0;
+	}
 	if (!from_switch && !capymig_peer_is_member(cn, saddr)) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
 		kfree_skb(skb);

@@ -14,7 +14,7 @@ require_root
 require_cmd capyctl tcpmig_probe setpriv unshare
 require_module
 
-tap_plan 14
+tap_plan 15
 
 version=$(cat "$TOP/VERSION")
 
@@ -49,6 +49,12 @@ tap_check_fails "a user namespace does not grant the initial netns" \
 	"CAP_NET_ADMIN is required" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups \
 		unshare --user --map-root-user capyctl info
+
+# Events name connections and their timing: not for everyone either.
+tap_check_fails "an unprivileged user cannot subscribe to the events" \
+	"not permitted" \
+	timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		capyctl monitor
 
 tap_check "a user namespace manages its own netns" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups \

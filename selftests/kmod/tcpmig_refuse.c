@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <bpf/bpf.h>
 
 #include "tcpmig.h"
@@ -57,6 +59,8 @@
 #define MPTCP_PORT	7403
 #define NO_PORT		7409	/* nobody listens there */
 #define FLOW		4096	/* bytes each way proving a connection works */
+#define HOLD_MS		2000	/* an administrator's HOLD */
+#define HELD_MS		300	/* ... which nothing may end meanwhile */
 #define IO_TIMEOUT_MS	5000
 #define QUIET_MS	150	/* no segment for that long: idle namespace */
 #define BIG_REC		(256 << 10)
@@ -249,6 +253,38 @@ static void export_not_accepted(void)
 		tap_result(0, "%s: accept: %s", what, strerror(-err));
 	else
 		check_intact(what, &p, FLOW, FLOW);
+	tcp_pair_close(&p);
+}
+
+/*
+ * A refused export ends only a hold it started: one already there (an
+ * administrator's HOLD, or a concurrent export's that detached the
+ * socket) stays, and the client's bytes wait for it to expire, then come
+ * again.
+ */
+static void export_refused_under_hold(void)
+{
+	const char *what = "refused export of a held connection";
+	struct capymig_tuple t;
+	struct tcp_pair p;
+	int err, queued;
+
+	err = tcp_pair_start(&p, listener, NULL) ?:
+	      migrate_server_tuple(p.client.fd, &t) ?:
+	      tcpmig_hold(&host.nl, &t, HOLD_MS);
+	if (err) {
+		tap_result(0, "%s: %s", what, strerror(-err));
+		tcp_pair_close(&p);
+		return;
+	}
+	export_refused(what, &t, 0, EOPNOTSUPP, "not accepted");
+	err = tcp_pair_accept(&p, listener) ?:
+	      tcp_pair_flow(&p, 0, FLOW, HELD_MS);
+	if (err != -ETIMEDOUT || ioctl(p.server.fd, SIOCINQ, &queued))
+		queued = -1;
+	tap_result(queued == 0, "%s: the hold stays, the client's bytes "
+		   "wait (%d received in %d ms)", what, queued, HELD_MS);
+	check_flows(what, &p, FLOW, 0, true);
 	tcp_pair_close(&p);
 }
 
@@ -1119,6 +1155,7 @@ int main(void)
 
 	export_missing();
 	export_not_accepted();
+	export_refused_under_hold();
 	export_half_closed();
 	export_urgent();
 	export_md5();
