@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# TCPMig is accepted only unicast, from the switch's configured address or
+# a pool member's.  A server configured with a TCPMig port and no switch
+# yet (its switch address is 0) once took a broadcast from an address not
+# yet assigned (0.0.0.0, as a DHCP client sends) for one from the switch,
+# and skipped the pool check.
+#
+#   +------------------------+          +---------------------------+
+#   | server 10.10.9.1 eth0  | -------- | eth0 stray: no IPv4       |
+#   | TCPMig port, no switch |          | address, sends from 0.0.0.0|
+#   +------------------------+          +---------------------------+
+
+source "$(dirname "$0")/../lib.sh"
+
+readonly PORT=7390
+
+require_root
+require_cmd capyctl jq socat
+require_module
+tap_plan 3
+
+ns_create server && ns_create stray &&
+	ip link add eth0 netns "$server" type veth peer name eth0 \
+		netns "$stray" &&
+	ip -n "$server" address add 10.10.9.1/24 dev eth0 &&
+	ip -n "$server" link set eth0 up && ip -n "$stray" link set eth0 up &&
+	ip netns exec "$server" capyctl config port $PORT >/dev/null ||
+	ksft_skip_all "cannot build the topology"
+
+# stat NAME: the server's counter NAME.
+stat()
+{
+	ip netns exec "$server" capyctl -j stats | jq -r ".$1"
+}
+
+# send ADDRESS [SOCAT_OPTIONS]: a TCPMig-sized datagram from the stray
+# namespace to the server's TCPMig port at ADDRESS.
+send()
+{
+	head -c 80 /dev/zero | ip netns exec "$stray" \
+		socat -u - "UDP-DATAGRAM:$1:$PORT$2"
+}
+
+not_member=$(stat msg_not_member)
+malformed=$(stat msg_malformed)
+send 255.255.255.255 ,broadcast,so-bindtodevice=eth0
+tap_check "a broadcast from 0.0.0.0 is dropped, counted as not from the pool" \
+	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+tap_check "... and not read as a message" \
+	test "$(stat msg_malformed)" -eq "$malformed"
+
+ip -n "$stray" address add 10.10.9.2/24 dev eth0
+not_member=$(stat msg_not_member)
+send 10.10.9.1
+tap_check "a unicast from an address outside the pool is dropped, counted" \
+	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+tap_done
