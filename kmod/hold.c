@@ -182,23 +182,38 @@ static void hold_free_rcu(struct rcu_head *rcu)
 }
 
 /*
- * Ends @h: out of the table, marked released, its packets moved to @queue.
- * Returns false if another path ended it first.  The caller frees @h with
- * call_rcu once done with the packets.
+ * A hold ends once, under its queue's lock, when it is marked released:
+ * whoever marks it takes it out of the table and frees it (hold_unlink()).
+ * Until then a released hold is dead: a new hold of its tuple takes its
+ * place in the table instead of extending it (hold_insert()).
  */
-static bool hold_end(struct capymig_net *cn, struct capymig_hold *h,
-		     struct sk_buff_head *queue)
+
+/*
+ * Ends @h, if it is still live and, with @expired, past its expiry (read
+ * under the lock a renewal writes it under): its packets moved to @queue.
+ */
+static bool hold_end(struct capymig_hold *h, struct sk_buff_head *queue,
+		     bool expired)
 {
-	if (rhashtable_remove_fast(&cn->hold_table, &h->node, hold_params))
-		return false;
-	atomic_dec(&cn->holds);
+	bool end;
 
 	__skb_queue_head_init(queue);
 	spin_lock_bh(&h->queue.lock);
-	h->released = true;
-	skb_queue_splice_init(&h->queue, queue);
+	end = !h->released && (!expired || time_after(jiffies, h->expires));
+	if (end) {
+		h->released = true;
+		skb_queue_splice_init(&h->queue, queue);
+	}
 	spin_unlock_bh(&h->queue.lock);
-	return true;
+	return end;
+}
+
+/* Out of the table, unless a new hold took its place, and freed. */
+static void hold_unlink(struct capymig_net *cn, struct capymig_hold *h)
+{
+	if (!rhashtable_remove_fast(&cn->hold_table, &h->node, hold_params))
+		atomic_dec(&cn->holds);
+	call_rcu(&h->rcu, hold_free_rcu);
 }
 
 static void hold_gc(struct work_struct *work)
@@ -214,7 +229,7 @@ static void hold_gc(struct work_struct *work)
 	while ((h = rhashtable_walk_next(&iter))) {
 		if (IS_ERR(h) || !time_after(jiffies, READ_ONCE(h->expires)))
 			continue;
-		if (!hold_end(cn, h, &dropped))
+		if (!hold_end(h, &dropped, true))
 			continue;
 		capymig_count(cn->net, TCPMIG_STAT_HOLD_EXPIRED,
 			      skb_queue_len(&dropped));
@@ -222,7 +237,7 @@ static void hold_gc(struct work_struct *work)
 			.type = TCPMIG_EVENT_HOLD_EXPIRED, .tuple = &h->key,
 		});
 		__skb_queue_purge(&dropped);
-		call_rcu(&h->rcu, hold_free_rcu);
+		hold_unlink(cn, h);
 	}
 	rhashtable_walk_stop(&iter);
 	rhashtable_walk_exit(&iter);
@@ -232,35 +247,38 @@ static void hold_gc(struct work_struct *work)
 				   HOLD_GC_INTERVAL);
 }
 
-/* Pushes @h's expiry back to @expires, never forward. */
-static void hold_extend(struct capymig_hold *h, unsigned long expires)
-{
-	if (time_after(expires, READ_ONCE(h->expires)))
-		WRITE_ONCE(h->expires, expires);
-}
-
 /*
- * A hold asked for holds from now on, a block blocks: a target blocks what
- * it held when the origin withdraws the migration, in one step, so that no
- * segment slips through to the listener meanwhile, and holds again if a
- * migration of the tuple comes back.  What a block finds held is the
- * origin's: dropped, the client sends it again.  Either way the tuple is
- * a target's now, held for its import here: no longer forwarded.
+ * Renews @h, if it is still live: its expiry pushed back to @expires
+ * (never forward), and it holds from then on or, with @drop, blocks.  A
+ * target blocks what it held when the origin withdraws the migration, in
+ * one step, so that no segment slips through to the listener meanwhile,
+ * and holds again if a migration of the tuple comes back.  What a block
+ * finds held is the origin's: dropped, the client sends it again.  Either
+ * way the tuple is a target's now, held for its import here: no longer
+ * forwarded.
  */
-static void hold_set_drop(struct capymig_hold *h, bool drop)
+static bool hold_renew(struct capymig_hold *h, unsigned long expires,
+		       bool drop)
 {
 	struct sk_buff_head dropped;
+	bool live;
 
 	__skb_queue_head_init(&dropped);
 	spin_lock_bh(&h->queue.lock);
-	h->drop = drop;
-	h->forward = false;
-	if (drop) {
-		skb_queue_splice_init(&h->queue, &dropped);
-		h->bytes = 0;
+	live = !h->released;
+	if (live) {
+		if (time_after(expires, h->expires))
+			WRITE_ONCE(h->expires, expires);
+		h->drop = drop;
+		h->forward = false;
+		if (drop) {
+			skb_queue_splice_init(&h->queue, &dropped);
+			h->bytes = 0;
+		}
 	}
 	spin_unlock_bh(&h->queue.lock);
 	__skb_queue_purge(&dropped);
+	return live;
 }
 
 static int hold_insert(struct net *net, const struct capymig_tuple *t,
@@ -269,16 +287,14 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	struct capymig_net *cn = capymig_pernet(net);
 	unsigned long expires = jiffies + msecs_to_jiffies(timeout_ms);
 	struct capymig_hold *h, *old;
+	bool renewed;
 
 	/* Already there (a target extends its hold as the state arrives). */
 	rcu_read_lock();
 	old = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
-	if (old) {
-		hold_extend(old, expires);
-		hold_set_drop(old, drop);
-	}
+	renewed = old && hold_renew(old, expires, drop);
 	rcu_read_unlock();
-	if (old)
+	if (renewed)
 		return 0;
 
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
@@ -295,20 +311,29 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 		return -ENOSPC;
 	}
 	rcu_read_lock();
-	old = rhashtable_lookup_get_insert_fast(&cn->hold_table, &h->node,
-						hold_params);
-	if (old) {
-		atomic_dec(&cn->holds);
-		kfree(h);
-		/* Held meanwhile: extend it. */
-		if (!IS_ERR(old))
-			hold_extend(old, expires);
+	for (;;) {
+		old = rhashtable_lookup_get_insert_fast(&cn->hold_table,
+							&h->node, hold_params);
+		if (IS_ERR_OR_NULL(old) || hold_renew(old, expires, drop))
+			break;
+		/*
+		 * Dead, not yet unlinked by whoever ended it: take its place,
+		 * and its count.  Gone meanwhile: insert again.
+		 */
+		if (!rhashtable_replace_fast(&cn->hold_table, &old->node,
+					     &h->node, hold_params)) {
+			atomic_dec(&cn->holds);
+			old = NULL;
+			break;
+		}
 	}
 	rcu_read_unlock();
-	if (IS_ERR(old))
-		return PTR_ERR(old);
-	if (old)
-		return 0;
+	if (old) {
+		/* An error, or held meanwhile and renewed. */
+		atomic_dec(&cn->holds);
+		kfree(h);
+		return IS_ERR(old) ? PTR_ERR(old) : 0;
+	}
 
 	queue_delayed_work(system_power_efficient_wq, &cn->hold_gc,
 			   HOLD_GC_INTERVAL);
@@ -348,7 +373,7 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 	struct sk_buff_head queue;
 	struct capymig_hold *h;
 	struct sk_buff *skb;
-	bool ended = false;
+	bool ended = false, mine = false;
 
 	rcu_read_lock();
 	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
@@ -372,9 +397,10 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 		spin_lock(&h->queue.lock);
 		/* An expiry that ended the hold meanwhile dropped the rest. */
 		ended = h->released || skb_queue_empty(&h->queue);
-		if (ended) {
+		if (ended && !h->released) {
 			h->released = true;
-		} else {
+			mine = true;
+		} else if (!ended) {
 			h->bytes = 0;
 			skb_queue_splice_init(&h->queue, &queue);
 		}
@@ -384,11 +410,8 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 	}
 	local_bh_enable();
 
-	/* Whoever takes it out of the table frees it. */
-	if (!rhashtable_remove_fast(&cn->hold_table, &h->node, hold_params)) {
-		atomic_dec(&cn->holds);
-		call_rcu(&h->rcu, hold_free_rcu);
-	}
+	if (mine)
+		hold_unlink(cn, h);
 	rcu_read_unlock();
 }
 
@@ -421,9 +444,9 @@ void capymig_hold_drop(struct net *net, const struct capymig_tuple *t)
 
 	rcu_read_lock();
 	h = rhashtable_lookup_fast(&cn->hold_table, t, hold_params);
-	if (h && hold_end(cn, h, &dropped)) {
+	if (h && hold_end(h, &dropped, false)) {
 		__skb_queue_purge(&dropped);
-		call_rcu(&h->rcu, hold_free_rcu);
+		hold_unlink(cn, h);
 	}
 	rcu_read_unlock();
 }

@@ -497,7 +497,14 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	restore_sockopts(sk, st);
 
 	if (listener) {
-		lock_sock(listener);
+		/*
+		 * Held until the connection is in its accept queue, so that
+		 * it is still listening then.  The new socket's lock, which
+		 * setsockopt() and sendmsg() take meanwhile, is of the same
+		 * class: the listener's is the outer one, as when TCP locks
+		 * a child while it holds its listener.
+		 */
+		lock_sock_nested(listener, SINGLE_DEPTH_NESTING);
 		if (listener->sk_state != TCP_LISTEN ||
 		    sk_acceptq_is_full(listener)) {
 			release_sock(listener);
