@@ -45,12 +45,8 @@ static int capymig_udp_rcv(struct sock *sk, struct sk_buff *skb)
 	 * not yet assigned (0.0.0.0) must not pass for.
 	 */
 	from_switch = saddr && saddr == READ_ONCE(cn->switch_addr);
-	if (skb->pkt_type != PACKET_HOST) {
-		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
-		kfree_skb(skb);
-		return 0;
-	}
-	if (!from_switch && !capymig_peer_is_member(cn, saddr)) {
+	if (skb->pkt_type != PACKET_HOST ||
+	    (!from_switch && !capymig_peer_is_member(cn, saddr))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_NOT_MEMBER, 1);
 		kfree_skb(skb);
 		return 0;

@@ -117,14 +117,21 @@ sw_stat()
 	echo $sum
 }
 
+# ns_snmp NS GROUP NAME: namespace NS's counter NAME of /proc/net/snmp's
+# GROUP (Ip, Tcp...).
+ns_snmp()
+{
+	ip netns exec "$1" awk -v group="$2:" -v name="$3" '
+		$1 == group { if (!n) { for (f = 2; f <= NF; f++)
+					    if ($f == name) c = f
+					n = 1; next }
+			      print $c }' /proc/net/snmp
+}
+
 # ns_out_rsts NS: resets sent (Tcp: OutRsts) by namespace NS.
 ns_out_rsts()
 {
-	ip netns exec "$1" awk '
-		/^Tcp:/ { if (!n) { for (f = 1; f <= NF; f++)
-					if ($f == "OutRsts") c = f
-				    n = 1; next }
-			  print $c }' /proc/net/snmp
+	ns_snmp "$1" Tcp OutRsts
 }
 
 # sw_out_rsts N: resets sent (Tcp: OutRsts) by hosts 0 to N together.

@@ -56,12 +56,10 @@ while [ "$tap_count" -lt $PEER_CHECKS ]; do
 	tap_not_ok "switch_peers ended early (status $status)"
 done
 
-# The packets the switch's stack forwarded (Ip: ForwDatagrams).
+# The packets the switch's stack forwarded.
 stack_forwarded()
 {
-	ip netns exec "$sw_ns" awk '$1 == "Ip:" && !names++ {
-		for (i = 2; i <= NF; i++) col[$i] = i; next }
-	$1 == "Ip:" { print $col["ForwDatagrams"] }' /proc/net/snmp
+	ns_snmp "$sw_ns" Ip ForwDatagrams
 }
 
 forwarded=$(stack_forwarded)
@@ -80,8 +78,15 @@ dump_is()
 		jq -e "$1" >/dev/null
 }
 
+# The agent's data plane is on the switch's interfaces.
+attached()
+{
+	tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig
+}
+
 tap_check "the agent's dump counts the migration and the PREPAREs" \
-	dump_is '.forwarding == "data plane" and .counters.mig_installed == 1 and .counters.prepares == 3 and
+	dump_is '.forwarding == "data plane" and
+		 .counters.mig_installed == 1 and .counters.prepares == 3 and
 		 .counters.reset >= 1 and .counters.registers > 0 and
 		 .counters.malformed + .counters.spoofed == 0'
 # A sweep (5 s) after they closed, not at once: the reaper takes a
@@ -95,13 +100,11 @@ tap_check "... and shows the server whose heartbeats stopped dead" \
 tap_check "--dump prints it as text too" \
 	eval 'ip netns exec "$sw_ns" capymig-switchd --dump |
 	      grep -Eq "10\.10\.4\.2:8080 +dead"'
-tap_check "the agent is attached to the switch's interfaces" \
-	eval 'tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+tap_check "the agent is attached to the switch's interfaces" attached
 
 kill $agent
 wait $agent
-tap_check "... and detaches on exit" \
-	eval '! tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+tap_check "... and detaches on exit" eval '! attached'
 
 # With --stack-forwarding, the stack forwards what the data plane passes
 # on: 20 datagrams from the client to s1 (no answer but ICMP).
@@ -109,7 +112,7 @@ ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S 10.10.1.2:8080 \
 	--stack-forwarding 2>>"$tmp/agent.log" &
 agent=$!
 on_exit kill $agent
-wait_for 10 eval 'tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig'
+wait_for 10 attached
 before=$(stack_forwarded)
 ip netns exec "${sw_host[0]}" bash -c \
 	'for i in {1..20}; do echo x >/dev/udp/10.10.1.2/9; done'
