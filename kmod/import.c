@@ -162,9 +162,18 @@ static int tuple_sockaddr(const struct capymig_tuple *t, int family,
 	}
 }
 
+/* @len bytes of @bytes from @skip on, in @it. */
+static void bytes_iter(const struct capymig_bytes *bytes, u32 skip, u32 len,
+		       struct iov_iter *it)
+{
+	*it = bytes->from;
+	iov_iter_advance(it, skip);
+	iov_iter_truncate(it, len);
+}
+
 /*
  * Sends @len bytes of @bytes from @skip on, on @sock, as one queue: all of
- * them, or fails.  Straight from where the blob lies, pieces and all.
+ * them, or fails.  Straight from where the blob lies.
  */
 static int send_bytes(struct socket *sock, const struct capymig_bytes *bytes,
 		      u32 skip, u32 len)
@@ -172,17 +181,27 @@ static int send_bytes(struct socket *sock, const struct capymig_bytes *bytes,
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
 	int n;
 
-	if (!len)
-		return 0;
-	iov_iter_kvec(&msg.msg_iter, ITER_SOURCE, bytes->vec, bytes->nvec,
-		      bytes->off + skip + len);
-	iov_iter_advance(&msg.msg_iter, bytes->off + skip);
+	bytes_iter(bytes, skip, len, &msg.msg_iter);
 	while (msg_data_left(&msg)) {
 		n = sock_sendmsg(sock, &msg);
 		if (n <= 0)
 			return n ? n : -EIO;
 	}
 	return 0;
+}
+
+/*
+ * The unsent bytes are sent after the point of no return, where failing
+ * resets the connection.  Those in the requester's memory are faulted in
+ * before, so that only a requester unmapping them meanwhile can fail it.
+ */
+static int fault_in_unsent(const struct capymig_state *st, u32 sent)
+{
+	struct iov_iter it;
+
+	bytes_iter(&st->sndq, sent, st->sndq.len - sent, &it);
+	return fault_in_iov_iter_readable(&it, iov_iter_count(&it)) ?
+	       -EFAULT : 0;
 }
 
 /*
@@ -490,11 +509,17 @@ static int import_socket(struct import_req *r, struct sock *listener,
 		return err;
 	err = restore_options(sk, st) ?: restore_queues(sock, st);
 	if (err) {
-		r->why = "cannot restore the connection's queues or options";
+		/* Unreadable: bytes in the requester's memory, unmapped. */
+		r->why = err == -EFAULT ? "state buffer not readable" :
+			 "cannot restore the connection's queues or options";
 		return err;
 	}
 	restore_tcp_fields(sk, st);
 	restore_sockopts(sk, st);
+	if (fault_in_unsent(st, sent)) {
+		r->why = "state buffer not readable";
+		return -EFAULT;
+	}
 
 	if (listener) {
 		/*
@@ -541,9 +566,10 @@ static int import_socket(struct import_req *r, struct sock *listener,
 	if (err) {
 		/*
 		 * open_buffers() made room in the send buffer, but TCP's or
-		 * the memory cgroup's limits can still refuse the memory.
-		 * Bytes missing from the middle of the stream would corrupt
-		 * it: the connection is reset instead, and the import fails.
+		 * the memory cgroup's limits can still refuse the memory (or
+		 * the requester unmap the bytes).  Bytes missing from the
+		 * middle of the stream would corrupt it: the connection is
+		 * reset instead, and the import fails.
 		 */
 		tcp_abort(sk, ECONNABORTED);
 		if (listener) {
@@ -553,7 +579,7 @@ static int import_socket(struct import_req *r, struct sock *listener,
 			fput(r->file);	/* and with it the socket */
 			r->file = ERR_PTR(err);
 		}
-		r->why = "no memory for the unsent data: connection reset";
+		r->why = "cannot queue the unsent data: connection reset";
 		return err;
 	}
 	restore_buffers(sk, st);

@@ -251,51 +251,32 @@ static const char *(*const checks[])(const struct capymig_state *) = {
 	check_sockopts,
 };
 
-/* Reads a blob that lies in pieces, in order. */
+/* Reads a blob where it lies, in order. */
 struct blob_reader {
-	const struct kvec *vec;		/* the current piece */
-	const struct kvec *end;
-	size_t off;			/* in *@vec */
-	u64 left;			/* bytes from there to the blob's end */
+	struct iov_iter it;	/* at the next byte; its count: bytes left */
+	bool fault;		/* the requester's memory could not be read */
 };
-
-/* Steps over pieces that are used up. */
-static void reader_settle(struct blob_reader *r)
-{
-	while (r->vec < r->end && r->off == r->vec->iov_len) {
-		r->vec++;
-		r->off = 0;
-	}
-}
 
 /*
  * Takes the next @len bytes: copies them to @dst if given, and says where
- * they lie in @where if given.  False if the blob ends before.
+ * they lie in @where if given.  False if the blob ends before, or cannot
+ * be read.
  */
 static bool reader_take(struct blob_reader *r, void *dst, u32 len,
 			struct capymig_bytes *where)
 {
-	if (len > r->left)
+	if (len > iov_iter_count(&r->it))
 		return false;
-	reader_settle(r);
 	if (where)
-		*where = (struct capymig_bytes) {
-			.vec = r->vec, .nvec = r->end - r->vec,
-			.off = r->off, .len = len,
-		};
-	r->left -= len;
-	while (len) {
-		size_t n = min_t(size_t, len, r->vec->iov_len - r->off);
-
-		if (dst) {
-			memcpy(dst, r->vec->iov_base + r->off, n);
-			dst += n;
-		}
-		r->off += n;
-		len -= n;
-		reader_settle(r);
+		*where = (struct capymig_bytes) { .from = r->it, .len = len };
+	if (!dst) {
+		iov_iter_advance(&r->it, len);
+		return true;
 	}
-	return true;
+	if (copy_from_iter(dst, len, &r->it) == len)
+		return true;
+	r->fault = true;
+	return false;
 }
 
 /* Stores one record's value in @st; returns a reason when it cannot. */
@@ -303,6 +284,7 @@ static const char *take_rec(struct capymig_state *st, u16 type,
 			    struct blob_reader *r, u32 len, u32 *seen)
 {
 	struct capymig_bytes *bytes;
+	u32 bit;
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(fixed_records); i++) {
@@ -316,15 +298,19 @@ static const char *take_rec(struct capymig_state *st, u16 type,
 		reader_take(r, (u8 *)st + fixed_records[i].offset, len, NULL);
 		return NULL;
 	}
+	/* The variable records' bits follow the fixed records'. */
+	bit = BIT(ARRAY_SIZE(fixed_records));
 	switch (type) {
 	case TCPMIG_ST_RECV_QUEUE:
 		bytes = &st->rcvq;
 		break;
 	case TCPMIG_ST_SEND_QUEUE:
 		bytes = &st->sndq;
+		bit <<= 1;
 		break;
 	case TCPMIG_ST_APP:
 		bytes = &st->app;
+		bit <<= 2;
 		break;
 	default:
 		if (!(type & TCPMIG_ST_OPTIONAL))
@@ -332,8 +318,9 @@ static const char *take_rec(struct capymig_state *st, u16 type,
 		reader_take(r, NULL, len, NULL);
 		return NULL;
 	}
-	if (bytes->vec)
+	if (*seen & bit)
 		return "record repeated";
+	*seen |= bit;
 	reader_take(r, NULL, len, bytes);
 	return NULL;
 }
@@ -341,9 +328,10 @@ static const char *take_rec(struct capymig_state *st, u16 type,
 static const char *decode_records(struct blob_reader *r,
 				  struct capymig_state *st)
 {
+	const u32 mandatory = BIT(ARRAY_SIZE(fixed_records)) - 1;
 	u32 seen = 0;
 
-	while (r->left) {
+	while (iov_iter_count(&r->it)) {
 		struct tcpmig_state_rec rec;
 		struct blob_reader ahead;
 		u8 pad[TCPMIG_STATE_ALIGN];
@@ -353,14 +341,17 @@ static const char *decode_records(struct blob_reader *r,
 		if (!reader_take(r, &rec, sizeof(rec), NULL))
 			return "truncated record header";
 		len = ntohl(rec.len);
-		if (len > r->left)
+		if (len > iov_iter_count(&r->it))
 			return "record overruns the blob";
 		padded = ALIGN(len, TCPMIG_STATE_ALIGN);
 		ahead = *r;
-		if (padded > r->left || !reader_take(&ahead, NULL, len, NULL) ||
+		if (padded > iov_iter_count(&r->it) ||
+		    !reader_take(&ahead, NULL, len, NULL) ||
 		    !reader_take(&ahead, pad, padded - len, NULL) ||
-		    memchr_inv(pad, 0, padded - len))
+		    memchr_inv(pad, 0, padded - len)) {
+			r->fault = ahead.fault;
 			return "record padding missing or nonzero";
+		}
 		if (rec.reserved)
 			return "reserved record field set";
 		why = take_rec(st, ntohs(rec.type), r, len, &seen);
@@ -368,23 +359,22 @@ static const char *decode_records(struct blob_reader *r,
 			return why;
 		reader_take(r, NULL, padded - len, NULL);
 	}
-	if (seen != BIT(ARRAY_SIZE(fixed_records)) - 1)
+	if ((seen & mandatory) != mandatory)
 		return "mandatory record missing";
 	return NULL;
 }
 
-int capymig_state_decode_vec(const struct kvec *vec, unsigned int nvec,
-			     struct capymig_state *st, const char **msg)
+int capymig_state_decode_iter(const struct iov_iter *from,
+			      struct capymig_state *st, const char **msg)
 {
-	struct blob_reader r = { .vec = vec, .end = vec + nvec };
+	struct blob_reader r = { .it = *from };
+	size_t size = iov_iter_count(from);
 	struct tcpmig_state_hdr hdr;
 	unsigned int i;
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < nvec; i++)
-		r.left += vec[i].iov_len;
 	*msg = NULL;
-	if (r.left < sizeof(hdr) || r.left > TCPMIG_STATE_MAX)
+	if (size < sizeof(hdr) || size > TCPMIG_STATE_MAX)
 		*msg = "blob size out of range";
 	else if (!reader_take(&r, &hdr, sizeof(hdr), NULL) ||
 		 ntohl(hdr.magic) != TCPMIG_STATE_MAGIC)
@@ -393,12 +383,16 @@ int capymig_state_decode_vec(const struct kvec *vec, unsigned int nvec,
 		*msg = "unsupported state format version";
 	else if (hdr.flags || hdr.reserved)
 		*msg = "unknown header flags";
-	else if (ntohl(hdr.total_len) != r.left + sizeof(hdr))
+	else if (ntohl(hdr.total_len) != size)
 		*msg = "blob length does not match its header";
 	else if (ntohs(hdr.hdr_len) != sizeof(hdr))
 		*msg = "unexpected header length";
 	else
 		*msg = decode_records(&r, st);
+	if (r.fault) {
+		*msg = "state buffer not readable";
+		return -EFAULT;
+	}
 	if (!*msg && !capymig_tuple_valid(&st->tuple))
 		*msg = "invalid connection tuple";
 	for (i = 0; !*msg && i < ARRAY_SIZE(checks); i++)
@@ -410,16 +404,22 @@ int capymig_state_decode(const struct capymig_blob *blob,
 			 struct capymig_state *st, const char **msg)
 {
 	struct kvec whole = { .iov_base = blob->data, .iov_len = blob->len };
+	struct iov_iter from;
 	int err;
 
-	err = capymig_state_decode_vec(&whole, 1, st, msg);
-	/* The queues point at @whole: keep it with the state. */
+	iov_iter_kvec(&from, ITER_SOURCE, &whole, 1, blob->len);
+	err = capymig_state_decode_iter(&from, st, msg);
+	/*
+	 * The queues' iterators point at the piece: keep it with the state.
+	 * An empty queue's iterator may be at the blob's end, past the piece;
+	 * it is never read.
+	 */
 	st->whole = whole;
-	if (st->rcvq.vec)
-		st->rcvq.vec = &st->whole;
-	if (st->sndq.vec)
-		st->sndq.vec = &st->whole;
-	if (st->app.vec)
-		st->app.vec = &st->whole;
+	if (st->rcvq.len)
+		st->rcvq.from.kvec = &st->whole;
+	if (st->sndq.len)
+		st->sndq.from.kvec = &st->whole;
+	if (st->app.len)
+		st->app.from.kvec = &st->whole;
 	return err;
 }

@@ -12,19 +12,15 @@
 #include <linux/capymig.h>
 
 /**
- * struct capymig_bytes - bytes of a blob, which may span several pieces
- * @vec: the piece they start in.
- * @nvec: pieces from @vec to the blob's end.
- * @off: where in @vec they start.
+ * struct capymig_bytes - bytes of a blob, where the blob lies
+ * @from: at their first byte: kernel memory, in one piece or in the
+ *	chunks of a netlink message, or the requester's memory.
  * @len: how many.
  *
- * A blob that reached the kernel in several netlink attributes is decoded
- * where it lies, piece by piece: queues are sent on from there.
+ * A blob is decoded where it lies: queues are sent on from there.
  */
 struct capymig_bytes {
-	const struct kvec *vec;
-	unsigned int nvec;
-	size_t off;
+	struct iov_iter from;
 	u32 len;
 };
 
@@ -39,6 +35,7 @@ struct capymig_bytes {
  *
  * The queues point into the blob the state was decoded from, or are
  * filled straight into the blob being encoded: never copied twice.
+ * Bytes in the requester's memory are read where the requester runs.
  */
 struct capymig_state {
 	struct capymig_tuple tuple;
@@ -87,13 +84,13 @@ int capymig_state_encode(const struct capymig_state *st,
 void capymig_blob_free(struct capymig_blob *blob);
 
 /*
- * Decoding: checks the blob in the @nvec pieces at @vec, record by record,
- * and fills @st, whose queues then point into those pieces.  On error, @msg
- * says what is wrong.  capymig_state_decode() does it for a contiguous
- * blob, which must outlive @st.
+ * Decoding: checks the blob at @from, record by record, and fills @st,
+ * whose queues then point into the blob, which must outlive @st.  On error, @msg says what is wrong; -EFAULT if the
+ * blob is in the requester's memory and cannot be read.
+ * capymig_state_decode() does it for a blob in memory of its own.
  */
-int capymig_state_decode_vec(const struct kvec *vec, unsigned int nvec,
-			     struct capymig_state *st, const char **msg);
+int capymig_state_decode_iter(const struct iov_iter *from,
+			      struct capymig_state *st, const char **msg);
 int capymig_state_decode(const struct capymig_blob *blob,
 			 struct capymig_state *st, const char **msg);
 

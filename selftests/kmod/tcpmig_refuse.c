@@ -22,7 +22,8 @@
  * malformed blobs: empty, truncated at every length (with and without a
  * matching header), every header byte flipped, each record-level fault,
  * inconsistent sequence numbers, larger than TCPMIG_STATE_MAX; an unknown
- * optional record is skipped.  Then 2000 random mutations of a valid
+ * optional record is skipped; a blob read in place (larger than a page,
+ * for a descriptor) with a page of it unreadable.  Then 2000 random mutations of a valid
  * blob (fixed seed): each is imported or refused, never sends on refusal,
  * and what is imported is a sane connection.  At the end the namespace's
  * TCP sockets are back to where they started, and the system's orphans
@@ -40,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
 
@@ -66,6 +68,9 @@
 #define BIG_REC		(256 << 10)
 #define FUZZ_RUNS	2000
 #define FUZZ_SEED	0x9e3779b97f4a7c15ULL
+#define SMALL_RCVBUF	4096	/* a client whose window closes soon */
+#define UNREAD		8192	/* bytes of a blob read in place ... */
+#define UNACKED		12288	/* ... larger than a page */
 
 static struct migrate_host host;
 static int listener;
@@ -841,17 +846,20 @@ static void import_oversized(void)
 
 /*
  * A connection with bytes in both queues of its server end, exported:
- * @p keeps its client (which drops what it receives, so the server's
- * bytes stay unacknowledged) and the exported server socket.
+ * @p keeps its client and the exported server socket.  The server's bytes
+ * stay unacknowledged: the client drops what it receives, so they are
+ * sent and lost; or, with @zero_window, it has a small receive buffer and
+ * reads nothing, so past its first few they are never sent.
  */
 static int exported_pair(struct tcp_pair *p, uint32_t rq, uint32_t sq,
-			 struct tcpmig_blob *blob)
+			 bool zero_window, struct tcpmig_blob *blob)
 {
+	const struct sock_opts small = { .rcvbuf = SMALL_RCVBUF };
 	struct capymig_tuple t;
 	double deadline = now_ms() + IO_TIMEOUT_MS;
 	int err;
 
-	err = tcp_pair_connect(p, listener, NULL) ?:
+	err = tcp_pair_connect(p, listener, zero_window ? &small : NULL) ?:
 	      tcp_pair_flow(p, FLOW, FLOW, IO_TIMEOUT_MS) ?:
 	      tcp_end_write(&p->client, rq, IO_TIMEOUT_MS);
 	/* All of it acknowledged, or the client would retransmit. */
@@ -861,7 +869,7 @@ static int exported_pair(struct tcp_pair *p, uint32_t rq, uint32_t sq,
 			err = -ETIMEDOUT;
 		poll(NULL, 0, 5);
 	}
-	err = err ?: sock_drop_input(p->client.fd, true) ?:
+	err = err ?: (zero_window ? 0 : sock_drop_input(p->client.fd, true)) ?:
 	      tcp_end_write(&p->server, sq, IO_TIMEOUT_MS) ?:
 	      migrate_server_tuple(p->client.fd, &t) ?:
 	      tcpmig_export(&host.nl, &t, 0, blob);
@@ -880,7 +888,7 @@ static void import_refusals(void)
 	struct tcp_pair v;
 	int err, fd;
 
-	if (exported_pair(&v, 100, 60, &b)) {
+	if (exported_pair(&v, 100, 60, false, &b)) {
 		tap_result(0, "a connection to import");
 		tcp_pair_close(&v);
 		return;
@@ -928,6 +936,83 @@ static void import_refusals(void)
 	}
 	tcpmig_blob_free(&b);
 	tcp_pair_close(&v);
+}
+
+/*
+ * A blob larger than a page, imported as a descriptor, is read where it
+ * lies in the requester's memory.  With one of its pages unreadable in
+ * turn, whatever the page holds (records, unread bytes, unsent bytes,
+ * which are sent only after the point of no return), the import is
+ * refused with EFAULT and a reason before the connection is live, and
+ * sends nothing.  Then the same blob, readable, imports, and the
+ * connection delivers every byte.
+ */
+static void import_unreadable(void)
+{
+	const struct tcpmig_import_opts o = { .want_fd = 1 };
+	long page = sysconf(_SC_PAGESIZE);
+	struct tcpmig_import_result res;
+	struct tcp_counters before, after;
+	struct tcpmig_blob b, in;
+	int unsent, refused = 0, noisy = 0, err;
+	size_t pages, k;
+	struct tcp_pair p;
+	uint8_t *map;
+
+	if (exported_pair(&p, UNREAD, UNACKED, true, &b)) {
+		tap_result(0, "a connection with unsent bytes to import");
+		tcp_pair_abort(&p);
+		return;
+	}
+	if (ioctl(p.server.fd, SIOCOUTQNSD, &unsent))
+		unsent = -errno;
+	pages = (b.len + page - 1) / page;
+	map = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || unsent <= 0 || b.len <= page) {
+		tap_result(0, "a blob of %u B, %d B of it unsent, in %zu pages",
+			   b.len, unsent, pages);
+		goto out;
+	}
+	memcpy(map, b.data, b.len);
+	in = (struct tcpmig_blob) { map, b.len };
+	for (k = 0; k < pages; k++) {
+		mprotect(map + k * page, page, PROT_NONE);
+		settle(&before);
+		err = tcpmig_import(&host.nl, &in, &o, &res);
+		tcp_counters_read(&after);
+		mprotect(map + k * page, page, PROT_READ | PROT_WRITE);
+		if (!err) {
+			tap_diag("page %zu unreadable: imported", k);
+			close(res.fd);
+			break;
+		}
+		if (err == -EFAULT && strstr(host.nl.ext_msg, "not readable"))
+			refused++;
+		else
+			tap_diag("page %zu unreadable: %s \"%s\"", k,
+				 errname(err), host.nl.ext_msg);
+		noisy += !!tcp_counters_sent(&before, &after);
+	}
+	tap_result(refused == (int)pages, "a %u-byte blob (%d B unsent) with "
+		   "one of its %zu pages unreadable: %d refused, EFAULT \"%s\"",
+		   b.len, unsent, pages, refused, host.nl.ext_msg);
+	tap_result(!noisy, "... and %d of those refusals sent anything", noisy);
+
+	err = tcpmig_import(&host.nl, &in, &o, &res);
+	tap_result(!err, "the blob readable: imported (%s \"%s\")",
+		   errname(err), host.nl.ext_msg);
+	if (!err) {
+		close(p.server.fd);
+		p.server.fd = res.fd;
+		check_flows("the connection imported in place", &p, FLOW, FLOW,
+			    true);
+	}
+out:
+	if (map != MAP_FAILED)
+		munmap(map, pages * page);
+	tcpmig_blob_free(&b);
+	tcp_pair_abort(&p);
 }
 
 /* Deterministic: the same mutations on every run. */
@@ -1066,7 +1151,7 @@ static void import_fuzz(void)
 	size_t n = 0;
 	int i;
 
-	if (exported_pair(&f, 40, 24, &b)) {
+	if (exported_pair(&f, 40, 24, false, &b)) {
 		tap_result(0, "a connection to mutate");
 		tcp_pair_abort(&f);
 		return;
@@ -1164,6 +1249,7 @@ int main(void)
 	export_sockmap();
 	export_repair();
 	import_refusals();
+	import_unreadable();
 	import_fuzz();
 
 	close(listener);

@@ -176,7 +176,11 @@ enum tcpmig_cmd {
  *	for %TCPMIG_A_STATE_LEN bytes; the reply's %TCPMIG_A_STATE_LEN says
  *	how many the blob took, or, larger than the room, the blob comes in
  *	the reply's chunks instead.  IMPORT: the blob, %TCPMIG_A_STATE_LEN
- *	bytes, instead of chunks.
+ *	bytes, instead of chunks.  With %TCPMIG_IMPORT_F_FD a blob larger
+ *	than a page is read where it lies, queues and all: it must stay
+ *	mapped and unchanged until the reply (unreadable before the
+ *	connection is live: EFAULT, nothing changed; unmapped meanwhile by
+ *	another thread: the connection is reset).
  */
 enum tcpmig_attr {
 	TCPMIG_A_UNSPEC,
