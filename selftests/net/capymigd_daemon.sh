@@ -21,7 +21,8 @@
 # other server's application (the target) writes what it reads to a file.
 # capymigd runs on each server, with the server monitor attached to the
 # application's cgroup and pinned; the application never writes, so it
-# has no request boundary (any_point = yes).  Metrics on 127.0.0.1:9467.
+# has no request boundary (any_point = yes).  Metrics on 127.0.0.1:9467,
+# which silent clients cannot make the daemon wait on.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -168,7 +169,7 @@ log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
 
 # Everything is set up: from here on, no more skipping.
-tap_plan 11
+tap_plan 12
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -214,11 +215,46 @@ counted()
 	metric_is migration_duration_seconds_count 1
 }
 
+# Silent clients on the metrics port (any local user may connect): a
+# scrape behind five of them is answered at once -- the daemon used to
+# wait 200 ms on each, its whole loop with it -- and each of them is
+# closed at its deadline, a second after it connected.
+silent_clients()
+{
+	ip netns exec "$ons" bash -c '
+		# scrape: the answer read, in ms.
+		scrape() {
+			local start=$EPOCHREALTIME s line found=
+			exec {s}<>"/dev/tcp/${1%:*}/${1#*:}" || return 1
+			printf "GET /metrics HTTP/1.0\r\n\r\n" >&$s
+			while read -r -t 5 -u "$s" line; do
+				[[ $line = capymigd_* ]] && found=1
+			done
+			exec {s}<&-
+			[ -n "$found" ] &&
+			echo $(( (${EPOCHREALTIME/./} - ${start/./}) / 1000 ))
+		}
+		alone=$(scrape "$1") || exit 1
+		for i in 1 2 3 4 5; do
+			exec {fd}<>"/dev/tcp/${1%:*}/${1#*:}" || exit 1
+			fds+=("$fd")
+		done
+		behind=$(scrape "$1") || exit 1
+		echo "a scrape alone: $alone ms; behind 5 silent clients: $behind ms"
+		[ "$behind" -lt $((alone + 500)) ] || exit 1
+		for fd in "${fds[@]}"; do
+			read -r -t 5 -u "$fd"
+			[ $? -eq 1 ] || exit 1	# end of file: closed
+		done' _ "$METRICS"
+}
+
 wait_for 20 grep -q "dry run: reactive would migrate" "$log"
 tap_check "dry run: the reactive decision is logged, no migration started" \
 	dry_run_only
 tap_check "the server monitor recorded the connection" \
 	wait_for 5 metric_is connections_monitored 1
+tap_check "silent metrics clients stall nothing and are closed" \
+	silent_clients
 
 write_config "$conf" yes 30 "${cg[origin]}" "${pin[origin]}"
 kill -HUP "$odaemon"

@@ -47,6 +47,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "exporter.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "policy.h"
@@ -148,7 +149,8 @@ struct capymigd {
 	struct policy_bucket bucket;
 	unsigned int rr;
 	struct metrics metrics;
-	int epoll, sig, timer, metrics_fd;
+	struct exporter exporter;
+	int epoll, sig, timer;
 };
 
 static uint64_t now_ns(void)
@@ -437,16 +439,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 		bound = policy_room_bound(room, d->last_room);
 		d->last_room = room;
 		room = bound;
-		/*
-		 * The reactive policy's bound: the room, and the threshold's
-		 * band above the average -- a server stalled while the
-		 * switch's counts are even has no room to offer, yet the
-		 * reactive policy is for it; what it must not do is move a
-		 * connection that takes the target beyond the threshold.
-		 */
-		d->room = bound == UINT64_MAX ? bound :
-			  bound + policy_load_avg(&d->load) *
-			  d->cfg.threshold_pct / 100;
+		d->room = policy_reactive_room(&d->params, &d->load, bound);
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)
 			excess = n = 0;
@@ -715,67 +708,6 @@ static void read_events(struct capymigd *d, struct tcpmig_nl *nl)
 	}
 }
 
-/* --- metrics listener ---------------------------------------------------- */
-
-static void serve_metrics(struct capymigd *d)
-{
-	static const char head[] = "HTTP/1.0 200 OK\r\nContent-Type: "
-		"text/plain; version=0.0.4\r\nConnection: close\r\n\r\n";
-	struct timeval tv = { .tv_usec = 200000 };
-	char req[1024], *body = NULL;
-	size_t len = 0;
-	FILE *out;
-	int fd;
-
-	fd = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	/* A local scraper: a slow one only waits for itself. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/*
-	 * Whatever the request, the answer is the metrics; it is read only
-	 * so that closing with it unread does not reset the connection.
-	 */
-	recv(fd, req, sizeof(req), 0);
-	out = open_memstream(&body, &len);
-	if (out) {
-		fputs(head, out);
-		metrics_render(&d->metrics, out);
-		fclose(out);
-		send(fd, body, len, MSG_NOSIGNAL);
-	}
-	free(body);
-	close(fd);
-}
-
-static int open_metrics(struct capymigd *d)
-{
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = d->cfg.metrics.addr,
-		.sin_port = d->cfg.metrics.port,
-	};
-	struct epoll_event ev = { .events = EPOLLIN };
-	char ep[24];
-	int one = 1;
-
-	d->metrics_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-			       SOCK_CLOEXEC, 0);
-	if (d->metrics_fd < 0 ||
-	    setsockopt(d->metrics_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		       sizeof(one)) ||
-	    bind(d->metrics_fd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(d->metrics_fd, 16)) {
-		logmsg(LOG_ERR, "metrics listener %s: %s",
-		       capymig_wire_endpoint_format(&d->cfg.metrics, ep),
-		       strerror(errno));
-		return -1;
-	}
-	ev.data.fd = d->metrics_fd;
-	return epoll_ctl(d->epoll, EPOLL_CTL_ADD, d->metrics_fd, &ev);
-}
-
 /* --- main loop ----------------------------------------------------------- */
 
 static int set_timer(struct capymigd *d)
@@ -858,6 +790,7 @@ static int run(struct capymigd *d)
 					continue;
 				now = now_ns();
 				expire_flights(d, now);
+				exporter_expire(&d->exporter, now);
 				if (refresh(d, now))
 					continue;
 				if (d->cfg.reactive)
@@ -867,16 +800,30 @@ static int run(struct capymigd *d)
 			} else if (fd == mnl_socket_get_fd(d->loads.sock)) {
 				read_events(d, &d->loads);
 			} else {
-				serve_metrics(d);
+				exporter_event(&d->exporter, fd, &d->metrics,
+					       now_ns());
 			}
 		}
 	}
 }
 
+/*
+ * The signals the main loop reads from its signalfd.  Blocked from the
+ * start: one that came while the daemon loads its BPF programs would
+ * otherwise kill it (SIGHUP's default).
+ */
+static void loop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+}
+
 static int start(struct capymigd *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	char err[512];
+	char err[512], ep[24];
 	sigset_t mask;
 	int ret;
 
@@ -900,11 +847,7 @@ static int start(struct capymigd *d)
 		       "so no packet rates nor request boundaries");
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	loop_signals(&mask);
 	d->sig = signalfd(-1, &mask, SFD_CLOEXEC);
 	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	d->epoll = epoll_create1(EPOLL_CLOEXEC);
@@ -920,8 +863,13 @@ static int start(struct capymigd *d)
 	epoll_ctl(d->epoll, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	ev.data.fd = mnl_socket_get_fd(d->loads.sock);
 	epoll_ctl(d->epoll, EPOLL_CTL_ADD, ev.data.fd, &ev);
-	if (d->cfg.metrics.addr && open_metrics(d))
+	if (d->cfg.metrics.addr &&
+	    exporter_open(&d->exporter, d->epoll, &d->cfg.metrics)) {
+		logmsg(LOG_ERR, "metrics listener %s: %s",
+		       capymig_wire_endpoint_format(&d->cfg.metrics, ep),
+		       strerror(errno));
 		return -1;
+	}
 	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
 	/* The first decision on a whole window of LOADs, not on one. */
 	d->last_decide_ns = now_ns();
@@ -969,13 +917,16 @@ int main(int argc, char **argv)
 	struct capymigd *d;
 	bool check = false;
 	char err[512];
+	sigset_t mask;
 	int opt, ret;
 
+	loop_signals(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
 	d->config_path = CAPYMIGD_CONFIG_PATH;
-	d->metrics_fd = -1;
+	d->exporter.fd = -1;
 	while ((opt = getopt_long(argc, argv, "c:nvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -1036,6 +987,7 @@ int main(int argc, char **argv)
 	 */
 	if (d->have_monitor)
 		monitor_close(&d->mon);
+	exporter_close(&d->exporter);
 	tcpmig_nl_close(&d->loads);
 	tcpmig_nl_close(&d->ev);
 	tcpmig_nl_close(&d->req);

@@ -75,6 +75,8 @@ struct parse_ctx {
 	unsigned int line;	/* lines read: the one inih is on */
 	unsigned int error_line;
 	unsigned int target_line;
+	unsigned int long_line;	/* a line longer than inih reads */
+	int max_line;
 	char *err;
 	size_t err_len;
 };
@@ -106,12 +108,16 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max,
 	return errno || *end || *out < min || *out > max ? -1 : 0;
 }
 
-/* "ADDR:PORT ADDR:PORT ...", separated by spaces or commas. */
+/*
+ * "ADDR:PORT ADDR:PORT ...", separated by spaces or commas, added to the
+ * targets of earlier lines: a long list may take several (repeated keys,
+ * or lines that continue the value, indented).
+ */
 static const char *parse_targets(char *v, struct capymigd_config *cfg)
 {
+	unsigned int before = cfg->ntargets;
 	char *tok, *save;
 
-	cfg->ntargets = 0;
 	for (tok = strtok_r(v, " \t,", &save); tok;
 	     tok = strtok_r(NULL, " \t,", &save)) {
 		if (cfg->ntargets == CAPYMIGD_TARGETS_MAX)
@@ -120,7 +126,7 @@ static const char *parse_targets(char *v, struct capymigd_config *cfg)
 						&cfg->targets[cfg->ntargets++]))
 			return "want IPv4 ADDR:PORT endpoints";
 	}
-	return cfg->ntargets ? NULL : "no endpoint";
+	return cfg->ntargets > before ? NULL : "no endpoint";
 }
 
 /* Sets one key; returns NULL or why the value is refused. */
@@ -158,6 +164,9 @@ static const char *set_key(struct parse_ctx *ctx, const struct key *k,
 		memset(field, 0, sizeof(struct tcpmig_endpoint));
 		if (*value && capymig_wire_endpoint_parse(value, 0, field))
 			return "want an IPv4 ADDR:PORT, or nothing";
+		/* Unauthenticated: one address, never all of them. */
+		if (*value && !((struct tcpmig_endpoint *)field)->addr)
+			return "want a local address, not 0.0.0.0";
 		return NULL;
 	case K_TARGET:
 		ctx->target_line = ctx->line;
@@ -218,16 +227,23 @@ static int handler(void *user, const char *section, const char *name,
 	return 0;
 }
 
-/* inih's reader, counting lines so that the handler knows its own. */
+/*
+ * inih's reader, counting lines so that the handler knows its own.  A
+ * line longer than inih's buffer would come in pieces, the rest read as
+ * lines of their own: the file ends there for inih, and is refused.
+ */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *ctx = stream;
 	char *s = fgets(str, num, ctx->in);
 
-	/* A line longer than inih's buffer comes in pieces. */
-	if (s && (strchr(s, '\n') || feof(ctx->in)))
-		ctx->line++;
-	return s;
+	if (!s || strchr(s, '\n') || feof(ctx->in)) {
+		ctx->line += !!s;
+		return s;
+	}
+	ctx->long_line = ctx->line + 1;
+	ctx->max_line = num - 2;
+	return NULL;
 }
 
 int capymigd_config_parse(FILE *in, const char *name,
@@ -252,6 +268,13 @@ int capymigd_config_parse(FILE *in, const char *name,
 			 "or key = value", name, ret);
 	if (ret > 0)
 		return -1;
+	if (ctx.long_line) {
+		if (!ctx.error_line)
+			snprintf(err, err_len, "%s:%u: line longer than %d "
+				 "characters", name, ctx.long_line,
+				 ctx.max_line);
+		return -1;
+	}
 	if (parsed.target == CAPYMIGD_TARGET_ROUND_ROBIN &&
 	    !parsed.ntargets) {
 		snprintf(err, err_len, "%s:%u: [migration] target: "

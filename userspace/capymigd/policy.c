@@ -261,6 +261,16 @@ uint64_t policy_load_avg(const struct policy_load *acc)
 	return acc->pool_pps / acc->samples / acc->servers;
 }
 
+uint64_t policy_reactive_room(const struct policy_params *p,
+			      const struct policy_load *acc, uint64_t bound)
+{
+	if (!p->target_aware)
+		return UINT64_MAX;
+	if (!acc->target_samples)
+		return 0;
+	return bound + policy_load_avg(acc) * p->threshold_pct / 100;
+}
+
 static uint64_t conn_pps(const struct policy_conn *c)
 {
 	return c->pps;

@@ -164,6 +164,17 @@ unsigned int policy_proactive(const struct policy_params *p,
  * queue is often the heaviest, and moved to a server without room for
  * it, it piles up there in turn.  As policy_proactive().
  */
+/*
+ * The reactive policy's @room after a proactive decision whose room
+ * bound was @bound: that room and the threshold's band above the average
+ * -- a server stalled while the switch's counts are even has no room to
+ * offer, yet the reactive policy is for it; what it must not do is move
+ * a connection that takes the target beyond the threshold.  No target
+ * (a pool of one), no room; UINT64_MAX when not target-aware.
+ */
+uint64_t policy_reactive_room(const struct policy_params *p,
+			      const struct policy_load *acc, uint64_t bound);
+
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
 			     uint64_t now_ns, uint64_t room, unsigned int *out,

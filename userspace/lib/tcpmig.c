@@ -205,7 +205,8 @@ int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
 			if (len != sizeof(*tuple))
 				return -EINVAL;
 			memcpy(tuple, pos, sizeof(*tuple));
-			return 0;
+			return tuple->family == AF_INET ||
+			       tuple->family == AF_INET6 ? 0 : -EINVAL;
 		}
 		pos += padded;
 	}
@@ -312,8 +313,11 @@ static int export_reply(const struct nlmsghdr *nlh, void *data)
 	if (parse_reply(nlh, tb) || (!blob->data && !tb[TCPMIG_A_STATE_LEN]))
 		return MNL_CB_ERROR;
 	if (!tb[TCPMIG_A_STATE_CHUNK]) {
+		/* Written to our buffer: one reply, which says how much. */
+		if (blob->data || !ctx->buf || !tb[TCPMIG_A_STATE_LEN])
+			return MNL_CB_ERROR;
 		len = mnl_attr_get_u32(tb[TCPMIG_A_STATE_LEN]);
-		if (blob->data || !ctx->buf || len > ctx->room)
+		if (len > ctx->room)
 			return MNL_CB_ERROR;
 		blob->data = ctx->buf;
 		blob->len = ctx->expected = len;

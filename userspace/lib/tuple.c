@@ -112,7 +112,9 @@ char *capymig_endpoint_format(int family, const __be32 *addr, __be16 port,
 {
 	char host[INET6_ADDRSTRLEN];
 
-	inet_ntop(family, addr, host, sizeof(host));
+	/* A tuple read from a blob or the kernel may name no family. */
+	if (!inet_ntop(family, addr, host, sizeof(host)))
+		strcpy(host, "?");
 	sprintf(buf, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
 		ntohs(port));
 	return buf;

@@ -92,6 +92,23 @@ static void fixed_target(void **state)
 	assert_int_equal(cfg.fixed.port, htons(443));
 }
 
+/* Targets add up over repeated keys and continuation lines. */
+static void targets_on_several_lines(void **state)
+{
+	static const char text[] =
+		"[migration]\n"
+		"targets = 10.0.0.2:80\n"
+		"          10.0.0.3:80, 10.0.0.4:80\n"
+		"targets = 10.0.0.5:80\n";
+	struct capymigd_config cfg;
+	char err[256];
+
+	assert_int_equal(parse(text, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.ntargets, 4);
+	assert_int_equal(cfg.targets[0].addr, htonl(0x0a000002));
+	assert_int_equal(cfg.targets[3].addr, htonl(0x0a000005));
+}
+
 /* Each bad file, and the message it must get. */
 static const struct {
 	const char *text;
@@ -127,6 +144,16 @@ static const struct {
 	{ "[daemon]\nmetrics = localhost\n",
 	  "test.conf:2: [daemon] metrics: want an IPv4 ADDR:PORT, or "
 	  "nothing" },
+	{ "[daemon]\nmetrics = 0.0.0.0:9100\n",
+	  "test.conf:2: [daemon] metrics: want a local address, not 0.0.0.0" },
+	/* Cut by inih's buffer, its tail would pass for another line. */
+	{ "[migration]\n"
+	  "targets = 10.0.0.1:80 10.0.0.2:80 10.0.0.3:80 10.0.0.4:80 "
+	  "10.0.0.5:80 10.0.0.6:80 10.0.0.7:80 10.0.0.8:80 10.0.0.9:80 "
+	  "10.0.0.10:80 10.0.0.11:80 10.0.0.12:80 10.0.0.13:80 "
+	  "10.0.0.14:80 10.0.0.15:80 10.0.0.16:80\n"
+	  "rate = 5\n",
+	  "test.conf:2: line longer than 198 characters" },
 };
 
 static void bad_files(void **state)
@@ -164,6 +191,7 @@ int main(void)
 		cmocka_unit_test(empty_is_defaults),
 		cmocka_unit_test(good_file),
 		cmocka_unit_test(fixed_target),
+		cmocka_unit_test(targets_on_several_lines),
 		cmocka_unit_test(bad_files),
 		cmocka_unit_test(missing_file),
 	};

@@ -329,6 +329,24 @@ static void reactive_within_the_target_room(void **state)
 	assert_int_equal(out[0], 0);
 }
 
+static void reactive_room(void **state)
+{
+	struct policy_params p = aware;
+	struct policy_load acc = {};
+
+	/* A pool of one: no target, nowhere to shed to. */
+	policy_load_add(&acc, 1000, 1000, 1, TCPMIG_LOAD_NO_TARGET);
+	assert_int_equal(policy_reactive_room(&p, &acc, 0), 0);
+	/* A target without room: the threshold's band above the average. */
+	policy_load_add(&acc, 1000, 3000, 2, 1000);
+	assert_int_equal(policy_reactive_room(&p, &acc, 0),
+			 1000 * p.threshold_pct / 100);
+	assert_int_equal(policy_reactive_room(&p, &acc, 200),
+			 200 + 1000 * p.threshold_pct / 100);
+	p.target_aware = false;
+	assert_int_equal(policy_reactive_room(&p, &acc, 0), UINT64_MAX);
+}
+
 static void rate_limit(void **state)
 {
 	struct policy_bucket b;
@@ -829,6 +847,7 @@ int main(void)
 		cmocka_unit_test(proactive_takes_the_target_at_its_highest),
 		cmocka_unit_test(reactive),
 		cmocka_unit_test(reactive_within_the_target_room),
+		cmocka_unit_test(reactive_room),
 		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(exact_is_optimal),
 		cmocka_unit_test(greedy_against_optimum),

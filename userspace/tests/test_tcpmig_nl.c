@@ -378,6 +378,9 @@ static void blob_tuple_rejects_damage(void **state)
 	blob.len = put_blob(raw, &t, sizeof(t));
 	raw[0] ^= 1;			/* magic */
 	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
+	t.family = AF_UNIX;		/* no address family of ours */
+	blob.len = put_blob(raw, &t, sizeof(t));
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
 }
 
 int main(void)

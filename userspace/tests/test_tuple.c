@@ -74,6 +74,15 @@ static void formats_both_families(void **state)
 			    "[fd00::1]:443 -> [fd00::2]:9");
 }
 
+static void formats_an_unknown_family(void **state)
+{
+	char buf[CAPYMIG_TUPLE_STRLEN];
+	struct capymig_tuple t = { .family = 0, .local_port = htons(80),
+				   .remote_port = htons(9) };
+
+	assert_string_equal(capymig_tuple_format(&t, buf), "?:80 -> ?:9");
+}
+
 /* A loopback connection named from its accepting end. */
 static void names_an_accepted_socket(void **state)
 {
@@ -140,6 +149,7 @@ int main(void)
 		cmocka_unit_test(parses_bracketed_ipv6),
 		cmocka_unit_test(rejects_bad_endpoints),
 		cmocka_unit_test(formats_both_families),
+		cmocka_unit_test(formats_an_unknown_family),
 		cmocka_unit_test(names_an_accepted_socket),
 		cmocka_unit_test(names_v4_mapped_as_ipv4),
 	};
