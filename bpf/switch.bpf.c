@@ -952,6 +952,31 @@ static __always_inline int tcpmig_drop(__u32 counter)
 	return TC_ACT_SHOT;
 }
 
+/*
+ * Whether @p came in on the interface the switch reaches its source
+ * through (strict reverse path, RFC 3704): a pool host's address as the
+ * source proves nothing on its own, and a client could forge TCPMig from
+ * a server's address -- an ABORT or a PREPARE-ACK re-points anyone's
+ * connection.  The routing table says where the pool is, as for
+ * forwarding; a server reached over several paths (ECMP) is not.
+ */
+static __always_inline bool from_its_side(const struct packet *p)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.l4_protocol = IPPROTO_UDP,
+		.ipv4_src = p->dst.addr,
+		.ipv4_dst = p->src.addr,
+		.ifindex = p->skb->ingress_ifindex,
+	};
+	long ret = bpf_fib_lookup(p->skb, &fib, sizeof(fib), 0);
+
+	/* The way there is known even without a neighbour entry yet. */
+	return (ret == BPF_FIB_LKUP_RET_SUCCESS ||
+		ret == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	       fib.ifindex == p->skb->ingress_ifindex;
+}
+
 static __always_inline int tcpmig_packet(struct packet *p)
 {
 	__u32 len = p->udp_len - sizeof(struct udphdr);
@@ -973,7 +998,8 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	     len != tcpmig_msg_len(h.type)) ||
 	    h.client.pad || h.origin.pad || h.target.pad)
 		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
-	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr))
+	if (!bpf_map_lookup_elem(&pool_hosts, &p->src.addr) ||
+	    !from_its_side(p))
 		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
 	if (h.type == TCPMIG_MSG_REGISTER && !h.origin.port) {
 		if (p->dst.addr != cfg.switch_addr)
@@ -1038,21 +1064,43 @@ static __always_inline int tcpmig_packet(struct packet *p)
 /* Where the TCP flags are, and how far a TCP header is read. */
 #define TCP_FLAGS_OFF	13
 
-static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
+/*
+ * TCPMig never leaves a message to IP fragmentation (a CONN-STATE comes
+ * in pieces of its own): a fragmented one is forged, and would pass the
+ * switch unchecked, since fragments are not parsed.  Its first fragment,
+ * which holds the UDP header, is dropped, and the datagram with it.
+ */
+static __always_inline bool tcpmig_fragment(struct __sk_buff *skb,
+					    const struct iphdr *ip, __u32 ihl)
+{
+	struct udphdr *udp;
+
+	if (!cfg.tcpmig_port || ip->protocol != IPPROTO_UDP ||
+	    (ip->frag_off & bpf_htons(IP_OFFSET)))
+		return false;
+	udp = header(skb, ETH_HLEN + ihl, sizeof(*udp));
+	return udp && udp->dest == cfg.tcpmig_port;
+}
+
+enum parsed { PARSED, NOT_PARSED, FORGED };
+
+static __always_inline enum parsed parse(struct __sk_buff *skb,
+					 struct packet *p)
 {
 	struct iphdr *ip;
 	__be16 *ports;
 	__u32 ihl;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return false;
+		return NOT_PARSED;
 	ip = header(skb, ETH_HLEN, sizeof(*ip));
 	if (!ip)
-		return false;
+		return NOT_PARSED;
 	ihl = ip->ihl * 4;
-	if (ip->version != 4 || ihl < sizeof(*ip) ||
-	    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
-		return false;
+	if (ip->version != 4 || ihl < sizeof(*ip))
+		return NOT_PARSED;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return tcpmig_fragment(skb, ip, ihl) ? FORGED : NOT_PARSED;
 	p->skb = skb;
 	p->proto = ip->protocol;
 	p->l4_off = ETH_HLEN + ihl;
@@ -1062,19 +1110,19 @@ static __always_inline bool parse(struct __sk_buff *skb, struct packet *p)
 	if (p->proto == IPPROTO_TCP) {
 		ports = header(skb, p->l4_off, TCP_FLAGS_OFF + 1);
 		if (!ports)
-			return false;
+			return NOT_PARSED;
 		p->tcp_flags = ((__u8 *)ports)[TCP_FLAGS_OFF];
 	} else if (p->proto == IPPROTO_UDP) {
 		ports = header(skb, p->l4_off, sizeof(struct udphdr));
 		if (!ports)
-			return false;
+			return NOT_PARSED;
 		p->udp_len = bpf_ntohs(((struct udphdr *)ports)->len);
 	} else {
-		return false;
+		return NOT_PARSED;
 	}
 	p->src.port = ports[0];
 	p->dst.port = ports[1];
-	return true;
+	return PARSED;
 }
 
 /*
@@ -1162,8 +1210,14 @@ int capymig_switch(struct __sk_buff *skb)
 	struct packet p;
 	int action;
 
-	if (!parse(skb, &p))
+	switch (parse(skb, &p)) {
+	case NOT_PARSED:
 		return TC_ACT_OK;
+	case FORGED:
+		return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+	case PARSED:
+		break;
+	}
 	action = verdict(&p);
 	return action == TC_ACT_OK ? route(&p) : action;
 }

@@ -7,7 +7,10 @@
  * BPF_PROG_TEST_RUN and checks the verdict, the frame that comes out
  * (addresses, and checksums recomputed here from scratch), the tables and
  * the counters.  The program is loaded once: cases use clients of their
- * own and compare counters before and after.
+ * own and compare counters before and after.  They run in a network
+ * namespace of their own, whose routes put the servers on one side of
+ * the switch and the clients on another: each frame comes in on its
+ * source's side, unless a case says otherwise.
  *
  * Exit status: 0 all passed, 1 a check failed, 4 skipped (not root, or no
  * BTF).
@@ -36,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		120
+#define PLAN		125
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -161,9 +164,70 @@ static int run_prog(struct bpf_program *prog, struct frame *in,
 	return opts.retval;
 }
 
+/*
+ * The switch's two sides in the namespace the cases run in: the servers'
+ * subnets, 10.10.1.0/24 and on, are routed to one interface, the rest to
+ * the other.  The switch takes TCPMig only from a pool host's side.
+ */
+static int servers_side, clients_side;
+/* The interface frames come in on; 0: their source's side. */
+static int ingress;
+
+static int write_sysctl(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+	int err;
+
+	if (!f)
+		return -errno;
+	err = fputs(value, f) < 0 ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+static int sides_setup(void)
+{
+	char cmd[512];
+	int n, i;
+
+	n = snprintf(cmd, sizeof(cmd),
+		     "ip link add sw-srv type veth peer name srv-sw &&"
+		     " ip link add sw-cli type veth peer name cli-sw &&"
+		     " for l in sw-srv srv-sw sw-cli cli-sw; do"
+		     " ip link set $l up || exit; done &&"
+		     " ip address add 10.10.0.1/24 dev sw-cli &&"
+		     " ip route add default dev sw-cli");
+	for (i = 0; i < NSERVERS; i++)
+		n += snprintf(cmd + n, sizeof(cmd) - n,
+			      " && ip address add 10.10.%d.1/24 dev sw-srv",
+			      i + 1);
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	if (system(cmd))
+		return -EIO;
+	servers_side = if_nametoindex("sw-srv");
+	clients_side = if_nametoindex("sw-cli");
+	if (!servers_side || !clients_side)
+		return -ENODEV;
+	return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+}
+
+static int side_of(__be32 addr)
+{
+	__u32 net = ntohl(addr) >> 8;
+
+	return net >= 0x0a0a01 && net <= 0x0a0a00 + NSERVERS ? servers_side :
+							       clients_side;
+}
+
 static int run(struct frame *in, struct frame *out)
 {
-	return run_prog(skel->progs.capymig_switch, in, out, NULL);
+	struct __sk_buff ctx = {
+		.ingress_ifindex = ingress ?: side_of(frame_src(in).addr),
+	};
+
+	return run_prog(skel->progs.capymig_switch, in, out, &ctx);
 }
 
 /* --- tables -------------------------------------------------------------- */
@@ -1241,6 +1305,42 @@ static void test_spoofed(void)
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
 		   "ABORT-ACK from the target to the origin passes untouched");
+
+	/* A client's forgeries, from servers' addresses, on its side. */
+	ingress = clients_side;
+	v = prepare_ack(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 5 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 0,
+		   "PREPARE-ACK from a server's address come in on the "
+		   "clients' side: dropped as spoofed, nothing installed");
+	h = msg(TCPMIG_MSG_ABORT, c, srv[0], none);
+	tcpmig_frame(&in, srv[0].addr, switch_addr, &h, NULL, 0);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 6 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 0,
+		   "... an ABORT: dropped, nothing withdrawn");
+	v = register_msg(srv[3], switch_addr, TCPMIG_REGISTER_F_DRAINING, 1);
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 7 &&
+		   delta(&s, CAPYMIG_SW_CNT_REGISTERS) == 0,
+		   "... a REGISTER: dropped, the server not marked draining");
+	ingress = 0;
+
+	/* TCPMig is never IP-fragmented: a fragment is a forgery. */
+	h = msg(TCPMIG_MSG_PREPARE_ACK, c, srv[0], srv[1]);
+	tcpmig_frame(&in, srv[1].addr, srv[0].addr, &h, NULL, 0);
+	ip_of(&in)->frag_off = htons(0x2000);	/* more fragments */
+	fix_checksums(&in);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_MALFORMED) == 1,
+		   "the first fragment of a TCPMig datagram: dropped, counted "
+		   "malformed");
+	ip_of(&in)->frag_off = htons(0x2000 | 1);
+	fix_checksums(&in);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "a later fragment passes untouched (with nothing to make a "
+		   "datagram of)");
 }
 
 /* Runs the reaper over @count slots from @start; its return value. */
@@ -1382,19 +1482,6 @@ static void test_reap_wrap(void)
 
 static int rt0;
 
-static int write_sysctl(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-	int err;
-
-	if (!f)
-		return -errno;
-	err = fputs(value, f) < 0 ? -EIO : 0;
-	if (fclose(f) && !err)
-		err = -errno;
-	return err;
-}
-
 static int route_setup(void)
 {
 	static const char links[] =
@@ -1485,7 +1572,9 @@ static void test_route(void)
 		   "neighbour entry's address, the TTL one less, checksums "
 		   "valid");
 
+	ingress = if_nametoindex("rt1");	/* srv[0]'s side here */
 	prepare_ack(moved, srv[1], srv[0], &out);
+	ingress = 0;
 	tcp_frame(&in, moved, srv[1], TH_ACK);
 	tap_result(forwarded(&in, RT1_MAC, SRV0_MAC, moved, srv[0]),
 		   "a migrated connection's segment is rewritten to its "
@@ -1566,7 +1655,7 @@ int main(void)
 		       strerror(errno));
 		return KSFT_FAIL;
 	}
-	err = setup();
+	err = setup() ?: sides_setup();
 	if (err) {
 		printf("Bail out! setting up the pool: %s\n", strerror(-err));
 		return KSFT_FAIL;
