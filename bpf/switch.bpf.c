@@ -343,12 +343,16 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
  * @map's entry: copies the record to @rec, notes the time and a FIN, and
- * clears the entry on a RST.  With @service, only an entry for a
+ * a RST as FINs both ways.  With @service, only an entry for a
  * connection to it is used.
  *
- * Once FINs went both ways the entry stays until the reaper's closed
- * timeout: no segment tells the switch that the connection's last one
- * passed.  FINs may cross, and then each end acknowledges the other's
+ * Once FINs went both ways, or a RST passed, the entry stays until the
+ * reaper's closed timeout: no segment tells the switch that the
+ * connection's last one passed.  A RST is no proof either: the switch
+ * does not know the sequence numbers that would make it acceptable, and
+ * anyone can send one from the client's address; one the server ignores
+ * must not take away the route of a connection that goes on (whose
+ * segments keep the entry from the reaper).  FINs may cross, and then each end acknowledges the other's
  * after it acknowledged its own; a last ACK may be lost, and its FIN sent
  * again.  Any of those, no longer rewritten, would reach the client from
  * the server's own address, and the client would answer with a reset.
@@ -381,7 +385,7 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 		res = USE_MISS;
 	} else if (tcp_flags & TH_RST) {
 		res = USE_RESET;
-		slot_clear(slot);
+		slot->rec.state = now | FIN_BOTH;
 	} else {
 		slot->rec.state = now | (rec->state & CAPYMIG_SW_FIN_MASK) |
 				  (tcp_flags & TH_FIN ? fin : 0);
@@ -391,9 +395,10 @@ unlock:
 
 	if (res == USE_MISS)
 		return false;
-	if (res != USE_HIT) {
-		count(res == USE_RESET ? CAPYMIG_SW_CNT_RESET :
-					 CAPYMIG_SW_CNT_CLOSED, 1);
+	if (res == USE_RESET)
+		count(CAPYMIG_SW_CNT_RESET, 1);
+	if (res == USE_REUSED) {
+		count(CAPYMIG_SW_CNT_CLOSED, 1);
 		count(gauge, -1);
 	}
 	return res != USE_REUSED;

@@ -852,7 +852,7 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_MIG_STALE,	/* PREPARE-ACK dropped: not the owner */
 	CAPYMIG_SW_CNT_MIG_ABORTED,	/* entry withdrawn by an ABORT */
 	CAPYMIG_SW_CNT_CLOSED,		/* closed connections' entries gone */
-	CAPYMIG_SW_CNT_RESET,		/* entries gone with a RST */
+	CAPYMIG_SW_CNT_RESET,		/* entries closed by a RST */
 	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
 	CAPYMIG_SW_CNT_PREPARES,	/* PREPAREs sent on to their target */
 	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs dropped: no target */
