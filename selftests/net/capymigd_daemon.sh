@@ -22,7 +22,9 @@
 # capymigd runs on each server, with the server monitor attached to the
 # application's cgroup and pinned; the application never writes, so it
 # has no request boundary (any_point = yes).  Metrics on 127.0.0.1:9467,
-# which silent clients cannot make the daemon wait on.
+# which silent clients cannot make the daemon wait on.  A daemon whose
+# pinned monitor's cgroup was made anew, or is no longer the configured
+# one, attaches the monitor to the configured cgroup.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -32,7 +34,7 @@ METRICS=127.0.0.1:9467
 
 require_root
 require_module
-require_cmd capymig-switchd capymigd capyctl socat curl nsenter
+require_cmd capymig-switchd capymigd capyctl socat curl nsenter bpftool jq
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
@@ -169,7 +171,7 @@ log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
 
 # Everything is set up: from here on, no more skipping.
-tap_plan 12
+tap_plan 14
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -283,5 +285,35 @@ wait_for 20 sh -c "! kill -0 $writer 2>/dev/null"
 cat "$tmp/part1" "$tmp/part2" >"$tmp/sent"
 tap_check "the target received the whole stream, in order" \
 	cmp "$tmp/received" "$tmp/sent"
-tap_diag "$(sed 's/^/daemon: /' "$log" "$tmp/restarted.log")"
+# The target's daemon, stopped, left its monitor's link pinned.  Its
+# service's cgroup made anew (systemd does so at each start), then
+# another cgroup configured: each start watches the cgroup configured.
+# link_on CGROUP: the pinned link attaches the target's monitor there.
+link_on()
+{
+	[ "$(bpftool -j link show pinned "${pin[target]}/link" |
+	     jq .cgroup_id)" = "$(stat -c %i "$1")" ]
+}
+
+# start_target CGROUP: the target's daemon started for CGROUP.
+start_target()
+{
+	write_config "$tmp/target.conf" yes 10 "$1" "${pin[target]}"
+	spawn tdaemon "$tns" capymigd -c "$tmp/target.conf" \
+		>/dev/null 2>>"$tmp/target.log"
+}
+
+wait_for 10 rmdir "${cg[target]}" && mkdir "${cg[target]}"
+start_target "${cg[target]}"
+tap_check "restarted after its service's cgroup was made anew, a daemon \
+watches the new one" wait_for 20 link_on "${cg[target]}"
+kill "$tdaemon"
+wait "$tdaemon" 2>/dev/null
+mkdir "${cg[target]}-other"
+on_exit "rmdir ${cg[target]}-other"
+start_target "${cg[target]}-other"
+tap_check "... and after its configuration names another cgroup, that one" \
+	wait_for 20 link_on "${cg[target]}-other"
+tap_diag "$(sed 's/^/daemon: /' "$log" "$tmp/restarted.log" \
+	"$tmp/target.log")"
 tap_done

@@ -40,9 +40,36 @@ static int pin_maps(struct monitor *m, const char *pin)
 }
 
 /*
+ * The link pinned at @path by an earlier start, if it still attaches to
+ * @cgroup_fd's cgroup (v2: its id is its directory's inode number).
+ * Else it is unpinned, and released: a cgroup removed leaves its links
+ * attached to nothing (systemd makes a service's cgroup anew at each
+ * start), and a cgroup the configuration no longer names is not watched.
+ */
+static struct bpf_link *pinned_link(const char *path, int cgroup_fd)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct bpf_link *link;
+	struct stat st;
+
+	if (access(path, F_OK))
+		return NULL;
+	link = bpf_link__open(path);
+	if (link && !fstat(cgroup_fd, &st) &&
+	    !bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) &&
+	    info.type == BPF_LINK_TYPE_CGROUP &&
+	    info.cgroup.cgroup_id == st.st_ino)
+		return link;
+	bpf_link__destroy(link);
+	unlink(path);
+	return NULL;
+}
+
+/*
  * The link pinned by an earlier start gets the program just loaded, so
- * that the monitor never stops watching; the first start attaches and
- * pins it.
+ * that the monitor never stops watching; the first start, or one whose
+ * cgroup is not the pinned link's, attaches and pins it.
  */
 static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 {
@@ -51,7 +78,7 @@ static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 
 	if (*pin) {
 		snprintf(path, sizeof(path), "%s/link", pin);
-		m->link = access(path, F_OK) ? NULL : bpf_link__open(path);
+		m->link = pinned_link(path, cgroup_fd);
 		if (m->link)
 			return bpf_link__update_program(m->link, prog);
 	}
