@@ -352,10 +352,11 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
  * does not know the sequence numbers that would make it acceptable, and
  * anyone can send one from the client's address; one the server ignores
  * must not take away the route of a connection that goes on (whose
- * segments keep the entry from the reaper).  FINs may cross, and then each end acknowledges the other's
- * after it acknowledged its own; a last ACK may be lost, and its FIN sent
- * again.  Any of those, no longer rewritten, would reach the client from
- * the server's own address, and the client would answer with a reset.
+ * segments keep the entry from the reaper).  FINs may cross, and then
+ * each end acknowledges the other's after it acknowledged its own; a last
+ * ACK may be lost, and its FIN sent again.  Any of those, no longer
+ * rewritten, would reach the client from the server's own address, and
+ * the client would answer with a reset.
  * The client's SYN on a closed entry opens a new connection from the same
  * endpoint: the entry is the old one's and goes, and the SYN misses.
  */

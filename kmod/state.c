@@ -254,7 +254,7 @@ static const char *(*const checks[])(const struct capymig_state *) = {
 /* Reads a blob where it lies, in order. */
 struct blob_reader {
 	struct iov_iter it;	/* at the next byte; its count: bytes left */
-	bool fault;		/* the requester's memory could not be read */
+	bool fault;		/* the requester's memory was unreadable */
 };
 
 /*

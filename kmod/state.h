@@ -85,9 +85,10 @@ void capymig_blob_free(struct capymig_blob *blob);
 
 /*
  * Decoding: checks the blob at @from, record by record, and fills @st,
- * whose queues then point into the blob, which must outlive @st.  On error, @msg says what is wrong; -EFAULT if the
- * blob is in the requester's memory and cannot be read.
- * capymig_state_decode() does it for a blob in memory of its own.
+ * whose queues then point into the blob, which must outlive @st.  On
+ * error, @msg says what is wrong; -EFAULT if the blob is in the
+ * requester's memory and cannot be read.  capymig_state_decode() does it
+ * for a blob in memory of its own.
  */
 int capymig_state_decode_iter(const struct iov_iter *from,
 			      struct capymig_state *st, const char **msg);

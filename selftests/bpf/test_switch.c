@@ -835,7 +835,8 @@ static void test_close(void)
 	c = migrated_client();
 	to = answer(srv[1], c, TH_RST | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[0]) && sums &&
-		   mig_entry(c, &slot) == 0 && fin_flags(&slot) == CAPYMIG_SW_FIN_MASK,
+		   mig_entry(c, &slot) == 0 &&
+		   fin_flags(&slot) == CAPYMIG_SW_FIN_MASK,
 		   "the target's RST comes from the origin, closes the entry");
 
 	c = migrated_client();

@@ -23,9 +23,9 @@
  * matching header), every header byte flipped, each record-level fault,
  * inconsistent sequence numbers, larger than TCPMIG_STATE_MAX; an unknown
  * optional record is skipped; a blob read in place (larger than a page,
- * for a descriptor) with a page of it unreadable.  Then 2000 random mutations of a valid
- * blob (fixed seed): each is imported or refused, never sends on refusal,
- * and what is imported is a sane connection.  At the end the namespace's
+ * for a descriptor) with a page of it unreadable.  Then 2000 random
+ * mutations of a valid blob (fixed seed): each is imported or refused,
+ * never sends on refusal, and what is imported is a sane connection.  At the end the namespace's
  * TCP sockets are back to where they started, and the system's orphans
  * and allocated ones no more than then.
  */

@@ -858,8 +858,8 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs dropped: no target */
 	CAPYMIG_SW_CNT_REGISTERS,	/* REGISTERs recorded */
 	CAPYMIG_SW_CNT_MALFORMED,	/* TCPMig dropped: malformed */
-	CAPYMIG_SW_CNT_SPOOFED,		/* TCPMig dropped: not from the pool,
-					 * or not from its side */
+	/* TCPMig dropped: not from the pool, or not from its side */
+	CAPYMIG_SW_CNT_SPOOFED,
 	/* Gauges: incremented and decremented, read modulo 2^64. */
 	CAPYMIG_SW_CNT_MIG_ENTRIES,	/* migration entries in use */
 	CAPYMIG_SW_CNT_PLACE_ENTRIES,	/* placement entries in use */
