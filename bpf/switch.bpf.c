@@ -268,50 +268,85 @@ static __always_inline bool table_read(void *map,
 	return found;
 }
 
-enum install_result { INSTALL_NEW, INSTALL_UPDATED, INSTALL_FULL };
-
 /*
  * Points the entry of @rec's client at @rec's target (its time @rec's, its
- * FIN flags kept), or installs @rec in a free slot of level 0, else of
- * level 1.
+ * flags kept); false if there is none.
  */
-static __always_inline enum install_result
-table_install(void *map, const struct capymig_sw_migration *rec)
+static __always_inline bool table_update(void *map,
+					 const struct capymig_sw_migration *rec)
 {
-	__u64 raw = ep_raw(&rec->client);
-	struct capymig_sw_slot *slot;
-	__u32 level, idx;
+	struct capymig_sw_slot *slot = table_find(map, &rec->client);
 	bool done = false;
 
-	slot = table_find(map, &rec->client);
-	if (slot) {
-		bpf_spin_lock(&slot->lock);
-		if (slot_key(slot) == raw) {
-			slot->rec.target = rec->target;
-			slot->rec.state = (slot->rec.state &
-					   CAPYMIG_SW_FIN_MASK) |
-					  (rec->state & ~CAPYMIG_SW_FIN_MASK);
-			done = true;
-		}
-		bpf_spin_unlock(&slot->lock);
-		if (done)
-			return INSTALL_UPDATED;
+	if (!slot)
+		return false;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) == ep_raw(&rec->client)) {
+		slot->rec.target = rec->target;
+		slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK) |
+				  (rec->state & ~CAPYMIG_SW_FLAGS_MASK);
+		done = true;
 	}
+	bpf_spin_unlock(&slot->lock);
+	return done;
+}
 
-	for (level = 0; level < CAPYMIG_SW_LEVELS; level++) {
-		idx = capymig_sw_slot_index(level, &rec->client);
-		slot = bpf_map_lookup_elem(map, &idx);
-		if (!slot)
-			continue;
-		bpf_spin_lock(&slot->lock);
-		if (!slot->rec.client.addr) {
-			slot->rec = *rec;
-			done = true;
-		}
-		bpf_spin_unlock(&slot->lock);
-		if (done)
-			return INSTALL_NEW;
+enum install_result {
+	INSTALL_NEW,
+	INSTALL_EVICTED,	/* in an unanswered placement's slot */
+	INSTALL_UPDATED,
+	INSTALL_FULL,
+};
+
+/*
+ * Whether the record @held, in a slot a new placement of time @now finds
+ * taken, is a SYN no server answered, idle long enough to give way.
+ */
+static __always_inline bool evictable(const struct capymig_sw_migration *held,
+				      __u32 now)
+{
+	return !(held->state & CAPYMIG_SW_ANSWERED) &&
+	       capymig_sw_idle(now, held->state) >=
+	       (__s32)(CAPYMIG_SW_UNANSWERED_EVICT_MS * 1000000ULL >>
+		       CAPYMIG_SW_TIME_UNIT_SHIFT);
+}
+
+/* Writes @rec into @key's slot of @level if it is free, or @evict-able. */
+static __always_inline bool slot_take(void *map, __u32 level,
+				      const struct capymig_sw_migration *rec,
+				      bool evict)
+{
+	__u32 idx = capymig_sw_slot_index(level, &rec->client);
+	struct capymig_sw_slot *slot = bpf_map_lookup_elem(map, &idx);
+	bool done = false;
+
+	if (!slot)
+		return false;
+	bpf_spin_lock(&slot->lock);
+	if (evict ? slot->rec.client.addr && evictable(&slot->rec, rec->state) :
+		    !slot->rec.client.addr) {
+		slot->rec = *rec;
+		done = true;
 	}
+	bpf_spin_unlock(&slot->lock);
+	return done;
+}
+
+/*
+ * Updates the entry of @rec's client (table_update()), or installs @rec in
+ * a free slot of level 0, else of level 1; else, a placement (@evict), in
+ * the slot of an unanswered SYN's that gives way (evictable()).
+ */
+static __always_inline enum install_result
+table_install(void *map, const struct capymig_sw_migration *rec, bool evict)
+{
+	if (table_update(map, rec))
+		return INSTALL_UPDATED;
+	if (slot_take(map, 0, rec, false) || slot_take(map, 1, rec, false))
+		return INSTALL_NEW;
+	if (evict &&
+	    (slot_take(map, 0, rec, true) || slot_take(map, 1, rec, true)))
+		return INSTALL_EVICTED;
 	return INSTALL_FULL;
 }
 
@@ -342,8 +377,8 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
 /*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
- * @map's entry: copies the record to @rec, notes the time and a FIN, and
- * a RST as FINs both ways.  With @service, only an entry for a
+ * @map's entry: copies the record to @rec, notes the time, a FIN, a RST as
+ * FINs both ways, and that the server answered.  With @service, only an entry for a
  * connection to it is used.
  *
  * Once FINs went both ways, or a RST passed, the entry stays until the
@@ -386,10 +421,13 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 		res = USE_MISS;
 	} else if (tcp_flags & TH_RST) {
 		res = USE_RESET;
-		slot->rec.state = now | FIN_BOTH;
+		slot->rec.state = now | (rec->state & CAPYMIG_SW_FLAGS_MASK) |
+				  FIN_BOTH;
 	} else {
-		slot->rec.state = now | (rec->state & CAPYMIG_SW_FIN_MASK) |
-				  (tcp_flags & TH_FIN ? fin : 0);
+		slot->rec.state = now | (rec->state & CAPYMIG_SW_FLAGS_MASK) |
+				  (tcp_flags & TH_FIN ? fin : 0) |
+				  (fin == CAPYMIG_SW_FIN_SERVER ?
+				   CAPYMIG_SW_ANSWERED : 0);
 	}
 unlock:
 	bpf_spin_unlock(&slot->lock);
@@ -607,12 +645,15 @@ static __always_inline int place(struct packet *p, __u32 now)
 		return TC_ACT_SHOT;
 	}
 	rec.target = *to;
-	switch (table_install(&placements, &rec)) {
+	switch (table_install(&placements, &rec, true)) {
 	case INSTALL_FULL:
 		count(CAPYMIG_SW_CNT_PLACE_FULL, 1);
 		return TC_ACT_SHOT;
 	case INSTALL_NEW:
 		count(CAPYMIG_SW_CNT_PLACE_ENTRIES, 1);
+		break;
+	case INSTALL_EVICTED:
+		count(CAPYMIG_SW_CNT_PLACE_EVICTED, 1);
 		break;
 	case INSTALL_UPDATED:	/* the same SYN, on another CPU */
 		break;
@@ -766,7 +807,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	/* The connection's FINs so far, as its placement saw them. */
 	if (was_placed)
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
-	switch (table_install(&migrations, &rec)) {
+	switch (table_install(&migrations, &rec, false)) {
 	case INSTALL_NEW:
 		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
@@ -812,7 +853,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 			return none;
 		rec.service = placed.service;
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
-		if (table_install(&migrations, &rec) != INSTALL_NEW)
+		if (table_install(&migrations, &rec, false) != INSTALL_NEW)
 			return none;
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -821,11 +862,16 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	if (ep_eq(&mig.target, &rec.target) ||
 	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
 		return none;
+	/*
+	 * The entry may have gone since it was read, to the reaper or to
+	 * the client's next SYN on another CPU: the ABORT then has nothing
+	 * to withdraw, and must not install an entry of no service.
+	 */
 	if (ep_eq(&rec.target, was_placed ? &placed.target : &mig.service)) {
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
 			return none;
-	} else if (table_install(&migrations, &rec) != INSTALL_UPDATED) {
+	} else if (!table_update(&migrations, &rec)) {
 		return none;
 	}
 	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
@@ -1233,6 +1279,7 @@ struct reap_ctx {
 	__u32 now;
 	__s32 idle;
 	__s32 closed;
+	__s32 unanswered;
 	__u32 start;
 	__u32 reaped;
 };
@@ -1240,10 +1287,12 @@ struct reap_ctx {
 static int reap_slot(__u32 i, struct reap_ctx *ctx)
 {
 	__u32 idx = ctx->start + i, gauge;
+	bool reap, closed, placement;
 	struct capymig_sw_slot *slot;
-	bool reap, closed;
+	__s32 timeout;
 
-	if (idx < TABLE_SLOTS) {
+	placement = idx >= TABLE_SLOTS;
+	if (!placement) {
 		slot = bpf_map_lookup_elem(&migrations, &idx);
 		gauge = CAPYMIG_SW_CNT_MIG_ENTRIES;
 	} else {
@@ -1258,9 +1307,14 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 
 	bpf_spin_lock(&slot->lock);
 	closed = (slot->rec.state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH;
+	if (closed)
+		timeout = ctx->closed;
+	else if (placement && !(slot->rec.state & CAPYMIG_SW_ANSWERED))
+		timeout = ctx->unanswered;
+	else
+		timeout = ctx->idle;
 	reap = slot->rec.client.addr &&
-	       capymig_sw_idle(ctx->now, slot->rec.state) >=
-	       (closed ? ctx->closed : ctx->idle);
+	       capymig_sw_idle(ctx->now, slot->rec.state) >= timeout;
 	if (reap)
 		slot_clear(slot);
 	bpf_spin_unlock(&slot->lock);
@@ -1276,17 +1330,19 @@ static int reap_slot(__u32 i, struct reap_ctx *ctx)
 
 /*
  * @ms in units of CAPYMIG_SW_TIME(), rounded down; past the longest idle
- * time a state tells (2^29 units, 6.5 days), one that none reaches.
+ * time a state tells (2^28 units, 3.2 days), one that none reaches.
  */
 static __always_inline __s32 reap_units(__u32 ms)
 {
+	const __u32 longest = 1U << (31 - CAPYMIG_SW_TIME_SHIFT);
 	__u64 units = ms * 1000000ULL >> CAPYMIG_SW_TIME_UNIT_SHIFT;
 
-	return units < (1U << 29) ? units : 1U << 29;
+	return units < longest ? units : longest;
 }
 
 /*
- * Clears the entries idle too long, or closed and idle for the closed
+ * Clears the entries idle too long, closed and idle for the closed
+ * timeout, or placements of unanswered SYNs idle for the unanswered
  * timeout, in a range of slots (switch.h).
  */
 SEC("tc")
@@ -1296,6 +1352,7 @@ int capymig_switch_reap(struct __sk_buff *skb)
 		.now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns()),
 		.idle = reap_units(skb->cb[CAPYMIG_SW_REAP_IDLE_MS]),
 		.closed = reap_units(skb->cb[CAPYMIG_SW_REAP_CLOSED_MS]),
+		.unanswered = reap_units(skb->cb[CAPYMIG_SW_REAP_UNANSWERED_MS]),
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};
 

@@ -31,12 +31,12 @@ struct capymig_sw_slot {
 /*
  * How long before @now (a CAPYMIG_SW_TIME()) an entry whose state is
  * @state was last used, in units of CAPYMIG_SW_TIME(): the difference of
- * the two 30-bit times modulo 2^30, negative if @state is the later (a
+ * the two 29-bit times modulo 2^29, negative if @state is the later (a
  * packet used the entry after @now was read).
  */
 static inline __s32 capymig_sw_idle(__u32 now, __u32 state)
 {
-	__u32 mask = ~CAPYMIG_SW_FIN_MASK;
+	__u32 mask = ~CAPYMIG_SW_FLAGS_MASK;
 
 	return (__s32)((now & mask) - (state & mask)) >> CAPYMIG_SW_TIME_SHIFT;
 }
@@ -54,6 +54,8 @@ enum capymig_sw_reap_arg {
 					 * unit of CAPYMIG_SW_TIME()) */
 	CAPYMIG_SW_REAP_CLOSED_MS,	/* ... or, once FINs went both ways,
 					 * this long */
+	CAPYMIG_SW_REAP_UNANSWERED_MS,	/* ... or, placements of a SYN no
+					 * server answered, this long */
 };
 
 #define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)

@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		126
+#define PLAN		132
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -643,7 +643,8 @@ static void test_place_lwrr(void)
 
 static void test_place_fail(void)
 {
-	struct tcpmig_endpoint c = client();
+	struct tcpmig_endpoint c = client(), other;
+	struct capymig_sw_slot slot;
 	struct frame in, out;
 	struct snapshot s;
 	int v;
@@ -671,6 +672,33 @@ static void test_place_fail(void)
 		   delta(&s, CAPYMIG_SW_CNT_PLACE_FULL) == 1,
 		   "a SYN whose two placement slots are taken is dropped, "
 		   "counted");
+
+	/* Both slots held by SYNs unanswered for 2 s: level 0's gives way. */
+	slot_write(skel->maps.placements, capymig_sw_slot_index(0, &c),
+		   client(), srv[0], now_ns() - 2000000000ULL);
+	slot_write(skel->maps.placements, capymig_sw_slot_index(1, &c),
+		   client(), srv[0], now_ns() - 2000000000ULL);
+	snap(&s);
+	syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && place_entry(c, &slot) == 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_EVICTED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACED) == 1,
+		   "a SYN takes the slot of one unanswered for 2 s, counted");
+
+	/* Answered, or unanswered but for less than a second: they stay. */
+	other = client();
+	slot_write_flags(skel->maps.placements,
+			 capymig_sw_slot_index(0, &other), client(), srv[0],
+			 now_ns() - 2000000000ULL, CAPYMIG_SW_ANSWERED);
+	slot_write(skel->maps.placements, capymig_sw_slot_index(1, &other),
+		   client(), srv[0], now_ns() - 500000000ULL);
+	syn(other, &out, &v);
+	tap_result(v == TC_ACT_SHOT && place_entry(other, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_EVICTED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_FULL) == 1,
+		   "... not that of an answered one, nor of one unanswered "
+		   "for 0.5 s");
 }
 
 /* A PREPARE-TH_ACK from @target to @origin about @c's connection. */
@@ -1353,8 +1381,8 @@ static void test_spoofed(void)
 }
 
 /* Runs the reaper over @count slots from @start; its return value. */
-static int reap_closed(__u32 start, __u32 count, __u32 idle_ms,
-		       __u32 closed_ms)
+static int reap_timeouts(__u32 start, __u32 count, __u32 idle_ms,
+			 __u32 closed_ms, __u32 unanswered_ms)
 {
 	struct __sk_buff ctx = { 0 };
 	struct frame in = { .len = ETH_HLEN }, out;
@@ -1363,13 +1391,14 @@ static int reap_closed(__u32 start, __u32 count, __u32 idle_ms,
 	ctx.cb[CAPYMIG_SW_REAP_COUNT] = count;
 	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = idle_ms;
 	ctx.cb[CAPYMIG_SW_REAP_CLOSED_MS] = closed_ms;
+	ctx.cb[CAPYMIG_SW_REAP_UNANSWERED_MS] = unanswered_ms;
 	return run_prog(skel->progs.capymig_switch_reap, &in, &out, &ctx);
 }
 
-/* ... with closed entries reaped as late as idle ones. */
+/* ... with closed and unanswered entries reaped as late as idle ones. */
 static int reap(__u32 start, __u32 count, __u32 idle_ms)
 {
-	return reap_closed(start, count, idle_ms, idle_ms);
+	return reap_timeouts(start, count, idle_ms, idle_ms, idle_ms);
 }
 
 static void test_reap(void)
@@ -1420,10 +1449,10 @@ static void test_reap(void)
 	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &stale),
 		   stale, srv[1], now - 5000000000ULL);
 	snap(&s);
-	v = reap_closed(0, CAPYMIG_SW_REAP_SLOTS, 10000, 6000);
+	v = reap_timeouts(0, CAPYMIG_SW_REAP_SLOTS, 10000, 6000, 10000);
 	tap_result(v == 0 && mig_entry(fresh, &slot) == 0,
 		   "reaper: a closed entry stays for the closed timeout");
-	v = reap_closed(0, CAPYMIG_SW_REAP_SLOTS, 10000, 1000);
+	v = reap_timeouts(0, CAPYMIG_SW_REAP_SLOTS, 10000, 1000, 10000);
 	tap_result(v == 1 && mig_entry(fresh, &slot) < 0 &&
 		   mig_entry(stale, &slot) == 0 &&
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
@@ -1432,11 +1461,52 @@ static void test_reap(void)
 		   "idle stays");
 }
 
-/* The reaper's idle times, across the wrap of the 30-bit time. */
+/* A placement no server answered goes after the unanswered timeout. */
+static void test_reap_unanswered(void)
+{
+	struct tcpmig_endpoint c = client(), unanswered = client();
+	struct tcpmig_endpoint answered = client(), migrated = client();
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	bool sums;
+	int x, v;
+
+	reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	x = syn(c, &(struct frame){ 0 }, &v);
+	tap_result(x >= 0 && place_entry(c, &slot) >= 0 &&
+		   !(slot.rec.state & CAPYMIG_SW_ANSWERED),
+		   "a SYN's placement is unanswered");
+	answer(srv[x < 0 ? 0 : x], c, TH_SYN | TH_ACK, &v, &sums);
+	tap_result(place_entry(c, &slot) >= 0 &&
+		   (slot.rec.state & CAPYMIG_SW_ANSWERED),
+		   "... until the server's SYN-ACK passes");
+
+	snap(&s);
+	slot_write(skel->maps.placements, capymig_sw_slot_index(0, &unanswered),
+		   unanswered, srv[0], now_ns() - 3000000000ULL);
+	slot_write_flags(skel->maps.placements,
+			 capymig_sw_slot_index(0, &answered), answered, srv[0],
+			 now_ns() - 3000000000ULL, CAPYMIG_SW_ANSWERED);
+	slot_write(skel->maps.migrations, capymig_sw_slot_index(0, &migrated),
+		   migrated, srv[1], now_ns() - 3000000000ULL);
+	v = reap_timeouts(0, CAPYMIG_SW_REAP_SLOTS, 10000, 10000, 2000);
+	tap_result(v == 1 && place_entry(unanswered, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_REAPED) == 1,
+		   "reaper: an unanswered placement idle 3 s goes after the "
+		   "unanswered timeout (2 s)");
+	tap_result(place_entry(answered, &slot) == 0 &&
+		   mig_entry(migrated, &slot) == 0 &&
+		   place_entry(c, &slot) >= 0,
+		   "reaper: ... an answered one and a migration entry stay");
+}
+
+/* The reaper's idle times, across the wrap of the 29-bit time. */
 static void test_reap_wrap(void)
 {
-	/* 2^50 ns is 2^30 units: the time in a state wraps there. */
-	const __u64 wrap = 1ULL << 50, unit = 1ULL << 20;
+	/* 2^49 ns is 2^29 units: the time in a state wraps there. */
+	const __u64 wrap = 1ULL << (32 - CAPYMIG_SW_TIME_SHIFT +
+				    CAPYMIG_SW_TIME_UNIT_SHIFT);
+	const __u64 unit = 1ULL << CAPYMIG_SW_TIME_UNIT_SHIFT;
 	__u32 now = CAPYMIG_SW_TIME(now_ns()) >> CAPYMIG_SW_TIME_SHIFT;
 	struct tcpmig_endpoint old = client(), later = client();
 	struct capymig_sw_slot slot;
@@ -1459,8 +1529,8 @@ static void test_reap_wrap(void)
 	tap_result(v == 0 && mig_entry(later, &slot) == 0,
 		   "reaper: an entry used after its clock read is not idle");
 
-	if (now >= (1U << 29) - 1000) {
-		tap_skip("the clock is past the first half of its 30-bit "
+	if (now >= (1U << (31 - CAPYMIG_SW_TIME_SHIFT)) - 1000) {
+		tap_skip("the clock is past the first half of its 29-bit "
 			 "period", "reaper: an entry seen before the wrap");
 		return;
 	}
@@ -1686,6 +1756,7 @@ int main(void)
 	test_malformed();
 	test_spoofed();
 	test_reap();
+	test_reap_unanswered();
 	test_reap_wrap();
 	test_route();
 

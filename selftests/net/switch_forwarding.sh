@@ -30,7 +30,7 @@ readonly PEER_CHECKS=17
 
 require_root
 require_cmd jq capymig-switchd switch_peers
-tap_plan $((PEER_CHECKS + 9))
+tap_plan $((PEER_CHECKS + 11))
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
@@ -107,9 +107,11 @@ wait $agent
 tap_check "... and detaches on exit" eval '! attached'
 
 # With --stack-forwarding, the stack forwards what the data plane passes
-# on: 20 datagrams from the client to s1 (no answer but ICMP).
-ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S 10.10.1.2:8080 \
-	--stack-forwarding 2>>"$tmp/agent.log" &
+# on: 20 datagrams from the client to s1 (no answer but ICMP).  The one
+# server, 10.10.9.9, is nowhere: a SYN placed on it is never answered.
+ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:80 -a $SW_ADDR \
+	-S 10.10.9.9:8080 --heartbeat-timeout 0 --unanswered-timeout 1500 \
+	--sweep 100 --stack-forwarding 2>>"$tmp/agent.log" &
 agent=$!
 on_exit kill $agent
 wait_for 10 attached
@@ -120,6 +122,17 @@ tap_check "--stack-forwarding: the stack forwards what the data plane passes on"
 	test $(($(stack_forwarded) - before)) -ge 20
 tap_check "... and the dump says so" \
 	dump_is '.forwarding == "stack"'
+
+# A connection that never gets an answer: killed once placed, before
+# its SYN is sent many times.
+ip netns exec "${sw_host[0]}" bash -c "exec 3<>/dev/tcp/$SW_VIP/80" \
+	2>/dev/null &
+connecting=$!
+tap_check "a SYN no server answers gets a placement" \
+	wait_for 10 dump_is '.counters.placed == 1 and .placement_entries == 1'
+kill $connecting
+tap_check "... which goes to --unanswered-timeout (1.5 s), idle 300 s" \
+	wait_for 5 dump_is '.placement_entries == 0 and .counters.reaped == 1'
 
 [ "$tap_failed" -eq 0 ] || tap_diag "agent log:" "$(cat "$tmp/agent.log")"
 tap_done

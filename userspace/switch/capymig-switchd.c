@@ -88,6 +88,7 @@ static const char *const counter_names[CAPYMIG_SW_CNT_MIG_ENTRIES] = {
 	[CAPYMIG_SW_CNT_PLACED] = "placed",
 	[CAPYMIG_SW_CNT_PLACE_NO_SERVER] = "place_no_server",
 	[CAPYMIG_SW_CNT_PLACE_FULL] = "place_full",
+	[CAPYMIG_SW_CNT_PLACE_EVICTED] = "place_evicted",
 	[CAPYMIG_SW_CNT_NO_CONN] = "no_conn",
 	[CAPYMIG_SW_CNT_MIG_INSTALLED] = "mig_installed",
 	[CAPYMIG_SW_CNT_MIG_UPDATED] = "mig_updated",
@@ -115,6 +116,7 @@ struct options {
 	unsigned int heartbeat_timeout_ms;
 	unsigned int idle_timeout_ms;
 	unsigned int closed_timeout_ms;
+	unsigned int unanswered_timeout_ms;
 	unsigned int sweep_ms;
 	const char *socket;
 	const char *pin;
@@ -524,6 +526,7 @@ static void reap(struct switchd *d)
 	ctx.cb[CAPYMIG_SW_REAP_COUNT] = share;
 	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = d->opt.idle_timeout_ms;
 	ctx.cb[CAPYMIG_SW_REAP_CLOSED_MS] = d->opt.closed_timeout_ms;
+	ctx.cb[CAPYMIG_SW_REAP_UNANSWERED_MS] = d->opt.unanswered_timeout_ms;
 	if (bpf_prog_test_run_opts(
 		    bpf_program__fd(d->skel->progs.capymig_switch_reap), &opts))
 		fprintf(stderr, PROG ": reaping: %s\n", strerror(errno));
@@ -627,9 +630,10 @@ static void print_text(const struct dump *dump)
 	       o->tcpmig_port, target_names[o->target],
 	       o->stack_forwarding ? "stack" : "data plane");
 	printf("period %u us, heartbeat timeout %u ms, idle timeout %u ms, "
-	       "closed timeout %u ms, LOADs sent %" PRIu64 "\n", o->period_us,
-	       o->heartbeat_timeout_ms, o->idle_timeout_ms,
-	       o->closed_timeout_ms, dump->loads_sent);
+	       "closed timeout %u ms, unanswered timeout %u ms, LOADs sent %"
+	       PRIu64 "\n", o->period_us, o->heartbeat_timeout_ms,
+	       o->idle_timeout_ms, o->closed_timeout_ms,
+	       o->unanswered_timeout_ms, dump->loads_sent);
 	printf("entries: migration %" PRId64 ", placement %" PRId64 "\n",
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES],
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_PLACE_ENTRIES]);
@@ -675,6 +679,7 @@ static void print_json(const struct dump *dump)
 	json_uint(&w, "heartbeat_timeout_ms", o->heartbeat_timeout_ms);
 	json_uint(&w, "idle_timeout_ms", o->idle_timeout_ms);
 	json_uint(&w, "closed_timeout_ms", o->closed_timeout_ms);
+	json_uint(&w, "unanswered_timeout_ms", o->unanswered_timeout_ms);
 	json_uint(&w, "loads_sent", dump->loads_sent);
 	json_uint(&w, "migration_entries",
 		  dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES]);
@@ -901,6 +906,8 @@ static void usage(FILE *out)
 "      --closed-timeout MS       ... or, once the connection closed, for\n"
 "                                MS: its late segments are still rewritten\n"
 "                                (60000, as long as TCP's TIME-WAIT)\n"
+"      --unanswered-timeout MS   ... or, placed by a SYN no server\n"
+"                                answered, for MS (5000)\n"
 "      --sweep MS                look at every entry once in MS (10000)\n"
 "  -u, --socket NAME             control socket, @NAME for an abstract\n"
 "                                one (@" PROG ")\n"
@@ -966,7 +973,7 @@ static int add_server(struct switchd *d, char *text)
 }
 
 enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT,
-       OPT_CLOSED_TIMEOUT, OPT_SWEEP, OPT_PIN, OPT_STACK_FORWARDING };
+       OPT_CLOSED_TIMEOUT, OPT_UNANSWERED_TIMEOUT, OPT_SWEEP, OPT_PIN, OPT_STACK_FORWARDING };
 
 static const struct option long_options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -979,6 +986,8 @@ static const struct option long_options[] = {
 	{ "heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "closed-timeout", required_argument, NULL, OPT_CLOSED_TIMEOUT },
+	{ "unanswered-timeout", required_argument, NULL,
+	  OPT_UNANSWERED_TIMEOUT },
 	{ "sweep", required_argument, NULL, OPT_SWEEP },
 	{ "pin", required_argument, NULL, OPT_PIN },
 	{ "stack-forwarding", no_argument, NULL, OPT_STACK_FORWARDING },
@@ -1051,6 +1060,11 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 					&o->closed_timeout_ms))
 				goto bad;
 			break;
+		case OPT_UNANSWERED_TIMEOUT:
+			if (!parse_uint(optarg, 0, INT_MAX,
+					&o->unanswered_timeout_ms))
+				goto bad;
+			break;
 		case OPT_SWEEP:
 			if (!parse_uint(optarg, 1, INT_MAX, &o->sweep_ms))
 				goto bad;
@@ -1100,6 +1114,7 @@ int main(int argc, char **argv)
 			.heartbeat_timeout_ms = 1000,
 			.idle_timeout_ms = 300000,
 			.closed_timeout_ms = 60000,
+			.unanswered_timeout_ms = 5000,
 			.sweep_ms = 10000,
 			.socket = "@" PROG,
 		},

@@ -674,9 +674,10 @@ static inline __u32 tcpmig_msg_len(__u8 type)
 
 /**
  * struct capymig_sw_migration - one slot of the migration table
- * @state: the FIN flags (CAPYMIG_SW_FIN_*) in the low bits, and above
- *	them when a packet last used the entry (CAPYMIG_SW_TIME()); stale
- *	entries are reaped.  Both go with the slot, cleared with it.
+ * @state: the flags (CAPYMIG_SW_FIN_*, CAPYMIG_SW_ANSWERED) in the low
+ *	bits, and above them when a packet last used the entry
+ *	(CAPYMIG_SW_TIME()); stale entries are reaped.  Both go with the
+ *	slot, cleared with it.
  * @client: the key; addr 0 marks a free slot.
  * @service: the endpoint the client addresses (a service address, or the
  *	server it first connected to): replies are rewritten to come from it.
@@ -693,24 +694,37 @@ struct capymig_sw_migration {
 };
 
 /*
- * A connection's entries go with its RST; once FINs went both ways they
- * stay, rewriting what still comes, until idle for the closed timeout or
- * the client's next SYN.
+ * Once FINs went both ways, or a RST passed, a connection's entries stay,
+ * rewriting what still comes, until idle for the closed timeout or the
+ * client's next SYN.
  */
 #define CAPYMIG_SW_FIN_CLIENT		(1U << 0)	/* the client sent FIN */
 #define CAPYMIG_SW_FIN_SERVER		(1U << 1)	/* the server sent FIN */
 #define CAPYMIG_SW_FIN_MASK		(CAPYMIG_SW_FIN_CLIENT | \
 					 CAPYMIG_SW_FIN_SERVER)
+/*
+ * A segment of the server's went through the entry.  A placement entry
+ * without it holds a SYN no server answered yet: a flood of SYNs from
+ * forged addresses makes nothing else.  Such an entry is reaped after the
+ * shorter unanswered timeout, and a new SYN whose two slots are taken
+ * may take the place of one idle for CAPYMIG_SW_UNANSWERED_EVICT_MS: the
+ * client it held has sent its SYN again by then if it exists (TCP's first
+ * retransmission timeout is 1 s, RFC 6298), and its next one is placed
+ * anew.
+ */
+#define CAPYMIG_SW_ANSWERED		(1U << 2)
+#define CAPYMIG_SW_UNANSWERED_EVICT_MS	1000
 
 /*
  * The time in @state: the coarse monotonic clock (CLOCK_MONOTONIC_COARSE,
  * as every time the data plane keeps) in units of 2^20 ns (about 1.05
- * ms), its low 30 bits, shifted over the flags.  It wraps every 13 days:
- * idle times are differences modulo 2^30 (capymig_sw_idle() in
- * bpf/switch.h), right up to 6.5 days, far beyond any timeout.
+ * ms), its low 29 bits, shifted over the flags.  It wraps every 6.5 days:
+ * idle times are differences modulo 2^29 (capymig_sw_idle() in
+ * bpf/switch.h), right up to 3.2 days, far beyond any timeout.
  */
 #define CAPYMIG_SW_TIME_UNIT_SHIFT	20
-#define CAPYMIG_SW_TIME_SHIFT		2
+#define CAPYMIG_SW_TIME_SHIFT		3
+#define CAPYMIG_SW_FLAGS_MASK		((1U << CAPYMIG_SW_TIME_SHIFT) - 1)
 #define CAPYMIG_SW_TIME(ns)						\
 	((__u32)((ns) >> CAPYMIG_SW_TIME_UNIT_SHIFT) << CAPYMIG_SW_TIME_SHIFT)
 
@@ -844,6 +858,8 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_PLACED,		/* new connections placed */
 	CAPYMIG_SW_CNT_PLACE_NO_SERVER,	/* SYNs dropped: no live server */
 	CAPYMIG_SW_CNT_PLACE_FULL,	/* SYNs dropped: both slots taken */
+	/* SYNs placed in the slot of an unanswered one */
+	CAPYMIG_SW_CNT_PLACE_EVICTED,
 	CAPYMIG_SW_CNT_NO_CONN,		/* to the service, no connection */
 	CAPYMIG_SW_CNT_MIG_INSTALLED,	/* PREPARE-ACK: entry installed */
 	CAPYMIG_SW_CNT_MIG_UPDATED,	/* PREPARE-ACK: entry re-pointed */
