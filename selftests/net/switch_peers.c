@@ -170,8 +170,37 @@ static void *heartbeats(void *arg)
 }
 
 /*
+ * Receives a message of @fd's into @m, and the time its socket got it
+ * (CLOCK_REALTIME) into @t_us: when this process reads it, on a busy
+ * emulated host, says more about its own scheduling than the sender's.
+ */
+static ssize_t recv_stamped(int fd, struct message *m, uint64_t *t_us)
+{
+	char control[CMSG_SPACE(sizeof(struct timespec))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control,
+		.msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *c;
+	struct timespec ts;
+	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+
+	*t_us = 0;
+	for (c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			*t_us = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+		}
+	return n;
+}
+
+/*
  * The next message of @type to server @want (-1: any) within @timeout_ms,
- * into @m, with the server in @which and the time it was read in @t_us
+ * into @m, with the server in @which and the time it arrived in @t_us
  * (either may be NULL).  Every server's socket is read meanwhile, and
  * what is not wanted dropped: LOADs come every millisecond, and a socket
  * left to fill up would drop the next message that matters.
@@ -179,7 +208,7 @@ static void *heartbeats(void *arg)
 static bool wait_msg(int type, int want, struct message *m, int timeout_ms,
 		     int *which, uint64_t *t_us)
 {
-	uint64_t deadline = now_us() + timeout_ms * 1000ULL, now;
+	uint64_t deadline = now_us() + timeout_ms * 1000ULL, now, stamp;
 	struct pollfd pfd[MAX_SERVERS];
 	ssize_t n;
 	int i;
@@ -189,8 +218,8 @@ static bool wait_msg(int type, int want, struct message *m, int timeout_ms,
 	while ((now = now_us()) < deadline &&
 	       poll(pfd, nsrv, (deadline - now + 999) / 1000) > 0) {
 		for (i = 0; i < nsrv; i++) {
-			while ((n = recv(srv[i].udp, m, sizeof(*m),
-					 MSG_DONTWAIT)) >= 0) {
+			while ((n = recv_stamped(srv[i].udp, m,
+						 &stamp)) >= 0) {
 				if (n < (ssize_t)sizeof(m->h) ||
 				    m->h.type != type ||
 				    (want >= 0 && i != want))
@@ -198,7 +227,7 @@ static bool wait_msg(int type, int want, struct message *m, int timeout_ms,
 				if (which)
 					*which = i;
 				if (t_us)
-					*t_us = now_us();
+					*t_us = stamp;
 				return true;
 			}
 		}
@@ -400,7 +429,7 @@ static void check_loads(void)
 	static uint64_t t[LOADS], gap[LOADS - 1];
 	int cfd, sfd = -1, which = -1, n, i;
 	bool named = true, load_seen = false;
-	uint64_t next = 0;
+	uint64_t next = 0, deadline = now_us() + 10 * WAIT_MS * 1000ULL;
 	struct message m;
 	char junk[256];
 
@@ -423,7 +452,7 @@ static void check_loads(void)
 			 ntohl(m.body.load.period_us) > 0;
 		load_seen |= be64toh(m.body.load.server_pps) > 0;
 		n++;
-		if (now_us() > t[0] + 10 * WAIT_MS * 1000ULL)
+		if (now_us() > deadline)
 			break;
 	}
 	if (cfd >= 0 && sfd >= 0)
@@ -626,6 +655,8 @@ static int open_server(struct server *s)
 	s->udp = ns_socket(s->ns, SOCK_DGRAM, 0);
 	if (s->listener < 0 || s->udp < 0 ||
 	    setsockopt(s->listener, SOL_SOCKET, SO_REUSEADDR, &one,
+		       sizeof(one)) ||
+	    setsockopt(s->udp, SOL_SOCKET, SO_TIMESTAMPNS, &one,
 		       sizeof(one)) ||
 	    bind(s->listener, (struct sockaddr *)&s->tcp, sizeof(s->tcp)) ||
 	    listen(s->listener, 16) ||
