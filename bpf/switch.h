@@ -60,6 +60,15 @@ enum capymig_sw_reap_arg {
 
 #define CAPYMIG_SW_REAP_SLOTS	(2 * CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
 
+/*
+ * The layout of what the tables an agent keeps across restarts hold
+ * (capymig-switchd --state): the slots and the counters.  Any change to
+ * struct capymig_sw_slot, the meaning of its state word, or enum
+ * capymig_sw_counter changes it, so that no agent takes over tables it
+ * would misread.
+ */
+#define CAPYMIG_SW_TABLES_VERSION	1
+
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif

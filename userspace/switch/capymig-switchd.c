@@ -4,6 +4,7 @@
  *
  *	capymig-switchd [OPTIONS] -a SWITCH_ADDR -S SERVER... [IFACE...]
  *	capymig-switchd --dump [-j] [-u SOCKET]
+ *	capymig-switchd --remove [--state DIR] [IFACE...]
  *
  * Loads the data plane (bpf/switch.bpf.c), attaches it to the ingress of
  * the given interfaces of its network namespace (all but loopback by
@@ -24,6 +25,12 @@
  * Its state is served on a unix socket (abstract by default, so one per
  * network namespace): --dump prints it, as text or, with -j, as one JSON
  * object.
+ *
+ * With --state DIR the connection tables outlive the agent: they are
+ * pinned in DIR, an agent started with the same DIR takes them over, and
+ * the data plane stays attached when the agent exits, switching on with
+ * the last schedules until the next one replaces it.  A restart then
+ * loses no connection.  --remove detaches it and deletes the tables.
  */
 #include <arpa/inet.h>
 #include <endian.h>
@@ -120,6 +127,7 @@ struct options {
 	unsigned int sweep_ms;
 	const char *socket;
 	const char *pin;
+	const char *state;
 	bool stack_forwarding;
 };
 
@@ -812,6 +820,81 @@ static int run(struct switchd *d)
 	}
 }
 
+/*
+ * The maps --state keeps, by name: the connections' entries, and the
+ * counters, whose gauges count them.  Their pins are named for the layout
+ * of what they hold (CAPYMIG_SW_TABLES_VERSION): an agent never takes
+ * over tables it would misread.
+ */
+static const char *const kept_names[] = {
+	"migrations", "placements", "counters",
+};
+#define NKEPT	(sizeof(kept_names) / sizeof(kept_names[0]))
+
+static int kept_path(char *path, size_t size, const char *dir,
+		     unsigned int i)
+{
+	int n = snprintf(path, size, "%s/%s_v%u", dir, kept_names[i],
+			 CAPYMIG_SW_TABLES_VERSION);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Has libbpf take over the tables pinned in --state's directory, or pin
+ * the ones it creates there; says which it will be.
+ */
+static int keep_tables(struct switchd *d)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	bool found = false;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < NKEPT; i++) {
+		map = bpf_object__find_map_by_name(d->skel->obj,
+						   kept_names[i]);
+		err = kept_path(path, sizeof(path), d->opt.state, i) ?:
+		      bpf_map__set_pin_path(map, path);
+		if (err) {
+			fprintf(stderr, PROG ": keeping the tables in %s: %s\n",
+				d->opt.state, strerror(-err));
+			return err;
+		}
+		found |= !access(path, F_OK);
+	}
+	fprintf(stderr, PROG ": %s the tables in %s\n",
+		found ? "taking over" : "keeping", d->opt.state);
+	return 0;
+}
+
+/* --remove: the data plane off the interfaces, the kept tables deleted. */
+static int remove_data_plane(struct switchd *d)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+	int err, ret = 0;
+
+	for (i = 0; i < d->nif; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
+			    .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+			    .priority = TC_PRIORITY);
+
+		err = bpf_tc_detach(&hook, &opts);
+		if (err && err != -ENOENT && err != -EINVAL)
+			ret = err;
+	}
+	for (i = 0; d->opt.state && i < NKEPT; i++)
+		if (!kept_path(path, sizeof(path), d->opt.state, i) &&
+		    unlink(path) && errno != ENOENT)
+			ret = -errno;
+	if (ret)
+		fprintf(stderr, PROG ": removing: %s\n", strerror(-ret));
+	return ret;
+}
+
 static int load(struct switchd *d)
 {
 	struct capymig_sw_config *cfg;
@@ -822,7 +905,8 @@ static int load(struct switchd *d)
 	d->skel = switch_bpf__open();
 	if (d->skel) {
 		d->skel->rodata->stack_forwarding = d->opt.stack_forwarding;
-		if (switch_bpf__load(d->skel)) {
+		if ((d->opt.state && keep_tables(d)) ||
+		    switch_bpf__load(d->skel)) {
 			switch_bpf__destroy(d->skel);
 			d->skel = NULL;
 		}
@@ -891,6 +975,7 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: " PROG " [OPTIONS] -a SWITCH_ADDR -S SERVER... [IFACE...]\n"
 "       " PROG " --dump [-j] [-u SOCKET]\n"
+"       " PROG " --remove [--state DIR] [IFACE...]\n"
 "\n"
 "  -s, --service ADDR:PORT       the service address clients connect to\n"
 "  -S, --server ADDR:PORT[/W]    a server of the pool, of weight W (1)\n"
@@ -913,6 +998,12 @@ static void usage(FILE *out)
 "                                one (@" PROG ")\n"
 "      --pin DIR                 pin the data plane's maps in DIR (on a\n"
 "                                bpffs, no dot in the path) while running\n"
+"      --state DIR               keep the connection tables in DIR (on a\n"
+"                                bpffs), taken over by the next agent\n"
+"                                with that DIR; the data plane stays\n"
+"                                attached when the agent exits\n"
+"      --remove                  detach the data plane, delete the\n"
+"                                tables --state kept\n"
 "      --stack-forwarding        forward through the namespace's stack,\n"
 "                                netfilter's forward hooks included, not\n"
 "                                from the data plane: slower\n"
@@ -973,7 +1064,8 @@ static int add_server(struct switchd *d, char *text)
 }
 
 enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT,
-       OPT_CLOSED_TIMEOUT, OPT_UNANSWERED_TIMEOUT, OPT_SWEEP, OPT_PIN, OPT_STACK_FORWARDING };
+       OPT_CLOSED_TIMEOUT, OPT_UNANSWERED_TIMEOUT, OPT_SWEEP, OPT_PIN,
+       OPT_STATE, OPT_REMOVE, OPT_STACK_FORWARDING };
 
 static const struct option long_options[] = {
 	{ "service", required_argument, NULL, 's' },
@@ -990,6 +1082,8 @@ static const struct option long_options[] = {
 	  OPT_UNANSWERED_TIMEOUT },
 	{ "sweep", required_argument, NULL, OPT_SWEEP },
 	{ "pin", required_argument, NULL, OPT_PIN },
+	{ "state", required_argument, NULL, OPT_STATE },
+	{ "remove", no_argument, NULL, OPT_REMOVE },
 	{ "stack-forwarding", no_argument, NULL, OPT_STACK_FORWARDING },
 	{ "socket", required_argument, NULL, 'u' },
 	{ "dump", no_argument, NULL, 'd' },
@@ -999,7 +1093,9 @@ static const struct option long_options[] = {
 
 #define NAMES(a) a, (int)(sizeof(a) / sizeof(a[0]))
 
-static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
+enum mode { MODE_RUN, MODE_DUMP, MODE_REMOVE };
+
+static int parse_args(struct switchd *d, int argc, char **argv, enum mode *mode,
 		      bool *json)
 {
 	struct options *o = &d->opt;
@@ -1075,11 +1171,17 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 		case OPT_PIN:
 			o->pin = optarg;
 			break;
+		case OPT_STATE:
+			o->state = optarg;
+			break;
+		case OPT_REMOVE:
+			*mode = MODE_REMOVE;
+			break;
 		case OPT_STACK_FORWARDING:
 			o->stack_forwarding = true;
 			break;
 		case 'd':
-			*dump = true;
+			*mode = MODE_DUMP;
 			break;
 		case 'j':
 			*json = true;
@@ -1092,7 +1194,11 @@ static int parse_args(struct switchd *d, int argc, char **argv, bool *dump,
 			return -1;
 		}
 	}
-	if (*dump || (o->switch_addr && d->nsrv))
+	if (o->pin && o->state) {
+		fprintf(stderr, PROG ": --pin and --state: one or the other\n");
+		return -1;
+	}
+	if (*mode != MODE_RUN || (o->switch_addr && d->nsrv))
 		return 0;
 	fprintf(stderr, PROG ": the switch's address and servers are "
 		"needed\n");
@@ -1120,22 +1226,28 @@ int main(int argc, char **argv)
 		},
 		.udp = -1, .ctl = -1,
 	};
-	bool dump = false, json = false;
+	enum mode mode = MODE_RUN;
 	int ret = EXIT_FAILURE;
+	bool json = false;
 
-	if (parse_args(&d, argc, argv, &dump, &json))
+	if (parse_args(&d, argc, argv, &mode, &json))
 		return EXIT_FAILURE;
-	if (dump)
+	if (mode == MODE_DUMP)
 		return dump_state(d.opt.socket, json);
-	if (find_interfaces(&d, argv + optind, argc - optind) ||
-	    open_sockets(&d))
+	if (find_interfaces(&d, argv + optind, argc - optind))
+		return EXIT_FAILURE;
+	if (mode == MODE_REMOVE)
+		return remove_data_plane(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (open_sockets(&d))
 		return EXIT_FAILURE;
 	if (!load(&d)) {
 		fprintf(stderr, PROG ": switching %u servers on %u "
 			"interfaces\n", d.nsrv, d.nif);
 		ret = run(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
-	detach(&d);
+	/* What --state keeps goes on switching until the next agent. */
+	if (!d.opt.state)
+		detach(&d);
 	if (d.opt.pin)
 		bpf_object__unpin_maps(d.skel->obj, d.opt.pin);
 	table_munmap(&d.heartbeats);
