@@ -30,7 +30,7 @@ readonly PEER_CHECKS=17
 
 require_root
 require_cmd jq capymig-switchd switch_peers
-tap_plan $((PEER_CHECKS + 11))
+tap_plan $((PEER_CHECKS + 13))
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
@@ -109,6 +109,9 @@ tap_check "... and detaches on exit" eval '! attached'
 # With --stack-forwarding, the stack forwards what the data plane passes
 # on: 20 datagrams from the client to s1 (no answer but ICMP).  The one
 # server, 10.10.9.9, is nowhere: a SYN placed on it is never answered.
+# A tunnel, not an Ethernet device, is left alone.
+ip -n "$sw_ns" link add t0 type ipip local $SW_ADDR remote 10.10.0.2 &&
+	ip -n "$sw_ns" link set t0 up
 ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:80 -a $SW_ADDR \
 	-S 10.10.9.9:8080 --heartbeat-timeout 0 --unanswered-timeout 1500 \
 	--sweep 100 --stack-forwarding 2>>"$tmp/agent.log" &
@@ -122,6 +125,11 @@ tap_check "--stack-forwarding: the stack forwards what the data plane passes on"
 	test $(($(stack_forwarded) - before)) -ge 20
 tap_check "... and the dump says so" \
 	dump_is '.forwarding == "stack"'
+tap_check "by default the agent attaches to the Ethernet devices only, not a tunnel" \
+	eval '! tc -n "$sw_ns" filter show dev t0 ingress 2>&1 | grep -q capymig'
+tap_check_fails "... and refuses one named" "t0 is not an Ethernet device" \
+	ip netns exec "$sw_ns" timeout 10 capymig-switchd -a $SW_ADDR \
+	-S 10.10.9.9:8080 -u @capymig-test-refused t0
 
 # A connection that never gets an answer: killed once placed, before
 # its SYN is sent many times.

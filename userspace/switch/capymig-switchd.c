@@ -7,7 +7,7 @@
  *	capymig-switchd --remove [--state DIR] [IFACE...]
  *
  * Loads the data plane (bpf/switch.bpf.c), attaches it to the ingress of
- * the given interfaces of its network namespace (all but loopback by
+ * the given Ethernet interfaces of its network namespace (all of them by
  * default), which must route (ip_forward=1), and writes the configuration
  * and the server table.  Then, every period (1 ms by default), it
  *
@@ -39,6 +39,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -947,7 +949,27 @@ static int load(struct switchd *d)
 	return attach(d);
 }
 
-/* Every interface but loopback, when none is named. */
+/*
+ * Whether @name is an Ethernet device: the data plane reads an Ethernet
+ * header before the IP one, and on any other kind of device (loopback,
+ * a tunnel, WireGuard) it would rewrite what is not an address.
+ */
+static bool ethernet(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ok = !ioctl(fd, SIOCGIFHWADDR, &ifr) &&
+	     ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+	close(fd);
+	return ok;
+}
+
+/* The interfaces named, or every Ethernet one when none is. */
 static int find_interfaces(struct switchd *d, char **names, int n)
 {
 	struct if_nameindex *all, *i;
@@ -959,12 +981,17 @@ static int find_interfaces(struct switchd *d, char **names, int n)
 			fprintf(stderr, PROG ": no interface %s\n", names[k]);
 			return -1;
 		}
+		if (!ethernet(names[k])) {
+			fprintf(stderr, PROG ": %s is not an Ethernet "
+				"device\n", names[k]);
+			return -1;
+		}
 	}
 	if (n)
 		return 0;
 	all = if_nameindex();
 	for (i = all; i && i->if_index && d->nif < MAX_IFACES; i++)
-		if (strcmp(i->if_name, "lo"))
+		if (ethernet(i->if_name))
 			d->ifindex[d->nif++] = i->if_index;
 	if_freenameindex(all);
 	return d->nif ? 0 : -1;
@@ -1010,7 +1037,7 @@ static void usage(FILE *out)
 "  -d, --dump                    print a running agent's state\n"
 "  -j                            ... as JSON\n"
 "\n"
-"IFACE: interfaces to attach to, all but lo by default.\n",
+"IFACE: interfaces to attach to, Ethernet ones, all of them by default.\n",
 		TCPMIG_PORT_DEFAULT);
 }
 
