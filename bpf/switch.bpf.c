@@ -311,7 +311,7 @@ static __always_inline bool evictable(const struct capymig_sw_migration *held,
 		       CAPYMIG_SW_TIME_UNIT_SHIFT);
 }
 
-/* Writes @rec into @key's slot of @level if it is free, or @evict-able. */
+/* Writes @rec into its client's slot of @level: a free one, or @evict-able. */
 static __always_inline bool slot_take(void *map, __u32 level,
 				      const struct capymig_sw_migration *rec,
 				      bool evict)
@@ -378,8 +378,8 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
  * @map's entry: copies the record to @rec, notes the time, a FIN, a RST as
- * FINs both ways, and that the server answered.  With @service, only an entry for a
- * connection to it is used.
+ * FINs both ways, and that the server answered.  With @service, only an
+ * entry for a connection to it is used.
  *
  * Once FINs went both ways, or a RST passed, the entry stays until the
  * reaper's closed timeout: no segment tells the switch that the
@@ -1352,7 +1352,8 @@ int capymig_switch_reap(struct __sk_buff *skb)
 		.now = CAPYMIG_SW_TIME(bpf_ktime_get_coarse_ns()),
 		.idle = reap_units(skb->cb[CAPYMIG_SW_REAP_IDLE_MS]),
 		.closed = reap_units(skb->cb[CAPYMIG_SW_REAP_CLOSED_MS]),
-		.unanswered = reap_units(skb->cb[CAPYMIG_SW_REAP_UNANSWERED_MS]),
+		.unanswered =
+			reap_units(skb->cb[CAPYMIG_SW_REAP_UNANSWERED_MS]),
 		.start = skb->cb[CAPYMIG_SW_REAP_START],
 	};
 
