@@ -56,6 +56,8 @@ install: all
 	install -D -m 0755 build/userspace/capyctl $(DESTDIR)$(PREFIX)/sbin/capyctl
 	install -D -m 0755 build/userspace/capymigd \
 		$(DESTDIR)$(PREFIX)/sbin/capymigd
+	install -D -m 0755 build/userspace/capymig-switchd \
+		$(DESTDIR)$(PREFIX)/sbin/capymig-switchd
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' \
 		userspace/capymigd/capymigd.service.in \

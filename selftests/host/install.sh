@@ -16,8 +16,9 @@ tap_check "make install DESTDIR=$stage PREFIX=/usr" \
 modules=("$stage"/lib/modules/*/extra/capymig.ko)
 tap_check "the module in the stage's /lib/modules/*/extra (${modules[*]#"$stage"})" \
 	test -f "${modules[0]}"
-tap_check "capyctl and capymigd in /usr/sbin" \
-	test -x "$stage/usr/sbin/capyctl" -a -x "$stage/usr/sbin/capymigd"
+tap_check "capyctl, capymigd and capymig-switchd in /usr/sbin" \
+	test -x "$stage/usr/sbin/capyctl" -a -x "$stage/usr/sbin/capymigd" \
+	-a -x "$stage/usr/sbin/capymig-switchd"
 tap_check "the unit runs /usr/sbin/capymigd" \
 	grep -q '^ExecStart=/usr/sbin/capymigd' \
 	"$stage/usr/lib/systemd/system/capymigd.service"
