@@ -156,15 +156,6 @@ unsigned int policy_proactive(const struct policy_params *p,
 			      uint64_t *excess, uint64_t *room);
 
 /*
- * Reactive: when the rqlen of the connections not already leaving add up
- * to more than the threshold, chooses connections whose rqlen covers the
- * excess, and whose packet rates add up to no more than @room, what the
- * target can take (UINT64_MAX: not target-aware; capymigd: its room and
- * the threshold's band above the average): a connection with a deep
- * queue is often the heaviest, and moved to a server without room for
- * it, it piles up there in turn.  As policy_proactive().
- */
-/*
  * The reactive policy's @room after a proactive decision whose room
  * bound was @bound: that room and the threshold's band above the average
  * -- a server stalled while the switch's counts are even has no room to
@@ -175,6 +166,15 @@ unsigned int policy_proactive(const struct policy_params *p,
 uint64_t policy_reactive_room(const struct policy_params *p,
 			      const struct policy_load *acc, uint64_t bound);
 
+/*
+ * Reactive: when the rqlen of the connections not already leaving add up
+ * to more than the threshold, chooses connections whose rqlen covers the
+ * excess, and whose packet rates add up to no more than @room, what the
+ * target can take (UINT64_MAX: not target-aware; capymigd: its room and
+ * the threshold's band above the average): a connection with a deep
+ * queue is often the heaviest, and moved to a server without room for
+ * it, it piles up there in turn.  As policy_proactive().
+ */
 unsigned int policy_reactive(const struct policy_params *p,
 			     const struct policy_conn *conns, unsigned int n,
 			     uint64_t now_ns, uint64_t room, unsigned int *out,

@@ -295,21 +295,28 @@ fail:
 	return err;
 }
 
+/* Takes the data plane's filter off @ifindex's ingress. */
+static int detach_filter(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+		    .priority = TC_PRIORITY);
+
+	return bpf_tc_detach(&hook, &opts);
+}
+
 static void detach(struct switchd *d)
 {
 	unsigned int i;
 
 	for (i = 0; i < d->nattached; i++) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
-			    .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
-			    .priority = TC_PRIORITY);
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 
-		bpf_tc_detach(&hook, &opts);
-		if (d->own_hook[i]) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		detach_filter(d->ifindex[i]);
+		if (d->own_hook[i])
 			bpf_tc_hook_destroy(&hook);
-		}
 	}
 }
 
@@ -879,12 +886,7 @@ static int remove_data_plane(struct switchd *d)
 	int err, ret = 0;
 
 	for (i = 0; i < d->nif; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
-			    .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
-			    .priority = TC_PRIORITY);
-
-		err = bpf_tc_detach(&hook, &opts);
+		err = detach_filter(d->ifindex[i]);
 		if (err && err != -ENOENT && err != -EINVAL)
 			ret = err;
 	}
