@@ -25,9 +25,9 @@
  * optional record is skipped; a blob read in place (larger than a page,
  * for a descriptor) with a page of it unreadable.  Then 2000 random
  * mutations of a valid blob (fixed seed): each is imported or refused,
- * never sends on refusal, and what is imported is a sane connection.  At the end the namespace's
- * TCP sockets are back to where they started, and the system's orphans
- * and allocated ones no more than then.
+ * never sends on refusal, and what is imported is a sane connection.  At
+ * the end the namespace's TCP sockets are back to where they started, and
+ * the system's orphans and allocated ones no more than then.
  */
 #include <arpa/inet.h>
 #include <errno.h>
