@@ -15,6 +15,9 @@
  *    migrated connection's first server are rewritten to the server now
  *    serving it (migration table); servers' segments to the client are
  *    rewritten to come from the address the client connected to;
+ *  - an ICMP error about a server's segment goes to the server serving the
+ *    connection, translated; a server's segment too big for the way out
+ *    goes to the stack as the server sent it, for its ICMP to reach it;
  *  - TCPMig is validated; a PREPARE to the switch gets a target and goes
  *    on to it, a PREPARE-ACK installs the migration entry on its way to
  *    the origin, an ABORT withdraws it, a REGISTER is recorded;
@@ -37,12 +40,16 @@
 #define TC_ACT_SHOT	2
 #define AF_INET		2
 #define PACKET_HOST	0
+#define IP_DF		0x4000
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1fff
 #define TH_FIN		0x01
 #define TH_SYN		0x02
 #define TH_RST		0x04
 #define TH_ACK		0x10
+#define ICMP_DEST_UNREACH	3
+#define ICMP_TIME_EXCEEDED	11
+#define ICMP_PARAMETERPROB	12
 
 #define TABLE_SLOTS	(CAPYMIG_SW_LEVELS * CAPYMIG_SW_SLOTS)
 
@@ -132,13 +139,22 @@ struct {
 /* What the program needs of a packet's headers. */
 struct packet {
 	struct __sk_buff *skb;
-	struct tcpmig_endpoint src, dst;
-	__u32 l4_off;		/* of the TCP or UDP header */
+	struct tcpmig_endpoint src, dst;	/* ports 0 for ICMP */
+	/* The source a server's segment was given, if it was rewritten. */
+	struct tcpmig_endpoint answer_src;
+	__u32 l4_off;		/* of the TCP, UDP or ICMP header */
 	__u32 l4_len;		/* from the IP header */
 	__u32 udp_len;		/* from the UDP header */
 	__u8 proto;
 	__u8 tcp_flags;
 };
+
+/*
+ * The furthest a header is read: the TCP checksum of a segment quoted in
+ * an ICMP error, both IP headers at their longest.
+ */
+#define HEADER_OFF_MAX	(ETH_HLEN + 60 + sizeof(struct icmphdr) + 60 + \
+			 offsetof(struct tcphdr, check))
 
 /*
  * The @len bytes of the packet at @off, in its linear part (pulled there
@@ -153,10 +169,10 @@ static __always_inline void *header(struct __sk_buff *skb, __u32 off,
 	void *h;
 
 	/*
-	 * Past the longest IP header: bounds for the verifier, on the value
-	 * used from here on, not on a copy the compiler kept from before.
+	 * Bounds for the verifier, on the value used from here on, not on a
+	 * copy the compiler kept from before.
 	 */
-	if (off > ETH_HLEN + 60)
+	if (off > HEADER_OFF_MAX)
 		return NULL;
 	barrier_var(off);
 	/*
@@ -458,6 +474,16 @@ static __always_inline __u16 csum_replace4(__u16 check, __be32 from,
 	return ~sum;
 }
 
+static __always_inline __u16 csum_replace2(__u16 check, __be16 from,
+					   __be16 to)
+{
+	__u32 sum = (__u16)~check + (__u16)~from + to;
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
 /*
  * Rewrites the source (@dst false) or destination endpoint of the packet
  * from @from to @to, fixing the IP checksum and, incrementally, the TCP or
@@ -722,9 +748,11 @@ static __always_inline int server_to_client(struct packet *p, __u32 now)
 			      CAPYMIG_SW_FIN_SERVER, now, &rec)) {
 		return TC_ACT_OK;
 	}
-	if (!ep_eq(&rec.service, &p->src) &&
-	    set_endpoint(p, false, &p->src, &rec.service))
+	if (ep_eq(&rec.service, &p->src))
+		return TC_ACT_OK;
+	if (set_endpoint(p, false, &p->src, &rec.service))
 		return TC_ACT_SHOT;
+	p->answer_src = rec.service;
 	return TC_ACT_OK;
 }
 
@@ -737,6 +765,144 @@ static __always_inline int tcp_packet(struct packet *p)
 	if (bpf_map_lookup_elem(&server_ids, &p->src))
 		return server_to_client(p, now);
 	return client_to_server(p, now);
+}
+
+/* --- ICMP --------------------------------------------------------------- */
+
+/* The errors whose message quotes the datagram that caused them. */
+static __always_inline bool icmp_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
+	       type == ICMP_PARAMETERPROB;
+}
+
+/*
+ * The server now serving @client's connection to @reached (the service
+ * address or a server's own endpoint), in @server; false if the switch
+ * knows of none.  The entries are only read: an ICMP error says nothing
+ * of the connection's life.
+ */
+static __always_inline bool serving(const struct tcpmig_endpoint *client,
+				    const struct tcpmig_endpoint *reached,
+				    struct tcpmig_endpoint *server)
+{
+	struct capymig_sw_migration rec;
+
+	if ((table_read(&migrations, client, &rec) &&
+	     ep_eq(&rec.service, reached)) ||
+	    (to_service(reached) && table_read(&placements, client, &rec))) {
+		*server = rec.target;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Rewrites the error at @p, quoting at @quote a segment from @reached to a
+ * client, to go to @server about a segment from it: the quoted source
+ * address and port, and the ICMP's destination.  The quoted IP checksum is
+ * fixed, and the quoted TCP checksum when the quote holds it, as a NAT
+ * does; then the ICMP checksum, for every 16-bit word that changed in
+ * what it covers.  All in place: ICMP's checksum is never left to the
+ * device (CHECKSUM_PARTIAL), and each change comes with its checksum's,
+ * so a checksum the device computed over the packet holds.
+ */
+static __always_inline int icmp_translate(struct packet *p, __u32 quote,
+					  __u32 quote_l4,
+					  const struct tcpmig_endpoint *reached,
+					  const struct tcpmig_endpoint *server)
+{
+	__u32 check_off = quote_l4 + offsetof(struct tcphdr, check);
+	__be32 from = reached->addr, to = server->addr;
+	struct __sk_buff *skb = p->skb;
+	__u16 icmp_check, old;
+	struct icmphdr *icmp;
+	struct iphdr *ip;
+	__be16 *word;
+
+	icmp = header(skb, p->l4_off, sizeof(*icmp));
+	if (!icmp)
+		return TC_ACT_SHOT;
+	icmp_check = icmp->checksum;
+	if (check_off + sizeof(*word) <= p->l4_off + p->l4_len) {
+		word = header(skb, check_off, sizeof(*word));
+		if (!word)
+			return TC_ACT_SHOT;
+		old = *word;
+		*word = csum_replace2(csum_replace4(old, from, to),
+				      reached->port, server->port);
+		icmp_check = csum_replace2(icmp_check, old, *word);
+	}
+	word = header(skb, quote_l4, sizeof(*word));
+	if (!word)
+		return TC_ACT_SHOT;
+	*word = server->port;
+	icmp_check = csum_replace2(icmp_check, reached->port, server->port);
+
+	ip = header(skb, quote, sizeof(*ip));
+	if (!ip)
+		return TC_ACT_SHOT;
+	old = ip->check;
+	ip->saddr = to;
+	ip->check = csum_replace4(old, from, to);
+	icmp_check = csum_replace2(csum_replace4(icmp_check, from, to), old,
+				   ip->check);
+
+	/* Each header() may move the packet: one pointer at a time. */
+	icmp = header(skb, p->l4_off, sizeof(*icmp));
+	if (!icmp)
+		return TC_ACT_SHOT;
+	icmp->checksum = icmp_check;
+	ip = header(skb, ETH_HLEN, sizeof(*ip));
+	if (!ip)
+		return TC_ACT_SHOT;
+	ip->daddr = to;
+	ip->check = csum_replace4(ip->check, from, to);
+	count(CAPYMIG_SW_CNT_ICMP_TRANSLATED, 1);
+	return TC_ACT_OK;
+}
+
+/*
+ * An ICMP error about a segment a server sent a client goes back to the
+ * segment's source as the switch rewrote it: the service address, or the
+ * first server of a migrated connection.  Only the server now serving the
+ * connection can act on it -- above all on "fragmentation needed": a path
+ * narrower than both ends' links would otherwise lose every full-sized
+ * segment the server sends, for as long as the connection lives -- so it
+ * is sent there, translated.  Anything else ICMP goes on as it came.
+ *
+ * Errors about a client's segments are left alone: the switch is the
+ * servers' last hop, and its own links to them carry the largest packet
+ * the clients' side does (Documentation/switch.rst, "ICMP").
+ */
+static __always_inline int icmp_packet(struct packet *p)
+{
+	struct tcpmig_endpoint client = {}, reached = {}, server;
+	__u32 quote = p->l4_off + sizeof(struct icmphdr), quote_l4;
+	struct icmphdr *icmp;
+	struct iphdr *ip;
+	__be16 *ports;
+
+	icmp = header(p->skb, p->l4_off, sizeof(*icmp));
+	if (!icmp || !icmp_error(icmp->type))
+		return TC_ACT_OK;
+	ip = header(p->skb, quote, sizeof(*ip));
+	/* The ICMP goes back to the quoted segment's source. */
+	if (!ip || ip->version != 4 || ip->ihl < 5 ||
+	    ip->protocol != IPPROTO_TCP || ip->saddr != p->dst.addr ||
+	    (ip->frag_off & bpf_htons(IP_OFFSET)))
+		return TC_ACT_OK;
+	reached.addr = ip->saddr;
+	client.addr = ip->daddr;
+	quote_l4 = quote + ip->ihl * 4;
+	ports = header(p->skb, quote_l4, 2 * sizeof(*ports));
+	if (!ports)
+		return TC_ACT_OK;
+	reached.port = ports[0];
+	client.port = ports[1];
+	if (!serving(&client, &reached, &server) || ep_eq(&server, &reached))
+		return TC_ACT_OK;
+	return icmp_translate(p, quote, quote_l4, &reached, &server);
 }
 
 /* --- TCPMig -------------------------------------------------------------- */
@@ -1159,6 +1325,9 @@ static __always_inline enum parsed parse(struct __sk_buff *skb,
 	p->l4_len = bpf_ntohs(ip->tot_len) - ihl;
 	p->src = (struct tcpmig_endpoint){ .addr = ip->saddr };
 	p->dst = (struct tcpmig_endpoint){ .addr = ip->daddr };
+	p->answer_src = (struct tcpmig_endpoint){};
+	if (p->proto == IPPROTO_ICMP)
+		return PARSED;
 	if (p->proto == IPPROTO_TCP) {
 		ports = header(skb, p->l4_off, TCP_FLAGS_OFF + 1);
 		if (!ports)
@@ -1175,6 +1344,30 @@ static __always_inline enum parsed parse(struct __sk_buff *skb,
 	p->src.port = ports[0];
 	p->dst.port = ports[1];
 	return PARSED;
+}
+
+/*
+ * A packet too big for the way out goes to the stack, which drops it and
+ * tells its source by ICMP the size that would pass, unless it may be
+ * fragmented.  The source of a server's segment, rewritten, is the
+ * address the client reached: told there, the server would never hear,
+ * and would send full-sized segments, lost, for as long as the connection
+ * lives.  So such a segment goes to the stack as the server sent it, and
+ * the stack tells the server, about its own segment.  This holds with
+ * --stack-forwarding too, the one case where it looks up the way out.
+ */
+static __always_inline int too_big(struct packet *p)
+{
+	struct iphdr *ip;
+
+	if (!p->answer_src.addr)
+		return TC_ACT_OK;
+	ip = header(p->skb, ETH_HLEN, sizeof(*ip));
+	if (!ip || !(ip->frag_off & bpf_htons(IP_DF)))
+		return TC_ACT_OK;
+	count(CAPYMIG_SW_CNT_TOO_BIG, 1);
+	return set_endpoint(p, false, &p->answer_src, &p->src) ?
+	       TC_ACT_SHOT : TC_ACT_OK;
 }
 
 /*
@@ -1210,8 +1403,8 @@ static __always_inline int route(struct packet *p)
 	struct iphdr *ip;
 	__be16 *ports;
 
-	if (stack_forwarding || skb->pkt_type != PACKET_HOST ||
-	    skb->vlan_present)
+	if ((stack_forwarding && !p->answer_src.addr) ||
+	    skb->pkt_type != PACKET_HOST || skb->vlan_present)
 		return TC_ACT_OK;
 	ip = header(skb, ETH_HLEN, sizeof(*ip));
 	if (!ip || ip->ihl != 5 || ip->ttl <= 1)
@@ -1222,14 +1415,19 @@ static __always_inline int route(struct packet *p)
 	fib.ipv4_dst = ip->daddr;
 	fib.ifindex = skb->ingress_ifindex;
 	/* The ports after the rewrite, for a multipath route's hash. */
-	ports = header(skb, p->l4_off, 2 * sizeof(*ports));
-	if (!ports)
-		return TC_ACT_OK;
-	fib.sport = ports[0];
-	fib.dport = ports[1];
+	if (p->proto != IPPROTO_ICMP) {
+		ports = header(skb, p->l4_off, 2 * sizeof(*ports));
+		if (!ports)
+			return TC_ACT_OK;
+		fib.sport = ports[0];
+		fib.dport = ports[1];
+	}
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) !=
-		    BPF_FIB_LKUP_RET_SUCCESS ||
-	    bpf_check_mtu(skb, fib.ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+	if (bpf_check_mtu(skb, fib.ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
+		return too_big(p);
+	if (stack_forwarding)
 		return TC_ACT_OK;
 
 	/* The helpers may have moved the packet: the headers again. */
@@ -1251,6 +1449,8 @@ static __always_inline int verdict(struct packet *p)
 {
 	if (p->proto == IPPROTO_TCP)
 		return tcp_packet(p);
+	if (p->proto == IPPROTO_ICMP)
+		return icmp_packet(p);
 	if (cfg.tcpmig_port && p->dst.port == cfg.tcpmig_port)
 		return tcpmig_packet(p);
 	return TC_ACT_OK;

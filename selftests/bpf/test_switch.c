@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		132
+#define PLAN		143
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1544,6 +1544,110 @@ static void test_reap_wrap(void)
 		   "reaper: an entry seen before the wrap is idle since");
 }
 
+/* --- ICMP --------------------------------------------------------------- */
+
+/* A router on the clients' side of the switch. */
+#define ROUTER	"10.10.0.254"
+
+/*
+ * Runs the switch on a "fragmentation needed" that the router sends to
+ * @to.addr about a segment from @to to @c, quoting @quote bytes of it;
+ * the verdict, and the frame out in @out.
+ */
+static int frag_needed(struct tcpmig_endpoint to, struct tcpmig_endpoint c,
+		       size_t quote, struct frame *in, struct frame *out)
+{
+	struct frame seg;
+
+	tcp_frame(&seg, to, c, TH_ACK);
+	icmp_frame(in, inet_addr(ROUTER), to.addr, ICMP_DEST_UNREACH,
+		   ICMP_FRAG_NEEDED, 1280, &seg, quote);
+	return run(in, out);
+}
+
+/* @out is the error @in sent on to @server about its own segment to @c. */
+static bool translated(struct frame *in, struct frame *out,
+		       struct tcpmig_endpoint server, struct tcpmig_endpoint c)
+{
+	struct icmphdr *icmp_in = (struct icmphdr *)l4_of(in);
+	struct icmphdr *icmp_out = (struct icmphdr *)l4_of(out);
+
+	return out->len == in->len && ip_of(out)->daddr == server.addr &&
+	       ip_of(out)->saddr == ip_of(in)->saddr &&
+	       icmp_out->type == icmp_in->type &&
+	       icmp_out->code == icmp_in->code &&
+	       icmp_out->un.gateway == icmp_in->un.gateway &&
+	       ep_eq(quoted_src(out), server) && ep_eq(quoted_dst(out), c) &&
+	       icmp_checksums_ok(out);
+}
+
+static void test_icmp(void)
+{
+	struct tcpmig_endpoint c = client(), moved, stranger = client();
+	struct capymig_sw_slot before, after;
+	struct frame in, out, seg;
+	struct snapshot s;
+	int v, k;
+
+	k = syn(c, &out, &v);
+	snap(&s);
+	v = frag_needed(vip, c, 1000, &in, &out);
+	tap_result(v == TC_ACT_OK && k >= 0 && translated(&in, &out, srv[k], c) &&
+		   delta(&s, CAPYMIG_SW_CNT_ICMP_TRANSLATED) == 1,
+		   "an ICMP error to the service address about a placed "
+		   "connection goes to its server, about the server's "
+		   "segment: checksums valid, the MTU kept, counted");
+	v = frag_needed(vip, c, 8, &in, &out);
+	tap_result(v == TC_ACT_OK && k >= 0 && translated(&in, &out, srv[k], c),
+		   "... quoting the 8 bytes RFC 792 asks, not the TCP "
+		   "checksum");
+
+	moved = migrated_client();
+	tcp_frame(&seg, srv[0], moved, TH_ACK);
+	icmp_frame(&in, inet_addr(ROUTER), srv[0].addr, ICMP_TIME_EXCEEDED,
+		   ICMP_EXC_TTL, 0, &seg, 1000);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && translated(&in, &out, srv[1], moved),
+		   "one to a migrated connection's first server goes to the "
+		   "server now serving it");
+
+	age_entry(skel->maps.placements, c);
+	place_entry(c, &before);
+	frag_needed(vip, c, 1000, &in, &out);
+	place_entry(c, &after);
+	tap_result(before.rec.state == after.rec.state,
+		   "... and the entry is only read: not refreshed, not "
+		   "closed");
+
+	snap(&s);
+	v = frag_needed(vip, stranger, 1000, &in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len) &&
+		   delta(&s, CAPYMIG_SW_CNT_ICMP_TRANSLATED) == 0,
+		   "an error about a connection the switch does not know "
+		   "passes untouched");
+
+	tcp_frame(&seg, srv[2], c, TH_ACK);
+	icmp_frame(&in, inet_addr(ROUTER), vip.addr, ICMP_DEST_UNREACH,
+		   ICMP_FRAG_NEEDED, 1280, &seg, 1000);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "... so does one whose quoted segment is not from where "
+		   "the error goes");
+
+	tcp_frame(&seg, vip, c, TH_ACK);
+	icmp_frame(&in, inet_addr(ROUTER), vip.addr, ICMP_ECHO, 0, 0, &seg,
+		   8);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "... and an echo request to the service address");
+
+	frag_needed(vip, c, 2, &in, &out);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len) &&
+		   delta(&s, CAPYMIG_SW_CNT_ICMP_TRANSLATED) == 0,
+		   "... and an error whose quote stops before the ports");
+}
+
 /* --- forwarding ---------------------------------------------------------- */
 
 /*
@@ -1551,13 +1655,15 @@ static void test_reap_wrap(void)
  * a network namespace of the test's own, entered for the rest of the run:
  * packets come in on rt0, whose address is the test frames' destination
  * MAC; rt1 leads to server 0's subnet, rt3 (MTU 68, IPv4's least) to
- * server 1's, each with a permanent neighbour entry for its server and for
- * no other address.
+ * server 1's, rt5 (MTU 68) to a client's, each with a permanent neighbour
+ * entry for its server, or the client, and for no other address.
  */
 #define RT1_MAC		"\x02\0\0\0\x01\x01"
 #define SRV0_MAC	"\x02\0\0\0\x01\x02"
 #define RT3_MAC		"\x02\0\0\0\x02\x01"
 #define SRV1_MAC	"\x02\0\0\0\x02\x02"
+#define RT5_MAC		"\x02\0\0\0\x03\x01"
+#define FAR_MAC		"\x02\0\0\0\x03\x02"
 
 static int rt0;
 
@@ -1568,13 +1674,19 @@ static int route_setup(void)
 		" peer name rt1 address 02:00:00:00:01:01 &&"
 		" ip link add rt2 type veth peer name rt3"
 		" address 02:00:00:00:02:01 mtu 68 &&"
-		" for l in rt0 rt1 rt2 rt3; do ip link set $l up || exit; done &&"
+		" ip link add rt4 type veth peer name rt5"
+		" address 02:00:00:00:03:01 mtu 68 &&"
+		" for l in rt0 rt1 rt2 rt3 rt4 rt5; do"
+		" ip link set $l up || exit; done &&"
 		" ip address add 10.10.0.1/24 dev rt0 &&"
 		" ip address add 10.10.1.1/24 dev rt1 &&"
 		" ip address add 10.10.2.1/24 dev rt3 &&"
+		" ip address add 10.10.9.1/24 dev rt5 &&"
 		" ip neigh add 10.10.1.2 lladdr 02:00:00:00:01:02 dev rt1"
 		" nud permanent &&"
 		" ip neigh add 10.10.2.2 lladdr 02:00:00:00:02:02 dev rt3"
+		" nud permanent &&"
+		" ip neigh add 10.10.9.2 lladdr 02:00:00:00:03:02 dev rt5"
 		" nud permanent";
 
 	if (unshare(CLONE_NEWNET))
@@ -1632,6 +1744,42 @@ static void grow(struct frame *f, size_t n)
 	fix_checksums(f);
 }
 
+/* A server's segments to a client behind rt5, whose MTU is 68. */
+static void test_route_answer_mtu(void)
+{
+	struct tcpmig_endpoint far = ep("10.10.9.2", 40000);
+	struct frame in, out;
+	struct snapshot s;
+	int k;
+
+	tcp_frame(&in, far, vip, TH_SYN);
+	run_in(&in, &out);
+	for (k = 0; k < NSERVERS && !ep_eq(frame_dst(&out), srv[k]); k++)
+		;
+	if (k == NSERVERS) {
+		tap_diag("%s was not placed", ep_str(far));
+		k = 0;
+	}
+
+	snap(&s);
+	tcp_frame(&in, srv[k], far, TH_ACK);
+	grow(&in, 68 - ntohs(ip_of(&in)->tot_len));
+	tap_result(forwarded(&in, RT5_MAC, FAR_MAC, vip, far),
+		   "a server's segment as large as the way out's MTU is sent "
+		   "on, from the service address");
+	grow(&in, 1);
+	tap_result(to_stack(&in) && delta(&s, CAPYMIG_SW_CNT_TOO_BIG) == 1,
+		   "... one larger goes to the stack as the server sent it, "
+		   "so that the stack's ICMP reaches the server; counted");
+	ip_of(&in)->frag_off = 0;
+	fix_checksums(&in);
+	tap_result(run_in(&in, &out) == TC_ACT_OK &&
+		   ep_eq(frame_src(&out), vip) && checksums_ok(&out) &&
+		   delta(&s, CAPYMIG_SW_CNT_TOO_BIG) == 1,
+		   "... unless it may be fragmented: then the stack gets it "
+		   "rewritten, to fragment");
+}
+
 static void test_route(void)
 {
 	struct tcpmig_endpoint c = client(), moved = client();
@@ -1667,6 +1815,8 @@ static void test_route(void)
 	tap_result(to_stack(&in),
 		   "the stack gets, untouched: a packet larger than the way "
 		   "out's MTU (it sends the ICMP)");
+
+	test_route_answer_mtu();
 
 	tcp_frame(&in, c, srv[0], TH_ACK);
 	ip_of(&in)->ttl = 1;
@@ -1758,6 +1908,7 @@ int main(void)
 	test_reap();
 	test_reap_unanswered();
 	test_reap_wrap();
+	test_icmp();
 	test_route();
 
 	switch_bpf__destroy(skel);

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <string.h>
+#include <linux/icmp.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
@@ -66,14 +67,21 @@ static inline __u16 fold(__u32 sum)
 	return ~sum & 0xffff;
 }
 
-/* Checksum of the L4 segment with its pseudo-header, field included. */
-static inline __u16 l4_sum(struct frame *f)
+/*
+ * Checksum of the L4 segment after the (option-less) IP header @ip, with
+ * its pseudo-header, field included.
+ */
+static inline __u16 segment_sum(const struct iphdr *ip)
 {
-	struct iphdr *ip = ip_of(f);
 	__u32 len = ntohs(ip->tot_len) - sizeof(*ip);
 	__u32 sum = sum16(&ip->saddr, 8, ip->protocol + len);
 
-	return fold(sum16(l4_of(f), len, sum));
+	return fold(sum16(ip + 1, len, sum));
+}
+
+static inline __u16 l4_sum(struct frame *f)
+{
+	return segment_sum(ip_of(f));
 }
 
 static inline __u16 *l4_check(struct frame *f)
@@ -145,6 +153,69 @@ static inline void tcp_frame(struct frame *f, struct tcpmig_endpoint from,
 	if (!(flags & TH_SYN))
 		memcpy(th + 1, payload, sizeof(payload));
 	fix_checksums(f);
+}
+
+/* The IP header an ICMP error @f quotes. */
+static inline struct iphdr *quoted_ip(struct frame *f)
+{
+	return (struct iphdr *)(l4_of(f) + sizeof(struct icmphdr));
+}
+
+static inline struct tcpmig_endpoint quoted_src(struct frame *f)
+{
+	return (struct tcpmig_endpoint){
+		.addr = quoted_ip(f)->saddr,
+		.port = ((__be16 *)(quoted_ip(f) + 1))[0] };
+}
+
+static inline struct tcpmig_endpoint quoted_dst(struct frame *f)
+{
+	return (struct tcpmig_endpoint){
+		.addr = quoted_ip(f)->daddr,
+		.port = ((__be16 *)(quoted_ip(f) + 1))[1] };
+}
+
+/*
+ * An ICMP error of @type and @code (and @mtu, for "fragmentation needed")
+ * from @saddr to @daddr, as a router sends about @orig: quoting its IP
+ * header and the first @quote bytes of what follows, or all of them.
+ */
+static inline void icmp_frame(struct frame *f, __be32 saddr, __be32 daddr,
+			      int type, int code, __u16 mtu,
+			      struct frame *orig, size_t quote)
+{
+	struct iphdr *orig_ip = ip_of(orig);
+	size_t payload = ntohs(orig_ip->tot_len) - sizeof(*orig_ip);
+	struct icmphdr *icmp;
+
+	if (quote > payload)
+		quote = payload;
+	ip_frame(f, saddr, daddr, IPPROTO_ICMP,
+		 sizeof(*icmp) + sizeof(*orig_ip) + quote);
+	icmp = (struct icmphdr *)l4_of(f);
+	icmp->type = type;
+	icmp->code = code;
+	icmp->un.frag.mtu = htons(mtu);
+	memcpy(quoted_ip(f), orig_ip, sizeof(*orig_ip) + quote);
+	ip_of(f)->check = htons(fold(sum16(ip_of(f), sizeof(struct iphdr), 0)));
+	icmp->checksum = htons(fold(sum16(icmp, sizeof(*icmp) +
+					  sizeof(*orig_ip) + quote, 0)));
+}
+
+/*
+ * The checksums of an ICMP error verify: its IP header's, the ICMP's, the
+ * quoted IP header's and, when the whole segment is quoted, its own.
+ */
+static inline bool icmp_checksums_ok(struct frame *f)
+{
+	struct iphdr *ip = ip_of(f), *quoted = quoted_ip(f);
+	size_t icmp_len = ntohs(ip->tot_len) - sizeof(*ip);
+	size_t whole = sizeof(struct icmphdr) + ntohs(quoted->tot_len);
+
+	return !fold(sum16(ip, sizeof(*ip), 0)) &&
+	       !fold(sum16(l4_of(f), icmp_len, 0)) &&
+	       !fold(sum16(quoted, sizeof(*quoted), 0)) &&
+	       (icmp_len < whole || !segment_sum(quoted));
 }
 
 #endif /* CAPYMIG_SELFTEST_FRAME_H */

@@ -113,6 +113,8 @@ static const char *const counter_names[CAPYMIG_SW_CNT_MIG_ENTRIES] = {
 	[CAPYMIG_SW_CNT_REGISTERS] = "registers",
 	[CAPYMIG_SW_CNT_MALFORMED] = "malformed",
 	[CAPYMIG_SW_CNT_SPOOFED] = "spoofed",
+	[CAPYMIG_SW_CNT_ICMP_TRANSLATED] = "icmp_translated",
+	[CAPYMIG_SW_CNT_TOO_BIG] = "too_big",
 };
 
 struct options {

@@ -876,6 +876,10 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_MALFORMED,	/* TCPMig dropped: malformed */
 	/* TCPMig dropped: not from the pool, or not from its side */
 	CAPYMIG_SW_CNT_SPOOFED,
+	/* ICMP errors about a server's segment sent on to the server serving */
+	CAPYMIG_SW_CNT_ICMP_TRANSLATED,
+	/* Servers' segments too big for the way out, left as they were sent */
+	CAPYMIG_SW_CNT_TOO_BIG,
 	/* Gauges: incremented and decremented, read modulo 2^64. */
 	CAPYMIG_SW_CNT_MIG_ENTRIES,	/* migration entries in use */
 	CAPYMIG_SW_CNT_PLACE_ENTRIES,	/* placement entries in use */
