@@ -932,6 +932,26 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
  * Returns the verdict: a PREPARE-ACK not installed is dropped, so that the
  * origin, never hearing it, keeps the connection.
  */
+/*
+ * A connection back on its original server: a placed one's entry goes,
+ * and its placement names the owner again.  A direct connection's entry
+ * stays, pointing at the server the client connected to, until the reaper
+ * takes it: with no entry, the switch would take the origin of the next
+ * PREPARE-ACK for the owner, and a duplicate of the PREPARE-ACK that
+ * brought the connection back -- the origin sends PREPARE again every 20
+ * ms until it hears one, and the target answers each -- would redirect
+ * the client to the server the connection just left.  False if the entry
+ * went meanwhile.
+ */
+static __always_inline bool returned(const struct tcpmig_endpoint *client,
+				     const struct capymig_sw_migration *rec,
+				     bool was_placed)
+{
+	return was_placed ? table_delete(&migrations,
+					 CAPYMIG_SW_CNT_MIG_ENTRIES, client) :
+			    table_update(&migrations, rec);
+}
+
 static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 				       __u32 now)
 {
@@ -965,8 +985,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 		return TC_ACT_SHOT;
 	}
 	if (ep_eq(&rec.target, original)) {
-		if (table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
-				 &client))
+		if (returned(&client, &rec, was_placed))
 			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
 		return TC_ACT_OK;
 	}
@@ -1033,7 +1052,8 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	 * the client's next SYN on another CPU: the ABORT then has nothing
 	 * to withdraw, and must not install an entry of no service.
 	 */
-	if (ep_eq(&rec.target, was_placed ? &placed.target : &mig.service)) {
+	/* Back on a direct connection's server, its entry stays: returned(). */
+	if (was_placed && ep_eq(&rec.target, &placed.target)) {
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
 			return none;
