@@ -602,6 +602,56 @@ static int cmd_pool(struct capyctl *ctl, int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Waits up to @ms (-1: for ever) for events on @events, then hands each
+ * one that came to @cb, until @cb returns non-zero, which is returned.
+ * Else 0, or -ENOBUFS if an overrun of the socket lost some on the way, or
+ * another -errno.
+ */
+static int events_read(struct tcpmig_nl *events, int ms, tcpmig_event_cb cb,
+		       void *arg)
+{
+	struct pollfd pfd = { mnl_socket_get_fd(events->sock), POLLIN, 0 };
+	char buf[TCPMIG_NL_RECV_SIZE];
+	struct tcpmig_notification ev;
+	const struct nlmsghdr *nlh;
+	bool lost = false;
+	int len, ret;
+
+	ret = poll(&pfd, 1, ms);
+	if (ret <= 0)
+		return ret < 0 && errno != EINTR ? -errno : 0;
+	while ((len = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 ||
+	       (len < 0 && errno == ENOBUFS)) {
+		lost |= len < 0;
+		for (nlh = (const void *)buf; len > 0 && mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			if (!tcpmig_parse_event(nlh, &ev) &&
+			    (ret = cb(&ev, arg)))
+				return ret;
+	}
+	if (len < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	return lost ? -ENOBUFS : 0;
+}
+
+/*
+ * The exit status of a migration whose end was lost with events and whose
+ * connection left this host: it was moved, or closed, or lost with a
+ * target that died after the export, and which is not known.
+ */
+#define EXIT_OUTCOME_UNKNOWN	3
+/* After the module's deadline, how long its last events may take. */
+#define MIGRATE_END_MS		1000
+
 struct migrate_wait {
 	const struct capyctl *ctl;
 	uint32_t id;
@@ -628,9 +678,85 @@ static int migrate_event(const struct tcpmig_notification *ev, void *arg)
 	return 0;
 }
 
+struct conn_search {
+	const struct capymig_tuple *tuple;
+	bool found;
+};
+
+static int conn_match(const struct tcpmig_conn *c, void *arg)
+{
+	struct conn_search *search = arg;
+
+	search->found |= !memcmp(&c->tuple, search->tuple, sizeof(c->tuple));
+	return 0;
+}
+
+/*
+ * A migration whose end was not heard of by its deadline, events having
+ * been lost: the connection's presence tells what can be told.
+ */
+static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
+{
+	struct conn_search search = { .tuple = t };
+	int err;
+
+	err = tcpmig_list(&ctl->nl, ntohs(t->local_port), conn_match, &search);
+	if (err)
+		return request_failed(ctl, "migrate: list", err);
+	if (search.found) {
+		fprintf(stderr, "capyctl: migrate: its end was lost with the "
+			"events, and the connection is still here: not "
+			"migrated\n");
+		return EXIT_FAILURE;
+	}
+	fprintf(stderr, "capyctl: migrate: its end was lost with the events, "
+		"and the connection left this host: migrated, closed, or lost "
+		"with its target; not known which\n");
+	return EXIT_OUTCOME_UNKNOWN;
+}
+
+/*
+ * Follows the migration's events to its end.  An overrun of the events
+ * socket may lose that end: then the events are read until the module's
+ * deadline for the migration is past, by when it has ended one way or the
+ * other, and if its end was not among them, migrate_unheard() says what
+ * it can.
+ */
+static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
+			  struct migrate_wait *mw, const struct capymig_tuple *t)
+{
+	uint64_t deadline = 0, now;
+	struct tcpmig_config cfg;
+	int ret, ms = -1;
+
+	for (;;) {
+		ret = events_read(events, ms, migrate_event, mw);
+		if (ret > 0)
+			return mw->result;
+		if (ret == -ENOBUFS && !deadline) {
+			ret = tcpmig_get_config(&ctl->nl, &cfg);
+			if (ret)
+				return request_failed(ctl, "migrate", ret);
+			fprintf(stderr, "capyctl: migrate: events lost; "
+				"waiting out the migration's deadline\n");
+			deadline = mono_ns() + (cfg.timeout_ms +
+						MIGRATE_END_MS) * 1000000ULL;
+		} else if (ret < 0 && ret != -ENOBUFS) {
+			return request_failed(ctl, "migrate", ret);
+		}
+		if (deadline) {
+			now = mono_ns();
+			if (now >= deadline)
+				return migrate_unheard(ctl, t);
+			ms = (deadline - now) / 1000000 + 1;
+		}
+	}
+}
+
 /*
  * migrate [--read-seq N] LOCAL REMOTE [TARGET]: through the switch, and
- * wait for it.
+ * wait for it.  Exits 0 once migrated, 1 if not, EXIT_OUTCOME_UNKNOWN if
+ * that is not known.
  */
 static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 {
@@ -675,12 +801,13 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	if (err)
 		return request_failed(ctl, "migrate", err);
 	err = tcpmig_migrate_with(&ctl->nl, &t, &opts, &mw.id);
-	if (!err)
-		err = tcpmig_monitor(&events, migrate_event, &mw);
-	tcpmig_nl_close(&events);
-	if (err < 0)
+	if (err) {
+		tcpmig_nl_close(&events);
 		return request_failed(ctl, "migrate", err);
-	return mw.result;
+	}
+	err = migrate_follow(ctl, &events, &mw, &t);
+	tcpmig_nl_close(&events);
+	return err;
 }
 
 /*
@@ -715,14 +842,6 @@ struct drain {
 	struct drain_conn *v;
 	unsigned int n, cap, in_flight, parallel, migrated;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static struct drain_conn *drain_find(struct drain *dr,
 				     const struct capymig_tuple *t)
@@ -822,13 +941,13 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 	dr->in_flight++;
 }
 
-static void drain_event(struct drain *dr, const struct tcpmig_notification *ev,
-			uint64_t now)
+static int drain_event(const struct tcpmig_notification *ev, void *arg)
 {
+	struct drain *dr = arg;
 	struct drain_conn *dc = drain_find(dr, &ev->tuple);
 
 	if (!dc || !dc->id || dc->id != ev->migration_id)
-		return;
+		return 0;
 	switch (ev->type) {
 	case TCPMIG_EVENT_MIGRATED:
 		print_event(ev, dr->ctl);
@@ -840,30 +959,10 @@ static void drain_event(struct drain *dr, const struct tcpmig_notification *ev,
 	case TCPMIG_EVENT_REJECTED:
 	case TCPMIG_EVENT_FAILED:
 		print_event(ev, dr->ctl);
-		drain_failed(dr, dc, now);
+		drain_failed(dr, dc, mono_ns());
 		break;
 	}
-}
-
-/* Waits up to @ms for events and follows the drain's migrations. */
-static void drain_wait(struct drain *dr, struct tcpmig_nl *events, int ms)
-{
-	char buf[TCPMIG_NL_RECV_SIZE];
-	struct pollfd pfd = { mnl_socket_get_fd(events->sock), POLLIN, 0 };
-	struct tcpmig_notification ev;
-	const struct nlmsghdr *nlh;
-	int len;
-
-	if (poll(&pfd, 1, ms) <= 0)
-		return;
-	/* An overrun loses events: DRAIN_LOST_NS covers their flights. */
-	while ((len = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 ||
-	       (len < 0 && errno == ENOBUFS)) {
-		for (nlh = (const void *)buf; len > 0 && mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
-			if (!tcpmig_parse_event(nlh, &ev))
-				drain_event(dr, &ev, mono_ns());
-	}
+	return 0;
 }
 
 /*
@@ -965,7 +1064,8 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 		err = drain_list(&dr);
 		if (err || !drain_round(&dr, now) || now >= deadline)
 			break;
-		drain_wait(&dr, &events, 100);
+		/* An overrun loses events: DRAIN_LOST_NS covers them. */
+		events_read(&events, 100, drain_event, &dr);
 	}
 	for (i = 0; i < dr.n; i++)
 		left += dr.v[i].seen || dr.v[i].id;

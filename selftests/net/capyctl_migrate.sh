@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# capyctl migrate, as an operator runs it: a live connection to an
+# unmodified echo server (socat) moved between two servers through the
+# switch, to the switch's pick or to a named target, refused, and
+# followed through an overrun of capyctl's events socket.
+#
+#   host0 (client) -- switch -- host1 (A, 10.10.1.2)
+#                            -- host2 (B, 10.10.2.2)
+#
+# The client connects to A's own address; each server runs
+# "socat TCP-LISTEN,fork EXEC:cat", whose per-connection state is empty
+# between requests.  An overrun is made by stopping capyctl, with a
+# receive buffer of the least size, while events come: those of a second
+# connection exported and imported again on A, and its own migration's,
+# whose messages a 1 s delay on the switch's links to the servers holds
+# back.
+
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/selftests/lib/switch_topology.sh"
+
+PORT=7450
+TIMEOUT_MS=15000	# the migrations' deadline, once delayed
+C1=40001		# the client's ports: the connection migrated ...
+C2=40002		# ... and the one that makes events
+# The least receive buffer Linux sets: two of TCP's smallest skbs.
+RMEM_LEAST=4608
+
+require_root
+require_module
+require_cmd capymig-switchd capyctl socat jq tc
+
+tmp=$(mktemp -d)
+on_exit rm -rf "$tmp"
+sw_topology_create 2 || ksft_skip_all "cannot build the topology"
+sw_switchd_start $PORT 2 || ksft_skip_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+a=10.10.1.2
+b=10.10.2.2
+client=10.10.0.2
+rmem_default=$(sysctl -n net.core.rmem_default)
+on_exit sysctl -qw net.core.rmem_default="$rmem_default"
+
+for i in 1 2; do
+	ip netns exec "${sw_host[i]}" socat \
+		TCP-LISTEN:$PORT,bind=10.10.$i.2,reuseaddr,fork EXEC:cat \
+		</dev/null &>/dev/null &
+	on_exit kill $!
+	ip netns exec "${sw_host[i]}" capyctl -j monitor \
+		</dev/null >>"$tmp/events$i" 2>/dev/null &
+	on_exit kill $!
+done
+wait_for 10 eval "ip netns exec ${sw_host[1]} ss -Hlt 'sport = :$PORT' |
+		  grep -q ." || ksft_skip_all "the echo server did not start"
+coproc CLIENT { ip netns exec "${sw_host[0]}" \
+	socat - TCP:$a:$PORT,sourceport=$C1 2>/dev/null; }
+on_exit kill $CLIENT_PID
+# Reads what comes, sends nothing: it stays open.
+ip netns exec "${sw_host[0]}" socat -u TCP:$a:$PORT,sourceport=$C2 \
+	/dev/null </dev/null &>/dev/null &
+on_exit kill $!
+
+# ask WORD: the client's request, answered with itself.
+ask()
+{
+	local reply
+
+	echo "$1" >&"${CLIENT[1]}" &&
+		read -r -t 20 reply <&"${CLIENT[0]}" && [ "$reply" = "$1" ] &&
+		return 0
+	echo "asked $1, answered '$reply'"
+	return 1
+}
+
+# on HOST PORT: the connection from the client's PORT is on HOST (1, 2).
+# An imported connection is listed once its listener accepted it.
+on()
+{
+	ip netns exec "${sw_host[$1]}" capyctl -j list $PORT |
+		jq -e "select(.remote == \"$client:$2\")" >/dev/null
+}
+
+# migrate HOST [ARGS...]: capyctl migrate of C1 on HOST, to the target
+# ARGS name; its output in $tmp/out and $tmp/err.
+migrate()
+{
+	local host=$1
+
+	shift
+	ip netns exec "${sw_host[host]}" capyctl "${@:2}" migrate \
+		"10.10.$host.2:$PORT" "$client:$C1" ${1:+"$1"} \
+		>"$tmp/out" 2>"$tmp/err"
+}
+
+tap_plan 8
+
+tap_check "the client's connection is up and answered" \
+	eval 'wait_for 10 on 1 $C1 && ask hello'
+migrate 1
+status=$?
+tap_check "capyctl migrate: the switch picks the target; exit 0, the last event migrated" \
+	eval '[ $status -eq 0 ] && tail -1 "$tmp/out" | grep -q " migrated "'
+tap_check "... the connection is on B, and its next request is answered" \
+	eval 'wait_for 10 on 2 $C1 && ! on 1 $C1 && ask after-switch-pick'
+
+migrate 2 "$a:$PORT" -j
+status=$?
+tap_check "capyctl -j migrate naming the target: a JSON object per event, the last migrated to it" \
+	eval '[ $status -eq 0 ] &&
+	      jq -se ".[-1].event == \"migrated\" and
+		      .[-1].target == \"$a:$PORT\" and length >= 4" "$tmp/out" &&
+	      { wait_for 10 on 1 $C1 || echo "not on A"; } && ask after-named'
+
+ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+migrate 1 "$b:$PORT"
+status=$?
+ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+tap_check "a target that refuses (draining): exit 1, rejected, and the connection serves on from A" \
+	eval '[ $status -eq 1 ] && grep -q " rejected " "$tmp/out" &&
+	      ask after-refusal ||
+	      { echo "exit $status"; cat "$tmp/out" "$tmp/err"; false; }'
+
+tap_check_fails "a connection that does not exist: exit 1, and why" \
+	"no such connection|No such file" \
+	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" "$client:1"
+
+# --- through an overrun ---------------------------------------------------
+
+for dev in sw1 sw2; do
+	tc -n "$sw_ns" qdisc add dev $dev root netem delay 1000ms
+done
+for i in 1 2; do
+	ip netns exec "${sw_host[i]}" capyctl config timeout $TIMEOUT_MS \
+		>/dev/null
+done
+
+# Events of A's: C2 exported and imported again, 4 times.
+make_events()
+{
+	local i
+
+	for i in 1 2 3 4; do
+		ip netns exec "${sw_host[1]}" sh -c "
+			capyctl export $a:$PORT $client:$C2 >$tmp/blob &&
+			capyctl import <$tmp/blob >/dev/null" || return 1
+	done
+}
+
+# overrun: C1 migrated from A by a capyctl stopped from its PREPARE until
+# events were lost.  Its exit status.
+overrun()
+{
+	local pid status
+
+	sysctl -qw net.core.rmem_default=$RMEM_LEAST
+	: >"$tmp/events1"
+	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
+		"$client:$C1" >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	wait_for 10 grep -q "prepare_sent.*$client:$C1" "$tmp/events1"
+	kill -STOP $pid
+	sysctl -qw net.core.rmem_default="$rmem_default"
+	make_events || tap_diag "could not make events"
+	kill -CONT $pid
+	wait $pid
+	status=$?
+	tap_diag "capyctl migrate: exit $status, $(tr '\n' ' ' <"$tmp/err")"
+	return $status
+}
+
+overrun
+status=$?
+tap_check "an overrun before the migration's end: exit 0, its end still heard" \
+	eval '[ $status -eq 0 ] && grep -q "events lost" "$tmp/err" &&
+	      tail -1 "$tmp/out" | grep -q " migrated " && wait_for 10 on 2 $C1'
+tap_check "... the connection answers from B" ask after-overrun
+
+tap_done
