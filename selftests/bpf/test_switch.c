@@ -832,7 +832,8 @@ static void test_migration(void)
 		   ep_eq(slot.rec.service, srv[0]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_RETURNED) == 1,
-		   "a duplicate of that PREPARE-ACK, after it, changes nothing");
+		   "a duplicate of that PREPARE-ACK, after it, changes "
+		   "nothing");
 	from = answer(srv[0], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(from, srv[0]),
 		   "... the server's answers still come from its own address");
@@ -1608,7 +1609,8 @@ static void test_icmp(void)
 	k = syn(c, &out, &v);
 	snap(&s);
 	v = frag_needed(vip, c, 1000, &in, &out);
-	tap_result(v == TC_ACT_OK && k >= 0 && translated(&in, &out, srv[k], c) &&
+	tap_result(v == TC_ACT_OK && k >= 0 &&
+		   translated(&in, &out, srv[k], c) &&
 		   delta(&s, CAPYMIG_SW_CNT_ICMP_TRANSLATED) == 1,
 		   "an ICMP error to the service address about a placed "
 		   "connection goes to its server, about the server's "

@@ -723,7 +723,8 @@ static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
  * it can.
  */
 static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
-			  struct migrate_wait *mw, const struct capymig_tuple *t)
+			  struct migrate_wait *mw,
+			  const struct capymig_tuple *t)
 {
 	uint64_t deadline = 0, now;
 	struct tcpmig_config cfg;
