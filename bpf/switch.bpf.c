@@ -1048,11 +1048,11 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
 		return none;
 	/*
+	 * Back on a direct connection's server, its entry stays (returned()).
 	 * The entry may have gone since it was read, to the reaper or to
 	 * the client's next SYN on another CPU: the ABORT then has nothing
 	 * to withdraw, and must not install an entry of no service.
 	 */
-	/* Back on a direct connection's server, its entry stays: returned(). */
 	if (was_placed && ep_eq(&rec.target, &placed.target)) {
 		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
 				  &client))
