@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -611,39 +610,6 @@ static uint64_t mono_ns(void)
 }
 
 /*
- * Waits up to @ms (-1: for ever) for events on @events, then hands each
- * one that came to @cb, until @cb returns non-zero, which is returned.
- * Else 0, or -ENOBUFS if an overrun of the socket lost some on the way, or
- * another -errno.
- */
-static int events_read(struct tcpmig_nl *events, int ms, tcpmig_event_cb cb,
-		       void *arg)
-{
-	struct pollfd pfd = { mnl_socket_get_fd(events->sock), POLLIN, 0 };
-	char buf[TCPMIG_NL_RECV_SIZE];
-	struct tcpmig_notification ev;
-	const struct nlmsghdr *nlh;
-	bool lost = false;
-	int len, ret;
-
-	ret = poll(&pfd, 1, ms);
-	if (ret <= 0)
-		return ret < 0 && errno != EINTR ? -errno : 0;
-	while ((len = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 ||
-	       (len < 0 && errno == ENOBUFS)) {
-		lost |= len < 0;
-		for (nlh = (const void *)buf; len > 0 && mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
-			if (!tcpmig_parse_event(nlh, &ev) &&
-			    (ret = cb(&ev, arg)))
-				return ret;
-	}
-	if (len < 0 && errno != EAGAIN && errno != EINTR)
-		return -errno;
-	return lost ? -ENOBUFS : 0;
-}
-
-/*
  * The exit status of a migration whose end was lost with events and whose
  * connection left this host: it was moved, or closed, or lost with a
  * target that died after the export, and which is not known.
@@ -731,7 +697,7 @@ static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
 	int ret, ms = -1;
 
 	for (;;) {
-		ret = events_read(events, ms, migrate_event, mw);
+		ret = tcpmig_read_events(events, ms, migrate_event, mw);
 		if (ret > 0)
 			return mw->result;
 		if (ret == -ENOBUFS && !deadline) {
@@ -1066,7 +1032,7 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 		if (err || !drain_round(&dr, now) || now >= deadline)
 			break;
 		/* An overrun loses events: DRAIN_LOST_NS covers them. */
-		events_read(&events, 100, drain_event, &dr);
+		tcpmig_read_events(&events, 100, drain_event, &dr);
 	}
 	for (i = 0; i < dr.n; i++)
 		left += dr.v[i].seen || dr.v[i].id;

@@ -5,8 +5,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <linux/genetlink.h>
 #include <linux/capymig.h>
 
@@ -531,29 +534,40 @@ int tcpmig_join_load(struct tcpmig_nl *nl)
 	return join_group(nl, nl->load_group);
 }
 
-int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg)
+int tcpmig_read_events(struct tcpmig_nl *nl, int timeout_ms,
+		       tcpmig_event_cb cb, void *arg)
 {
+	struct pollfd pfd = { mnl_socket_get_fd(nl->sock), POLLIN, 0 };
 	char buf[TCPMIG_NL_RECV_SIZE];
 	struct tcpmig_notification ev;
 	const struct nlmsghdr *nlh;
+	bool lost = false;
 	int len, ret;
 
-	ret = tcpmig_join_events(nl);
-	if (ret)
-		return ret;
-	for (;;) {
-		len = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
-		if (len < 0)
-			return -errno;
-		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			if (tcpmig_parse_event(nlh, &ev))
-				continue;
-			ret = cb(&ev, arg);
-			if (ret)
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret <= 0)
+		return ret < 0 && errno != EINTR ? -errno : 0;
+	while ((len = recv(pfd.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 ||
+	       (len < 0 && errno == ENOBUFS)) {
+		lost |= len < 0;
+		for (nlh = (const void *)buf; len > 0 && mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			if (!tcpmig_parse_event(nlh, &ev) &&
+			    (ret = cb(&ev, arg)))
 				return ret;
-		}
 	}
+	if (len < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	return lost ? -ENOBUFS : 0;
+}
+
+int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg)
+{
+	int ret = tcpmig_join_events(nl);
+
+	while (!ret)
+		ret = tcpmig_read_events(nl, -1, cb, arg);
+	return ret;
 }
 
 static int config_build(struct nlmsghdr *nlh, void *data)

@@ -180,6 +180,15 @@ const char *tcpmig_event_name(uint32_t type);
 typedef int (*tcpmig_event_cb)(const struct tcpmig_notification *ev, void *arg);
 int tcpmig_monitor(struct tcpmig_nl *nl, tcpmig_event_cb cb, void *arg);
 
+/*
+ * Waits up to @timeout_ms (-1: for ever) for events on @nl, a socket that
+ * joined the events group, then calls @cb for each one that came, until
+ * it returns nonzero (which is then returned).  Else 0, or -ENOBUFS if an
+ * overrun of the socket lost some on the way, or another -errno.
+ */
+int tcpmig_read_events(struct tcpmig_nl *nl, int timeout_ms,
+		       tcpmig_event_cb cb, void *arg);
+
 /* Parsers of replies, separate from the I/O for tests. */
 int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn);
 int tcpmig_parse_event(const struct nlmsghdr *nlh, struct tcpmig_notification *ev);
