@@ -161,6 +161,14 @@ wait_for()
 	done
 }
 
+# json_is FILTER: stdin holds one JSON value, and FILTER is true of it.
+# Not "jq -e FILTER" alone: that succeeds when there is no input at all,
+# so a check would pass on a command that printed nothing.
+json_is()
+{
+	jq -se "length == 1 and (.[0] | $1)" >/dev/null
+}
+
 # dmesg lines written after the mark set by dmesg_mark.
 dmesg_mark()
 {

@@ -103,6 +103,12 @@ sw_tcpmig_pool()
 	done
 }
 
+# sw_dump_is FILTER: the switch agent's state (--dump -j) is FILTER.
+sw_dump_is()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j | json_is "$1"
+}
+
 # sw_stat N NAME: the sum over hosts 1 to N of the capymig counter NAME
 # (as capyctl -j info names it).
 sw_stat()

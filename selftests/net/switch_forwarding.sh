@@ -72,12 +72,6 @@ tap_check "the data plane forwards the connections' packets itself" \
 tap_diag "the stack forwarded $forwarded packets; $from_client came" \
 	 "in from the client"
 
-dump_is()
-{
-	ip netns exec "$sw_ns" capymig-switchd --dump -j |
-		jq -e "$1" >/dev/null
-}
-
 # The agent's data plane is on the switch's interfaces.
 attached()
 {
@@ -85,7 +79,7 @@ attached()
 }
 
 tap_check "the agent's dump counts the migration and the PREPAREs" \
-	dump_is '.forwarding == "data plane" and
+	sw_dump_is '.forwarding == "data plane" and
 		 .counters.mig_installed == 1 and .counters.prepares == 3 and
 		 .counters.reset >= 1 and .counters.registers > 0 and
 		 .counters.malformed + .counters.spoofed == 0'
@@ -93,10 +87,10 @@ tap_check "the agent's dump counts the migration and the PREPAREs" \
 # closed connection's entries.  A faster sweep would take CPU the LOADs
 # are timed with.
 tap_check "... every connection's entries went once it ended (closed timeout 0)" \
-	wait_for 10 dump_is '.migration_entries == 0 and
+	wait_for 10 sw_dump_is '.migration_entries == 0 and
 			    .placement_entries == 0 and .counters.closed >= 16'
 tap_check "... and shows the server whose heartbeats stopped dead" \
-	dump_is '.servers["10.10.4.2:8080"].state == "dead"'
+	sw_dump_is '.servers["10.10.4.2:8080"].state == "dead"'
 tap_check "--dump prints it as text too" \
 	eval 'ip netns exec "$sw_ns" capymig-switchd --dump |
 	      grep -Eq "10\.10\.4\.2:8080 +dead"'
@@ -124,7 +118,7 @@ ip netns exec "${sw_host[0]}" bash -c \
 tap_check "--stack-forwarding: the stack forwards what the data plane passes on" \
 	test $(($(stack_forwarded) - before)) -ge 20
 tap_check "... and the dump says so" \
-	dump_is '.forwarding == "stack"'
+	sw_dump_is '.forwarding == "stack"'
 tap_check "by default the agent attaches to the Ethernet devices only, not a tunnel" \
 	eval '! tc -n "$sw_ns" filter show dev t0 ingress 2>&1 | grep -q capymig'
 tap_check_fails "... and refuses one named" "t0 is not an Ethernet device" \
@@ -137,10 +131,10 @@ ip netns exec "${sw_host[0]}" bash -c "exec 3<>/dev/tcp/$SW_VIP/80" \
 	2>/dev/null &
 connecting=$!
 tap_check "a SYN no server answers gets a placement" \
-	wait_for 10 dump_is '.counters.placed == 1 and .placement_entries == 1'
+	wait_for 10 sw_dump_is '.counters.placed == 1 and .placement_entries == 1'
 kill $connecting
 tap_check "... which goes to --unanswered-timeout (1.5 s), idle 300 s" \
-	wait_for 5 dump_is '.placement_entries == 0 and .counters.reaped == 1'
+	wait_for 5 sw_dump_is '.placement_entries == 0 and .counters.reaped == 1'
 
 [ "$tap_failed" -eq 0 ] || tap_diag "agent log:" "$(cat "$tmp/agent.log")"
 tap_done

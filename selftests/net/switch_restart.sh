@@ -35,12 +35,6 @@ sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
 a=10.10.1.2
 b=10.10.2.2
 
-dump_is()
-{
-	ip netns exec "$sw_ns" capymig-switchd --dump -j |
-		jq -e "$1" >/dev/null
-}
-
 attached()
 {
 	tc -n "$sw_ns" filter show dev sw0 ingress | grep -q capymig
@@ -77,7 +71,7 @@ tap_diag "after the restarts: $(sw_stat 2 migrations_out) migrations done"
 tap_check "the data plane stays attached while the agent is down, and a new one takes the tables over, twice while the stream runs" \
 	test $restarts -eq 2 -a "$running" = yes
 tap_check "... with the connection's placement counted in the taken-over gauge" \
-	dump_is '.placement_entries == 1'
+	sw_dump_is '.placement_entries == 1'
 wait $stream
 status=$?
 sed 's/^/# /' "$log"

@@ -45,15 +45,9 @@ sw_switchd_start $PORT 2 --heartbeat-timeout 500 ||
 	ksft_skip_all "capymig-switchd did not start"
 sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
 
-dump_is()
-{
-	ip netns exec "$sw_ns" capymig-switchd --dump -j |
-		jq -e "$1" >/dev/null
-}
-
 state_is()
 {
-	dump_is ".servers[\"$1:$PORT\"].state == \"$2\""
+	sw_dump_is ".servers[\"$1:$PORT\"].state == \"$2\""
 }
 
 # The modules' heartbeats make the servers live.
@@ -199,8 +193,8 @@ tap_check "... --no-draining: live again" \
 tap_check "config -j shows the heartbeat, weight and flags" \
 	eval 'configure config --weight 3 --no-hold &&
 	      ip netns exec "${sw_host[2]}" capyctl -j config |
-	      jq -e ".heartbeat_ms == 100 and .weight == 3 and
-		     .draining == 0 and .hold == 0" >/dev/null &&
+	      json_is ".heartbeat_ms == 100 and .weight == 3 and
+		       .draining == 0 and .hold == 0" &&
 	      configure config --hold'
 tap_check "--heartbeat-ms 0: B stops heartbeating and the switch finds it dead" \
 	eval 'configure config --heartbeat-ms 0 && wait_for 5 state_is $b dead'
