@@ -94,6 +94,15 @@ off()
 	[ "$(listed "$@")" = false ]
 }
 
+# arrived HOST PORT: on HOST within 10 s; else HOST's sockets are shown.
+arrived()
+{
+	wait_for 10 on "$@" && return 0
+	echo "not listed on host $1 after 10 s; its sockets:"
+	ip netns exec "${sw_host[$1]}" ss -tane "sport = :$PORT"
+	return 1
+}
+
 # migrate HOST [ARGS...]: capyctl migrate of C1 on HOST, to the target
 # ARGS name; its output in $tmp/out and $tmp/err.
 migrate()
@@ -109,13 +118,13 @@ migrate()
 tap_plan 8
 
 tap_check "the client's connection is up and answered" \
-	eval 'wait_for 10 on 1 $C1 && ask hello'
+	eval 'arrived 1 $C1 && ask hello'
 migrate 1
 status=$?
 tap_check "capyctl migrate: the switch picks the target; exit 0, the last event migrated" \
 	eval '[ $status -eq 0 ] && tail -1 "$tmp/out" | grep -q " migrated "'
 tap_check "... the connection is on B, and its next request is answered" \
-	eval 'wait_for 10 on 2 $C1 && off 1 $C1 && ask after-switch-pick'
+	eval 'arrived 2 $C1 && off 1 $C1 && ask after-switch-pick'
 
 migrate 2 "$a:$PORT" -j
 status=$?
@@ -123,7 +132,7 @@ tap_check "capyctl -j migrate naming the target: a JSON object per event, the la
 	eval '[ $status -eq 0 ] &&
 	      jq -se ".[-1].event == \"migrated\" and
 		      .[-1].target == \"$a:$PORT\" and length >= 4" "$tmp/out" &&
-	      wait_for 10 on 1 $C1 && off 2 $C1 && ask after-named'
+	      arrived 1 $C1 && off 2 $C1 && ask after-named'
 
 ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
 migrate 1 "$b:$PORT"
@@ -186,7 +195,7 @@ overrun
 status=$?
 tap_check "an overrun before the migration's end: exit 0, its end still heard" \
 	eval '[ $status -eq 0 ] && grep -q "events lost" "$tmp/err" &&
-	      tail -1 "$tmp/out" | grep -q " migrated " && wait_for 10 on 2 $C1'
+	      tail -1 "$tmp/out" | grep -q " migrated " && arrived 2 $C1'
 tap_check "... the connection answers from B" ask after-overrun
 
 tap_done
