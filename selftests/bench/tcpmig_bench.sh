@@ -18,8 +18,9 @@
 #	tcpmig_bench.sh rtt|p99|drop [-l LABEL]
 #
 # TCPMIG_BENCH_SAMPLES (rtt: migrations), TCPMIG_BENCH_ROUNDS and
-# TCPMIG_BENCH_SECONDS (p99, drop: rounds of each variant, and their
-# length) trade time for precision.
+# TCPMIG_BENCH_SECONDS (p99, drop: rounds of each variant at each rate,
+# and their length) trade time for precision; TCPMIG_BENCH_RATES (p99,
+# drop) lists the client's rates of requests a second.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -51,4 +52,5 @@ sw_tcpmig_pool 2 || fail "cannot configure TCPMig"
 tcpmig_bench "$kind" -N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" \
 	-g 10.10.1.2,10.10.2.2 -a $SW_VIP -p $PORT \
 	-n "${TCPMIG_BENCH_SAMPLES:-300}" -r "${TCPMIG_BENCH_ROUNDS:-4}" \
-	-d "${TCPMIG_BENCH_SECONDS:-3}" "${label[@]}"
+	-d "${TCPMIG_BENCH_SECONDS:-3}" -q "${TCPMIG_BENCH_RATES:-100,250,500}" \
+	"${label[@]}"

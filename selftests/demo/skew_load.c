@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "skew.h"
+#include "../lib/poisson.h"
 
 #define NS		1000000000ULL
 #define MAX_EVENTS	256
@@ -529,7 +530,7 @@ static struct slot *pick(void)
 /* The next arrival of the Poisson process after @t. */
 static uint64_t next_arrival(uint64_t t)
 {
-	return t + (uint64_t)(-log(1 - erand48(opt.seed)) / g.rate * NS);
+	return poisson_next(t, g.rate, opt.seed);
 }
 
 static void arm(uint64_t at)
