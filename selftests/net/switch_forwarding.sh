@@ -55,6 +55,12 @@ tap_failed=$(grep '^not ok' "$tmp/peers" | grep -vc '# TODO')
 while [ "$tap_count" -lt $PEER_CHECKS ]; do
 	tap_not_ok "switch_peers ended early (status $status)"
 done
+# What the agent saw, for a point that failed: servers' states, counters.
+if [ "$tap_failed" -gt 0 ]; then
+	tap_diag "the agent's state after switch_peers:"
+	ip netns exec "$sw_ns" capymig-switchd --dump 2>&1 | sed 's/^/# /'
+	sed 's/^/# agent: /' "$tmp/agent.log"
+fi
 
 # The packets the switch's stack forwarded.
 stack_forwarded()
