@@ -81,6 +81,14 @@ struct slot_map {
 struct slot_map migrations SEC(".maps");
 struct slot_map placements SEC(".maps");
 
+/* By the client's slot index in level 0 of the migration table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CAPYMIG_SW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct capymig_sw_recent_slot);
+} recent_migrations SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, CAPYMIG_SW_MAX_SERVERS);
@@ -924,6 +932,54 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
 	return id ? *id : CAPYMIG_SW_NO_SERVER;
 }
 
+/* Whether migration @id of @client's connection was applied lately. */
+static __always_inline bool applied_lately(const struct tcpmig_endpoint *client,
+					   __be32 id)
+{
+	__u32 idx = capymig_sw_slot_index(0, client);
+	struct capymig_sw_recent_slot *r;
+	bool found = false;
+	__u32 i;
+
+	r = bpf_map_lookup_elem(&recent_migrations, &idx);
+	if (!r || !id)
+		return false;
+	bpf_spin_lock(&r->lock);
+	if (ep_eq(&r->recent.client, client))
+		for (i = 0; i < CAPYMIG_SW_RECENT_IDS; i++)
+			found |= r->recent.ids[i] == id;
+	bpf_spin_unlock(&r->lock);
+	return found;
+}
+
+/*
+ * Notes migration @id of @client's connection as applied, the newest: the
+ * slot's earlier client, if another, is forgotten.
+ */
+static __always_inline void note_applied(const struct tcpmig_endpoint *client,
+					 __be32 id)
+{
+	__u32 idx = capymig_sw_slot_index(0, client);
+	struct capymig_sw_recent_slot *r;
+	__u32 i;
+
+	r = bpf_map_lookup_elem(&recent_migrations, &idx);
+	if (!r)
+		return;
+	bpf_spin_lock(&r->lock);
+	if (!ep_eq(&r->recent.client, client)) {
+		r->recent.client = *client;
+		for (i = 0; i < CAPYMIG_SW_RECENT_IDS; i++)
+			r->recent.ids[i] = 0;
+	}
+	if (r->recent.ids[0] != id) {
+		for (i = CAPYMIG_SW_RECENT_IDS - 1; i > 0; i--)
+			r->recent.ids[i] = r->recent.ids[i - 1];
+		r->recent.ids[0] = id;
+	}
+	bpf_spin_unlock(&r->lock);
+}
+
 /*
  * A PREPARE-ACK on its way to the origin: from now on the client's
  * segments go to the target.  The connection is with its owner: the
@@ -931,27 +987,20 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
  * first migration of a connection to a server's own address) the origin.
  * Returns the verdict: a PREPARE-ACK not installed is dropped, so that the
  * origin, never hearing it, keeps the connection.
+ *
+ * The origin sends PREPARE again every 20 ms until it hears a PREPARE-ACK,
+ * and the target answers each, so duplicates follow.  One of the migration
+ * in place passes.  One of a migration applied before, delayed past later
+ * ones that brought the connection back to its origin, would redirect the
+ * client to a server the connection left: its id is among the recent
+ * ones (struct capymig_sw_recent), and it is dropped as stale.
+ *
+ * Back on its original server, a placed connection's entry goes, and its
+ * placement names the owner again.  A direct connection's entry stays,
+ * pointing at the server the client connected to, until the reaper takes
+ * it: with no entry, the switch would take the origin of the next
+ * PREPARE-ACK for the owner.
  */
-/*
- * A connection back on its original server: a placed one's entry goes,
- * and its placement names the owner again.  A direct connection's entry
- * stays, pointing at the server the client connected to, until the reaper
- * takes it: with no entry, the switch would take the origin of the next
- * PREPARE-ACK for the owner, and a duplicate of the PREPARE-ACK that
- * brought the connection back -- the origin sends PREPARE again every 20
- * ms until it hears one, and the target answers each -- would redirect
- * the client to the server the connection just left.  False if the entry
- * went meanwhile.
- */
-static __always_inline bool returned(const struct tcpmig_endpoint *client,
-				     const struct capymig_sw_migration *rec,
-				     bool was_placed)
-{
-	return was_placed ? table_delete(&migrations,
-					 CAPYMIG_SW_CNT_MIG_ENTRIES, client) :
-			    table_update(&migrations, rec);
-}
-
 static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 				       __u32 now)
 {
@@ -980,13 +1029,19 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 
 	if (ep_eq(&rec.target, owner))
 		return TC_ACT_OK;	/* a retransmission: in place already */
-	if (!ep_eq(&origin, owner)) {
+	if (!ep_eq(&origin, owner) ||
+	    applied_lately(&client, h->migration_id)) {
 		count(CAPYMIG_SW_CNT_MIG_STALE, 1);
 		return TC_ACT_SHOT;
 	}
 	if (ep_eq(&rec.target, original)) {
-		if (returned(&client, &rec, was_placed))
+		if (was_placed ? table_delete(&migrations,
+					      CAPYMIG_SW_CNT_MIG_ENTRIES,
+					      &client) :
+				 table_update(&migrations, &rec)) {
+			note_applied(&client, h->migration_id);
 			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
+		}
 		return TC_ACT_OK;
 	}
 	/* The connection's FINs so far, as its placement saw them. */
@@ -994,10 +1049,12 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
 	switch (table_install(&migrations, &rec, false)) {
 	case INSTALL_NEW:
+		note_applied(&client, h->migration_id);
 		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		return TC_ACT_OK;
 	case INSTALL_UPDATED:
+		note_applied(&client, h->migration_id);
 		count(CAPYMIG_SW_CNT_MIG_UPDATED, 1);
 		return TC_ACT_OK;
 	default:
@@ -1015,7 +1072,10 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
  * migration back to the server the connection was placed on left no
  * entry (its PREPARE-ACK deleted it): the placement then points away
  * from the origin, and an entry pointing at the origin is installed.
- * Returns the target the client's segments went to, zero if none.
+ * Whatever it withdraws, the migration is noted as applied: its
+ * PREPARE-ACK, should it come after, is stale (the origin kept the
+ * connection).  Returns the target the client's segments went to, zero
+ * if none.
  */
 static __always_inline struct tcpmig_endpoint
 abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
@@ -1030,6 +1090,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	};
 	bool migrated, was_placed;
 
+	note_applied(&client, h->migration_id);
 	migrated = table_read(&migrations, &client, &mig);
 	was_placed = table_read(&placements, &client, &placed);
 	if (!migrated) {
@@ -1048,7 +1109,8 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
 		return none;
 	/*
-	 * Back on a direct connection's server, its entry stays (returned()).
+	 * Back on a direct connection's server, its entry stays (see
+	 * prepare_ack()).
 	 * The entry may have gone since it was read, to the reaper or to
 	 * the client's next SYN on another CPU: the ABORT then has nothing
 	 * to withdraw, and must not install an entry of no service.

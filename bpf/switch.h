@@ -28,6 +28,12 @@ struct capymig_sw_slot {
 	struct capymig_sw_migration rec;
 };
 
+/* A client's recent migrations, locked as a slot is. */
+struct capymig_sw_recent_slot {
+	struct bpf_spin_lock	lock;
+	struct capymig_sw_recent recent;
+};
+
 /*
  * How long before @now (a CAPYMIG_SW_TIME()) an entry whose state is
  * @state was last used, in units of CAPYMIG_SW_TIME(): the difference of
@@ -62,10 +68,10 @@ enum capymig_sw_reap_arg {
 
 /*
  * The layout of what the tables an agent keeps across restarts hold
- * (capymig-switchd --state): the slots and the counters.  Any change to
- * struct capymig_sw_slot, the meaning of its state word, or enum
- * capymig_sw_counter changes it, so that no agent takes over tables it
- * would misread.
+ * (capymig-switchd --state): the slots, the recent migrations and the
+ * counters.  Any change to struct capymig_sw_slot, the meaning of its
+ * state word, struct capymig_sw_recent_slot or enum capymig_sw_counter
+ * changes it, so that no agent takes over tables it would misread.
  */
 #define CAPYMIG_SW_TABLES_VERSION	2
 

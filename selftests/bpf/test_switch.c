@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		145
+#define PLAN		150
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -102,6 +102,9 @@ static __u64 now_ns(void)
 
 /* --- frames -------------------------------------------------------------- */
 
+/* The migration the messages are about: prepare_ack() starts the next. */
+static __u32 migration_id = 7;
+
 static struct tcpmig_msg_hdr msg(int type, struct tcpmig_endpoint client,
 				 struct tcpmig_endpoint origin,
 				 struct tcpmig_endpoint target)
@@ -110,7 +113,7 @@ static struct tcpmig_msg_hdr msg(int type, struct tcpmig_endpoint client,
 		.magic = htons(TCPMIG_MSG_MAGIC),
 		.version = TCPMIG_MSG_VERSION,
 		.type = type,
-		.migration_id = htonl(7),
+		.migration_id = htonl(migration_id),
 		.client = client,
 		.origin = origin,
 		.target = target,
@@ -701,9 +704,14 @@ static void test_place_fail(void)
 		   "for 0.5 s");
 }
 
-/* A PREPARE-TH_ACK from @target to @origin about @c's connection. */
-static int prepare_ack(struct tcpmig_endpoint c, struct tcpmig_endpoint origin,
-		       struct tcpmig_endpoint target, struct frame *out)
+/*
+ * A PREPARE-ACK from @target to @origin about @c's connection, for the
+ * last migration the messages were about: a duplicate of the last
+ * prepare_ack()'s if @c's.
+ */
+static int prepare_ack_again(struct tcpmig_endpoint c,
+			     struct tcpmig_endpoint origin,
+			     struct tcpmig_endpoint target, struct frame *out)
 {
 	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_PREPARE_ACK, c, origin,
 				      target);
@@ -711,6 +719,14 @@ static int prepare_ack(struct tcpmig_endpoint c, struct tcpmig_endpoint origin,
 
 	tcpmig_frame(&in, target.addr, origin.addr, &h, NULL, 0);
 	return run(&in, out);
+}
+
+/* The PREPARE-ACK of a new migration of @c's connection. */
+static int prepare_ack(struct tcpmig_endpoint c, struct tcpmig_endpoint origin,
+		       struct tcpmig_endpoint target, struct frame *out)
+{
+	migration_id++;
+	return prepare_ack_again(c, origin, target, out);
 }
 
 /* Where a segment from @c to @to goes: its destination out. */
@@ -801,7 +817,7 @@ static void test_migration(void)
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[2]) && sums,
 		   "... and the segments follow");
 
-	v = prepare_ack(c, srv[1], srv[2], &out);
+	v = prepare_ack_again(c, srv[1], srv[2], &out);
 	tap_result(v == TC_ACT_OK &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_UPDATED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 0,
@@ -826,7 +842,7 @@ static void test_migration(void)
 		   "... and the segments pass untouched again");
 
 	/* The PREPARE sent again while the first was on its way: answered. */
-	v = prepare_ack(c, srv[2], srv[0], &out);
+	v = prepare_ack_again(c, srv[2], srv[0], &out);
 	mig_entry(c, &slot);
 	tap_result(v == TC_ACT_OK && ep_eq(slot.rec.target, srv[0]) &&
 		   ep_eq(slot.rec.service, srv[0]) &&
@@ -1197,6 +1213,85 @@ static void test_abort(void)
 		   ep_eq(slot.rec.target, srv[0]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
 		   "... and withdraws the redirect");
+}
+
+/*
+ * A duplicate of PREPARE-ACK @id about @c's connection, delayed past later
+ * migrations, from @target to @origin.
+ */
+static int late_duplicate(struct tcpmig_endpoint c, __u32 id,
+			  struct tcpmig_endpoint origin,
+			  struct tcpmig_endpoint target, struct frame *out)
+{
+	__u32 current = migration_id;
+	int v;
+
+	migration_id = id;
+	v = prepare_ack_again(c, origin, target, out);
+	migration_id = current;
+	return v;
+}
+
+static void test_late_duplicates(void)
+{
+	struct tcpmig_endpoint c = migrated_client(), to;
+	struct capymig_sw_slot slot;
+	__u32 first = migration_id;
+	struct snapshot s;
+	struct frame out;
+	int v, seg, x, y;
+	bool sums;
+
+	prepare_ack(c, srv[1], srv[0], &out);
+	snap(&s);
+	v = late_duplicate(c, first, srv[0], srv[1], &out);
+	to = send_seg(c, srv[0], TH_ACK, &seg, &sums);
+	tap_result(v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 1 &&
+		   mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.target, srv[0]) &&
+		   seg == TC_ACT_OK && ep_eq(to, srv[0]),
+		   "a PREPARE-ACK duplicated past the connection's return is "
+		   "dropped as stale; the client's segments stay on the server");
+	v = prepare_ack(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[1]),
+		   "... and a new migration to the same server is installed");
+
+	c = client();
+	x = syn(c, &out, &v);
+	y = (x + 1) % NSERVERS;
+	if (x < 0)
+		x = y = 0;
+	prepare_ack(c, srv[x], srv[y], &out);
+	first = migration_id;
+	prepare_ack(c, srv[y], srv[x], &out);
+	v = late_duplicate(c, first, srv[x], srv[y], &out);
+	to = send_seg(c, vip, TH_ACK, &seg, &sums);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) < 0 &&
+		   seg == TC_ACT_OK && ep_eq(to, srv[x]),
+		   "service: so is one past the return to where it was placed");
+
+	c = migrated_client();
+	first = migration_id;
+	prepare_ack(c, srv[1], srv[2], &out);
+	prepare_ack(c, srv[2], srv[0], &out);
+	v = late_duplicate(c, first, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[0]),
+		   "... and one past a chain of migrations back to its origin");
+
+	/* Its PREPARE-ACK delayed on the way to the switch, then ABORTed. */
+	c = client();
+	migration_id++;
+	abort_msg(c, 0, 1, &out);
+	snap(&s);
+	v = prepare_ack_again(c, srv[0], srv[1], &out);
+	to = send_seg(c, srv[0], TH_ACK, &seg, &sums);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 1 &&
+		   seg == TC_ACT_OK && ep_eq(to, srv[0]),
+		   "the PREPARE-ACK of a migration ABORTed before it came is "
+		   "dropped; the segments stay on the origin");
 }
 
 static int register_msg(struct tcpmig_endpoint from, __be32 daddr,
@@ -1920,6 +2015,7 @@ int main(void)
 	test_service_migration();
 	test_targets();
 	test_abort();
+	test_late_duplicates();
 	test_register();
 	test_malformed();
 	test_spoofed();

@@ -693,6 +693,25 @@ struct capymig_sw_migration {
 	struct tcpmig_endpoint target;
 };
 
+/**
+ * struct capymig_sw_recent - the migrations the switch last applied to a
+ *	client's connection, by their ids
+ * @client: whose; addr 0 for none.
+ * @ids: the migration ids (as on the wire) of the PREPARE-ACKs it
+ *	installed and of the ABORTs it took, the newest first; 0 for none.
+ *
+ * A PREPARE-ACK whose id is here is an old one's duplicate, delayed past
+ * a later migration of the connection: it must not redirect the client
+ * again.  One per slot of the migration table's level 0, held by whichever
+ * client of that slot migrated last: only the control path reads or
+ * writes it, never a connection's segments.
+ */
+#define CAPYMIG_SW_RECENT_IDS		4
+struct capymig_sw_recent {
+	struct tcpmig_endpoint client;
+	__be32	ids[CAPYMIG_SW_RECENT_IDS];
+};
+
 /*
  * Once FINs went both ways, or a RST passed, a connection's entries stay,
  * rewriting what still comes, until idle for the closed timeout or the
