@@ -437,31 +437,32 @@ static void migrate_baseline(struct conn *c, struct stamps *ts)
 }
 
 /* Reads the EXPORTED and IMPORTED events of the last module migration. */
+static int stamp_event(const struct tcpmig_notification *ev, void *arg)
+{
+	struct stamps *ts = arg;
+
+	if (ev->type == TCPMIG_EVENT_EXPORTED)
+		ts->exported = ev->timestamp_ns;
+	else if (ev->type == TCPMIG_EVENT_IMPORTED)
+		ts->imported = ev->timestamp_ns;
+	return 0;
+}
+
 static void read_events(struct stamps *ts)
 {
-	char buf[8192];
-	int fd = mnl_socket_get_fd(bench.events.sock);
-	uint64_t deadline = now_ns() + IO_TIMEOUT_MS * 1000000ULL;
-	struct tcpmig_notification ev;
-	struct nlmsghdr *nlh;
-	int len;
+	uint64_t deadline = now_ns() + IO_TIMEOUT_MS * 1000000ULL, now;
+	int err;
 
 	ts->exported = ts->imported = 0;
 	while (!ts->exported || !ts->imported) {
-		len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (len < 0 && errno == EAGAIN && wait_fd(fd, POLLIN, deadline))
-			continue;
-		if (len <= 0)
-			die("events: %s", len ? strerror(errno) : "closed");
-		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			if (tcpmig_parse_event(nlh, &ev))
-				continue;
-			if (ev.type == TCPMIG_EVENT_EXPORTED)
-				ts->exported = ev.timestamp_ns;
-			else if (ev.type == TCPMIG_EVENT_IMPORTED)
-				ts->imported = ev.timestamp_ns;
-		}
+		now = now_ns();
+		if (now >= deadline)
+			die("events: none within %d ms", IO_TIMEOUT_MS);
+		err = tcpmig_read_events(&bench.events,
+					 (deadline - now) / 1000000 + 1,
+					 stamp_event, ts);
+		if (err)
+			die("events: %s", strerror(-err));
 	}
 }
 

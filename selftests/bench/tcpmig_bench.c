@@ -427,20 +427,18 @@ static void on_event(struct server *s, const struct tcpmig_notification *ev)
 	signal_outcome();
 }
 
+static int server_event(const struct tcpmig_notification *ev, void *arg)
+{
+	on_event(arg, ev);
+	return 0;
+}
+
 static void read_events(struct server *s)
 {
-	char buf[TCPMIG_NL_RECV_SIZE];
-	int fd = mnl_socket_get_fd(s->events.sock), len;
-	struct tcpmig_notification ev;
-	struct nlmsghdr *nlh;
+	int err = tcpmig_read_events(&s->events, 0, server_event, s);
 
-	while ((len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
-			if (!tcpmig_parse_event(nlh, &ev))
-				on_event(s, &ev);
-	if (len < 0 && errno != EAGAIN)
-		die("server %c: events: %s", "AB"[s->id], strerror(errno));
+	if (err)
+		die("server %c: events: %s", "AB"[s->id], strerror(-err));
 }
 
 /*

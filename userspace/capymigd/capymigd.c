@@ -675,36 +675,22 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 	}
 }
 
+static int daemon_event(const struct tcpmig_notification *ev, void *arg)
+{
+	on_event(arg, ev, now_ns());
+	return 0;
+}
+
 /*
  * Reads what @nl has.  An overrun of @d->ev loses migrations' ends (their
  * flights then expire); one of @d->loads only LOADs the next replaces.
  */
 static void read_events(struct capymigd *d, struct tcpmig_nl *nl)
 {
-	char buf[TCPMIG_NL_RECV_SIZE];
-	struct tcpmig_notification ev;
-	const struct nlmsghdr *nlh;
-	int len;
-
-	for (;;) {
-		len = recv(mnl_socket_get_fd(nl->sock), buf, sizeof(buf),
-			   MSG_DONTWAIT);
-		if (len < 0) {
-			if (errno == ENOBUFS && nl == &d->loads)
-				continue;
-			if (errno == ENOBUFS) {
-				/* Lost some: the flights expire by themselves. */
-				d->metrics.events_lost++;
-				logmsg(LOG_WARNING, "events lost: the socket "
-				       "overran");
-				continue;
-			}
-			return;
-		}
-		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
-			if (!tcpmig_parse_event(nlh, &ev))
-				on_event(d, &ev, now_ns());
+	if (tcpmig_read_events(nl, 0, daemon_event, d) == -ENOBUFS &&
+	    nl == &d->ev) {
+		d->metrics.events_lost++;
+		logmsg(LOG_WARNING, "events lost: the socket overran");
 	}
 }
 
