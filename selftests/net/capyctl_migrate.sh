@@ -4,7 +4,8 @@
 # capyctl migrate, as an operator runs it: a live connection to an
 # unmodified echo server (socat) moved between two servers through the
 # switch, to the switch's pick or to a named target, refused, and
-# followed through an overrun of capyctl's events socket.
+# followed through an overrun of capyctl's events socket, its end heard
+# after it or lost in it.
 #
 #   host0 (client) -- switch -- host1 (A, 10.10.1.2)
 #                            -- host2 (B, 10.10.2.2)
@@ -22,6 +23,7 @@ source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7450
 TIMEOUT_MS=15000	# the migrations' deadline, once delayed
+LOST_TIMEOUT_MS=10000	# ... once only the way to B is
 C1=40001		# the client's ports: the connection migrated ...
 C2=40002		# ... and the one that makes events
 # The least receive buffer Linux sets: two of TCP's smallest skbs.
@@ -115,7 +117,7 @@ migrate()
 		>"$tmp/out" 2>"$tmp/err"
 }
 
-tap_plan 8
+tap_plan 10
 
 tap_check "the client's connection is up and answered" \
 	eval 'arrived 1 $C1 && ask hello'
@@ -160,17 +162,17 @@ done
 # Events of A's: C2 exported and imported again, 4 times.
 make_events()
 {
-	local i
-
-	for i in 1 2 3 4; do
-		ip netns exec "${sw_host[1]}" sh -c "
+	ip netns exec "${sw_host[1]}" sh -c "
+		for i in 1 2 3 4; do
 			capyctl export $a:$PORT $client:$C2 >$tmp/blob &&
-			capyctl import <$tmp/blob >/dev/null" || return 1
-	done
+			capyctl import <$tmp/blob >/dev/null || exit 1
+		done"
 }
 
-# overrun: C1 migrated from A by a capyctl stopped from its PREPARE until
-# events were lost.  Its exit status.
+# overrun [END [TARGET]]: C1 migrated from A, to TARGET if given, by a
+# capyctl stopped from its PREPARE until events were lost, and with END,
+# until A's monitor heard the migration end so: capyctl's own socket,
+# full, has lost that end.  Its exit status.
 overrun()
 {
 	local pid status
@@ -178,12 +180,14 @@ overrun()
 	sysctl -qw net.core.rmem_default=$RMEM_LEAST
 	: >"$tmp/events1"
 	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
-		"$client:$C1" >"$tmp/out" 2>"$tmp/err" &
+		"$client:$C1" ${2:+"$2"} >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
 	wait_for 10 grep -q "prepare_sent.*$client:$C1" "$tmp/events1"
 	kill -STOP $pid
 	sysctl -qw net.core.rmem_default="$rmem_default"
 	make_events || tap_diag "could not make events"
+	[ -z "$1" ] || wait_for 20 grep -q "\"$1\".*$client:$C1" "$tmp/events1" ||
+		tap_diag "A's monitor did not hear the migration end $1"
 	kill -CONT $pid
 	wait $pid
 	status=$?
@@ -197,5 +201,38 @@ tap_check "an overrun before the migration's end: exit 0, its end still heard" \
 	eval '[ $status -eq 0 ] && grep -q "events lost" "$tmp/err" &&
 	      tail -1 "$tmp/out" | grep -q " migrated " && arrived 2 $C1'
 tap_check "... the connection answers from B" ask after-overrun
+
+# --- its end lost -----------------------------------------------------------
+
+# Back on A, by a migration none of whose messages is delayed.  Then only
+# the switch's link to B delays, by 2 s: the events are made before the
+# migration's end comes, which A's monitor hears a few seconds on, long
+# before capyctl reads again.  It then waits out the deadline (the
+# timeout, plus a second) and looks the connection up.
+tc -n "$sw_ns" qdisc del dev sw1 root
+tc -n "$sw_ns" qdisc change dev sw2 root netem delay 0ms
+migrate 2 "$a:$PORT"
+status=$?
+tc -n "$sw_ns" qdisc change dev sw2 root netem delay 2000ms
+for i in 1 2; do
+	ip netns exec "${sw_host[i]}" capyctl config timeout $LOST_TIMEOUT_MS \
+		>/dev/null
+done
+[ $status -eq 0 ] && wait_for 10 on 1 $C1 ||
+	tap_diag "the connection did not come back to A (exit $status)"
+
+ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+overrun rejected "$b:$PORT"
+status=$?
+ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+tap_check "its end (a refusal) lost: exit 1, not migrated, and it answers from A" \
+	eval '[ $status -eq 1 ] && grep -q "still here: not migrated" "$tmp/err" &&
+	      on 1 $C1 && ask after-lost-refusal'
+
+overrun migrated
+status=$?
+tap_check "its end (migrated) lost: exit 3, not known which, and it answers from B" \
+	eval '[ $status -eq 3 ] && grep -q "not known which" "$tmp/err" &&
+	      arrived 2 $C1 && off 1 $C1 && ask after-lost-migration'
 
 tap_done
