@@ -16,8 +16,10 @@
 # must hand the servers' too-big segments to its stack as the servers sent
 # them, so that its ICMP reaches the server.  Then host0's link to the
 # client is: host0's ICMP goes to the service address, and the switch
-# must send it on to the server serving the connection, translated.  Each
-# time a stream is migrated between A and B, and both learn the path MTU.
+# must send it on to the server serving the connection, translated.  Last,
+# the switch's own link again, with an agent whose stack forwards what the
+# data plane passes on (--stack-forwarding).  Each time a stream is
+# migrated between A and B, and both learn the path MTU.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -101,7 +103,7 @@ stream()
 	return $status
 }
 
-tap_plan 6
+tap_plan 8
 
 ip -n "$sw_ns" link set sw0 mtu $MTU &&
 	ip -n "${sw_host[0]}" link set eth0 mtu $MTU
@@ -120,6 +122,21 @@ tap_check "a router beyond the switch the narrowest: a stream $MIGRATIONS times 
 tap_check "... its ICMP errors went to the server serving the connection, translated" \
 	test "$(counter icmp_translated)" -gt 0 -a "$(counter too_big)" -eq "$too_big"
 tap_check "... and both servers learned the path MTU from them" learned
+tap_diag "counters: too_big $(counter too_big)," \
+	"icmp_translated $(counter icmp_translated)"
+
+sw_switchd_stop
+ip -n "$sw_ns" link set sw0 mtu $MTU &&
+	ip -n "${sw_host[0]}" link set eth0 mtu $MTU && forget &&
+	sw_switchd_start $PORT 2 --stack-forwarding &&
+	wait_for 10 sw_dump_is '.forwarding == "stack" and
+			       ([.servers[].state] | all(. == "live"))' ||
+	tap_diag "cannot narrow the switch's link again under an agent" \
+		 "with --stack-forwarding"
+tap_check "--stack-forwarding, the switch's own link the narrowest: a stream $MIGRATIONS times migrated arrives whole" \
+	stream
+tap_check "... its too-big segments went to the stack as sent, and both servers learned the path MTU" \
+	eval 'test "$(counter too_big)" -gt 0 && learned'
 tap_diag "counters: too_big $(counter too_big)," \
 	"icmp_translated $(counter icmp_translated)"
 tap_done
