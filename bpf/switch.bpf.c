@@ -932,16 +932,23 @@ static __always_inline __u32 sender(const struct tcpmig_endpoint *ep,
 	return id ? *id : CAPYMIG_SW_NO_SERVER;
 }
 
+/* The recent migrations' slot @client's would be in, or NULL. */
+static __always_inline struct capymig_sw_recent_slot *
+recent_slot(const struct tcpmig_endpoint *client)
+{
+	__u32 idx = capymig_sw_slot_index(0, client);
+
+	return bpf_map_lookup_elem(&recent_migrations, &idx);
+}
+
 /* Whether migration @id of @client's connection was applied lately. */
 static __always_inline bool applied_lately(const struct tcpmig_endpoint *client,
 					   __be32 id)
 {
-	__u32 idx = capymig_sw_slot_index(0, client);
-	struct capymig_sw_recent_slot *r;
+	struct capymig_sw_recent_slot *r = recent_slot(client);
 	bool found = false;
 	__u32 i;
 
-	r = bpf_map_lookup_elem(&recent_migrations, &idx);
 	if (!r || !id)
 		return false;
 	bpf_spin_lock(&r->lock);
@@ -959,11 +966,9 @@ static __always_inline bool applied_lately(const struct tcpmig_endpoint *client,
 static __always_inline void note_applied(const struct tcpmig_endpoint *client,
 					 __be32 id)
 {
-	__u32 idx = capymig_sw_slot_index(0, client);
-	struct capymig_sw_recent_slot *r;
+	struct capymig_sw_recent_slot *r = recent_slot(client);
 	__u32 i;
 
-	r = bpf_map_lookup_elem(&recent_migrations, &idx);
 	if (!r)
 		return;
 	bpf_spin_lock(&r->lock);
@@ -978,6 +983,23 @@ static __always_inline void note_applied(const struct tcpmig_endpoint *client,
 		r->recent.ids[0] = id;
 	}
 	bpf_spin_unlock(&r->lock);
+}
+
+/*
+ * Points @rec's client's entry at @rec's target, or deletes it if that is
+ * the server the connection was placed on (@placed, if @was_placed),
+ * whose placement then names the owner again.  False if there was no
+ * entry: it may have gone since it was read, to the reaper or to the
+ * client's next SYN on another CPU.
+ */
+static __always_inline bool repoint(const struct capymig_sw_migration *rec,
+				    const struct capymig_sw_migration *placed,
+				    bool was_placed)
+{
+	if (was_placed && ep_eq(&rec->target, &placed->target))
+		return table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
+				    &rec->client);
+	return table_update(&migrations, rec);
 }
 
 /*
@@ -1035,10 +1057,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 		return TC_ACT_SHOT;
 	}
 	if (ep_eq(&rec.target, original)) {
-		if (was_placed ? table_delete(&migrations,
-					      CAPYMIG_SW_CNT_MIG_ENTRIES,
-					      &client) :
-				 table_update(&migrations, &rec)) {
+		if (repoint(&rec, &placed, was_placed)) {
 			note_applied(&client, h->migration_id);
 			count(CAPYMIG_SW_CNT_MIG_RETURNED, 1);
 		}
@@ -1110,18 +1129,11 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 		return none;
 	/*
 	 * Back on a direct connection's server, its entry stays (see
-	 * prepare_ack()).
-	 * The entry may have gone since it was read, to the reaper or to
-	 * the client's next SYN on another CPU: the ABORT then has nothing
-	 * to withdraw, and must not install an entry of no service.
+	 * prepare_ack()).  An entry gone since it was read leaves nothing
+	 * to withdraw: the ABORT must not install one of no service.
 	 */
-	if (was_placed && ep_eq(&rec.target, &placed.target)) {
-		if (!table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
-				  &client))
-			return none;
-	} else if (!table_update(&migrations, &rec)) {
+	if (!repoint(&rec, &placed, was_placed))
 		return none;
-	}
 	count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
 	return mig.target;
 }

@@ -436,7 +436,6 @@ static void migrate_baseline(struct conn *c, struct stamps *ts)
 	c->server = fd;
 }
 
-/* Reads the EXPORTED and IMPORTED events of the last module migration. */
 static int stamp_event(const struct tcpmig_notification *ev, void *arg)
 {
 	struct stamps *ts = arg;
@@ -448,6 +447,7 @@ static int stamp_event(const struct tcpmig_notification *ev, void *arg)
 	return 0;
 }
 
+/* Reads the EXPORTED and IMPORTED events of the last module migration. */
 static void read_events(struct stamps *ts)
 {
 	uint64_t deadline = now_ns() + IO_TIMEOUT_MS * 1000000ULL, now;

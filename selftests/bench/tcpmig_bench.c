@@ -42,15 +42,16 @@
  * p99: migration_p99_inflation.  An open-loop client, as Capybara's
  * evaluation has (its section 8): requests sent as a Poisson process of
  * RATE a second, whatever came back, so that a stalled connection counts
- * against every request it delays, not only the one it stalled.  At each RATE (-q, a list), ROUNDS rounds of
- * SECONDS each, alternately with the servers migrating the connection
- * every MIGRATE_EVERY_US and without; at each rate, the 99th percentile
- * of request latency with migrations over that without, and the figure is
- * the worst rate's.  A server migrates the connection once it has had it
- * that long, whatever the client is doing then, as a policy would: it
- * holds no part of a request between two reads, so any moment between
- * two requests it has read is one it may move the connection at, with
- * the next request on its way, queued, or not sent yet.
+ * against every request it delays, not only the one it stalled.  At each
+ * RATE (-q, a list), ROUNDS rounds of SECONDS each, alternately with the
+ * servers migrating the connection every MIGRATE_EVERY_US and without; at
+ * each rate, the 99th percentile of request latency with migrations over
+ * that without, and the figure is the worst rate's.  A server migrates
+ * the connection once it has had it that long, whatever the client is
+ * doing then, as a policy would: it holds no part of a request between
+ * two reads, so any moment between two requests it has read is one it
+ * may move the connection at, with the next request on its way, queued,
+ * or not sent yet.
  *
  * drop: buffered_vs_drop_p99.  The same with migrations, alternately with
  * the targets holding the packets that arrive between the switch's
@@ -988,7 +989,8 @@ static void open_loop(struct client *c, double rate, double seconds,
 		die("client TCP counters");
 	while (!stalled && (due < end || c->answered < c->sent)) {
 		now = now_ns();
-		for (; due <= now && due < end && c->sent - c->answered < OUT_MAX;
+		for (; due <= now && due < end &&
+		       c->sent - c->answered < OUT_MAX;
 		     due = poisson_next(due, rate, c->seed))
 			send_request(c);
 		sending = due < end && c->sent - c->answered < OUT_MAX;

@@ -1251,7 +1251,8 @@ static void test_late_duplicates(void)
 		   mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.target, srv[0]) &&
 		   seg == TC_ACT_OK && ep_eq(to, srv[0]),
 		   "a PREPARE-ACK duplicated past the connection's return is "
-		   "dropped as stale; the client's segments stay on the server");
+		   "dropped as stale; the client's segments stay on the "
+		   "server");
 	v = prepare_ack(c, srv[0], srv[1], &out);
 	tap_result(v == TC_ACT_OK && mig_entry(c, &slot) >= 0 &&
 		   ep_eq(slot.rec.target, srv[1]),

@@ -833,9 +833,9 @@ static int run(struct switchd *d)
 
 /*
  * The maps --state keeps, by name: the connections' entries, their recent
- * migrations, and the counters, whose gauges count them.  Their pins are named for the layout
- * of what they hold (CAPYMIG_SW_TABLES_VERSION): an agent never takes
- * over tables it would misread.
+ * migrations, and the counters, whose gauges count them.  Their pins are
+ * named for the layout of what they hold (CAPYMIG_SW_TABLES_VERSION): an
+ * agent never takes over tables it would misread.
  */
 static const char *const kept_names[] = {
 	"migrations", "placements", "recent_migrations", "counters",
