@@ -155,6 +155,11 @@ struct packet {
 	__u32 udp_len;		/* from the UDP header */
 	__u8 proto;
 	__u8 tcp_flags;
+	/*
+	 * The switch's own answer, from its address: the stack would drop
+	 * it as a martian, so it always leaves by the forwarding stage.
+	 */
+	bool answer;
 };
 
 /*
@@ -1228,6 +1233,72 @@ static __always_inline int forward(struct packet *p,
 	return set_endpoint(p, true, &p->dst, &dst) ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
+/*
+ * A PREPARE the switch cannot send on goes back to its origin as a REJECT
+ * (NO_TARGET), as a target's refusal would: the origin goes on serving the
+ * connection at once.  Dropped, it left the origin to time out and then
+ * withdraw, by an ABORT nobody would answer, refusing to move the
+ * connection meanwhile.  The PREPARE becomes the REJECT in place: the
+ * type, a body, the addresses swapped (the switch's own as the source),
+ * the lengths, and the checksums incrementally, as for a rewrite.
+ */
+static __always_inline int refuse_prepare(struct packet *p)
+{
+	const __u32 len = sizeof(struct udphdr) +
+			  tcpmig_msg_len(TCPMIG_MSG_REJECT);
+	struct tcpmig_msg_reject rej = {
+		.reason = bpf_htonl(TCPMIG_REJECT_NO_TARGET),
+	};
+	struct __sk_buff *skb = p->skb;
+	__u32 csum_off = p->l4_off + offsetof(struct udphdr, check);
+	__u32 msg_off = p->l4_off + sizeof(struct udphdr);
+	/* The 16-bit word of the header that holds the type. */
+	__u32 type_off = msg_off + offsetof(struct tcpmig_msg_hdr, version);
+	__be16 old_len = bpf_htons(p->udp_len), new_len = bpf_htons(len);
+	__be16 old_type, new_type, old_tot;
+	struct udphdr *udp;
+	struct iphdr *ip;
+	__u8 *type;
+
+	count(CAPYMIG_SW_CNT_NO_TARGET, 1);
+	if (bpf_skb_change_tail(skb, p->l4_off + len, 0))
+		return TC_ACT_SHOT;
+	ip = header(skb, ETH_HLEN, sizeof(*ip));
+	if (!ip)
+		return TC_ACT_SHOT;
+	old_tot = ip->tot_len;
+	ip->tot_len = bpf_htons(p->l4_off - ETH_HLEN + len);
+	ip->check = csum_replace2(ip->check, old_tot, ip->tot_len);
+	/* Swapped, the addresses sum as before: no checksum changes. */
+	ip->saddr = p->dst.addr;
+	ip->daddr = p->src.addr;
+	udp = header(skb, p->l4_off, sizeof(*udp));
+	if (!udp)
+		return TC_ACT_SHOT;
+	udp->len = new_len;
+	type = header(skb, type_off, sizeof(old_type));
+	if (!type)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(&old_type, type, sizeof(old_type));
+	type[1] = TCPMIG_MSG_REJECT;
+	__builtin_memcpy(&new_type, type, sizeof(new_type));
+	/* The helpers move the packet: no header pointer past here. */
+	if (bpf_skb_store_bytes(skb, msg_off + sizeof(struct tcpmig_msg_hdr),
+				&rej, sizeof(rej), 0) ||
+	    bpf_l4_csum_replace(skb, csum_off, old_len, new_len,
+				BPF_F_MARK_MANGLED_0 | sizeof(new_len)) ||
+	    bpf_l4_csum_replace(skb, csum_off, old_len, new_len,
+				BPF_F_MARK_MANGLED_0 | BPF_F_PSEUDO_HDR |
+				sizeof(new_len)) ||
+	    bpf_l4_csum_replace(skb, csum_off, old_type, new_type,
+				BPF_F_MARK_MANGLED_0 | sizeof(new_type)) ||
+	    bpf_l4_csum_replace(skb, csum_off, 0, rej.reason,
+				BPF_F_MARK_MANGLED_0 | sizeof(rej.reason)))
+		return TC_ACT_SHOT;
+	p->answer = true;
+	return TC_ACT_OK;
+}
+
 /* A PREPARE to the switch: choose the target if the origin did not. */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h, __u32 origin)
@@ -1254,8 +1325,7 @@ static __always_inline int prepare(struct packet *p,
 	count(CAPYMIG_SW_CNT_PREPARES, 1);
 	return forward(p, &target);
 no_target:
-	count(CAPYMIG_SW_CNT_NO_TARGET, 1);
-	return TC_ACT_SHOT;
+	return refuse_prepare(p);
 }
 
 static __always_inline int tcpmig_drop(__u32 counter)
@@ -1420,6 +1490,7 @@ static __always_inline enum parsed parse(struct __sk_buff *skb,
 	p->src = (struct tcpmig_endpoint){ .addr = ip->saddr };
 	p->dst = (struct tcpmig_endpoint){ .addr = ip->daddr };
 	p->answer_src = (struct tcpmig_endpoint){};
+	p->answer = false;
 	if (p->proto == IPPROTO_ICMP)
 		return PARSED;
 	if (p->proto == IPPROTO_TCP) {
@@ -1482,6 +1553,11 @@ static __always_inline int too_big(struct packet *p)
  * than the way out's MTU, and a TTL about to expire: the stack drops,
  * answers with ICMP or fragments, as the case asks.
  *
+ * The switch's own answers (a REJECT) leave this way even then: from the
+ * switch's address, the stack would take them for martians and drop them,
+ * as it does where they cannot (the origin then times out as without an
+ * answer).
+ *
  * The neighbour entry is used as it is, stale or not: bpf_redirect_neigh()
  * would have the kernel confirm a stale one as the stack's output does,
  * at some 5 % of the packet rate on this machine.  A server that comes
@@ -1497,7 +1573,7 @@ static __always_inline int route(struct packet *p)
 	struct iphdr *ip;
 	__be16 *ports;
 
-	if ((stack_forwarding && !p->answer_src.addr) ||
+	if ((stack_forwarding && !p->answer_src.addr && !p->answer) ||
 	    skb->pkt_type != PACKET_HOST || skb->vlan_present)
 		return TC_ACT_OK;
 	ip = header(skb, ETH_HLEN, sizeof(*ip));
@@ -1521,7 +1597,7 @@ static __always_inline int route(struct packet *p)
 		return TC_ACT_OK;
 	if (bpf_check_mtu(skb, fib.ifindex, &mtu_len, 0, BPF_MTU_CHK_SEGS))
 		return too_big(p);
-	if (stack_forwarding)
+	if (stack_forwarding && !p->answer)
 		return TC_ACT_OK;
 
 	/* The helpers may have moved the packet: the headers again. */

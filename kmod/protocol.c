@@ -143,6 +143,11 @@ static void endpoint_from_tuple(struct tcpmig_endpoint *ep, __be32 addr,
 	ep->pad = 0;
 }
 
+static bool endpoint_set(const struct tcpmig_endpoint *ep)
+{
+	return ep->addr && ep->port;
+}
+
 static bool endpoint_eq(const struct tcpmig_endpoint *a,
 			const struct tcpmig_endpoint *b)
 {
@@ -547,9 +552,23 @@ static int reject_errno(u32 reason)
 		return -EBUSY;
 	case TCPMIG_REJECT_DRAINING:
 		return -ESHUTDOWN;
+	case TCPMIG_REJECT_NO_TARGET:
+		return -EHOSTUNREACH;
 	default:
 		return -EIO;
 	}
+}
+
+/*
+ * Whether a REJECT may not be the whole answer: the switch chooses the
+ * target of each PREPARE that names none, so a PREPARE sent again may have
+ * gone elsewhere than the first, whose target may have answered
+ * PREPARE-ACK, lost after the switch installed its redirect.  Refused
+ * then, the migration is withdrawn through the switch as after a timeout.
+ */
+static bool prepare_resent_unnamed(const struct migration_out *m)
+{
+	return m->rto != RTO_MIN && !endpoint_set(&m->hdr.target);
 }
 
 static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
@@ -563,6 +582,10 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		return;
 	}
 	if (m->phase == OUT_PREPARING) {
+		if (prepare_resent_unnamed(m)) {
+			out_abort(cn, m, TCPMIG_EVENT_REJECTED, err);
+			return;
+		}
 		/* Untouched: the connection goes on being served here. */
 		notify(cn, TCPMIG_EVENT_REJECTED, &m->hdr, &m->tuple, err);
 		out_free(m);
@@ -929,11 +952,6 @@ static bool conn_state_valid(const struct tcpmig_msg_conn_state *cs, u32 len)
 	return total && total <= TCPMIG_STATE_MAX && off < total &&
 	       off % TCPMIG_FRAG_SIZE == 0 &&
 	       len == min_t(u32, TCPMIG_FRAG_SIZE, total - off);
-}
-
-static bool endpoint_set(const struct tcpmig_endpoint *ep)
-{
-	return ep->addr && ep->port;
 }
 
 static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)

@@ -1057,10 +1057,10 @@ static void test_service_migration(void)
 }
 
 /* A PREPARE to the switch from server @origin naming @target (or none). */
-static int prepare(int origin, struct tcpmig_endpoint target,
-		   struct frame *out)
+static int prepare(struct tcpmig_endpoint c, int origin,
+		   struct tcpmig_endpoint target, struct frame *out)
 {
-	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_PREPARE, client(), srv[origin],
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_PREPARE, c, srv[origin],
 				      target);
 	struct frame in;
 
@@ -1075,7 +1075,7 @@ static int prepared(int origin, bool *consistent)
 	struct frame out;
 	int v, i;
 
-	v = prepare(origin, none, &out);
+	v = prepare(client(), origin, none, &out);
 	for (i = 0; v == TC_ACT_OK && i < NSERVERS; i++) {
 		if (!ep_eq(msg_of(&out)->target, srv[i]))
 			continue;
@@ -1101,9 +1101,31 @@ static int targets(int origin, int n, bool *consistent)
 	return mask;
 }
 
+/*
+ * Whether @out is the switch's REJECT (no target) of the PREPARE
+ * prepare(@c, @origin, @target) sent, and nothing else.
+ */
+static bool refused(struct frame *out, struct tcpmig_endpoint c, int origin,
+		    struct tcpmig_endpoint target)
+{
+	struct tcpmig_msg_reject *rej = (void *)(msg_of(out) + 1);
+	struct tcpmig_msg_hdr want = msg(TCPMIG_MSG_REJECT, c, srv[origin],
+					 target);
+	size_t len = sizeof(struct udphdr) + tcpmig_msg_len(TCPMIG_MSG_REJECT);
+
+	return out->len == ETH_HLEN + sizeof(struct iphdr) + len &&
+	       ntohs(ip_of(out)->tot_len) == sizeof(struct iphdr) + len &&
+	       ntohs(((struct udphdr *)l4_of(out))->len) == len &&
+	       ip_of(out)->saddr == switch_addr &&
+	       ip_of(out)->daddr == srv[origin].addr &&
+	       !memcmp(msg_of(out), &want, sizeof(want)) &&
+	       ntohl(rej->reason) == TCPMIG_REJECT_NO_TARGET &&
+	       checksums_ok(out);
+}
+
 static void test_targets(void)
 {
-	struct tcpmig_endpoint none = { 0 };
+	struct tcpmig_endpoint none = { 0 }, c;
 	bool consistent = true, turn = true;
 	int got[6], i, v;
 	struct snapshot s;
@@ -1141,20 +1163,27 @@ static void test_targets(void)
 		   "least loaded: neither eligible: round-robin");
 	pool_reset();
 
-	v = prepare(0, srv[2], &out);
+	v = prepare(client(), 0, srv[2], &out);
 	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[2].addr &&
 		   ep_eq(msg_of(&out)->target, srv[2]) && checksums_ok(&out),
 		   "a PREPARE naming its target is sent to it");
 
 	set_sched(all_live, 1, NULL, 0, NS, NS);
-	v = prepare(0, none, &out);
-	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 1,
-		   "no eligible target: the PREPARE is dropped, counted");
+	c = client();
+	v = prepare(c, 0, none, &out);
+	tap_result(v == TC_ACT_OK && refused(&out, c, 0, none) &&
+		   delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 1,
+		   "no eligible target: the PREPARE goes back to its origin "
+		   "as a REJECT (no target), from the switch, checksums "
+		   "valid; counted");
 	pool_reset();
 
-	v = prepare(0, ep("10.10.9.9", 8080), &out);
-	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 2,
-		   "a PREPARE naming a server out of the pool is dropped");
+	c = client();
+	v = prepare(c, 0, ep("10.10.9.9", 8080), &out);
+	tap_result(v == TC_ACT_OK &&
+		   refused(&out, c, 0, ep("10.10.9.9", 8080)) &&
+		   delta(&s, CAPYMIG_SW_CNT_NO_TARGET) == 2,
+		   "a PREPARE naming a server out of the pool: the same");
 }
 
 /* An ABORT from server @origin naming server @target, -1 for none. */

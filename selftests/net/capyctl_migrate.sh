@@ -3,7 +3,8 @@
 #
 # capyctl migrate, as an operator runs it: a live connection to an
 # unmodified echo server (socat) moved between two servers through the
-# switch, to the switch's pick or to a named target, refused, and
+# switch, to the switch's pick or to a named target, refused (by the
+# target, or by the switch with no target to pick), and
 # followed through an overrun of capyctl's events socket, its end heard
 # after it or lost in it.
 #
@@ -117,7 +118,7 @@ migrate()
 		>"$tmp/out" 2>"$tmp/err"
 }
 
-tap_plan 10
+tap_plan 12
 
 tap_check "the client's connection is up and answered" \
 	eval 'arrived 1 $C1 && ask hello'
@@ -144,6 +145,47 @@ tap_check "a target that refuses (draining): exit 1, rejected, and the connectio
 	eval '[ $status -eq 1 ] && grep -q " rejected " "$tmp/out" &&
 	      on 1 $C1 && off 2 $C1 && ask after-refusal ||
 	      { echo "exit $status"; cat "$tmp/out" "$tmp/err"; false; }'
+
+# b_is STATE: the switch holds B to be STATE (its REGISTERs tell).
+b_is()
+{
+	wait_for 10 sw_dump_is ".servers[\"$b:$PORT\"].state == \"$1\""
+}
+
+ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+b_is draining
+migrate 1
+status=$?
+tap_check "no target for the switch to pick (B draining): exit 1, the switch's refusal, and the connection serves on from A" \
+	eval '[ $status -eq 1 ] &&
+	      grep -q " rejected .*No route to host" "$tmp/out" &&
+	      on 1 $C1 && off 2 $C1 && ask after-no-target ||
+	      { echo "exit $status"; cat "$tmp/out" "$tmp/err"; false; }'
+
+# The same, A's PREPARE delayed 200 ms: A sends it again (after 20 ms,
+# 60, 140...) before the refusal comes.  A PREPARE sent again may have
+# reached another target than the first, which may have answered, its
+# PREPARE-ACK lost after the switch redirected the client: A withdraws by
+# ABORT, refusing meanwhile to start another migration of the connection.
+tc -n "${sw_host[1]}" qdisc add dev eth0 root netem delay 200ms
+migrate 1
+status=$?
+ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" "$client:$C1" \
+	>"$tmp/again" 2>&1
+again=$?
+tc -n "${sw_host[1]}" qdisc del dev eth0 root
+ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+tap_check "... refused after A sent its PREPARE again: exit 1, rejected, withdrawn by ABORT (the next MIGRATE refused meanwhile), serving on from A" \
+	eval '[ $status -eq 1 ] &&
+	      grep -q " rejected .*No route to host" "$tmp/out" &&
+	      [ $again -eq 1 ] && grep -q "being withdrawn" "$tmp/again" &&
+	      on 1 $C1 && ask after-withdrawal ||
+	      { echo "exit $status, then $again"; cat "$tmp/out" "$tmp/err" \
+		"$tmp/again"; false; }'
+b_is live || tap_diag "the switch still holds B draining"
+# Unanswered (no target holds anything), A's ABORT is sent until three
+# migration deadlines (1 s) passed.
+sleep 4
 
 tap_check_fails "a connection that does not exist: exit 1, and why" \
 	"no such connection|No such file" \
@@ -227,7 +269,8 @@ status=$?
 ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
 tap_check "its end (a refusal) lost: exit 1, not migrated, and it answers from A" \
 	eval '[ $status -eq 1 ] && grep -q "still here: not migrated" "$tmp/err" &&
-	      on 1 $C1 && ask after-lost-refusal'
+	      on 1 $C1 && ask after-lost-refusal ||
+	      { cat "$tmp/out"; false; }'
 
 overrun migrated
 status=$?

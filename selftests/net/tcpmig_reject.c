@@ -13,6 +13,8 @@
  * between the cases:
  *
  *  - to C: REJECT (NO_LISTENER), ECONNREFUSED;
+ *  - to an address out of the pool: the switch's REJECT (NO_TARGET),
+ *    EHOSTUNREACH;
  *  - to the other of A and B, which already has a connection with the
  *    tuple it would serve (its listener's own, from the client's address
  *    made local there): REJECT (TUPLE_EXISTS), EEXIST;
@@ -23,7 +25,8 @@
  *    CONN-STATE among it): the origin exports, and reports the migration
  *    FAILED by timeout; the connection is lost, and nobody resets it.
  *
- * After each of the first three the connection must be untouched on its
+ * A REJECT must come at once, not at the migration's deadline.  After
+ * each of the first four the connection must be untouched on its
  * origin: still served there, no export counted, the stream intact.  The
  * events the origin's module announced are those its library caller got
  * (REJECTED or FAILED, with the error); the script checks them again as
@@ -47,6 +50,7 @@
 #include "../lib/netns.h"
 #include "../lib/stream.h"
 #include "../lib/tap.h"
+#include "../lib/tcp_pair.h"
 #include "../lib/tcp_counters.h"
 
 enum { A, B, C, D, CLIENT, SWITCH, NAMESPACES };
@@ -54,6 +58,8 @@ enum { A, B, C, D, CLIENT, SWITCH, NAMESPACES };
 #define SERVERS		4
 #define EXCHANGE	65536
 #define IO_TIMEOUT_MS	10000
+/* The module's deadline for a migration, by default. */
+#define DEADLINE_MS	1000
 
 static struct {
 	const char *vip;
@@ -234,10 +240,10 @@ static uint64_t stat_of(int i, enum tcpmig_stat stat)
 }
 
 /* Runs a migration of the connection to @target to its end. */
-static int migrate_to(int target, struct migrate_switch *ms, char *why)
+static int migrate_to(struct tcpmig_endpoint target, struct migrate_switch *ms,
+		      char *why)
 {
-	struct tcpmig_endpoint ep = endpoint(target);
-	struct tcpmig_migrate_opts mo = { .target = &ep };
+	struct tcpmig_migrate_opts mo = { .target = &target };
 	int err;
 
 	err = migrate_switch_start(ms, &host[conn.origin], &conn.tuple, &mo,
@@ -249,20 +255,27 @@ static int migrate_to(int target, struct migrate_switch *ms, char *why)
 
 /*
  * A migration to @target that must end REJECTED with @error, leaving the
- * connection serving on its origin, not exported.
+ * connection serving on its origin, not exported; at once, not at the
+ * migration's deadline.
  */
-static void rejected(int target, int error, const char *what)
+static void rejected(struct tcpmig_endpoint target, int error,
+		     const char *what)
 {
 	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
 	char why[MIGRATE_WHY_LEN] = "";
 	struct migrate_switch ms;
+	double start = now_ms();
+	int err = migrate_to(target, &ms, why);
+	double took_ms = now_ms() - start;
 
-	if (migrate_to(target, &ms, why)) {
+	if (err) {
 		tap_result(0, "%s: %s", what, why);
 		return;
 	}
-	tap_result(ms.ended && ms.rejected && ms.result == -error,
-		   "%s: REJECTED, %s (%s)", what, strerror(error), why);
+	tap_result(ms.ended && ms.rejected && ms.result == -error &&
+		   took_ms < DEADLINE_MS / 2,
+		   "%s: REJECTED, %s, in %.1f ms (%s)", what, strerror(error),
+		   took_ms, why);
 	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports &&
 		   !exchange(EXCHANGE),
 		   "%s: the connection stays on its origin, not exported, "
@@ -295,7 +308,7 @@ static void tuple_exists(int target)
 	if (served < 0)
 		die("accept the target's own connection");
 
-	rejected(target, EEXIST, "tuple exists on the target");
+	rejected(endpoint(target), EEXIST, "tuple exists on the target");
 
 	/*
 	 * The client end closes first: the end left in TIME_WAIT is not
@@ -381,7 +394,7 @@ static void aborts_lost(int target)
 	sh("tc -n %s qdisc add dev eth0 clsact", ns);
 	drop_tcpmig(ns, "ingress", TCPMIG_MSG_PREPARE_ACK);
 	drop_tcpmig(ns, "egress", TCPMIG_MSG_ABORT);
-	err = migrate_to(target, &ms, why);
+	err = migrate_to(endpoint(target), &ms, why);
 	tap_result(!err && ms.ended && ms.result == -ETIMEDOUT &&
 		   !(ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)),
 		   "PREPARE-ACKs lost after the switch: FAILED, %s, before "
@@ -421,7 +434,7 @@ static void vanished_after_export(void)
 	   "tc -n %s filter add dev eth0 ingress prio 2 protocol ip "
 	   "matchall action drop", opt.ns_names[D], opt.ns_names[D],
 	   TCPMIG_PORT_DEFAULT, opt.ns_names[D]);
-	err = migrate_to(D, &ms, why);
+	err = migrate_to(endpoint(D), &ms, why);
 	tap_result(!err && ms.ended && !ms.rejected &&
 		   ms.result == -ETIMEDOUT &&
 		   (ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)) &&
@@ -443,6 +456,7 @@ int main(int argc, char **argv)
 	int i, prev, c, err;
 	uint64_t resets = 0;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct tcpmig_endpoint outsider;
 	const struct topology_opts topology = {
 		.vip = &opt.vip, .port = &opt.port,
 		.ns_names = opt.ns_names, .namespaces = NAMESPACES,
@@ -455,7 +469,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
 	sin.sin_port = htons(opt.port);
-	/* Its 13 points are the script's first: the script has the plan. */
+	/* Its 15 points are the script's first: the script has the plan. */
 
 	for (i = 0; i < SERVERS; i++) {
 		err = migrate_host_open(&host[i], opt.ns_names[i]);
@@ -499,7 +513,12 @@ int main(int argc, char **argv)
 	tap_result(!exchange(EXCHANGE), "a connection through the switch, "
 		   "on %c, streams both ways", 'A' + conn.origin);
 
-	rejected(C, ECONNREFUSED, "no listener on the target");
+	rejected(endpoint(C), ECONNREFUSED, "no listener on the target");
+	/* C's endpoint, at an address out of the pool. */
+	outsider = endpoint(C);
+	inet_pton(AF_INET, "10.10.9.2", &outsider.addr);
+	rejected(outsider, EHOSTUNREACH,
+		 "a target out of the pool, refused by the switch");
 	tuple_exists(conn.origin == A ? B : A);
 	busy_then_vanished();
 	aborts_lost(conn.origin == A ? B : A);

@@ -3,7 +3,8 @@
 #
 # TCPMig migrations through the switch that are refused or fail, against
 # the servers' modules: no listener on the target (REJECT NO_LISTENER),
-# the tuple taken there (REJECT TUPLE_EXISTS), a second MIGRATE while one
+# a target out of the pool (the switch's REJECT NO_TARGET), the tuple
+# taken there (REJECT TUPLE_EXISTS), a second MIGRATE while one
 # is in flight (EBUSY), a target that vanishes before its PREPARE-ACK
 # (FAILED by timeout, connection kept), PREPARE-ACKs and ABORTs lost
 # after the switch (FAILED by timeout, ABORT sent again until the switch
@@ -27,7 +28,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7117
-readonly REJECT_CHECKS=13
+readonly REJECT_CHECKS=15
 
 require_root
 require_module
@@ -48,7 +49,7 @@ prepares()
 {
 	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq .counters.prepares
 }
-tap_plan $((REJECT_CHECKS + 6))
+tap_plan $((REJECT_CHECKS + 8))
 before=$(prepares)
 rsts=$(sw_out_rsts 4)
 
@@ -71,6 +72,11 @@ event()
 }
 tap_check "capyctl monitor: rejected, Connection refused (no listener)" \
 	wait_for 5 event rejected "Connection refused"
+tap_check "capyctl monitor: rejected, No route to host (no target)" \
+	wait_for 5 event rejected "No route to host"
+tap_check "the switch counted the PREPARE it refused" \
+	test "$(ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		jq .counters.no_target)" -eq 1
 tap_check "capyctl monitor: rejected, File exists (tuple exists)" \
 	wait_for 5 event rejected "File exists"
 tap_check "capyctl monitor: failed, Connection timed out, 3 times (target vanished, answers lost)" \

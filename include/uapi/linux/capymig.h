@@ -506,13 +506,15 @@ struct tcpmig_st_sockopts {
  *	  | export, CONN-STATE (n fragments) -------------------> |  import,
  *	  | <--------------------------------- CONN-STATE-ACK     |  replay
  *
- * The target may answer REJECT instead of PREPARE-ACK.  ABORT, from the
- * origin through the switch, withdraws a migration: the switch drops the
- * redirect and the target its hold, and answers ABORT-ACK.  LOAD is the
- * switch's periodic LOAD-NOTIFICATION; REGISTER is a server joining the
- * pool (and staying in it: it is repeated as a heartbeat).  SEGMENT carries, from origin to
- * target, a TCP segment of the connection that still reached the origin
- * after the export (in flight on the old path).
+ * The target may answer REJECT instead of PREPARE-ACK, and so does the
+ * switch, from its own address, to a PREPARE it has no target for.
+ * ABORT, from the origin through the switch, withdraws a migration: the
+ * switch drops the redirect and the target its hold, and answers
+ * ABORT-ACK.  LOAD is the switch's periodic LOAD-NOTIFICATION; REGISTER
+ * is a server joining the pool (and staying in it: it is repeated as a
+ * heartbeat).  SEGMENT carries, from origin to target, a TCP segment of
+ * the connection that still reached the origin after the export (in
+ * flight on the old path).
  *
  * Everything is big-endian.  Endpoints are IPv4: the switch pipeline
  * holds 32-bit addresses in its tables.  The same definitions are the
@@ -590,6 +592,7 @@ enum tcpmig_reject_reason {
 	TCPMIG_REJECT_BUSY,		/* already migrating that connection */
 	TCPMIG_REJECT_IMPORT_FAILED,	/* the state arrived, import failed */
 	TCPMIG_REJECT_DRAINING,		/* the target leaves the pool */
+	TCPMIG_REJECT_NO_TARGET,	/* the switch's: no target to send to */
 };
 
 struct tcpmig_msg_reject {
@@ -890,7 +893,7 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_RESET,		/* entries closed by a RST */
 	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
 	CAPYMIG_SW_CNT_PREPARES,	/* PREPAREs sent on to their target */
-	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs dropped: no target */
+	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs refused: no target */
 	CAPYMIG_SW_CNT_REGISTERS,	/* REGISTERs recorded */
 	CAPYMIG_SW_CNT_MALFORMED,	/* TCPMig dropped: malformed */
 	/* TCPMig dropped: not from the pool, or not from its side */
