@@ -242,16 +242,17 @@ void policy_load_add(struct policy_load *acc, uint64_t server_pps,
 	acc->pool_pps += pool_pps;
 	acc->servers = servers;
 	acc->samples++;
-	/*
-	 * The highest: after a stall of the machine, a burst inflates the
-	 * pool's count before the target's smoothed one, and the mean would
-	 * show room that is not there.
-	 */
 	if (target_pps != TCPMIG_LOAD_NO_TARGET) {
-		if (target_pps > acc->target_pps)
-			acc->target_pps = target_pps;
+		acc->target_pps += target_pps;
 		acc->target_samples++;
 	}
+}
+
+uint64_t policy_load_target(const struct policy_load *acc)
+{
+	if (!acc->target_samples)
+		return TCPMIG_LOAD_NO_TARGET;
+	return acc->target_pps / acc->target_samples;
 }
 
 uint64_t policy_load_avg(const struct policy_load *acc)
@@ -294,8 +295,9 @@ unsigned int policy_proactive(const struct policy_params *p,
 	load = load > shed_pps ? load - shed_pps : 0;
 	if (p->target_aware) {
 		/* No target, no room. */
-		target = acc->target_samples ? acc->target_pps + shed_pps :
-			 UINT64_MAX;
+		target = policy_load_target(acc);
+		target = target == TCPMIG_LOAD_NO_TARGET ? UINT64_MAX :
+			 target + shed_pps;
 		*room = avg > target ? avg - target : 0;
 		bound = policy_room_bound(*room, last_room);
 	}

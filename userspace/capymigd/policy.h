@@ -95,14 +95,14 @@ bool policy_better(const struct policy_choice *a,
 
 /*
  * The switch's LOAD-NOTIFICATIONs between two decisions: this server's
- * load and the pool's, summed to be averaged; and the highest load of the
- * target the switch would pick for a migration from here (over the
- * notifications that had one).
+ * load, the pool's, and the load of the target the switch would pick for
+ * a migration from here (over the notifications that had one), each
+ * summed to be averaged.
  */
 struct policy_load {
 	uint64_t server_pps;
 	uint64_t pool_pps;
-	uint64_t target_pps;	/* the highest */
+	uint64_t target_pps;
 	uint32_t servers;
 	uint32_t samples;
 	uint32_t target_samples;
@@ -110,6 +110,12 @@ struct policy_load {
 
 /* The pool's average load over @acc's notifications; 0 if none. */
 uint64_t policy_load_avg(const struct policy_load *acc);
+
+/*
+ * The target's mean load over @acc's notifications that had one;
+ * TCPMIG_LOAD_NO_TARGET if none did.
+ */
+uint64_t policy_load_target(const struct policy_load *acc);
 
 /* @target_pps: TCPMIG_LOAD_NO_TARGET when the switch had none. */
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,

@@ -240,26 +240,31 @@ static void proactive_sheds_no_more_than_the_target_takes(void **state)
 	assert_int_equal(room, 0);
 }
 
-static void proactive_takes_the_target_at_its_highest(void **state)
+static void proactive_takes_the_target_at_its_mean(void **state)
 {
-	struct policy_conn conns[] = { conn(300, 0, 0), conn(100, 0, 0) };
+	struct policy_conn conns[] = { conn(300, 0, 0), conn(190, 0, 0) };
 	struct policy_load acc = { 0 };
 	unsigned int out[2], n;
 	uint64_t excess, room;
 
 	/*
-	 * The target at 700, then 900: its highest counts (a burst may have
-	 * shown in the pool's count first); a LOAD without a target counts
-	 * not.
+	 * The target at 700, then 900: its mean, 800, counts; a LOAD
+	 * without a target counts not.  Room for 200, up to 250: the 190.
 	 */
 	policy_load_add(&acc, 1600, 4000, 4, 700);
 	policy_load_add(&acc, 1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
 	policy_load_add(&acc, 1600, 4000, 4, 900);
+	assert_int_equal(policy_load_target(&acc), 800);
 	n = policy_proactive(&aware, &acc, 0, UINT64_MAX, conns, 2, 0, out,
 			     &excess, &room);
-	assert_int_equal(room, 100);
+	assert_int_equal(room, 200);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0], 1);
+
+	/* Never a target: none. */
+	acc = (struct policy_load){ 0 };
+	policy_load_add(&acc, 1600, 4000, 4, TCPMIG_LOAD_NO_TARGET);
+	assert_int_equal(policy_load_target(&acc), TCPMIG_LOAD_NO_TARGET);
 }
 
 static void reactive(void **state)
@@ -844,7 +849,7 @@ int main(void)
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
 		cmocka_unit_test(proactive_averages_notifications),
 		cmocka_unit_test(proactive_sheds_no_more_than_the_target_takes),
-		cmocka_unit_test(proactive_takes_the_target_at_its_highest),
+		cmocka_unit_test(proactive_takes_the_target_at_its_mean),
 		cmocka_unit_test(reactive),
 		cmocka_unit_test(reactive_within_the_target_room),
 		cmocka_unit_test(reactive_room),
