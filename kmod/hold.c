@@ -157,19 +157,26 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 	return verdict;
 }
 
+/*
+ * Last but conntrack's confirmation: a held packet is replayed straight to
+ * where LOCAL_IN would have sent it next, so every hook after this one is
+ * skipped for it.  Run any earlier and a firewall's chain there (firewalld
+ * filters at the filter priority + 10), security marking or NAT would
+ * never see the packets held.  Unconfirmed, a held packet's conntrack
+ * entry goes with it, and the connection's next packet makes it again.
+ */
 static const struct nf_hook_ops hold_hook_ops[] = {
 	{
 		.hook = hold_hook,
 		.pf = NFPROTO_IPV4,
 		.hooknum = NF_INET_LOCAL_IN,
-		/* After filtering: a packet the firewall drops is not held. */
-		.priority = NF_IP_PRI_FILTER + 1,
+		.priority = NF_IP_PRI_LAST - 1,
 	},
 	{
 		.hook = hold_hook,
 		.pf = NFPROTO_IPV6,
 		.hooknum = NF_INET_LOCAL_IN,
-		.priority = NF_IP6_PRI_FILTER + 1,
+		.priority = NF_IP6_PRI_LAST - 1,
 	},
 };
 

@@ -109,6 +109,29 @@ sw_dump_is()
 	ip netns exec "$sw_ns" capymig-switchd --dump -j | json_is "$1"
 }
 
+# sw_delay N PROTO: the switch delays what it sends servers 1 to N of IP
+# protocol PROTO by 20 ms, and nothing else; sw_undelay N ends it.
+sw_delay()
+{
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		echo "qdisc add dev sw$i root handle 1: prio"
+		echo "qdisc add dev sw$i parent 1:3 handle 30: netem delay 20ms"
+		echo "filter add dev sw$i parent 1: protocol ip prio 1 u32" \
+		     "match ip protocol $2 0xff flowid 1:3"
+	done | tc -n "$sw_ns" -b -
+}
+
+sw_undelay()
+{
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		tc -n "$sw_ns" qdisc del dev "sw$i" root
+	done
+}
+
 # sw_stat N NAME: the sum over hosts 1 to N of the capymig counter NAME
 # (as capyctl -j info names it).
 sw_stat()

@@ -76,26 +76,6 @@ injected=$(sw_stat 2 segments_injected)
 tap_check "late segments go on to the target, none expires on an origin ($expired; $forwarded forwarded, $injected injected)" \
 	test "$expired" -eq 0 -a "$forwarded" -eq "$injected"
 
-# delay PROTO: the switch delays what it sends the servers of IP protocol
-# PROTO by 20 ms, and nothing else; undelay ends it.
-delay()
-{
-	local i
-
-	for i in 1 2; do
-		echo "qdisc add dev sw$i root handle 1: prio"
-		echo "qdisc add dev sw$i parent 1:3 handle 30: netem delay 20ms"
-		echo "filter add dev sw$i parent 1: protocol ip prio 1 u32" \
-		     "match ip protocol $1 0xff flowid 1:3"
-	done | tc -n "$sw_ns" -b -
-}
-
-undelay()
-{
-	tc -n "$sw_ns" qdisc del dev sw1 root
-	tc -n "$sw_ns" qdisc del dev sw2 root
-}
-
 # The baseline without holding: what reaches a target before the import
 # is dropped, never given to its listener, and the client retransmits it.
 # TCPMig is delayed, so that the import comes well after the redirect, and
@@ -105,7 +85,7 @@ undelay()
 drops=$(sw_stat 2 no_hold_drops)
 ip netns exec "${sw_host[1]}" capyctl config --no-hold >/dev/null &&
 ip netns exec "${sw_host[2]}" capyctl config --no-hold >/dev/null &&
-delay 17 &&
+sw_delay 2 17 &&
 {
 	# A monitor on A meanwhile: the run tolerates what it costs.
 	ip netns exec "${sw_host[1]}" timeout 3 capyctl -j monitor \
@@ -115,7 +95,7 @@ delay 17 &&
 		>"$log.nohold"
 	wait $!
 }
-undelay
+sw_undelay 2
 ip netns exec "${sw_host[1]}" capyctl config --hold >/dev/null
 ip netns exec "${sw_host[2]}" capyctl config --hold >/dev/null
 sed 's/^/# /' "$log.nohold"
@@ -130,12 +110,12 @@ tap_check "... and the targets count the packets they dropped ($drops)" \
 # it sends them on to the target.
 forwarded=$(sw_stat 2 segments_forwarded)
 injected=$(sw_stat 2 segments_injected)
-delay 6 &&
+sw_delay 2 6 &&
 timeout 300 tcpmig_stream -S -p -n 20 -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b \
 	>"$log.late"
 sed 's/^/# /' "$log.late"
-undelay
+sw_undelay 2
 # A segment forwarded as the stream ended may still be on its way.
 forwarded_before=$forwarded injected_before=$injected
 late_counted()
