@@ -341,12 +341,23 @@ static struct sockaddr_in sockaddr_of(const char *addr, int port)
 	return sin;
 }
 
-/* Waits for @fd to be ready for @events; false on timeout. */
-static bool wait_fd(int fd, short events)
+/* Whether @fd is readable by @deadline_ns (CLOCK_MONOTONIC). */
+static bool readable_by(int fd, uint64_t deadline_ns)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t now = now_ns(), wait = deadline_ns > now ?
+					deadline_ns - now : 0;
+	struct timespec timeout = {
+		.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000,
+	};
 
-	return poll(&pfd, 1, IO_TIMEOUT_MS) == 1;
+	return ppoll(&pfd, 1, &timeout, NULL) == 1;
+}
+
+/* Whether @fd is readable within IO_TIMEOUT_MS. */
+static bool readable_soon(int fd)
+{
+	return readable_by(fd, now_ns() + IO_TIMEOUT_NS);
 }
 
 static void signal_outcome(void)
@@ -659,7 +670,7 @@ static void wait_outcome(void)
 {
 	uint64_t n;
 
-	if (!wait_fd(outcome_fd, POLLIN) ||
+	if (!readable_soon(outcome_fd) ||
 	    read(outcome_fd, &n, sizeof(n)) != sizeof(n))
 		die("no migration outcome within %d ms", IO_TIMEOUT_MS);
 }
@@ -741,7 +752,7 @@ static double answer(struct client *c)
 	ssize_t n;
 
 	while (got < sizeof(resp)) {
-		if (!wait_fd(c->fd, POLLIN))
+		if (!readable_soon(c->fd))
 			die("request %llu: no answer within %d ms (%s)",
 			    (unsigned long long)c->answered, IO_TIMEOUT_MS,
 			    mode_name[cur_mode]);
@@ -819,7 +830,7 @@ static double ping(void)
 	uint64_t start = now_ns();
 
 	if (send(ping_sock, buf, sizeof(buf), 0) != sizeof(buf) ||
-	    !wait_fd(ping_sock, POLLIN) ||
+	    !readable_soon(ping_sock) ||
 	    recv(ping_sock, buf, sizeof(buf), 0) != sizeof(buf))
 		die("ping: %s", errno ? strerror(errno) : "timed out");
 	return (now_ns() - start) / 1e3;
@@ -940,19 +951,6 @@ static void record_latency(struct round_stats *st, double us)
 {
 	if (st && st->lat.n < st->room)
 		samples_add(&st->lat, us);
-}
-
-/* Whether @fd is readable by @deadline_ns (CLOCK_MONOTONIC). */
-static bool readable_by(int fd, uint64_t deadline_ns)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint64_t now = now_ns(), wait = deadline_ns > now ?
-					deadline_ns - now : 0;
-	struct timespec timeout = {
-		.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000,
-	};
-
-	return ppoll(&pfd, 1, &timeout, NULL) == 1;
 }
 
 /* Whether a whole answer is queued on @fd. */
