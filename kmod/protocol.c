@@ -1014,6 +1014,7 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 		on_abort(cn, hdr);
 		break;
 	case TCPMIG_MSG_SEGMENT:
+		capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_RECEIVED, 1);
 		on_segment(cn, hdr, body, len - sizeof(*hdr));
 		break;
 	case TCPMIG_MSG_ABORT_ACK:

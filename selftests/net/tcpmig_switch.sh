@@ -108,8 +108,12 @@ tap_check "... and the targets count the packets they dropped ($drops)" \
 # Late segments: with TCP delayed but not TCPMig, segments still on the
 # old path when the PREPARE-ACK passes reach the origin after the export;
 # it sends them on to the target.
-forwarded=$(sw_stat 2 segments_forwarded)
-injected=$(sw_stat 2 segments_injected)
+segment_counts()
+{
+	echo "$(sw_stat 2 segments_forwarded) $(sw_stat 2 segments_received)" \
+	     "$(sw_stat 2 segments_injected) $(sw_stat 2 msg_overflows)"
+}
+read -r forwarded0 received0 injected0 overflows0 <<<"$(segment_counts)"
 sw_delay 2 6 &&
 timeout 300 tcpmig_stream -S -p -n 20 -i 16384 -a $SW_VIP \
 	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b \
@@ -117,24 +121,26 @@ timeout 300 tcpmig_stream -S -p -n 20 -i 16384 -a $SW_VIP \
 sed 's/^/# /' "$log.late"
 sw_undelay 2
 # A segment forwarded as the stream ended may still be on its way.
-forwarded_before=$forwarded injected_before=$injected
 late_counted()
 {
-	forwarded=$(( $(sw_stat 2 segments_forwarded) - forwarded_before ))
-	injected=$(( $(sw_stat 2 segments_injected) - injected_before ))
-	[ "$forwarded" -eq "$injected" ]
+	read -r forwarded received injected overflows <<<"$(segment_counts)"
+	forwarded=$((forwarded - forwarded0)) received=$((received - received0))
+	injected=$((injected - injected0)) overflows=$((overflows - overflows0))
+	[ "$forwarded" -eq "$received" -a "$received" -eq "$injected" ]
 }
 wait_for 5 late_counted
 tap_diag "targets: $(sw_stat 2 msg_unexpected) unexpected, $(sw_stat 2 msg_malformed) malformed TCPMig messages in all"
 tap_check "with TCP delayed on the way: migrations complete, the stream intact and no reset" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.late")" -eq 5 ]'
-# A SEGMENT is a datagram, not retransmitted: one lost on the way would
-# be a segment the client sends again (Documentation/protocol.rst).  Up
-# to 2 of 734 were, in 3 of 8 runs, while a late segment of up to 64 KB
-# (the client's TSO) went as one datagram, IP-fragmented: now it goes in
-# pieces that need no fragmenting, and none was lost in 7 runs.
-tap_check "... the late segments were forwarded to the target and injected, none lost ($forwarded, $injected)" \
-	test "$forwarded" -gt 0 -a "$injected" -eq "$forwarded"
+# A SEGMENT is a datagram, not retransmitted: one lost on the way is a
+# segment the client sends again (Documentation/protocol.rst).  Up to 2
+# of 734 were, in 3 of 8 runs, while a late segment of up to 64 KB (the
+# client's TSO) went as one datagram, IP-fragmented; in pieces that need
+# no fragmenting, none in 7 runs here, and 1 of 1,233 once in CI.  The
+# module loses none: each one that arrives is injected.
+tap_check "... the late segments were forwarded to the target, each one that arrived injected, under 1 % lost on the way ($forwarded forwarded, $received received, $injected injected, $overflows overflows)" \
+	test "$forwarded" -gt 0 -a "$injected" -eq "$received" \
+	     -a "$overflows" -eq 0 -a $((100 * (forwarded - received))) -lt "$forwarded"
 
 # The request-boundary migrations, on a connection of their own.
 tcpmig_boundary -a $SW_VIP -p $PORT \

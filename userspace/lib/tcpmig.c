@@ -156,6 +156,7 @@ static const char *const stat_names[TCPMIG_STAT_MAX + 1] = {
 	[TCPMIG_STAT_SEGMENTS_FORWARDED] = "segments_forwarded",
 	[TCPMIG_STAT_SEGMENTS_INJECTED] = "segments_injected",
 	[TCPMIG_STAT_SEGMENTS_AFTER_IMPORT] = "segments_after_import",
+	[TCPMIG_STAT_SEGMENTS_RECEIVED] = "segments_received",
 };
 
 const char *tcpmig_stat_name(enum tcpmig_stat stat)

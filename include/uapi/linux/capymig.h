@@ -287,6 +287,9 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_SEGMENTS_INJECTED: target: SEGMENTs put into its stack.
  * @TCPMIG_STAT_SEGMENTS_AFTER_IMPORT: target: of those, the ones that came
  *	after the import, to a socket that had what the client sent later.
+ * @TCPMIG_STAT_SEGMENTS_RECEIVED: target: SEGMENTs that arrived well-formed
+ *	from a pool member; those not injected were for no migration of its.
+ *	Sent less received is what the network lost (UDP is not reliable).
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -310,6 +313,7 @@ enum tcpmig_stat {
 	TCPMIG_STAT_SEGMENTS_FORWARDED,
 	TCPMIG_STAT_SEGMENTS_INJECTED,
 	TCPMIG_STAT_SEGMENTS_AFTER_IMPORT,
+	TCPMIG_STAT_SEGMENTS_RECEIVED,
 
 	__TCPMIG_STAT_MAX,
 };
