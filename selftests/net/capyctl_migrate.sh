@@ -15,16 +15,15 @@
 # "socat TCP-LISTEN,fork EXEC:cat", whose per-connection state is empty
 # between requests.  An overrun is made by stopping capyctl, with a
 # receive buffer of the least size, while events come: those of a second
-# connection exported and imported again on A, and its own migration's,
-# whose messages a 1 s delay on the switch's links to the servers holds
-# back.
+# connection exported and imported again on A.  Meanwhile B drops what
+# TCPMig brings it, so that the migration's end comes only once its
+# socket is full; A sends its PREPARE again until it gets through.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7450
-TIMEOUT_MS=15000	# the migrations' deadline, once delayed
-LOST_TIMEOUT_MS=10000	# ... once only the way to B is
+TIMEOUT_MS=12000	# the migrations' deadline, while B drops TCPMig
 C1=40001		# the client's ports: the connection migrated ...
 C2=40002		# ... and the one that makes events
 # The least receive buffer Linux sets: two of TCP's smallest skbs.
@@ -193,13 +192,23 @@ tap_check_fails "a connection that does not exist: exit 1, and why" \
 
 # --- through an overrun ---------------------------------------------------
 
-for dev in sw1 sw2; do
-	tc -n "$sw_ns" qdisc add dev $dev root netem delay 1000ms
-done
 for i in 1 2; do
 	ip netns exec "${sw_host[i]}" capyctl config timeout $TIMEOUT_MS \
 		>/dev/null
 done
+tc -n "${sw_host[2]}" qdisc add dev eth0 clsact
+
+# b_deaf, b_hears: B drops all UDP that comes to it (TCPMig), or no more.
+b_deaf()
+{
+	tc -n "${sw_host[2]}" filter add dev eth0 ingress protocol ip prio 1 \
+		u32 match ip protocol 17 0xff action drop
+}
+
+b_hears()
+{
+	tc -n "${sw_host[2]}" filter del dev eth0 ingress prio 1
+}
 
 # Events of A's: C2 exported and imported again, 4 times.
 make_events()
@@ -212,25 +221,43 @@ make_events()
 }
 
 # overrun [END [TARGET]]: C1 migrated from A, to TARGET if given, by a
-# capyctl stopped from its PREPARE until events were lost, and with END,
-# until A's monitor heard the migration end so: capyctl's own socket,
-# full, has lost that end.  Its exit status.
+# capyctl stopped from its PREPARE until events overran its socket (of
+# the least buffer).  Without END, B hears the PREPARE once capyctl read
+# again, and the end comes after the overrun; with END, it hears it while
+# capyctl is stopped, and capyctl goes on once A's monitor heard the
+# migration end so: its own socket, full, lost that end.  capyctl's exit
+# status.  It is stopped once it printed the PREPARE itself, not on the
+# monitor's word: under load the monitor lags, and an event of an earlier
+# migration's that it wrote late stopped capyctl before its socket was
+# opened.  The order is B's deafness: under load, making the events took
+# longer than a migration delayed 1 s a way.
 overrun()
 {
-	local pid status
+	local pid id status
 
 	sysctl -qw net.core.rmem_default=$RMEM_LEAST
-	: >"$tmp/events1"
+	b_deaf
 	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
 		"$client:$C1" ${2:+"$2"} >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
-	wait_for 10 grep -q "prepare_sent.*$client:$C1" "$tmp/events1"
+	wait_for 10 grep -q prepare_sent "$tmp/out"
 	kill -STOP $pid
 	sysctl -qw net.core.rmem_default="$rmem_default"
+	id=$(sed -n 's/.* prepare_sent .* #\([0-9]*\).*/\1/p' "$tmp/out")
 	make_events || tap_diag "could not make events"
-	[ -z "$1" ] || wait_for 20 grep -q "\"$1\".*$client:$C1" "$tmp/events1" ||
-		tap_diag "A's monitor did not hear the migration end $1"
-	kill -CONT $pid
+	if [ -n "$1" ]; then
+		b_hears
+		wait_for 10 grep -qE \
+			"\"event\":\"$1\".*\"migration_id\":$id[,}]" \
+			"$tmp/events1" ||
+			tap_diag "A's monitor did not hear migration #$id end $1"
+		kill -CONT $pid
+	else
+		kill -CONT $pid
+		wait_for 10 grep -q "events lost" "$tmp/err" ||
+			tap_diag "capyctl did not report the overrun"
+		b_hears
+	fi
 	wait $pid
 	status=$?
 	tap_diag "capyctl migrate: exit $status, $(tr '\n' ' ' <"$tmp/err")"
@@ -246,20 +273,11 @@ tap_check "... the connection answers from B" ask after-overrun
 
 # --- its end lost -----------------------------------------------------------
 
-# Back on A, by a migration none of whose messages is delayed.  Then only
-# the switch's link to B delays, by 2 s: the events are made before the
-# migration's end comes, which A's monitor hears a few seconds on, long
-# before capyctl reads again.  It then waits out the deadline (the
-# timeout, plus a second) and looks the connection up.
-tc -n "$sw_ns" qdisc del dev sw1 root
-tc -n "$sw_ns" qdisc change dev sw2 root netem delay 0ms
+# Back on A.  Each end is then heard by A's monitor while capyctl is
+# stopped, its socket full: capyctl waits out the deadline (the timeout,
+# plus a second) and looks the connection up.
 migrate 2 "$a:$PORT"
 status=$?
-tc -n "$sw_ns" qdisc change dev sw2 root netem delay 2000ms
-for i in 1 2; do
-	ip netns exec "${sw_host[i]}" capyctl config timeout $LOST_TIMEOUT_MS \
-		>/dev/null
-done
 [ $status -eq 0 ] && wait_for 10 on 1 $C1 ||
 	tap_diag "the connection did not come back to A (exit $status)"
 
