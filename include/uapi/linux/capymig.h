@@ -287,9 +287,10 @@ enum tcpmig_conn_attr {
  * @TCPMIG_STAT_SEGMENTS_INJECTED: target: SEGMENTs put into its stack.
  * @TCPMIG_STAT_SEGMENTS_AFTER_IMPORT: target: of those, the ones that came
  *	after the import, to a socket that had what the client sent later.
- * @TCPMIG_STAT_SEGMENTS_RECEIVED: target: SEGMENTs that arrived well-formed
- *	from a pool member; those not injected were for no migration of its.
- *	Sent less received is what the network lost (UDP is not reliable).
+ * @TCPMIG_STAT_SEGMENTS_RECEIVED: target: SEGMENTs that arrived from a pool
+ *	member, their header well-formed; those not injected were for no
+ *	migration it knew, or their segment was malformed.  Forwarded less
+ *	received is what the network lost (UDP is not reliable).
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
