@@ -136,10 +136,16 @@ tap_check "capyctl -j migrate naming the target: a JSON object per event, the la
 		      .[-1].target == \"$a:$PORT\" and length >= 4" "$tmp/out" &&
 	      arrived 1 $C1 && off 2 $C1 && ask after-named'
 
-ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+# b_config FLAG: capyctl config FLAG on B (--draining, --no-draining).
+b_config()
+{
+	ip netns exec "${sw_host[2]}" capyctl config "$1" >/dev/null
+}
+
+b_config --draining
 migrate 1 "$b:$PORT"
 status=$?
-ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+b_config --no-draining
 tap_check "a target that refuses (draining): exit 1, rejected, and the connection serves on from A" \
 	eval '[ $status -eq 1 ] && grep -q " rejected " "$tmp/out" &&
 	      on 1 $C1 && off 2 $C1 && ask after-refusal ||
@@ -151,7 +157,7 @@ b_is()
 	wait_for 10 sw_dump_is ".servers[\"$b:$PORT\"].state == \"$1\""
 }
 
-ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+b_config --draining
 b_is draining
 migrate 1
 status=$?
@@ -173,7 +179,7 @@ ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" "$client:$C1" \
 	>"$tmp/again" 2>&1
 again=$?
 tc -n "${sw_host[1]}" qdisc del dev eth0 root
-ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+b_config --no-draining
 tap_check "... refused after A sent its PREPARE again: exit 1, rejected, withdrawn by ABORT (the next MIGRATE refused meanwhile), serving on from A" \
 	eval '[ $status -eq 1 ] &&
 	      grep -q " rejected .*No route to host" "$tmp/out" &&
@@ -281,10 +287,10 @@ status=$?
 [ $status -eq 0 ] && wait_for 10 on 1 $C1 ||
 	tap_diag "the connection did not come back to A (exit $status)"
 
-ip netns exec "${sw_host[2]}" capyctl config --draining >/dev/null
+b_config --draining
 overrun rejected "$b:$PORT"
 status=$?
-ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null
+b_config --no-draining
 tap_check "its end (a refusal) lost: exit 1, not migrated, and it answers from A" \
 	eval '[ $status -eq 1 ] && grep -q "still here: not migrated" "$tmp/err" &&
 	      on 1 $C1 && ask after-lost-refusal ||
