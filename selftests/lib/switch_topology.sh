@@ -132,18 +132,25 @@ sw_undelay()
 	done
 }
 
-# sw_stat N NAME: the sum over hosts 1 to N of the capymig counter NAME
-# (as capyctl -j info names it).
-sw_stat()
+# sw_stats N NAME...: the sums over hosts 1 to N of the capymig counters
+# NAME... (as capyctl -j info names them), on one line, each host read
+# once.
+sw_stats()
 {
-	local i sum=0 v
+	local n=$1 i
 
-	for ((i = 1; i <= $1; i++)); do
-		v=$(ip netns exec "${sw_host[i]}" capyctl -j info |
-			sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p")
-		sum=$((sum + ${v:-0}))
-	done
-	echo $sum
+	shift
+	for ((i = 1; i <= n; i++)); do
+		ip netns exec "${sw_host[i]}" capyctl -j info
+	done | jq -rs --args \
+		'[$ARGS.positional[] as $name | map(.stats[$name] // 0) | add // 0] |
+		 join(" ")' "$@"
+}
+
+# sw_counter NAME: the switch agent's counter NAME (--dump -j).
+sw_counter()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq ".counters.$1"
 }
 
 # ns_snmp NS GROUP NAME: namespace NS's counter NAME of /proc/net/snmp's

@@ -93,7 +93,7 @@ tap_check "$MOVES migrations through the switch under load: the stream intact, n
 
 # What is still held expires with its hold (2 s).
 sleep 3
-held=$(sw_stat 2 held_packets)
+held=$(sw_stats 2 held_packets)
 tap_check "the targets held packets ($held)" test "$held" -gt 0
 
 same=true

@@ -61,11 +61,6 @@ sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
 a=10.10.1.2
 b=10.10.2.2
 
-counter()
-{
-	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq ".counters.$1"
-}
-
 # The servers' path MTU to the client: learned, or none.
 learned()
 {
@@ -110,20 +105,21 @@ ip -n "$sw_ns" link set sw0 mtu $MTU &&
 tap_check "the switch's own link the narrowest: a stream $MIGRATIONS times migrated arrives whole" \
 	stream
 tap_check "... the servers' segments too big for it went to its stack as they were sent" \
-	test "$(counter too_big)" -gt 0 -a "$(counter icmp_translated)" -eq 0
+	test "$(sw_counter too_big)" -gt 0 -a "$(sw_counter icmp_translated)" -eq 0
 tap_check "... and both servers learned the path MTU from its ICMP" learned
 
 ip -n "$sw_ns" link set sw0 mtu 1500 &&
 	ip -n "${sw_host[0]}" link set eth0 mtu 1500 && forget ||
 	tap_diag "cannot widen the switch's link or flush the servers' routes"
-too_big=$(counter too_big)
+too_big=$(sw_counter too_big)
 tap_check "a router beyond the switch the narrowest: a stream $MIGRATIONS times migrated arrives whole" \
 	stream
 tap_check "... its ICMP errors went to the server serving the connection, translated" \
-	test "$(counter icmp_translated)" -gt 0 -a "$(counter too_big)" -eq "$too_big"
+	test "$(sw_counter icmp_translated)" -gt 0 \
+	     -a "$(sw_counter too_big)" -eq "$too_big"
 tap_check "... and both servers learned the path MTU from them" learned
-tap_diag "counters: too_big $(counter too_big)," \
-	"icmp_translated $(counter icmp_translated)"
+tap_diag "counters: too_big $(sw_counter too_big)," \
+	"icmp_translated $(sw_counter icmp_translated)"
 
 sw_switchd_stop
 ip -n "$sw_ns" link set sw0 mtu $MTU &&
@@ -136,7 +132,7 @@ ip -n "$sw_ns" link set sw0 mtu $MTU &&
 tap_check "--stack-forwarding, the switch's own link the narrowest: a stream $MIGRATIONS times migrated arrives whole" \
 	stream
 tap_check "... its too-big segments went to the stack as sent, and both servers learned the path MTU" \
-	eval 'test "$(counter too_big)" -gt 0 && learned'
-tap_diag "counters: too_big $(counter too_big)," \
-	"icmp_translated $(counter icmp_translated)"
+	eval 'test "$(sw_counter too_big)" -gt 0 && learned'
+tap_diag "counters: too_big $(sw_counter too_big)," \
+	"icmp_translated $(sw_counter icmp_translated)"
 tap_done

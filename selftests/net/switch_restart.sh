@@ -57,7 +57,7 @@ stream=$!
 
 migrated()
 {
-	[ "$(sw_stat 2 migrations_out)" -ge "$1" ]
+	[ "$(sw_stats 2 migrations_out)" -ge "$1" ]
 }
 
 # Twice while the stream runs, after some of its migrations.
@@ -67,7 +67,7 @@ for after in 20 100; do
 		restarts=$((restarts + 1))
 done
 running=$(kill -0 $stream 2>/dev/null && echo yes)
-tap_diag "after the restarts: $(sw_stat 2 migrations_out) migrations done"
+tap_diag "after the restarts: $(sw_stats 2 migrations_out) migrations done"
 tap_check "the data plane stays attached while the agent is down, and a new one takes the tables over, twice while the stream runs" \
 	test $restarts -eq 2 -a "$running" = yes
 tap_check "... with the connection's placement counted in the taken-over gauge" \

@@ -67,8 +67,8 @@ chain()
 		addrs+=${addrs:+,}10.10.$i.2
 	done
 	rsts=$(sw_out_rsts 4)
-	out=$(sw_stat "$n" migrations_out)
-	failed=$(sw_stat "$n" migrations_failed)
+	out=$(sw_stats "$n" migrations_out)
+	failed=$(sw_stats "$n" migrations_failed)
 	timeout 900 tcpmig_stream -S -k -p -b 65536 -n "$MIGRATIONS" \
 		-i 16384 -a $SW_VIP -N "$ns${sw_host[0]}" -g "$addrs" \
 		>"$tmp/out"
@@ -89,10 +89,10 @@ chain()
 	rsts=$(($(sw_out_rsts 4) - rsts))
 	tap_check "$n servers: no namespace sent a reset ($rsts)" \
 		test "$rsts" -eq 0
-	out=$(($(sw_stat "$n" migrations_out) - out))
+	out=$(($(sw_stats "$n" migrations_out) - out))
 	tap_check "$n servers: the modules count $MIGRATIONS completed ($out)" \
 		test "$out" -eq "$MIGRATIONS"
-	failed=$(($(sw_stat "$n" migrations_failed) - failed))
+	failed=$(($(sw_stats "$n" migrations_failed) - failed))
 	tap_check "$n servers: none failed ($failed)" test "$failed" -eq 0
 }
 

@@ -53,10 +53,10 @@ tap_check "$MIGRATIONS migrations on lossy links: each completed or left the con
 rsts=$(($(sw_out_rsts 2) - rsts))
 tap_check "no namespace sent a reset ($rsts), the close included" \
 	test "$rsts" -eq 0
-completed=$(sw_stat 2 migrations_out)
-failed=$(sw_stat 2 migrations_failed)
+completed=$(sw_stats 2 migrations_out)
+failed=$(sw_stats 2 migrations_failed)
 tap_diag "completed: $completed, failed: $failed" \
-	"TCPMig messages sent again: $(sw_stat 2 msg_retransmits)"
+	"TCPMig messages sent again: $(sw_stats 2 msg_retransmits)"
 tap_check "the modules count every attempt: $completed completed + $failed failed = $MIGRATIONS" \
 	test $((completed + failed)) -eq "$MIGRATIONS"
 tap_check "most completed" test $((completed * 2)) -gt "$MIGRATIONS"

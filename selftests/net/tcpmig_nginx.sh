@@ -220,8 +220,8 @@ tap_check "every connection answered after the last move (${answered:-none} of $
 tap_check "no move failed but by nginx reading past the boundary ($(mover_count stale) refused, $(mover_count withdrawn) withdrawn)" \
 	test "$(mover_count failed)" = 0
 tap_check "the modules count each move out and in" \
-	eval '[ "$(sw_stat 2 migrations_out)" = "$moved" ] &&
-	      [ "$(sw_stat 2 migrations_in)" = "$moved" ]'
+	eval '[ "$(sw_stats 2 migrations_out)" = "$moved" ] &&
+	      [ "$(sw_stats 2 migrations_in)" = "$moved" ]'
 tap_check "the target's nginx accepted each (imported, by its monitor: $(monitors imported))" \
 	test "$(monitors imported)" = "$moved"
 # Each export shows in the origin nginx's log: its next read of the

@@ -45,12 +45,8 @@ for i in 1 2; do
 	ip netns exec "${sw_host[i]}" capyctl -j monitor >"$tmp/events$i" &
 	on_exit kill $!
 done
-prepares()
-{
-	ip netns exec "$sw_ns" capymig-switchd --dump -j | jq .counters.prepares
-}
 tap_plan $((REJECT_CHECKS + 8))
-before=$(prepares)
+before=$(sw_counter prepares)
 rsts=$(sw_out_rsts 4)
 
 tcpmig_reject -a $SW_VIP -p $PORT \
@@ -75,17 +71,15 @@ tap_check "capyctl monitor: rejected, Connection refused (no listener)" \
 tap_check "capyctl monitor: rejected, No route to host (no target)" \
 	wait_for 5 event rejected "No route to host"
 tap_check "the switch counted the PREPARE it refused" \
-	test "$(ip netns exec "$sw_ns" capymig-switchd --dump -j |
-		jq .counters.no_target)" -eq 1
+	test "$(sw_counter no_target)" -eq 1
 tap_check "capyctl monitor: rejected, File exists (tuple exists)" \
 	wait_for 5 event rejected "File exists"
 tap_check "capyctl monitor: failed, Connection timed out, 3 times (target vanished, answers lost)" \
 	wait_for 5 event failed "Connection timed out" 3
 tap_check "the switch passed on the 5 PREPAREs" \
-	test $(($(prepares) - before)) -ge 5
+	test $(($(sw_counter prepares) - before)) -ge 5
 tap_check "the switch withdrew the redirect on a retransmitted ABORT" \
-	test "$(ip netns exec "$sw_ns" capymig-switchd --dump -j |
-		jq .counters.mig_aborted)" -eq 1
+	test "$(sw_counter mig_aborted)" -eq 1
 rsts=$(($(sw_out_rsts 4) - rsts))
 tap_check "no namespace sent a reset ($rsts)" test "$rsts" -eq 0
 tap_done

@@ -65,14 +65,14 @@ tap_plan 15
 tap_check "the modules' REGISTERs make both servers live" test "$live" -eq 0
 tap_check "$MIGRATIONS migrations through the switch: stream intact, no reset, no loss" \
 	test "$status" -eq 0
-total=$(sw_stat 2 migrations_out)
+total=$(sw_stats 2 migrations_out)
 tap_check "the modules count $MIGRATIONS completed migrations ($total)" \
 	test "$total" -eq "$MIGRATIONS"
-failed=$(sw_stat 2 migrations_failed)
+failed=$(sw_stats 2 migrations_failed)
 tap_check "none failed ($failed)" test "$failed" -eq 0
-expired=$(sw_stat 2 hold_expired)
-forwarded=$(sw_stat 2 segments_forwarded)
-injected=$(sw_stat 2 segments_injected)
+expired=$(sw_stats 2 hold_expired)
+forwarded=$(sw_stats 2 segments_forwarded)
+injected=$(sw_stats 2 segments_injected)
 tap_check "late segments go on to the target, none expires on an origin ($expired; $forwarded forwarded, $injected injected)" \
 	test "$expired" -eq 0 -a "$forwarded" -eq "$injected"
 
@@ -82,7 +82,7 @@ tap_check "late segments go on to the target, none expires on an origin ($expire
 # both ends keep writing meanwhile (-k): without that the window often
 # caught nothing of the client's, and the targets counted 0 or 1 drops
 # (271 to 357 with it).
-drops=$(sw_stat 2 no_hold_drops)
+drops=$(sw_stats 2 no_hold_drops)
 ip netns exec "${sw_host[1]}" capyctl config --no-hold >/dev/null &&
 ip netns exec "${sw_host[2]}" capyctl config --no-hold >/dev/null &&
 sw_delay 2 17 &&
@@ -99,7 +99,7 @@ sw_undelay 2
 ip netns exec "${sw_host[1]}" capyctl config --hold >/dev/null
 ip netns exec "${sw_host[2]}" capyctl config --hold >/dev/null
 sed 's/^/# /' "$log.nohold"
-drops=$(( $(sw_stat 2 no_hold_drops) - drops ))
+drops=$(( $(sw_stats 2 no_hold_drops) - drops ))
 tap_check "--no-hold: migrations under load complete, the stream intact and no reset (only losses)" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.nohold")" -eq 5 ]'
 tap_check "... and the targets count the packets they dropped ($drops)" \
@@ -110,8 +110,8 @@ tap_check "... and the targets count the packets they dropped ($drops)" \
 # it sends them on to the target.
 segment_counts()
 {
-	echo "$(sw_stat 2 segments_forwarded) $(sw_stat 2 segments_received)" \
-	     "$(sw_stat 2 segments_injected) $(sw_stat 2 msg_overflows)"
+	sw_stats 2 segments_forwarded segments_received segments_injected \
+		msg_overflows
 }
 read -r forwarded0 received0 injected0 overflows0 <<<"$(segment_counts)"
 sw_delay 2 6 &&
@@ -129,7 +129,8 @@ late_counted()
 	[ "$forwarded" -eq "$received" -a "$received" -eq "$injected" ]
 }
 wait_for 5 late_counted
-tap_diag "targets: $(sw_stat 2 msg_unexpected) unexpected, $(sw_stat 2 msg_malformed) malformed TCPMig messages in all"
+read -r unexpected malformed <<<"$(sw_stats 2 msg_unexpected msg_malformed)"
+tap_diag "targets: $unexpected unexpected, $malformed malformed TCPMig messages in all"
 tap_check "with TCP delayed on the way: migrations complete, the stream intact and no reset" \
 	eval '[ "$(grep -cE "^ok [1-5] " "$log.late")" -eq 5 ]'
 # A SEGMENT is a datagram, not retransmitted: one lost on the way is a
