@@ -298,8 +298,8 @@ static __always_inline bool table_read(void *map,
 }
 
 /*
- * Points the entry of @rec's client at @rec's target (its time @rec's, its
- * flags kept); false if there is none.
+ * Points the entry of @rec's client at @rec's target and former (its time
+ * @rec's, its flags kept); false if there is none.
  */
 static __always_inline bool table_update(void *map,
 					 const struct capymig_sw_migration *rec)
@@ -312,12 +312,36 @@ static __always_inline bool table_update(void *map,
 	bpf_spin_lock(&slot->lock);
 	if (slot_key(slot) == ep_raw(&rec->client)) {
 		slot->rec.target = rec->target;
+		slot->rec.former = rec->former;
 		slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK) |
 				  (rec->state & ~CAPYMIG_SW_FLAGS_MASK);
 		done = true;
 	}
 	bpf_spin_unlock(&slot->lock);
 	return done;
+}
+
+/*
+ * Forgets the server @former that @client's entry in @map names as the
+ * one its connection is moving from to @target; nothing if it names
+ * others.
+ */
+static __always_inline void table_settle(void *map,
+					 const struct tcpmig_endpoint *client,
+					 const struct tcpmig_endpoint *target,
+					 const struct tcpmig_endpoint *former)
+{
+	struct capymig_sw_slot *slot = table_find(map, client);
+
+	if (!slot)
+		return;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) == ep_raw(client) &&
+	    ep_eq(&slot->rec.target, target) &&
+	    ep_eq(&slot->rec.former, former))
+		__builtin_memset(&slot->rec.former, 0,
+				 sizeof(slot->rec.former));
+	bpf_spin_unlock(&slot->lock);
 }
 
 enum install_result {
@@ -399,7 +423,26 @@ static __always_inline bool table_delete(void *map, __u32 gauge,
 	return done;
 }
 
-enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
+enum use_result { USE_MISS, USE_OTHER, USE_HIT, USE_REUSED, USE_RESET };
+
+/*
+ * Whether @rec is the entry of the connection between its client and
+ * @peer: from the client (@fin CAPYMIG_SW_FIN_CLIENT), the address it
+ * reached, the entry's service; from a server, the one serving it, or the
+ * one it is moving from, which may send a segment or two before its
+ * export.  Any other server's segment is of another connection of the
+ * same client endpoint: rewritten, it would reach the client from the
+ * service, whose answer, a reset, would go to the entry's target.
+ */
+static __always_inline bool entry_of(const struct capymig_sw_migration *rec,
+				     const struct tcpmig_endpoint *peer,
+				     __u32 fin)
+{
+	if (fin == CAPYMIG_SW_FIN_CLIENT)
+		return ep_eq(&rec->service, peer);
+	return ep_eq(&rec->target, peer) ||
+	       (rec->former.addr && ep_eq(&rec->former, peer));
+}
 
 #define FIN_BOTH	CAPYMIG_SW_FIN_MASK
 
@@ -407,8 +450,10 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
  * @map's entry: copies the record to @rec, notes the time, a FIN, a RST as
- * FINs both ways, and that the server answered.  With @service, only an
- * entry for a connection to it is used.
+ * FINs both ways, and that the server answered: USE_HIT.  With @peer, the
+ * other end of the segment, only an entry of the connection between the
+ * client and @peer is used (entry_of()): another connection's is
+ * USE_OTHER, copied to @rec all the same.  No entry: USE_MISS.
  *
  * Once FINs went both ways, or a RST passed, the entry stays until the
  * reaper's closed timeout: no segment tells the switch that the
@@ -424,11 +469,10 @@ enum use_result { USE_MISS, USE_HIT, USE_REUSED, USE_RESET };
  * The client's SYN on a closed entry opens a new connection from the same
  * endpoint: the entry is the old one's and goes, and the SYN misses.
  */
-static __always_inline bool table_use(void *map, __u32 gauge,
-				      const struct tcpmig_endpoint *key,
-				      const struct tcpmig_endpoint *service,
-				      __u8 tcp_flags, __u32 fin, __u32 now,
-				      struct capymig_sw_migration *rec)
+static __always_inline enum use_result
+table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
+	  const struct tcpmig_endpoint *peer, __u8 tcp_flags, __u32 fin,
+	  __u32 now, struct capymig_sw_migration *rec)
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
 	enum use_result res = USE_HIT;
@@ -446,8 +490,8 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 		/* Whatever it connects to: the server's answers find none. */
 		res = USE_REUSED;
 		slot_clear(slot);
-	} else if (service && !ep_eq(&rec->service, service)) {
-		res = USE_MISS;
+	} else if (peer && !entry_of(rec, peer, fin)) {
+		res = USE_OTHER;
 	} else if (tcp_flags & TH_RST) {
 		res = USE_RESET;
 		slot->rec.state = now | (rec->state & CAPYMIG_SW_FLAGS_MASK) |
@@ -461,15 +505,17 @@ static __always_inline bool table_use(void *map, __u32 gauge,
 unlock:
 	bpf_spin_unlock(&slot->lock);
 
-	if (res == USE_MISS)
-		return false;
-	if (res == USE_RESET)
+	switch (res) {
+	case USE_RESET:
 		count(CAPYMIG_SW_CNT_RESET, 1);
-	if (res == USE_REUSED) {
+		return USE_HIT;
+	case USE_REUSED:
 		count(CAPYMIG_SW_CNT_CLOSED, 1);
 		count(gauge, -1);
+		return USE_MISS;
+	default:
+		return res;
 	}
-	return res != USE_REUSED;
 }
 
 /*
@@ -717,7 +763,7 @@ static __always_inline int client_to_server(struct packet *p, __u32 now)
 
 	if (table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->src,
 		      &p->dst, p->tcp_flags, CAPYMIG_SW_FIN_CLIENT, now,
-		      &rec)) {
+		      &rec) == USE_HIT) {
 		to = rec.target;
 		if (service)
 			table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
@@ -726,7 +772,7 @@ static __always_inline int client_to_server(struct packet *p, __u32 now)
 	} else if (service) {
 		if (table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
 			      &p->src, NULL, p->tcp_flags,
-			      CAPYMIG_SW_FIN_CLIENT, now, &placed)) {
+			      CAPYMIG_SW_FIN_CLIENT, now, &placed) == USE_HIT) {
 			to = placed.target;
 		} else if ((p->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) ==
 			   TH_SYN) {
@@ -745,20 +791,29 @@ static __always_inline int client_to_server(struct packet *p, __u32 now)
 	return TC_ACT_OK;
 }
 
-/* From a server of the pool: make it come from what the client reached. */
+/*
+ * From a server of the pool: make it come from what the client reached.
+ * A connection to the service that migrated is its migration entry's: its
+ * placement still names the server it was placed on, which another
+ * connection of the client's endpoint may now reach at its own address.
+ */
 static __always_inline int server_to_client(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
+	enum use_result mig;
 
-	if (table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->dst, NULL,
-		      p->tcp_flags, CAPYMIG_SW_FIN_SERVER, now, &rec)) {
+	mig = table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->dst,
+			&p->src, p->tcp_flags, CAPYMIG_SW_FIN_SERVER, now, &rec);
+	if (mig == USE_HIT) {
+		/* Its placement kept fresh, whoever serves it now. */
 		if (to_service(&rec.service))
 			table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
 				  &p->dst, NULL, p->tcp_flags,
 				  CAPYMIG_SW_FIN_SERVER, now, &placed);
-	} else if (!table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
-			      &p->dst, NULL, p->tcp_flags,
-			      CAPYMIG_SW_FIN_SERVER, now, &rec)) {
+	} else if ((mig == USE_OTHER && to_service(&rec.service)) ||
+		   table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
+			     &p->dst, &p->src, p->tcp_flags,
+			     CAPYMIG_SW_FIN_SERVER, now, &rec) != USE_HIT) {
 		return TC_ACT_OK;
 	}
 	if (ep_eq(&rec.service, &p->src))
@@ -993,18 +1048,24 @@ static __always_inline void note_applied(const struct tcpmig_endpoint *client,
 /*
  * Points @rec's client's entry at @rec's target, or deletes it if that is
  * the server the connection was placed on (@placed, if @was_placed),
- * whose placement then names the owner again.  False if there was no
- * entry: it may have gone since it was read, to the reaper or to the
- * client's next SYN on another CPU.
+ * whose placement then names the owner again, and @rec's former.  False
+ * if there was no entry: it may have gone since it was read, to the
+ * reaper or to the client's next SYN on another CPU.
  */
 static __always_inline bool repoint(const struct capymig_sw_migration *rec,
 				    const struct capymig_sw_migration *placed,
 				    bool was_placed)
 {
-	if (was_placed && ep_eq(&rec->target, &placed->target))
-		return table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
-				    &rec->client);
-	return table_update(&migrations, rec);
+	struct capymig_sw_migration home;
+
+	if (!was_placed || !ep_eq(&rec->target, &placed->target))
+		return table_update(&migrations, rec);
+	home = *placed;
+	home.former = rec->former;
+	home.state = rec->state;
+	table_update(&placements, &home);
+	return table_delete(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES,
+			    &rec->client);
 }
 
 /*
@@ -1053,6 +1114,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 							   &origin;
 	rec.service = migrated ? mig.service : was_placed ? placed.service :
 							    origin;
+	rec.former = origin;
 
 	if (ep_eq(&rec.target, owner))
 		return TC_ACT_OK;	/* a retransmission: in place already */
@@ -1085,6 +1147,35 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 		count(CAPYMIG_SW_CNT_MIG_FULL, 1);
 		return TC_ACT_SHOT;
 	}
+}
+
+/*
+ * A CONN-STATE-ACK on its way to the origin: the target imported the
+ * connection, which the origin exported before it sent the CONN-STATE.
+ * The origin sends none of its segments any more: the entries forget it
+ * (entry_of()), whether the connection moved on or back to where it was
+ * placed.  Only for the migration the switch applied last: a duplicate
+ * delayed past a later migration from the same server must not take
+ * away that one's former owner, which may still be sending.
+ */
+static __always_inline void settle(const struct tcpmig_msg_hdr *h)
+{
+	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
+	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
+	struct tcpmig_endpoint target = { h->target.addr, h->target.port };
+	struct capymig_sw_recent_slot *r = recent_slot(&client);
+	bool last;
+
+	if (!r)
+		return;
+	bpf_spin_lock(&r->lock);
+	last = ep_eq(&r->recent.client, &client) &&
+	       r->recent.ids[0] == h->migration_id;
+	bpf_spin_unlock(&r->lock);
+	if (!last)
+		return;
+	table_settle(&migrations, &client, &target, &origin);
+	table_settle(&placements, &client, &target, &origin);
 }
 
 /*
@@ -1430,11 +1521,13 @@ static __always_inline int tcpmig_packet(struct packet *p)
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 		return prepare_ack(&h, CAPYMIG_SW_TIME(now));
+	case TCPMIG_MSG_CONN_STATE_ACK:
+		if (to_switch)
+			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		settle(&h);
+		return TC_ACT_OK;
 	default:
-		/*
-		 * Between the servers: CONN-STATE and its ACK, REJECT,
-		 * SEGMENT, ABORT-ACK.
-		 */
+		/* Between the servers: CONN-STATE, REJECT, SEGMENT, ABORT-ACK. */
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 		return TC_ACT_OK;

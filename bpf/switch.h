@@ -73,7 +73,7 @@ enum capymig_sw_reap_arg {
  * state word, struct capymig_sw_recent_slot or enum capymig_sw_counter
  * changes it, so that no agent takes over tables it would misread.
  */
-#define CAPYMIG_SW_TABLES_VERSION	2
+#define CAPYMIG_SW_TABLES_VERSION	3
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))

@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		150
+#define PLAN		163
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -806,6 +806,10 @@ static void test_migration(void)
 	v = run(&in, &out);
 	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
 		   "the client's segments to another server pass untouched");
+	tcp_frame(&in, srv[3], c, TH_ACK);
+	v = run(&in, &out);
+	tap_result(v == TC_ACT_OK && !memcmp(in.b, out.b, in.len),
+		   "... and so do that server's answers");
 
 	v = prepare_ack(c, srv[1], srv[2], &out);
 	mig_entry(c, &slot);
@@ -1054,6 +1058,91 @@ static void test_service_migration(void)
 	to = send_seg(c, vip, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]) && sums,
 		   "service: ... and its segments go there");
+}
+
+/* The CONN-STATE-ACK of migration @id of @c's connection. */
+static int conn_state_ack(struct tcpmig_endpoint c, int origin, int target,
+			  __u32 id, struct frame *out)
+{
+	struct tcpmig_msg_hdr h = msg(TCPMIG_MSG_CONN_STATE_ACK, c,
+				      srv[origin], srv[target]);
+	struct tcpmig_msg_conn_state_ack ack = { .total_len = htonl(1200) };
+	struct frame in;
+
+	h.migration_id = htonl(id);
+	tcpmig_frame(&in, srv[target].addr, srv[origin].addr, &h, &ack,
+		     sizeof(ack));
+	return run(&in, out);
+}
+
+/*
+ * Which servers' segments the client's connection takes as its own: the
+ * one serving it, and the one it is moving from until the CONN-STATE-ACK
+ * passes.  Any other server's are another connection's, from the same
+ * client endpoint to that server's own address, and pass untouched.
+ */
+static void test_former(void)
+{
+	struct tcpmig_endpoint c = client(), from;
+	struct capymig_sw_slot slot;
+	struct frame out;
+	int v, x, y, z;
+	bool sums;
+
+	x = syn(c, &out, &v);
+	if (x < 0)
+		x = 0;
+	y = (x + 1) % NSERVERS;
+	z = (x + 2) % NSERVERS;
+	answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	from = answer(srv[z], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[z]),
+		   "former: placed, another server's segment to the client "
+		   "passes untouched");
+
+	prepare_ack(c, srv[x], srv[y], &out);
+	tap_result(mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.former, srv[x]),
+		   "former: a PREPARE-ACK names the origin as the former");
+	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former: ... whose late segments come from the service");
+	from = answer(srv[z], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[z]),
+		   "former: ... another server's still pass untouched");
+
+	conn_state_ack(c, x, y, migration_id - 1, &out);
+	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip),
+		   "former: an earlier migration's CONN-STATE-ACK changes "
+		   "nothing");
+	v = conn_state_ack(c, x, y, migration_id, &out);
+	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[x].addr &&
+		   mig_entry(c, &slot) >= 0 && !slot.rec.former.addr,
+		   "former: its own CONN-STATE-ACK passes and forgets it");
+	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[x]),
+		   "former: ... whose segments are another connection's then, "
+		   "though the connection was placed there");
+	from = answer(srv[y], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former: ... and the target's still come from the service");
+
+	prepare_ack(c, srv[y], srv[x], &out);
+	tap_result(mig_entry(c, &slot) < 0 && place_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.former, srv[y]),
+		   "former: back where it was placed, the placement names "
+		   "the former");
+	from = answer(srv[y], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former: ... whose late segments come from the service");
+	conn_state_ack(c, y, x, migration_id, &out);
+	from = answer(srv[y], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[y]) &&
+		   place_entry(c, &slot) >= 0 && !slot.rec.former.addr,
+		   "former: ... until its CONN-STATE-ACK passes");
+	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former: ... and the server's own come from the service");
 }
 
 /* A PREPARE to the switch from server @origin naming @target (or none). */
@@ -2043,6 +2132,7 @@ int main(void)
 	test_close();
 	test_collisions();
 	test_service_migration();
+	test_former();
 	test_targets();
 	test_abort();
 	test_late_duplicates();

@@ -19,14 +19,15 @@
 # the service are placed round-robin and pass data both ways through the
 # rewrites; that LOAD notifications come every millisecond with the load;
 # that a PREPARE gets a target and the PREPARE-ACK installs a redirect
-# that moves the client's segments there; that draining and dead servers
-# get nothing new.  This script then checks the agent's account of it.
+# that moves the client's segments there; that the client's connection
+# to a server's own address from the port of one to the service is left
+# alone; that draining and dead servers get nothing new.  This script then checks the agent's account of it.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 readonly PORT=7390	# TCPMig, not the default: nothing else listens there
-readonly PEER_CHECKS=17
+readonly PEER_CHECKS=19
 
 require_root
 require_cmd jq capymig-switchd switch_peers
@@ -84,9 +85,9 @@ attached()
 	tc -n "$sw_ns" filter show dev sw1 ingress | grep -q capymig
 }
 
-tap_check "the agent's dump counts the migration and the PREPAREs" \
+tap_check "the agent's dump counts the migrations and the PREPAREs" \
 	sw_dump_is '.forwarding == "data plane" and
-		 .counters.mig_installed == 1 and .counters.prepares == 3 and
+		 .counters.mig_installed == 2 and .counters.prepares == 3 and
 		 .counters.reset >= 1 and .counters.registers > 0 and
 		 .counters.malformed + .counters.spoofed == 0'
 # A sweep (5 s) after they closed, not at once: the reaper takes a

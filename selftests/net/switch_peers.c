@@ -44,6 +44,7 @@
 #define HEARTBEAT_MS	100
 #define LOADS		300	/* LOADs timed */
 #define MIGRATED_PORT	45000	/* the client port of the migrated connection */
+#define SHARED_PORT	45001	/* ... of connections to the service and beside */
 
 struct server {
 	char name[16];
@@ -500,6 +501,29 @@ static bool seen_segment(int raw, struct tcpmig_endpoint from,
 }
 
 /*
+ * A connection from the client's @port to the service, in @cfd, accepted
+ * by server @o in @sfd, which passed a line both ways; the client's
+ * endpoint in @client.  False if any of it failed; the descriptors
+ * opened are the caller's to close.
+ */
+static bool service_connection(__u16 port, int *cfd, int *sfd, int *o,
+			       struct tcpmig_endpoint *client)
+{
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+
+	*sfd = -1;
+	*cfd = client_connect(&vip_sa, port);
+	if (*cfd >= 0)
+		*sfd = server_accept(o);
+	if (*sfd < 0 || !echo(*cfd, *sfd, *o, "hello\n") ||
+	    getsockname(*cfd, (struct sockaddr *)&local, &len))
+		return false;
+	*client = ep_of(&local);
+	return true;
+}
+
+/*
  * A connection to the service, migrated by hand: its server sends the
  * switch a PREPARE, the server it goes to answers PREPARE-ACK, and the
  * switch redirects the client's next segment there.  That server holds no
@@ -509,23 +533,16 @@ static bool seen_segment(int raw, struct tcpmig_endpoint from,
 static void check_migration(void)
 {
 	struct tcpmig_endpoint client, none = { 0 };
-	int cfd, sfd = -1, o = -1, t = -1, raw = -1, i;
-	struct sockaddr_in local;
-	socklen_t len = sizeof(local);
+	int cfd, sfd, o = -1, t = -1, raw = -1, i;
 	struct message m;
 	bool ok;
 	char c;
 
-	cfd = client_connect(&vip_sa, MIGRATED_PORT);
-	if (cfd >= 0)
-		sfd = server_accept(&o);
-	if (sfd < 0 || !echo(cfd, sfd, o, "hello\n") ||
-	    getsockname(cfd, (struct sockaddr *)&local, &len)) {
+	if (!service_connection(MIGRATED_PORT, &cfd, &sfd, &o, &client)) {
 		for (i = 0; i < 5; i++)
 			tap_result(false, "migration: a connection to migrate");
 		goto out;
 	}
-	client = ep_of(&local);
 	tap_diag("migrating %s's connection", srv[o].name);
 
 	flush();
@@ -558,6 +575,67 @@ static void check_migration(void)
 out:
 	if (raw >= 0)
 		close(raw);
+	if (sfd >= 0)
+		close(sfd);
+	if (cfd >= 0)
+		close(cfd);
+}
+
+/*
+ * A connection from the client's port @port to server @d's own address,
+ * with another from that port to the service: it passes a line both ways,
+ * each end addressed as it addressed the other, and is hung up.
+ */
+static bool direct_beside(int d, __u16 port)
+{
+	struct sockaddr_in to = sockaddr_of(srv[d].ep.addr, srv[d].ep.port);
+	int cfd, sfd = -1, which = -1;
+	bool ok;
+
+	cfd = client_connect(&to, port);
+	if (cfd >= 0)
+		sfd = server_accept(&which);
+	ok = sfd >= 0 && which == d && echo(cfd, sfd, d, "direct\n") &&
+	     addressed(cfd, sfd, d, &to);
+	if (sfd >= 0)
+		hang_up(cfd, sfd);
+	else if (cfd >= 0)
+		close(cfd);
+	return ok;
+}
+
+/*
+ * Linux gives a client one port for connections to different addresses:
+ * the switch's entries, keyed by the client's endpoint, must not take
+ * the segments of the client's connection to a server's own address for
+ * those of its connection to the service, placed or migrated elsewhere.
+ */
+static void check_shared_endpoint(void)
+{
+	struct tcpmig_endpoint client;
+	int cfd, sfd, o = -1, t, i;
+	struct message m;
+
+	if (!service_connection(SHARED_PORT, &cfd, &sfd, &o, &client)) {
+		for (i = 0; i < 2; i++)
+			tap_result(false, "shared port: a connection to the "
+					  "service");
+		goto out;
+	}
+	t = (o + 1) % nsrv;
+	tap_result(direct_beside((o + 2) % nsrv, SHARED_PORT) &&
+		   echo(cfd, sfd, o, "service again\n"),
+		   "shared port: a connection to another server's own "
+		   "address is its own, beside the service's, placed");
+
+	flush();
+	send_msg(&srv[t], &srv[o].mig, TCPMIG_MSG_PREPARE_ACK, client,
+		 srv[o].ep, srv[t].ep);
+	tap_result(wait_msg(TCPMIG_MSG_PREPARE_ACK, o, &m, WAIT_MS, NULL,
+			    NULL) &&
+		   direct_beside((o + 3) % nsrv, SHARED_PORT),
+		   "shared port: ... and once that one migrated");
+out:
 	if (sfd >= 0)
 		close(sfd);
 	if (cfd >= 0)
@@ -722,6 +800,7 @@ int main(int argc, char **argv)
 	check_placement();
 	check_loads();
 	check_migration();
+	check_shared_endpoint();
 	check_pool_changes();
 	return tap_exit_code();
 }

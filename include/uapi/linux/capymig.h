@@ -690,15 +690,22 @@ static inline __u32 tcpmig_msg_len(__u8 type)
  * @service: the endpoint the client addresses (a service address, or the
  *	server it first connected to): replies are rewritten to come from it.
  * @target: the server end now serving the connection.
+ * @former: the server it is moving from, which may still send a segment
+ *	or two before its export, until the target's CONN-STATE-ACK
+ *	passes; addr 0 for none.  A server's segment to the client is the
+ *	connection's only from @target or @former: any other is of another
+ *	connection from the same client endpoint (Linux gives one
+ *	ephemeral port to connections to different destinations).
  *
- * 28 bytes, each field a 32- or 64-bit register: with the software
- * switch's 4-byte lock, a slot is 32 bytes, a cache line's half.
+ * 36 bytes, each field a 32- or 64-bit register; with the software
+ * switch's 4-byte lock, a slot is 40.
  */
 struct capymig_sw_migration {
 	__u32	state;
 	struct tcpmig_endpoint client;
 	struct tcpmig_endpoint service;
 	struct tcpmig_endpoint target;
+	struct tcpmig_endpoint former;
 };
 
 /**
