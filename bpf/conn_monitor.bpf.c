@@ -146,6 +146,26 @@ struct {
 })
 
 /*
+ * The kernel counts a connection's segments in 32 bits (tcp_sock's
+ * segs_in and segs_out), which a busy connection wraps within days: the
+ * record carries the count @held on in 64 bits, by the kernel's count
+ * @now's difference with its low half.  Samples come far more often than
+ * every 2^31 segments.  One taken on another CPU may be older than what
+ * the record holds by the time it is written: a negative difference
+ * leaves the count as it is, and of two samples written at once the
+ * older may stay, for the next one to carry on from.  A new record
+ * (@held 0) takes the count as it is.
+ */
+static __always_inline __u64 count_on(__u64 held, __u32 now)
+{
+	__s32 delta = now - (__u32)held;
+
+	if (!held)
+		return now;
+	return delta > 0 ? held + delta : held;
+}
+
+/*
  * Bring @conn up to date from the socket itself.  The kernel keeps the
  * counters; reading them here is what makes counting cost nothing per
  * packet.  The queue lengths are differences of sequence numbers, which
@@ -154,8 +174,8 @@ struct {
 static __always_inline void conn_sample(struct capymig_conn *conn,
 					const struct tcp_sock *tp)
 {
-	conn->segs_in = tp->segs_in;
-	conn->segs_out = tp->segs_out;
+	conn->segs_in = count_on(conn->segs_in, tp->segs_in);
+	conn->segs_out = count_on(conn->segs_out, tp->segs_out);
 	conn->bytes_received = tp->bytes_received;
 	conn->bytes_acked = tp->bytes_acked;
 	conn->rqlen = tp->rcv_nxt - tp->copied_seq;

@@ -548,7 +548,7 @@ struct conn_case {
  * Checks per case: sockets set up, load() 4, connection established, then
  * those of check_tracked() (with check_traffic()) or check_untracked().
  */
-#define TRAFFIC_CHECKS		10
+#define TRAFFIC_CHECKS		11
 #define TRACKED_CHECKS		(1 + 4 + 1 + 12 + TRAFFIC_CHECKS)
 #define UNTRACKED_CHECKS	(1 + 4 + 1 + 2)
 
@@ -756,6 +756,36 @@ static bool acked(const struct capymig_conn *conn, __u64 bytes)
 }
 
 /*
+ * The kernel's 32-bit segment counts, carried on in 64 across a wrap: the
+ * record @conn of @key made to hold counts whose low halves are above the
+ * kernel's, as they are once the kernel's wrapped, and a refresh taken.
+ */
+static void check_wrap(const struct conn_case *c,
+		       struct conn_monitor_bpf *skel,
+		       const struct capymig_tuple *key,
+		       const struct capymig_conn *conn)
+{
+	const __u64 held = 5ULL << 32 | 0xfffffff0;
+	struct capymig_conn wrapped = *conn;
+	bool ok;
+
+	wrapped.segs_in = wrapped.segs_out = held;
+	ok = !bpf_map__update_elem(skel->maps.conns, key, sizeof(*key),
+				   &wrapped, sizeof(wrapped), BPF_EXIST) &&
+	     refresh(skel) && conns_has(skel, key, &wrapped);
+	if (!check(ok && wrapped.segs_in >> 32 == 6 &&
+		   (__u32)wrapped.segs_in >= conn->segs_in &&
+		   wrapped.segs_out >> 32 == 6 &&
+		   (__u32)wrapped.segs_out >= conn->segs_out,
+		   "%s: the segment counts carry on past the kernel's wrap",
+		   c->name))
+		diag("segs_in %#llx, segs_out %#llx, after %#llx",
+		     (unsigned long long)wrapped.segs_in,
+		     (unsigned long long)wrapped.segs_out,
+		     (unsigned long long)held);
+}
+
+/*
  * Traffic on the recorded connection @key: the server has read the one
  * byte of conn_establish().  What the sk_msg program notes on each write,
  * what the RTT callback samples, what only a refresh can see, the totals.
@@ -818,6 +848,7 @@ static void check_traffic(const struct conn_case *c, struct conn *k,
 		     (unsigned long long)conn.segs_in,
 		     (unsigned long long)conn.segs_out,
 		     (unsigned long long)conn.updated_ns);
+	check_wrap(c, skel, key, &conn);
 	if (!check(conn.read_seq == seq0 + 5,
 		   "%s: unread bytes leave read_seq alone", c->name))
 		diag("read_seq %u, want %u", conn.read_seq, seq0 + 5);

@@ -94,6 +94,7 @@ logmsg(int prio, const char *fmt, ...)
 
 struct conn_entry {
 	struct policy_conn pc;
+	uint64_t cookie;	/* the socket's: the same tuple may be another's */
 	uint64_t segs_in;
 	uint64_t first_ns;	/* when the monitor first saw it, */
 	uint64_t first_segs;	/* with so many segments received */
@@ -569,6 +570,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 		if (d->have_monitor && !monitor_lookup(&d->mon, &e->pc.tuple,
 						       &rec)) {
 			e->monitored = true;
+			e->cookie = rec.cookie;
 			e->segs_in = rec.segs_in;
 			e->pc.flags = rec.flags;
 			e->pc.read_seq = rec.read_seq;
@@ -582,6 +584,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 			if (prev->pc.arrived_ns > e->pc.arrived_ns)
 				e->pc.arrived_ns = prev->pc.arrived_ns;
 			if (e->monitored && prev->monitored &&
+			    e->cookie == prev->cookie &&
 			    e->segs_in >= prev->segs_in) {
 				e->first_ns = prev->first_ns;
 				e->first_segs = prev->first_segs;

@@ -931,8 +931,9 @@ enum capymig_sw_counter {
  * @established_ns: CLOCK_MONOTONIC time the connection was established
  *	(or imported) here.
  * @updated_ns: when the fields below were last brought up to date.
- * @segs_in: TCP segments received.
- * @segs_out: TCP segments sent.
+ * @segs_in: TCP segments received, since the connection was recorded
+ *	here; 64 bits, though the kernel counts in 32 and wraps.
+ * @segs_out: TCP segments sent, alike.
  * @bytes_received: payload bytes received (in sequence).
  * @bytes_acked: payload bytes sent and acknowledged.
  * @app_bytes_sent: bytes the application wrote (the sk_msg program).
