@@ -1179,14 +1179,32 @@ static __always_inline void settle(const struct tcpmig_msg_hdr *h)
 }
 
 /*
+ * Whether @rec is the redirect of the migration @h aborts: pointing away
+ * from its origin, at the target it names if it names one, and moving
+ * the connection from the origin (former).  An entry of the client's
+ * endpoint need not be: another of its connections, to a server's own
+ * address, may have migrated, and its migration's ABORT must not take
+ * this one's redirect.
+ */
+static __always_inline bool
+withdrawable(const struct capymig_sw_migration *rec,
+	     const struct tcpmig_msg_hdr *h)
+{
+	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
+
+	return !ep_eq(&rec->target, &origin) && ep_eq(&rec->former, &origin) &&
+	       (!h->target.addr || ep_eq(&rec->target, &h->target));
+}
+
+/*
  * An ABORT from the origin withdraws the redirect the PREPARE-ACK of its
  * migration installed: the client's segments go back to the origin.  The
  * origin names the target if it heard from it; if not (the PREPARE-ACK
- * was lost after the switch), an entry pointing away from the origin can
- * only be its migration's, since the origin held the connection.  A
- * migration back to the server the connection was placed on left no
- * entry (its PREPARE-ACK deleted it): the placement then points away
- * from the origin, and an entry pointing at the origin is installed.
+ * was lost after the switch), the entry whose former is the origin is its
+ * migration's (withdrawable()).  A migration back to the server the
+ * connection was placed on left no entry (its PREPARE-ACK deleted it):
+ * the placement then points away from the origin, its former, and an
+ * entry pointing at the origin is installed.
  * Whatever it withdraws, the migration is noted as applied: its
  * PREPARE-ACK, should it come after, is stale (the origin kept the
  * connection).  Returns the target the client's segments went to, zero
@@ -1209,8 +1227,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	migrated = table_read(&migrations, &client, &mig);
 	was_placed = table_read(&placements, &client, &placed);
 	if (!migrated) {
-		if (!was_placed || ep_eq(&placed.target, &rec.target) ||
-		    (h->target.addr && !ep_eq(&placed.target, &h->target)))
+		if (!was_placed || !withdrawable(&placed, h))
 			return none;
 		rec.service = placed.service;
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
@@ -1220,8 +1237,7 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);
 		return placed.target;
 	}
-	if (ep_eq(&mig.target, &rec.target) ||
-	    (h->target.addr && !ep_eq(&mig.target, &h->target)))
+	if (!withdrawable(&mig, h))
 		return none;
 	/*
 	 * Back on a direct connection's server, its entry stays (see

@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		163
+#define PLAN		165
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1331,6 +1331,25 @@ static void test_abort(void)
 		   ep_eq(slot.rec.target, srv[0]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
 		   "... and withdraws the redirect");
+
+	/*
+	 * The client's endpoint also has a connection to server 3's own
+	 * address, whose migration failed: its PREPARE-ACK was stale to the
+	 * switch, and its ABORT names no target.
+	 */
+	c = client();
+	syn(c, &out, &v);
+	v = abort_msg(c, 3, -1, &out);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
+		   "an ABORT of another connection of a placed client's "
+		   "endpoint installs nothing");
+	c = migrated_client();
+	v = abort_msg(c, 3, -1, &out);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[1]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
+		   "... nor takes a migrated one's redirect");
 }
 
 /*
