@@ -326,7 +326,7 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	}
 
 	mutex_lock(&cn->lock);
-	if (!cn->sock) {
+	if (!cn->sock || !cn->switch_addr) {
 		mutex_unlock(&cn->lock);
 		kfree(m);
 		NL_SET_ERR_MSG(extack, "TCPMig is not configured: set the switch");
@@ -589,6 +589,15 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		/* Untouched: the connection goes on being served here. */
 		notify(cn, TCPMIG_EVENT_REJECTED, &m->hdr, &m->tuple, err);
 		out_free(m);
+		return;
+	}
+	/*
+	 * Another server's refusal of a PREPARE sent again, unnamed, that the
+	 * switch sent elsewhere (prepare_resent_unnamed()): the state went to
+	 * the target that answered, which goes on with it.
+	 */
+	if (!endpoint_eq(&hdr->target, &m->hdr.target)) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
 	/* The state arrived and could not be imported: it is lost. */

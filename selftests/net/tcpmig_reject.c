@@ -109,11 +109,11 @@ static void sh(const char *fmt, ...)
 /* Server @i's address, as a TCPMig endpoint with opt.port. */
 static struct tcpmig_endpoint endpoint(int i)
 {
-	struct tcpmig_endpoint ep = { .port = htons(opt.port) };
-	char addr[16];
+	struct tcpmig_endpoint ep = {
+		.addr = htonl(10U << 24 | 10U << 16 | (i + 1) << 8 | 2),
+		.port = htons(opt.port),
+	};
 
-	snprintf(addr, sizeof(addr), "10.10.%d.2", i + 1);
-	inet_pton(AF_INET, addr, &ep.addr);
 	return ep;
 }
 
@@ -239,8 +239,12 @@ static uint64_t stat_of(int i, enum tcpmig_stat stat)
 	return info.stats[stat];
 }
 
-/* Runs a migration of the connection to @target to its end. */
+/*
+ * Runs a migration of the connection to @target to its end, calling
+ * @during (if not NULL) after each of its events.
+ */
 static int migrate_to(struct tcpmig_endpoint target, struct migrate_switch *ms,
+		      void (*during)(const struct migrate_switch *ms),
 		      char *why)
 {
 	struct tcpmig_migrate_opts mo = { .target = &target };
@@ -248,8 +252,11 @@ static int migrate_to(struct tcpmig_endpoint target, struct migrate_switch *ms,
 
 	err = migrate_switch_start(ms, &host[conn.origin], &conn.tuple, &mo,
 				   why);
-	while (!err)
+	while (!err) {
 		err = migrate_switch_poll(ms, -1, why);
+		if (!err && during)
+			during(ms);
+	}
 	return err < 0 ? err : 0;
 }
 
@@ -265,7 +272,7 @@ static void rejected(struct tcpmig_endpoint target, int error,
 	char why[MIGRATE_WHY_LEN] = "";
 	struct migrate_switch ms;
 	double start = now_ms();
-	int err = migrate_to(target, &ms, why);
+	int err = migrate_to(target, &ms, NULL, why);
 	double took_ms = now_ms() - start;
 
 	if (err) {
@@ -394,7 +401,7 @@ static void aborts_lost(int target)
 	sh("tc -n %s qdisc add dev eth0 clsact", ns);
 	drop_tcpmig(ns, "ingress", TCPMIG_MSG_PREPARE_ACK);
 	drop_tcpmig(ns, "egress", TCPMIG_MSG_ABORT);
-	err = migrate_to(endpoint(target), &ms, why);
+	err = migrate_to(endpoint(target), &ms, NULL, why);
 	tap_result(!err && ms.ended && ms.result == -ETIMEDOUT &&
 		   !(ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)),
 		   "PREPARE-ACKs lost after the switch: FAILED, %s, before "
@@ -413,14 +420,59 @@ static void aborts_lost(int target)
 					resent));
 }
 
+static bool stray_sent;
+
+/*
+ * Once the state is sent, a REJECT from C as if of the migration: what
+ * reaches an origin whose PREPARE, sent again with no target named, the
+ * switch sent to another server than the one that answered.
+ */
+static void stray_reject(const struct migrate_switch *ms)
+{
+	struct {
+		struct tcpmig_msg_hdr h;
+		struct tcpmig_msg_reject r;
+	} msg = {
+		.h = {
+			.magic = htons(TCPMIG_MSG_MAGIC),
+			.version = TCPMIG_MSG_VERSION,
+			.type = TCPMIG_MSG_REJECT,
+			.migration_id = htonl(ms->id),
+			.client = { .addr = conn.tuple.remote_addr[0],
+				    .port = conn.tuple.remote_port },
+			.origin = endpoint(conn.origin),
+			.target = endpoint(C),
+		},
+		.r.reason = htonl(TCPMIG_REJECT_NO_LISTENER),
+	};
+	struct sockaddr_in to = {
+		.sin_family = AF_INET,
+		.sin_port = htons(TCPMIG_PORT_DEFAULT),
+		.sin_addr.s_addr = endpoint(conn.origin).addr,
+	};
+	int fd;
+
+	if (stray_sent || !(ms->seen & (1U << TCPMIG_EVENT_STATE_SENT)))
+		return;
+	fd = socket_in(host[C].netns, SOCK_DGRAM);
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&to,
+		   sizeof(to)) != sizeof(msg))
+		die("REJECT from C");
+	close(fd);
+	stray_sent = true;
+}
+
 /*
  * D answers the PREPARE, then drops everything it is sent: the origin
- * has exported, and can only report the connection lost.
+ * has exported, and can only report the connection lost.  Meanwhile
+ * another server's REJECT is no word of D's.
  */
 static void vanished_after_export(void)
 {
 	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
 	uint64_t failed = stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED);
+	uint64_t unexpected = stat_of(conn.origin,
+				      TCPMIG_STAT_MSG_UNEXPECTED);
 	char why[MIGRATE_WHY_LEN] = "";
 	struct migrate_switch ms;
 	char byte;
@@ -434,13 +486,18 @@ static void vanished_after_export(void)
 	   "tc -n %s filter add dev eth0 ingress prio 2 protocol ip "
 	   "matchall action drop", opt.ns_names[D], opt.ns_names[D],
 	   TCPMIG_PORT_DEFAULT, opt.ns_names[D]);
-	err = migrate_to(endpoint(D), &ms, why);
+	err = migrate_to(endpoint(D), &ms, stray_reject, why);
 	tap_result(!err && ms.ended && !ms.rejected &&
 		   ms.result == -ETIMEDOUT &&
 		   (ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)) &&
 		   (ms.seen & (1U << TCPMIG_EVENT_STATE_SENT)),
 		   "target vanished after PREPARE-ACK: exported, CONN-STATE "
 		   "sent, then FAILED, %s (%s)", strerror(ETIMEDOUT), why);
+	tap_result(stray_sent &&
+		   stat_of(conn.origin, TCPMIG_STAT_MSG_UNEXPECTED) >
+		   unexpected,
+		   "... another server's REJECT meanwhile is counted "
+		   "unexpected, not taken for the target's");
 	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports + 1 &&
 		   stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED) ==
 		   failed + 1 &&
@@ -469,7 +526,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
 	sin.sin_port = htons(opt.port);
-	/* Its 15 points are the script's first: the script has the plan. */
+	/* Its 16 points are the script's first: the script has the plan. */
 
 	for (i = 0; i < SERVERS; i++) {
 		err = migrate_host_open(&host[i], opt.ns_names[i]);

@@ -9,7 +9,8 @@
 # (FAILED by timeout, connection kept), PREPARE-ACKs and ABORTs lost
 # after the switch (FAILED by timeout, ABORT sent again until the switch
 # and the target heard it, connection kept) and a target that vanishes
-# after its PREPARE-ACK (FAILED by timeout after the export).  See
+# after its PREPARE-ACK (FAILED by timeout after the export, another
+# server's REJECT meanwhile ignored).  See
 # tcpmig_reject.c.
 #
 #                         +---------------------+        +--------------+
@@ -28,7 +29,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7117
-readonly REJECT_CHECKS=15
+readonly REJECT_CHECKS=16
 
 require_root
 require_module

@@ -5,7 +5,8 @@
 # a pool member's.  A server configured with a TCPMig port and no switch
 # yet (its switch address is 0) once took a broadcast from an address not
 # yet assigned (0.0.0.0, as a DHCP client sends) for one from the switch,
-# and skipped the pool check.
+# and skipped the pool check.  Nor does it migrate a connection: with no
+# switch to send its PREPARE to, it refuses at once, saying why.
 #
 #   +------------------------+          +---------------------------+
 #   | server 10.10.9.1 eth0  | -------- | eth0 stray: no IPv4       |
@@ -19,7 +20,7 @@ readonly PORT=7390
 require_root
 require_cmd capyctl jq socat
 require_module
-tap_plan 3
+tap_plan 4
 
 ns_create server && ns_create stray &&
 	ip link add eth0 netns "$server" type veth peer name eth0 \
@@ -56,4 +57,23 @@ not_member=$(stat msg_not_member)
 send 10.10.9.1
 tap_check "a unicast from an address outside the pool is dropped, counted" \
 	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+
+# sockets STATE: the server has a socket of port 7000 in STATE.
+sockets()
+{
+	ss -N "$server" -Htn state "$1" 'sport = 7000' | grep -q .
+}
+
+# A connection of the server's, on its loopback.
+ip -n "$server" link set lo up
+ip netns exec "$server" socat -u TCP-LISTEN:7000,bind=127.0.0.1 /dev/null &
+on_exit kill $!
+wait_for 5 sockets listening
+sleep 30 | ip netns exec "$server" \
+	socat -u - TCP:127.0.0.1:7000,sourceport=7001 &
+on_exit kill $!
+wait_for 5 sockets established
+tap_check_fails "MIGRATE with no switch configured is refused at once, and why" \
+	"set the switch" \
+	ip netns exec "$server" capyctl migrate 127.0.0.1:7000 127.0.0.1:7001
 tap_done
