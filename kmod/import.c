@@ -207,12 +207,15 @@ static int fault_in_unsent(const struct capymig_state *st, u32 sent)
 /*
  * Room for the queues while they are restored: the receive queue is
  * charged against the receive buffer and the send queue against the send
- * buffer (and TCP_NOTSENT_LOWAT), and restoring must neither drop nor
- * block.  The application's own limits come back at the end.
+ * buffer, and its unsent part against TCP_NOTSENT_LOWAT (the socket's,
+ * else net.ipv4.tcp_notsent_lowat, which a target may set lower than the
+ * origin's queue): restoring must neither drop nor block.  The
+ * application's own limits come back at the end.
  */
 static void open_buffers(struct sock *sk, const struct capymig_state *st)
 {
 	lock_sock(sk);
+	tcp_sk(sk)->notsent_lowat = UINT_MAX;
 	sk->sk_rcvbuf = max_t(u32, ntohl(st->sockopts.rcvbuf),
 			      2 * st->rcvq.len + SOCK_MIN_RCVBUF);
 	sk->sk_sndbuf = max_t(u32, ntohl(st->sockopts.sndbuf),

@@ -6,7 +6,9 @@
 # queue, and a send queue stuck behind the client's zero window; socket
 # options and TCP_INFO compared before and after (ss -tie shown as
 # diagnostics); every byte checked once both directions drain.  IPv4 and
-# IPv6 loopback.
+# IPv6 loopback; and IPv4 with net.ipv4.tcp_notsent_lowat set during the
+# move (a common tuning of a target host), which must not stop the
+# import's send of the bytes never sent half-way.
 #
 #   [ client ] --lo--> [ listener ]   (one namespace; export, import back
 #                                      into the same listener)
@@ -22,8 +24,12 @@ ip netns exec "$ns" tcpmig_queues | sed 's/^/# ipv4: /'
 v4=${PIPESTATUS[0]}
 ip netns exec "$ns" tcpmig_queues -6 | sed 's/^/# ipv6: /'
 v6=${PIPESTATUS[0]}
+ip netns exec "$ns" tcpmig_queues -l 16384 | sed 's/^/# notsent_lowat: /'
+lowat=${PIPESTATUS[0]}
 
-tap_plan 2
+tap_plan 3
 tap_check "ipv4: queues and options survive the move" test "$v4" -eq 0
 tap_check "ipv6: queues and options survive the move" test "$v6" -eq 0
+tap_check "ipv4, tcp_notsent_lowat 16 KiB: the same" \
+	test "$lowat" -eq 0
 tap_done

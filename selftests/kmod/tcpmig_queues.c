@@ -3,7 +3,7 @@
  * tcpmig_queues: a connection moves with everything its queues hold and
  * every option its application set.
  *
- *	tcpmig_queues [-6]
+ *	tcpmig_queues [-6] [-l LOWAT]
  *
  * Over loopback, in the namespace it runs in, this process is the client
  * and the server application.  For each case a new connection first
@@ -27,6 +27,10 @@
  * lets segments in again) and both directions drain, every byte checked;
  * after a zero window, the sender must resume within RESUME_MAX_MS of the
  * client reading.  `ss -tie` shows the server socket before and after.
+ *
+ * With -l, the namespace's net.ipv4.tcp_notsent_lowat is LOWAT from the
+ * queues' filling to the import's end, as on a target host tuned so:
+ * the import sends what was never sent, which that limit must not stop.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -112,6 +116,7 @@ struct app_view {
 };
 
 static int family = AF_INET;
+static const char *lowat;	/* the sysctl during the move, if set */
 static int listener;
 static struct migrate_host host;
 
@@ -345,6 +350,37 @@ static double resume_ms(struct tcp_pair *p)
 	return now_ms() - start;
 }
 
+/* Sets the namespace's net.ipv4.tcp_notsent_lowat to @value. */
+static int set_lowat_sysctl(const char *value)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_notsent_lowat", "w");
+	int err;
+
+	if (!f)
+		return -errno;
+	err = fputs(value, f) < 0 ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+/* Moves @p's server end, under the sysctl of -l if given. */
+static int move(struct tcp_pair *p, char *why)
+{
+	int err = lowat ? set_lowat_sysctl(lowat) : 0;
+
+	if (err) {
+		snprintf(why, MIGRATE_WHY_LEN, "tcp_notsent_lowat: %s",
+			 strerror(-err));
+		return err;
+	}
+	err = tcp_pair_migrate(p, &host, listener, NULL, why);
+	/* Its default: the next case's writes fill the queue again. */
+	if (lowat)
+		set_lowat_sysctl("4294967295");
+	return err;
+}
+
 static void run_case(const struct qcase *c)
 {
 	struct sock_opts copts = {
@@ -383,7 +419,7 @@ static void run_case(const struct qcase *c)
 	if (c->quiet)
 		show_ss("before", false);
 
-	err = tcp_pair_migrate(&p, &host, listener, NULL, why);
+	err = move(&p, why);
 	if (err || app_view(p.server.fd, &after)) {
 		tap_result(0, "%s: migrated: %s", c->name, err ? why : "");
 		goto out;
@@ -427,10 +463,21 @@ int main(int argc, char **argv)
 {
 	struct sock_opts lopts = { .rcvbuf = BIG_BUF, .sndbuf = BIG_BUF };
 	unsigned int i;
-	int err;
+	int err, opt;
 
-	if (argc > 1 && !strcmp(argv[1], "-6"))
-		family = AF_INET6;
+	while ((opt = getopt(argc, argv, "6l:")) != -1) {
+		switch (opt) {
+		case '6':
+			family = AF_INET6;
+			break;
+		case 'l':
+			lowat = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: tcpmig_queues [-6] [-l LOWAT]\n");
+			return 2;
+		}
+	}
 	tap_header();
 	err = migrate_host_open(&host, NULL);
 	listener = err ?: tcp_listener(family, PORT, &lopts);
