@@ -289,6 +289,10 @@ static int snapshot(struct sock *sk, struct capymig_state *st,
 	snapshot_sockopts(sk, st->tuple.family, &st->sockopts);
 	st->rcvq.len = tp->rcv_nxt - tp->copied_seq;
 	st->sndq.len = tp->write_seq - tp->snd_una;
+	/* Refused here, it stays; refused by every import, it would be lost. */
+	*why = capymig_state_check(st);
+	if (*why)
+		return -EOPNOTSUPP;
 
 	size = capymig_state_blob_size(st);
 	*why = "connection state too large to export";

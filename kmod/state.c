@@ -205,13 +205,22 @@ static const char *check_rtt(const struct capymig_state *st)
 	return NULL;
 }
 
+/*
+ * A congestion window no connection reaches: 2^20 segments in flight,
+ * more than a gigabyte.  Beyond it, congestion control's own arithmetic
+ * (BBR adds what an ACK acknowledged to it) could overflow the int the
+ * kernel keeps it in.
+ */
+#define CAPYMIG_CWND_MAX	(1U << 20)
+
 static const char *check_congestion(const struct capymig_state *st)
 {
 	const struct tcpmig_st_congestion *c = &st->congestion;
 	size_t len = strnlen(c->ca_name, sizeof(c->ca_name));
 	size_t i;
 
-	if (!c->cwnd || ntohl(c->cwnd) > TCP_INFINITE_SSTHRESH || !c->ssthresh)
+	if (!c->cwnd || ntohl(c->cwnd) > CAPYMIG_CWND_MAX || !c->ssthresh ||
+	    ntohl(c->ssthresh) > TCP_INFINITE_SSTHRESH)
 		return "congestion window out of range";
 	if (!len || len == sizeof(c->ca_name))
 		return "congestion control name not terminated";
@@ -364,13 +373,24 @@ static const char *decode_records(struct blob_reader *r,
 	return NULL;
 }
 
+const char *capymig_state_check(const struct capymig_state *st)
+{
+	const char *msg = NULL;
+	unsigned int i;
+
+	if (!capymig_tuple_valid(&st->tuple))
+		return "invalid connection tuple";
+	for (i = 0; !msg && i < ARRAY_SIZE(checks); i++)
+		msg = checks[i](st);
+	return msg;
+}
+
 int capymig_state_decode_iter(const struct iov_iter *from,
 			      struct capymig_state *st, const char **msg)
 {
 	struct blob_reader r = { .it = *from };
 	size_t size = iov_iter_count(from);
 	struct tcpmig_state_hdr hdr;
-	unsigned int i;
 
 	memset(st, 0, sizeof(*st));
 	*msg = NULL;
@@ -393,10 +413,8 @@ int capymig_state_decode_iter(const struct iov_iter *from,
 		*msg = "state buffer not readable";
 		return -EFAULT;
 	}
-	if (!*msg && !capymig_tuple_valid(&st->tuple))
-		*msg = "invalid connection tuple";
-	for (i = 0; !*msg && i < ARRAY_SIZE(checks); i++)
-		*msg = checks[i](st);
+	if (!*msg)
+		*msg = capymig_state_check(st);
 	return *msg ? -EINVAL : 0;
 }
 

@@ -95,6 +95,14 @@ int capymig_state_decode_iter(const struct iov_iter *from,
 int capymig_state_decode(const struct capymig_blob *blob,
 			 struct capymig_state *st, const char **msg);
 
+/*
+ * What decoding checks of a state beyond its encoding: NULL if an import
+ * would take it, else why not.  The export asks it of the state it took,
+ * before the connection leaves its socket: a connection no import would
+ * take is refused there, and stays.
+ */
+const char *capymig_state_check(const struct capymig_state *st);
+
 /* The tuple's addresses are valid for its family (shared with netlink). */
 bool capymig_tuple_valid(const struct capymig_tuple *t);
 

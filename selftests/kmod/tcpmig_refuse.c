@@ -16,7 +16,8 @@
  * accepted, CLOSE_WAIT, FIN_WAIT2, urgent data pending (and allowed once
  * it is read), TCP-MD5, kTLS, MPTCP, a socket in a BPF sockmap with a
  * receive verdict or a corked write (one with an empty psock is
- * exportable: selftests/bpf/test_conn_monitor.c), repair mode.
+ * exportable: selftests/bpf/test_conn_monitor.c), repair mode, a state
+ * no import would take (a socket option out of range).
  * Imports: no listener, a served tuple that changes the remote end, an
  * fd with a listener cookie, the connection already there, and
  * malformed blobs: empty, truncated at every length (with and without a
@@ -534,6 +535,28 @@ static void export_repair(void)
 			   sizeof(off));
 		check_intact(what, &p, FLOW, FLOW);
 	}
+	tcp_pair_close(&p);
+}
+
+/*
+ * A socket option no import takes (a negative SO_PRIORITY, which only a
+ * privileged application can set): refused before the connection leaves
+ * its socket, not lost at the import.
+ */
+static void export_unimportable(void)
+{
+	const char *what = "export of a state no import would take";
+	int priority = -1;
+	struct tcp_pair p;
+
+	if (!new_pair(what, &p, listener, NULL))
+		return;
+	if (setsockopt(p.server.fd, SOL_SOCKET, SO_PRIORITY, &priority,
+		       sizeof(priority)))
+		tap_result(0, "%s: SO_PRIORITY: %s", what, strerror(errno));
+	else
+		export_pair_refused(what, &p, EOPNOTSUPP,
+				    "socket option out of range", FLOW, FLOW);
 	tcp_pair_close(&p);
 }
 
@@ -1248,6 +1271,7 @@ int main(void)
 	export_mptcp();
 	export_sockmap();
 	export_repair();
+	export_unimportable();
 	import_refusals();
 	import_unreadable();
 	import_fuzz();
