@@ -39,9 +39,13 @@
  * @node: in the namespace's table, keyed by @key.
  * @key: the connection as this host serves it.
  * @queue: the packets, in arrival order; its lock guards the fields below.
- * @bytes: payload held.  The peer cannot send beyond the receive window it
- *	was given and no window exceeds the largest receive buffer, so that
- *	bounds it and anything more is dropped.
+ * @mem: memory the packets held take (their truesize), charged as a
+ *	socket's receive queue charges it: the peer cannot send beyond the
+ *	receive window it was given, which the kernel sizes so that the
+ *	packets carrying it fit the receive buffer, and no receive buffer is
+ *	larger than hold_limit(); anything more is dropped.  Payload alone
+ *	would let a flood of empty segments, which no window bounds, pin
+ *	thousands of times more.
  * @released: the hold is over; the hook lets packets pass again.
  * @drop: drop the packets instead of holding them (capymig_hold_block).
  * @forward: an origin sends them on to the connection's new host: each
@@ -54,7 +58,7 @@ struct capymig_hold {
 	struct rhash_head node;
 	struct capymig_tuple key;
 	struct sk_buff_head queue;
-	u32 bytes;
+	u32 mem;
 	bool released;
 	bool drop;
 	bool forward;
@@ -105,6 +109,17 @@ static bool skb_tuple(struct sk_buff *skb, struct capymig_tuple *t)
 	return true;
 }
 
+/*
+ * The largest receive buffer a connection may have: tcp_rmem[2], which
+ * autotuning grows it to, or twice net.core.rmem_max, which SO_RCVBUF
+ * may ask for (the kernel doubles what it is given).
+ */
+static u32 hold_limit(const struct net *net)
+{
+	return max_t(u32, READ_ONCE(net->ipv4.sysctl_tcp_rmem[2]),
+		     2 * READ_ONCE(sysctl_rmem_max));
+}
+
 static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 			      const struct nf_hook_state *state)
 {
@@ -139,12 +154,11 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 	} else if (h->drop) {
 		capymig_count(state->net, TCPMIG_STAT_NO_HOLD_DROPS, 1);
 		verdict = NF_DROP;
-	} else if (h->bytes + skb->len >
-		   READ_ONCE(state->net->ipv4.sysctl_tcp_rmem[2])) {
+	} else if (h->mem + skb->truesize > hold_limit(state->net)) {
 		capymig_count(state->net, TCPMIG_STAT_HOLD_OVERFLOWS, 1);
 		verdict = NF_DROP;
 	} else {
-		h->bytes += skb->len;
+		h->mem += skb->truesize;
 		h->okfn = state->okfn;
 		__skb_queue_tail(&h->queue, skb);
 		/* Bound to this CPU, it runs as soon as the softirq ends. */
@@ -280,7 +294,7 @@ static bool hold_renew(struct capymig_hold *h, unsigned long expires,
 		h->forward = false;
 		if (drop) {
 			skb_queue_splice_init(&h->queue, &dropped);
-			h->bytes = 0;
+			h->mem = 0;
 		}
 	}
 	spin_unlock_bh(&h->queue.lock);
@@ -408,7 +422,7 @@ void capymig_hold_release(struct net *net, const struct capymig_tuple *t)
 			h->released = true;
 			mine = true;
 		} else if (!ended) {
-			h->bytes = 0;
+			h->mem = 0;
 			skb_queue_splice_init(&h->queue, &queue);
 		}
 		spin_unlock(&h->queue.lock);
@@ -435,7 +449,7 @@ unsigned int capymig_hold_take(struct net *net, const struct capymig_tuple *t,
 		spin_lock_bh(&h->queue.lock);
 		if (!h->released && h->forward) {
 			skb_queue_splice_init(&h->queue, queue);
-			h->bytes = 0;
+			h->mem = 0;
 		}
 		spin_unlock_bh(&h->queue.lock);
 	}
@@ -475,7 +489,7 @@ static void hold_flush_dev(struct capymig_net *cn, struct net_device *dev)
 			if (skb->dev != dev)
 				continue;
 			__skb_unlink(skb, &h->queue);
-			h->bytes -= skb->len;
+			h->mem -= skb->truesize;
 			kfree_skb(skb);
 		}
 		spin_unlock_bh(&h->queue.lock);
