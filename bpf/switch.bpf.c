@@ -709,6 +709,33 @@ static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
 /* --- TCP ----------------------------------------------------------------- */
 
 /*
+ * Whether @p came in on the interface the switch reaches its source
+ * through (strict reverse path, RFC 3704): a pool host's address as the
+ * source proves nothing on its own, and a client could forge what a
+ * server sends from its address -- TCPMig's ABORT or PREPARE-ACK would
+ * re-point anyone's connection; a TCP segment would mark a forged SYN's
+ * placement answered, or close a connection's entries.  The routing table
+ * says where the pool is, as for forwarding; a server reached over
+ * several paths (ECMP) is not.
+ */
+static __always_inline bool from_its_side(const struct packet *p)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.l4_protocol = p->proto,
+		.ipv4_src = p->dst.addr,
+		.ipv4_dst = p->src.addr,
+		.ifindex = p->skb->ingress_ifindex,
+	};
+	long ret = bpf_fib_lookup(p->skb, &fib, sizeof(fib), 0);
+
+	/* The way there is known even without a neighbour entry yet. */
+	return (ret == BPF_FIB_LKUP_RET_SUCCESS ||
+		ret == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	       fib.ifindex == p->skb->ingress_ifindex;
+}
+
+/*
  * A new connection to the service address: place it, and send its SYN to
  * the server chosen.  Returns the tc verdict.
  */
@@ -830,8 +857,13 @@ static __always_inline int tcp_packet(struct packet *p)
 
 	if (!p->src.addr || !p->dst.addr)
 		return TC_ACT_OK;
-	if (bpf_map_lookup_elem(&server_ids, &p->src))
+	if (bpf_map_lookup_elem(&server_ids, &p->src)) {
+		if (!from_its_side(p)) {
+			count(CAPYMIG_SW_CNT_SPOOFED, 1);
+			return TC_ACT_SHOT;
+		}
 		return server_to_client(p, now);
+	}
 	return client_to_server(p, now);
 }
 
@@ -1439,31 +1471,6 @@ static __always_inline int tcpmig_drop(__u32 counter)
 {
 	count(counter, 1);
 	return TC_ACT_SHOT;
-}
-
-/*
- * Whether @p came in on the interface the switch reaches its source
- * through (strict reverse path, RFC 3704): a pool host's address as the
- * source proves nothing on its own, and a client could forge TCPMig from
- * a server's address -- an ABORT or a PREPARE-ACK re-points anyone's
- * connection.  The routing table says where the pool is, as for
- * forwarding; a server reached over several paths (ECMP) is not.
- */
-static __always_inline bool from_its_side(const struct packet *p)
-{
-	struct bpf_fib_lookup fib = {
-		.family = AF_INET,
-		.l4_protocol = IPPROTO_UDP,
-		.ipv4_src = p->dst.addr,
-		.ipv4_dst = p->src.addr,
-		.ifindex = p->skb->ingress_ifindex,
-	};
-	long ret = bpf_fib_lookup(p->skb, &fib, sizeof(fib), 0);
-
-	/* The way there is known even without a neighbour entry yet. */
-	return (ret == BPF_FIB_LKUP_RET_SUCCESS ||
-		ret == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-	       fib.ifindex == p->skb->ingress_ifindex;
 }
 
 static __always_inline int tcpmig_packet(struct packet *p)

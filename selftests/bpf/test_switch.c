@@ -39,7 +39,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		165
+#define PLAN		166
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1953,7 +1953,8 @@ static int route_setup(void)
 /* Runs the switch on @in as if it came in on rt0. */
 static int run_in(struct frame *in, struct frame *out)
 {
-	struct __sk_buff ctx = { .ifindex = rt0, .ingress_ifindex = rt0 };
+	struct __sk_buff ctx = { .ifindex = rt0,
+				 .ingress_ifindex = ingress ?: rt0 };
 
 	return run_prog(skel->progs.capymig_switch, in, out, &ctx);
 }
@@ -2003,17 +2004,19 @@ static void test_route_answer_mtu(void)
 	struct snapshot s;
 	int k;
 
+	/* On server 0, whose side the fixture routes (rt1). */
+	for (k = 1; k < NSERVERS; k++)
+		set_draining(k, true);
 	tcp_frame(&in, far, vip, TH_SYN);
 	run_in(&in, &out);
-	for (k = 0; k < NSERVERS && !ep_eq(frame_dst(&out), srv[k]); k++)
-		;
-	if (k == NSERVERS) {
-		tap_diag("%s was not placed", ep_str(far));
-		k = 0;
-	}
+	for (k = 1; k < NSERVERS; k++)
+		set_draining(k, false);
+	if (!ep_eq(frame_dst(&out), srv[0]))
+		tap_diag("%s was not placed on server 0", ep_str(far));
 
 	snap(&s);
-	tcp_frame(&in, srv[k], far, TH_ACK);
+	ingress = if_nametoindex("rt1");
+	tcp_frame(&in, srv[0], far, TH_ACK);
 	grow(&in, 68 - ntohs(ip_of(&in)->tot_len));
 	tap_result(forwarded(&in, RT5_MAC, FAR_MAC, vip, far),
 		   "a server's segment as large as the way out's MTU is sent "
@@ -2029,6 +2032,14 @@ static void test_route_answer_mtu(void)
 		   delta(&s, CAPYMIG_SW_CNT_TOO_BIG) == 1,
 		   "... unless it may be fragmented: then the stack gets it "
 		   "rewritten, to fragment");
+
+	ingress = rt0;
+	tcp_frame(&in, srv[0], far, TH_ACK);
+	tap_result(run_in(&in, &out) == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1,
+		   "a segment from a server's address coming in on the "
+		   "clients' side is dropped, counted as spoofed");
+	ingress = 0;
 }
 
 static void test_route(void)

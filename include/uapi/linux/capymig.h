@@ -908,7 +908,10 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_NO_TARGET,	/* PREPAREs refused: no target */
 	CAPYMIG_SW_CNT_REGISTERS,	/* REGISTERs recorded */
 	CAPYMIG_SW_CNT_MALFORMED,	/* TCPMig dropped: malformed */
-	/* TCPMig dropped: not from the pool, or not from its side */
+	/*
+	 * TCPMig dropped: not from the pool, or not from its side; TCP from
+	 * a server's endpoint not from its side
+	 */
 	CAPYMIG_SW_CNT_SPOOFED,
 	/* ICMP errors about a server's segment sent on to the server serving */
 	CAPYMIG_SW_CNT_ICMP_TRANSLATED,
