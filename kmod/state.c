@@ -428,16 +428,13 @@ int capymig_state_decode(const struct capymig_blob *blob,
 	iov_iter_kvec(&from, ITER_SOURCE, &whole, 1, blob->len);
 	err = capymig_state_decode_iter(&from, st, msg);
 	/*
-	 * The queues' iterators point at the piece: keep it with the state.
-	 * An empty queue's iterator may be at the blob's end, past the piece;
-	 * it is never read.
+	 * The queues' iterators point at this frame's piece: at the state's
+	 * copy of it, which lives as long as they do.  An empty queue's too,
+	 * which is never read.
 	 */
 	st->whole = whole;
-	if (st->rcvq.len)
-		st->rcvq.from.kvec = &st->whole;
-	if (st->sndq.len)
-		st->sndq.from.kvec = &st->whole;
-	if (st->app.len)
-		st->app.from.kvec = &st->whole;
+	st->rcvq.from.kvec = &st->whole;
+	st->sndq.from.kvec = &st->whole;
+	st->app.from.kvec = &st->whole;
 	return err;
 }
