@@ -478,7 +478,7 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 	enum use_result res = USE_HIT;
 
 	if (!slot)
-		return false;
+		return USE_MISS;
 	bpf_spin_lock(&slot->lock);
 	if (slot_key(slot) != ep_raw(key)) {
 		res = USE_MISS;
@@ -830,7 +830,8 @@ static __always_inline int server_to_client(struct packet *p, __u32 now)
 	enum use_result mig;
 
 	mig = table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->dst,
-			&p->src, p->tcp_flags, CAPYMIG_SW_FIN_SERVER, now, &rec);
+			&p->src, p->tcp_flags, CAPYMIG_SW_FIN_SERVER, now,
+			&rec);
 	if (mig == USE_HIT) {
 		/* Its placement kept fresh, whoever serves it now. */
 		if (to_service(&rec.service))
@@ -1186,26 +1187,20 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
  * connection, which the origin exported before it sent the CONN-STATE.
  * The origin sends none of its segments any more: the entries forget it
  * (entry_of()), whether the connection moved on or back to where it was
- * placed.  Only for the migration the switch applied last: a duplicate
- * delayed past a later migration from the same server must not take
- * away that one's former owner, which may still be sending.
+ * placed.  Only an entry moving the connection from that origin to that
+ * target: a later migration's is another pair, unless the connection went
+ * back and forth between the two since, and a duplicate of this ACK came
+ * that late (capymigd moves no connection back so soon).  The recent
+ * migrations do not say which: their slot may be another client's by
+ * then, and a former never forgotten would take another connection's
+ * segments, and an ABORT naming no target another's redirect.
  */
 static __always_inline void settle(const struct tcpmig_msg_hdr *h)
 {
 	struct tcpmig_endpoint client = { h->client.addr, h->client.port };
 	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
 	struct tcpmig_endpoint target = { h->target.addr, h->target.port };
-	struct capymig_sw_recent_slot *r = recent_slot(&client);
-	bool last;
 
-	if (!r)
-		return;
-	bpf_spin_lock(&r->lock);
-	last = ep_eq(&r->recent.client, &client) &&
-	       r->recent.ids[0] == h->migration_id;
-	bpf_spin_unlock(&r->lock);
-	if (!last)
-		return;
 	table_settle(&migrations, &client, &target, &origin);
 	table_settle(&placements, &client, &target, &origin);
 }
@@ -1550,7 +1545,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 		settle(&h);
 		return TC_ACT_OK;
 	default:
-		/* Between the servers: CONN-STATE, REJECT, SEGMENT, ABORT-ACK. */
+		/* Between servers: CONN-STATE, REJECT, SEGMENT, ABORT-ACK. */
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
 		return TC_ACT_OK;

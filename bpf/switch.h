@@ -19,7 +19,7 @@
  * One slot of the migration or placement map: CAPYMIG_SW_LEVELS *
  * CAPYMIG_SW_SLOTS of them, level 0 first.  The lock keeps a packet from
  * seeing half of an update; userspace reads and writes slots with
- * BPF_F_LOCK.  32 bytes: a slot is never split between two cache lines.
+ * BPF_F_LOCK.  40 bytes: half the slots straddle two cache lines.
  * @rec.client is 8-byte aligned, so that a lookup can compare it with one
  * load before taking the lock.
  */

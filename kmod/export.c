@@ -60,39 +60,6 @@ static const char *psock_refusal(const struct sock *sk)
 	return why;
 }
 
-const char *capymig_export_refusal(const struct sock *sk)
-{
-	const struct tcp_sock *tp = tcp_sk(sk);
-
-	if (sk->sk_state != TCP_ESTABLISHED)
-		return "only ESTABLISHED connections can be exported";
-	if (!sk->sk_socket)
-		return "connection not accepted by the application yet";
-	if (sk->sk_shutdown)
-		return "connection is shut down in one direction";
-	if (inet_csk(sk)->icsk_ulp_ops)
-		return "connection uses an upper-layer protocol (kTLS, MPTCP)";
-	if (sk_is_mptcp(sk))
-		return "MPTCP subflows cannot be exported";
-	if (rcu_access_pointer(sk->sk_user_data)) {
-		const char *why = psock_refusal(sk);
-
-		if (why)
-			return why;
-	}
-#ifdef CONFIG_TCP_MD5SIG
-	if (rcu_access_pointer(tp->md5sig_info))
-		return "connection uses TCP-MD5 signatures";
-#endif
-	if (tp->urg_data)
-		return "connection has urgent data pending";
-	if (tp->repair)
-		return "connection is in TCP_REPAIR mode";
-	if (rcu_access_pointer(tp->fastopen_rsk))
-		return "TCP Fast Open handshake still pending";
-	return NULL;
-}
-
 static void snapshot_seq(const struct tcp_sock *tp, struct tcpmig_st_seq *s)
 {
 	s->snd_una = htonl(tp->snd_una);
@@ -198,6 +165,71 @@ static void snapshot_sockopts(const struct sock *sk, int family,
 		s->tos = inet_sk(sk)->tos;
 }
 
+/* What capymig_state_check() looks at: the state, but the queues' bytes. */
+static void snapshot_fields(const struct sock *sk, struct capymig_state *st)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	capymig_tuple_from_sock(sk, &st->tuple);
+	snapshot_seq(tp, &st->seq);
+	snapshot_window(tp, &st->window);
+	snapshot_options(sk, &st->options);
+	snapshot_rtt(sk, &st->rtt);
+	snapshot_congestion(sk, &st->congestion);
+	snapshot_sockopts(sk, st->tuple.family, &st->sockopts);
+	st->rcvq.len = tp->rcv_nxt - tp->copied_seq;
+	st->sndq.len = tp->write_seq - tp->snd_una;
+}
+
+/*
+ * A state no import would take (a client's MSS below 88, a window clamp
+ * beyond scaling, a buffer above 1 GiB, a negative SO_PRIORITY): refused
+ * here, the connection stays; exported, it would be lost at every target.
+ * MIGRATE asks before its PREPARE, and LIST leaves such a connection out,
+ * so that no policy picks it.
+ */
+static const char *state_refusal(const struct sock *sk)
+{
+	struct capymig_state st = {};
+
+	snapshot_fields(sk, &st);
+	return capymig_state_check(&st);
+}
+
+const char *capymig_export_refusal(const struct sock *sk)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	if (sk->sk_state != TCP_ESTABLISHED)
+		return "only ESTABLISHED connections can be exported";
+	if (!sk->sk_socket)
+		return "connection not accepted by the application yet";
+	if (sk->sk_shutdown)
+		return "connection is shut down in one direction";
+	if (inet_csk(sk)->icsk_ulp_ops)
+		return "connection uses an upper-layer protocol (kTLS, MPTCP)";
+	if (sk_is_mptcp(sk))
+		return "MPTCP subflows cannot be exported";
+	if (rcu_access_pointer(sk->sk_user_data)) {
+		const char *why = psock_refusal(sk);
+
+		if (why)
+			return why;
+	}
+#ifdef CONFIG_TCP_MD5SIG
+	if (rcu_access_pointer(tp->md5sig_info))
+		return "connection uses TCP-MD5 signatures";
+#endif
+	if (tp->urg_data)
+		return "connection has urgent data pending";
+	if (tp->repair)
+		return "connection is in TCP_REPAIR mode";
+	if (rcu_access_pointer(tp->fastopen_rsk))
+		return "TCP Fast Open handshake still pending";
+	return state_refusal(sk);
+}
+
+
 /* Copies the bytes of a sequence range out of consecutive skbs. */
 struct seq_cursor {
 	u32 seq;		/* next byte wanted */
@@ -274,26 +306,12 @@ static void detach(struct sock *sk)
 static int snapshot(struct sock *sk, struct capymig_state *st,
 		    struct capymig_export_sink *sink, const char **why)
 {
-	struct tcp_sock *tp = tcp_sk(sk);
 	struct capymig_blob_out out;
 	u32 rcvq, sndq;
 	u64 size;
 	int err;
 
-	capymig_tuple_from_sock(sk, &st->tuple);
-	snapshot_seq(tp, &st->seq);
-	snapshot_window(tp, &st->window);
-	snapshot_options(sk, &st->options);
-	snapshot_rtt(sk, &st->rtt);
-	snapshot_congestion(sk, &st->congestion);
-	snapshot_sockopts(sk, st->tuple.family, &st->sockopts);
-	st->rcvq.len = tp->rcv_nxt - tp->copied_seq;
-	st->sndq.len = tp->write_seq - tp->snd_una;
-	/* Refused here, it stays; refused by every import, it would be lost. */
-	*why = capymig_state_check(st);
-	if (*why)
-		return -EOPNOTSUPP;
-
+	snapshot_fields(sk, st);
 	size = capymig_state_blob_size(st);
 	*why = "connection state too large to export";
 	if (size > TCPMIG_STATE_MAX)

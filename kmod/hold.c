@@ -42,10 +42,11 @@
  * @mem: memory the packets held take (their truesize), charged as a
  *	socket's receive queue charges it: the peer cannot send beyond the
  *	receive window it was given, which the kernel sizes so that the
- *	packets carrying it fit the receive buffer, and no receive buffer is
- *	larger than hold_limit(); anything more is dropped.  Payload alone
- *	would let a flood of empty segments, which no window bounds, pin
- *	thousands of times more.
+ *	packets carrying it fit the receive buffer, and no receive buffer
+ *	TCP grows or SO_RCVBUF sets is larger than hold_limit(); anything
+ *	more is dropped (for SO_RCVBUFFORCE's larger ones, sent again by
+ *	the client).  Payload alone would let a flood of empty segments,
+ *	which no window bounds, pin thousands of times more.
  * @released: the hold is over; the hook lets packets pass again.
  * @drop: drop the packets instead of holding them (capymig_hold_block).
  * @forward: an origin sends them on to the connection's new host: each
@@ -114,10 +115,10 @@ static bool skb_tuple(struct sk_buff *skb, struct capymig_tuple *t)
  * autotuning grows it to, or twice net.core.rmem_max, which SO_RCVBUF
  * may ask for (the kernel doubles what it is given).
  */
-static u32 hold_limit(const struct net *net)
+static u64 hold_limit(const struct net *net)
 {
-	return max_t(u32, READ_ONCE(net->ipv4.sysctl_tcp_rmem[2]),
-		     2 * READ_ONCE(sysctl_rmem_max));
+	return max_t(u64, READ_ONCE(net->ipv4.sysctl_tcp_rmem[2]),
+		     2ULL * READ_ONCE(sysctl_rmem_max));
 }
 
 static unsigned int hold_hook(void *priv, struct sk_buff *skb,
@@ -154,7 +155,7 @@ static unsigned int hold_hook(void *priv, struct sk_buff *skb,
 	} else if (h->drop) {
 		capymig_count(state->net, TCPMIG_STAT_NO_HOLD_DROPS, 1);
 		verdict = NF_DROP;
-	} else if (h->mem + skb->truesize > hold_limit(state->net)) {
+	} else if ((u64)h->mem + skb->truesize > hold_limit(state->net)) {
 		capymig_count(state->net, TCPMIG_STAT_HOLD_OVERFLOWS, 1);
 		verdict = NF_DROP;
 	} else {

@@ -6,8 +6,9 @@
  *	tcpmig_hold_flood
  *
  * Over loopback, in the namespace it runs in: a connection, its server
- * end held (HOLD), then FLOOD empty TCP segments with its tuple, as
- * anyone who knows it can send, from a raw socket.  No receive window
+ * end held (HOLD), then more empty TCP segments with its tuple than the
+ * bound can take at MIN_TRUESIZE each, as anyone who knows the tuple can
+ * send, from a raw socket.  No receive window
  * bounds empty segments: the hold must keep them only up to the largest
  * receive buffer, counted in the memory they take (truesize, at least
  * MIN_TRUESIZE each), and drop the rest, counted in hold_overflows.  Once
@@ -27,7 +28,6 @@
 #include "../lib/tcp_pair.h"
 
 #define PORT		7601
-#define FLOOD		20000
 #define HOLD_MS		2000
 #define IO_TIMEOUT_MS	10000
 /* No skb takes less, whatever it carries (an sk_buff alone is 232 B). */
@@ -122,6 +122,7 @@ int main(void)
 	struct capymig_tuple t;
 	struct tcp_pair p;
 	long limit = hold_limit();
+	int flood_n = limit / MIN_TRUESIZE + 1000;
 	int listener, sent, err;
 
 	tap_header();
@@ -137,11 +138,11 @@ int main(void)
 	}
 	held = stat_of(TCPMIG_STAT_HELD_PACKETS);
 	overflows = stat_of(TCPMIG_STAT_HOLD_OVERFLOWS);
-	sent = flood(&t, FLOOD);
+	sent = flood(&t, flood_n);
 	held = stat_of(TCPMIG_STAT_HELD_PACKETS) - held;
 	overflows = stat_of(TCPMIG_STAT_HOLD_OVERFLOWS) - overflows;
-	tap_result(sent == FLOOD && overflows &&
-		   held + overflows == FLOOD &&
+	tap_result(sent == flood_n && overflows &&
+		   held + overflows == (uint64_t)flood_n &&
 		   (long)held * MIN_TRUESIZE <= limit,
 		   "%d empty segments to a held connection: %llu held, within "
 		   "%ld B at %d B each at least, %llu dropped and counted",

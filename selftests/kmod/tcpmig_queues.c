@@ -474,7 +474,7 @@ int main(int argc, char **argv)
 			lowat = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: tcpmig_queues [-6] [-l LOWAT]\n");
+			fputs("usage: tcpmig_queues [-6] [-l LOWAT]\n", stderr);
 			return 2;
 		}
 	}

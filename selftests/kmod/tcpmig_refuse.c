@@ -538,25 +538,56 @@ static void export_repair(void)
 	tcp_pair_close(&p);
 }
 
+/* A LIST callback: whether the connection @arg names was listed. */
+static int listed_cb(const struct tcpmig_conn *conn, void *arg)
+{
+	struct capymig_tuple *t = arg;
+
+	if (!memcmp(&conn->tuple, t, sizeof(*t)))
+		t->family = 0;		/* seen */
+	return 0;
+}
+
+static bool listed(const struct capymig_tuple *t)
+{
+	struct capymig_tuple seen = *t;
+
+	return !tcpmig_list(&host.nl, 0, listed_cb, &seen) && !seen.family;
+}
+
 /*
  * A socket option no import takes (a negative SO_PRIORITY, which only a
  * privileged application can set): refused before the connection leaves
- * its socket, not lost at the import.
+ * its socket, not lost at the import; MIGRATE refuses it before its
+ * PREPARE, and LIST leaves it out, so that no policy picks it.
  */
 static void export_unimportable(void)
 {
 	const char *what = "export of a state no import would take";
-	int priority = -1;
+	struct tcp_counters before;
+	struct capymig_tuple t;
+	int priority = -1, err;
 	struct tcp_pair p;
+	uint32_t id;
 
 	if (!new_pair(what, &p, listener, NULL))
 		return;
-	if (setsockopt(p.server.fd, SOL_SOCKET, SO_PRIORITY, &priority,
-		       sizeof(priority)))
-		tap_result(0, "%s: SO_PRIORITY: %s", what, strerror(errno));
-	else
-		export_pair_refused(what, &p, EOPNOTSUPP,
-				    "socket option out of range", FLOW, FLOW);
+	err = migrate_server_tuple(p.client.fd, &t);
+	if (err || !listed(&t) ||
+	    setsockopt(p.server.fd, SOL_SOCKET, SO_PRIORITY, &priority,
+		       sizeof(priority))) {
+		tap_result(0, "%s: a listed connection with SO_PRIORITY -1",
+			   what);
+		tcp_pair_close(&p);
+		return;
+	}
+	export_pair_refused(what, &p, EOPNOTSUPP,
+			    "socket option out of range", FLOW, FLOW);
+	settle(&before);
+	err = tcpmig_migrate(&host.nl, &t, NULL, &id);
+	check_refused("MIGRATE of it", err, EOPNOTSUPP,
+		      "socket option out of range", &before);
+	tap_result(!listed(&t), "LIST leaves it out");
 	tcp_pair_close(&p);
 }
 

@@ -21,7 +21,8 @@
 # that a PREPARE gets a target and the PREPARE-ACK installs a redirect
 # that moves the client's segments there; that the client's connection
 # to a server's own address from the port of one to the service is left
-# alone; that draining and dead servers get nothing new.  This script then checks the agent's account of it.
+# alone; that draining and dead servers get nothing new.  This script
+# then checks the agent's account of it.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"

@@ -44,7 +44,7 @@
 #define HEARTBEAT_MS	100
 #define LOADS		300	/* LOADs timed */
 #define MIGRATED_PORT	45000	/* the client port of the migrated connection */
-#define SHARED_PORT	45001	/* ... of connections to the service and beside */
+#define SHARED_PORT	45001	/* ... of one to the service and one beside */
 
 struct server {
 	char name[16];

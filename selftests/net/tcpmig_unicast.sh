@@ -73,7 +73,7 @@ sleep 30 | ip netns exec "$server" \
 	socat -u - TCP:127.0.0.1:7000,sourceport=7001 &
 on_exit kill $!
 wait_for 5 sockets established
-tap_check_fails "MIGRATE with no switch configured is refused at once, and why" \
+tap_check_fails "MIGRATE with no switch set is refused at once, and why" \
 	"set the switch" \
 	ip netns exec "$server" capyctl migrate 127.0.0.1:7000 127.0.0.1:7001
 tap_done

@@ -94,7 +94,7 @@ logmsg(int prio, const char *fmt, ...)
 
 struct conn_entry {
 	struct policy_conn pc;
-	uint64_t cookie;	/* the socket's: the same tuple may be another's */
+	uint64_t cookie;	/* the socket's: a tuple may be reused */
 	uint64_t segs_in;
 	uint64_t first_ns;	/* when the monitor first saw it, */
 	uint64_t first_segs;	/* with so many segments received */
