@@ -229,7 +229,6 @@ const char *capymig_export_refusal(const struct sock *sk)
 	return state_refusal(sk);
 }
 
-
 /* Copies the bytes of a sequence range out of consecutive skbs. */
 struct seq_cursor {
 	u32 seq;		/* next byte wanted */
