@@ -36,6 +36,7 @@
 
 #include "switch.h"
 #include "frame.h"
+#include "netns.h"
 #include "switch.skel.h"
 #include "tap.h"
 
@@ -176,19 +177,6 @@ static int servers_side, clients_side;
 /* The interface frames come in on; 0: their source's side. */
 static int ingress;
 
-static int write_sysctl(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-	int err;
-
-	if (!f)
-		return -errno;
-	err = fputs(value, f) < 0 ? -EIO : 0;
-	if (fclose(f) && !err)
-		err = -errno;
-	return err;
-}
-
 static int sides_setup(void)
 {
 	char cmd[512];
@@ -213,7 +201,7 @@ static int sides_setup(void)
 	clients_side = if_nametoindex("sw-cli");
 	if (!servers_side || !clients_side)
 		return -ENODEV;
-	return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+	return sysctl_write("/proc/sys/net/ipv4/ip_forward", "1");
 }
 
 static int side_of(__be32 addr)
@@ -1950,7 +1938,7 @@ static int route_setup(void)
 	rt0 = if_nametoindex("rt0");
 	if (!rt0)
 		return -errno;
-	return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+	return sysctl_write("/proc/sys/net/ipv4/ip_forward", "1");
 }
 
 /* Runs the switch on @in as if it came in on rt0. */
@@ -2110,7 +2098,7 @@ static void test_route(void)
 	tap_result(to_stack(&in), "... one to the switch's own address");
 	tcp_frame(&in, c, srv[2], TH_ACK);
 	tap_result(to_stack(&in), "... one with no route");
-	err = write_sysctl("/proc/sys/net/ipv4/conf/rt0/forwarding", "0");
+	err = sysctl_write("/proc/sys/net/ipv4/conf/rt0/forwarding", "0");
 	tcp_frame(&in, c, srv[0], TH_ACK);
 	tap_result(!err && to_stack(&in),
 		   "... and every packet while forwarding is off where it "

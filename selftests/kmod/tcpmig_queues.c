@@ -44,6 +44,7 @@
 
 #include "tcpmig.h"
 #include "../lib/migrate.h"
+#include "../lib/netns.h"
 #include "../lib/tap.h"
 #include "../lib/tcp_pair.h"
 
@@ -116,7 +117,8 @@ struct app_view {
 };
 
 static int family = AF_INET;
-static const char *lowat;	/* the sysctl during the move, if set */
+#define LOWAT_SYSCTL	"/proc/sys/net/ipv4/tcp_notsent_lowat"
+static const char *lowat;	/* LOWAT_SYSCTL during the move, if set */
 static int listener;
 static struct migrate_host host;
 
@@ -350,24 +352,10 @@ static double resume_ms(struct tcp_pair *p)
 	return now_ms() - start;
 }
 
-/* Sets the namespace's net.ipv4.tcp_notsent_lowat to @value. */
-static int set_lowat_sysctl(const char *value)
-{
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_notsent_lowat", "w");
-	int err;
-
-	if (!f)
-		return -errno;
-	err = fputs(value, f) < 0 ? -EIO : 0;
-	if (fclose(f) && !err)
-		err = -errno;
-	return err;
-}
-
 /* Moves @p's server end, under the sysctl of -l if given. */
 static int move(struct tcp_pair *p, char *why)
 {
-	int err = lowat ? set_lowat_sysctl(lowat) : 0;
+	int err = lowat ? sysctl_write(LOWAT_SYSCTL, lowat) : 0;
 
 	if (err) {
 		snprintf(why, MIGRATE_WHY_LEN, "tcp_notsent_lowat: %s",
@@ -377,7 +365,7 @@ static int move(struct tcp_pair *p, char *why)
 	err = tcp_pair_migrate(p, &host, listener, NULL, why);
 	/* Its default: the next case's writes fill the queue again. */
 	if (lowat)
-		set_lowat_sysctl("4294967295");
+		sysctl_write(LOWAT_SYSCTL, "4294967295");
 	return err;
 }
 

@@ -21,6 +21,19 @@ int netns_open(const char *name)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+int sysctl_write(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+	int err;
+
+	if (!f)
+		return -errno;
+	err = fputs(value, f) < 0 ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
 int netns_enter(int fd)
 {
 	int prev = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

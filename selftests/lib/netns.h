@@ -17,6 +17,12 @@ int netns_enter(int fd);
 void netns_leave(int prev);
 
 /*
+ * Writes @value to the sysctl file @path (/proc/sys/...): net.* ones are
+ * the current namespace's.  Returns 0 or a negative errno.
+ */
+int sysctl_write(const char *path, const char *value);
+
+/*
  * Replaces the route to @dst (a host route) in the current namespace by
  * one via @gateway; both are of @family.  @rto_min_ms, unless 0, is the
  * route's minimum retransmission timeout.  Returns 0 or a negative errno.
