@@ -58,13 +58,6 @@ static long hold_limit(void)
 	return tcp_rmem > 2 * rmem_max ? tcp_rmem : 2 * rmem_max;
 }
 
-static uint64_t stat_of(enum tcpmig_stat stat)
-{
-	struct tcpmig_info info;
-
-	return tcpmig_get_info(&host.nl, &info) ? 0 : info.stats[stat];
-}
-
 static uint16_t csum_fold(uint32_t sum)
 {
 	while (sum >> 16)
@@ -136,11 +129,12 @@ int main(void)
 		tap_result(0, "setup: %s", strerror(-err));
 		return tap_done();
 	}
-	held = stat_of(TCPMIG_STAT_HELD_PACKETS);
-	overflows = stat_of(TCPMIG_STAT_HOLD_OVERFLOWS);
+	held = migrate_host_stat(&host, TCPMIG_STAT_HELD_PACKETS);
+	overflows = migrate_host_stat(&host, TCPMIG_STAT_HOLD_OVERFLOWS);
 	sent = flood(&t, flood_n);
-	held = stat_of(TCPMIG_STAT_HELD_PACKETS) - held;
-	overflows = stat_of(TCPMIG_STAT_HOLD_OVERFLOWS) - overflows;
+	held = migrate_host_stat(&host, TCPMIG_STAT_HELD_PACKETS) - held;
+	overflows = migrate_host_stat(&host, TCPMIG_STAT_HOLD_OVERFLOWS) -
+		    overflows;
 	tap_result(sent == flood_n && overflows &&
 		   held + overflows == (uint64_t)flood_n &&
 		   (long)held * MIN_TRUESIZE <= limit,

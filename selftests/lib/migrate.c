@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +29,19 @@ int migrate_host_open(struct migrate_host *h, const char *name)
 	if (err)
 		close(h->netns);
 	return err;
+}
+
+uint64_t migrate_host_stat(struct migrate_host *h, enum tcpmig_stat stat)
+{
+	struct tcpmig_info info;
+	int err = tcpmig_get_info(&h->nl, &info);
+
+	if (err) {
+		printf("Bail out! reading the module's counters: %s\n",
+		       strerror(-err));
+		exit(1);	/* KSFT_FAIL */
+	}
+	return info.stats[stat];
 }
 
 int migrate_route_to(const struct migrate_route *r,

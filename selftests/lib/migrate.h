@@ -39,6 +39,12 @@ struct migrate_route {
  */
 int migrate_host_open(struct migrate_host *h, const char *name);
 
+/*
+ * @h's module counter @stat (enum tcpmig_stat).  A test that cannot read
+ * its counters checks nothing: it bails out (TAP), with status 1.
+ */
+uint64_t migrate_host_stat(struct migrate_host *h, enum tcpmig_stat stat);
+
 /* Points @r at @to: the client's traffic for the service goes there. */
 int migrate_route_to(const struct migrate_route *r,
 		     const struct migrate_host *to);

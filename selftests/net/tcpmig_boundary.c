@@ -238,14 +238,7 @@ static uint32_t copied_seq(struct migrate_host *h,
 
 static uint64_t not_member(struct migrate_host *h)
 {
-	struct tcpmig_info info;
-	int err = tcpmig_get_info(&h->nl, &info);
-
-	if (err) {
-		errno = -err;
-		die("info");
-	}
-	return info.stats[TCPMIG_STAT_MSG_NOT_MEMBER];
+	return migrate_host_stat(h, TCPMIG_STAT_MSG_NOT_MEMBER);
 }
 
 /* Step 2: the application reads while the migration waits. */

@@ -410,19 +410,8 @@ static void read_counters(int netns, struct tcp_counters *c)
 /* A tcpmig counter, summed over both servers. */
 static uint64_t hosts_stat(struct migrate_host *hosts, enum tcpmig_stat stat)
 {
-	struct tcpmig_info info;
-	uint64_t sum = 0;
-	int i, err;
-
-	for (i = 0; i < 2; i++) {
-		err = tcpmig_get_info(&hosts[i].nl, &info);
-		if (err) {
-			errno = -err;
-			die("tcpmig info");
-		}
-		sum += info.stats[stat];
-	}
-	return sum;
+	return migrate_host_stat(&hosts[0], stat) +
+	       migrate_host_stat(&hosts[1], stat);
 }
 
 /*

@@ -314,14 +314,7 @@ static struct sockaddr_in to_b;
 
 static uint64_t stat_now(enum tcpmig_stat stat)
 {
-	struct tcpmig_info info;
-	int err = tcpmig_get_info(&target.nl, &info);
-
-	if (err) {
-		errno = -err;
-		die("tcpmig info");
-	}
-	return info.stats[stat];
+	return migrate_host_stat(&target, stat);
 }
 
 static void send_to_b(int fd, const void *buf, size_t len)

@@ -229,14 +229,7 @@ static int exchange(size_t len)
 
 static uint64_t stat_of(int i, enum tcpmig_stat stat)
 {
-	struct tcpmig_info info;
-	int err = tcpmig_get_info(&host[i].nl, &info);
-
-	if (err) {
-		errno = -err;
-		die("tcpmig info");
-	}
-	return info.stats[stat];
+	return migrate_host_stat(&host[i], stat);
 }
 
 /*
