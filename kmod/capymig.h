@@ -25,6 +25,8 @@ struct capymig_blob_out;
  * @hold_table: connections whose packets are held (hold.c).
  * @hold_gc: drops holds whose import never came.
  * @stats: counters reported by GET_INFO, indexed by enum tcpmig_stat.
+ * @importing_lock: guards @importing.
+ * @importing: the imports under way (import.c), which no export may take.
  * @lock: guards everything below (protocol.c, peer.c, socket.c).
  * @sock: the TCPMig UDP socket, once configured.
  * @port: its port, host order.
@@ -54,6 +56,8 @@ struct capymig_net {
 	struct rhashtable hold_table;
 	struct delayed_work hold_gc;
 	atomic64_t stats[__TCPMIG_STAT_MAX];
+	spinlock_t importing_lock;
+	struct list_head importing;
 
 	struct mutex lock;
 	struct socket *sock;
@@ -180,6 +184,9 @@ int capymig_import(struct net *net, const struct capymig_state *st,
 		   struct netlink_ext_ack *extack);
 /* A listener would accept @t's connection. */
 bool capymig_listener_exists(struct net *net, const struct capymig_tuple *t);
+/* @t's connection is being imported: not the application's yet. */
+bool capymig_import_pending(struct net *net, const struct capymig_tuple *t);
+void capymig_import_net_init(struct capymig_net *cn);
 int capymig_import_init(void);
 void capymig_import_exit(void);
 

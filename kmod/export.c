@@ -199,11 +199,15 @@ static const char *state_refusal(const struct sock *sk)
 const char *capymig_export_refusal(const struct sock *sk)
 {
 	const struct tcp_sock *tp = tcp_sk(sk);
+	struct capymig_tuple tuple;
 
 	if (sk->sk_state != TCP_ESTABLISHED)
 		return "only ESTABLISHED connections can be exported";
 	if (!sk->sk_socket)
 		return "connection not accepted by the application yet";
+	capymig_tuple_from_sock(sk, &tuple);
+	if (capymig_import_pending(sock_net(sk), &tuple))
+		return "connection is still being imported";
 	if (sk->sk_shutdown)
 		return "connection is shut down in one direction";
 	if (inet_csk(sk)->icsk_ulp_ops)

@@ -54,6 +54,7 @@
  * @cred: whose authority the import acts with: every check on the way
  *	(congestion control module autoloading among them) is the
  *	requester's, never the kernel worker's.
+ * @pending: in the namespace's imports under way, while it runs.
  */
 struct import_req {
 	struct work_struct work;
@@ -67,7 +68,66 @@ struct import_req {
 	const char *why;
 	int err;
 	const struct cred *cred;
+	struct list_head pending;
 };
+
+/*
+ * From TCP_REPAIR_OFF to its delivery, an imported socket is live and
+ * hashed, and belongs to nobody yet: an EXPORT or a MIGRATE by tuple must
+ * not take it then, without the unsent bytes the import queues last, and
+ * leave the listener a detached socket to hand to the application.  So
+ * each import is listed in its namespace from before its socket exists to
+ * after it is delivered, and capymig_export_refusal() asks the list.  The
+ * list also keeps two imports of one connection from racing.  Short: an
+ * entry per import under way.
+ */
+void capymig_import_net_init(struct capymig_net *cn)
+{
+	spin_lock_init(&cn->importing_lock);
+	INIT_LIST_HEAD(&cn->importing);
+}
+
+static struct import_req *pending_find(struct capymig_net *cn,
+				       const struct capymig_tuple *t)
+{
+	struct import_req *r;
+
+	list_for_each_entry(r, &cn->importing, pending)
+		if (!memcmp(&r->serve, t, sizeof(*t)))
+			return r;
+	return NULL;
+}
+
+bool capymig_import_pending(struct net *net, const struct capymig_tuple *t)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+	bool pending;
+
+	spin_lock_bh(&cn->importing_lock);
+	pending = pending_find(cn, t);
+	spin_unlock_bh(&cn->importing_lock);
+	return pending;
+}
+
+/* Lists @r, unless its connection is already being imported. */
+static bool pending_begin(struct capymig_net *cn, struct import_req *r)
+{
+	bool alone;
+
+	spin_lock_bh(&cn->importing_lock);
+	alone = !pending_find(cn, &r->serve);
+	if (alone)
+		list_add(&r->pending, &cn->importing);
+	spin_unlock_bh(&cn->importing_lock);
+	return alone;
+}
+
+static void pending_end(struct capymig_net *cn, struct import_req *r)
+{
+	spin_lock_bh(&cn->importing_lock);
+	list_del(&r->pending);
+	spin_unlock_bh(&cn->importing_lock);
+}
 
 static int tcp_opt(struct sock *sk, int opt, const void *val, unsigned int len)
 {
@@ -598,6 +658,7 @@ static int import_socket(struct import_req *r, struct sock *listener,
 static void import_work(struct work_struct *work)
 {
 	struct import_req *r = container_of(work, struct import_req, work);
+	struct capymig_net *cn = capymig_pernet(r->net);
 	struct sock *listener = NULL;
 	const struct cred *old_cred;
 	struct socket *sock;
@@ -615,16 +676,21 @@ static void import_work(struct work_struct *work)
 		}
 		family = listener->sk_family;
 	}
+	if (!pending_begin(cn, r)) {
+		r->why = "the connection is already being imported";
+		err = -EEXIST;
+		goto out;
+	}
 	if (capymig_conn_tuple_taken(r->net, &r->serve)) {
 		r->why = "the connection already exists";
 		err = -EEXIST;
-		goto out;
+		goto done;
 	}
 
 	err = __sock_create(r->net, family, SOCK_STREAM, IPPROTO_TCP, &sock, 0);
 	if (err) {
 		r->why = "cannot create a socket";
-		goto out;
+		goto done;
 	}
 	err = import_socket(r, listener, sock);
 	/* Never live on failure: released in repair mode, it sends nothing. */
@@ -632,6 +698,8 @@ static void import_work(struct work_struct *work)
 		sock_release(sock);
 	if (!err)
 		capymig_hold_release(r->net, &r->serve);
+done:
+	pending_end(cn, r);
 out:
 	if (listener)
 		sock_put(listener);

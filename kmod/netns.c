@@ -15,6 +15,7 @@ static int __net_init capymig_net_init(struct net *net)
 	struct capymig_net *cn = capymig_pernet(net);
 
 	cn->net = net;
+	capymig_import_net_init(cn);
 	capymig_proto_net_init(cn);
 	return capymig_hold_net_init(cn);
 }

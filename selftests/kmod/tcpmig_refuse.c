@@ -26,7 +26,8 @@
  * optional record is skipped; a blob read in place (larger than a page,
  * for a descriptor) with a page of it unreadable.  Then 2000 random
  * mutations of a valid blob (fixed seed): each is imported or refused,
- * never sends on refusal, and what is imported is a sane connection.  At
+ * never sends on refusal, and what is imported is a sane connection.
+ * Exports racing an import of the same connection, all refused.  At
  * the end the namespace's TCP sockets are back to where they started, and
  * the system's orphans and allocated ones no more than then.
  */
@@ -35,7 +36,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +76,7 @@
 #define SMALL_RCVBUF	4096	/* a client whose window closes soon */
 #define UNREAD		8192	/* bytes of a blob read in place ... */
 #define UNACKED		12288	/* ... larger than a page */
+#define RACE_ROUNDS	20	/* imports raced by an export each */
 
 static struct migrate_host host;
 static int listener;
@@ -1069,6 +1074,127 @@ out:
 	tcp_pair_abort(&p);
 }
 
+/*
+ * From TCP_REPAIR_OFF to its delivery, an imported connection is live and
+ * hashed but nobody's yet: taken then, it would be exported without the
+ * unsent bytes the import queues last, and the listener handed a socket
+ * already detached.  A thread exports its tuple over and over while it is
+ * imported into the listener, and until it is accepted, which only then
+ * makes it the application's: every attempt must be refused, and the
+ * connection come out whole.
+ */
+struct export_racer {
+	struct tcpmig_nl nl;
+	struct capymig_tuple tuple;
+	atomic_bool stop;
+	atomic_int attempts;
+	int exported;
+	cpu_set_t cpus;
+};
+
+static void *export_racer_run(void *arg)
+{
+	struct export_racer *r = arg;
+	struct tcpmig_blob blob;
+
+	while (!atomic_load(&r->stop)) {
+		atomic_fetch_add(&r->attempts, 1);
+		if (tcpmig_export(&r->nl, &r->tuple, 0, &blob))
+			continue;
+		r->exported++;
+		tcpmig_blob_free(&blob);
+	}
+	return NULL;
+}
+
+/*
+ * Keeps this thread on the CPU it runs on, and leaves the others of @all,
+ * if any, in @others.
+ */
+static int racer_cpus(cpu_set_t *all, cpu_set_t *others)
+{
+	cpu_set_t one;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0 || CPU_COUNT(all) < 2)
+		return -1;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	*others = *all;
+	CPU_CLR(cpu, others);
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
+/* Imports @b under @r's fire; returns the accepted descriptor. */
+static int import_raced(struct export_racer *r, const struct tcpmig_blob *b)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err;
+
+	r->tuple = *(struct capymig_tuple *)rec_value(b, TCPMIG_ST_TUPLE);
+	atomic_store(&r->stop, false);
+	err = -pthread_attr_init(&attr) ?:
+	      -pthread_attr_setaffinity_np(&attr, sizeof(r->cpus), &r->cpus) ?:
+	      -pthread_create(&thread, &attr, export_racer_run, r);
+	pthread_attr_destroy(&attr);
+	if (err)
+		return err;
+	/* Until it has tried once, the racer may not be running yet. */
+	while (!atomic_load(&r->attempts))
+		sched_yield();
+	err = tcpmig_import(&host.nl, b, NULL, NULL);
+	atomic_store(&r->stop, true);
+	pthread_join(thread, NULL);
+	return err ?: tcp_accept(listener, IO_TIMEOUT_MS);
+}
+
+static void export_while_importing(void)
+{
+	const char *what = "exports racing an import";
+	struct export_racer r = {};
+	struct tcpmig_blob b;
+	struct tcp_pair p;
+	int round, whole = 0, fd;
+	cpu_set_t all;
+
+	/*
+	 * The import runs on the CPU it is asked from, the racer on the
+	 * others: on one, it would run only where the import sleeps.
+	 */
+	if (tcpmig_nl_open(&r.nl) ||
+	    sched_getaffinity(0, sizeof(all), &all) ||
+	    racer_cpus(&all, &r.cpus)) {
+		tap_result(0, "%s: a second netlink socket, two CPUs", what);
+		return;
+	}
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		if (exported_pair(&p, UNREAD, UNACKED, true, &b)) {
+			tcp_pair_abort(&p);
+			break;
+		}
+		fd = import_raced(&r, &b);
+		tcpmig_blob_free(&b);
+		if (fd < 0) {
+			tap_diag("round %d: import: %s \"%s\"", round,
+				 errname(fd), host.nl.ext_msg);
+			tcp_pair_abort(&p);
+			continue;
+		}
+		close(p.server.fd);
+		p.server.fd = fd;
+		whole += !tcp_pair_flow(&p, FLOW, FLOW, IO_TIMEOUT_MS);
+		tcp_pair_abort(&p);
+	}
+	sched_setaffinity(0, sizeof(all), &all);
+	tap_result(!r.exported && r.attempts > RACE_ROUNDS, "%s: %d of %d "
+		   "exports refused", what, r.attempts - r.exported,
+		   r.attempts);
+	tap_result(whole == RACE_ROUNDS, "%s: %d of %d connections imported "
+		   "whole", what, whole, RACE_ROUNDS);
+	tcpmig_nl_close(&r.nl);
+}
+
 /* Deterministic: the same mutations on every run. */
 static uint64_t rng = FUZZ_SEED;
 
@@ -1305,6 +1431,7 @@ int main(void)
 	export_unimportable();
 	import_refusals();
 	import_unreadable();
+	export_while_importing();
 	import_fuzz();
 
 	close(listener);
