@@ -344,16 +344,19 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 	/*
 	 * Hold first: from now on the tuple's packets queue up on this host
 	 * instead of reaching the socket, whose backlog is then drained.
+	 * Under the socket lock, so that of two exports of one connection
+	 * the one that loses knows whether the hold is its own: it ends
+	 * only that, before another can have detached the socket.
 	 */
 	capymig_tuple_from_sock(sk, &tuple);
+	lock_sock(sk);
 	err = capymig_hold_start(net, &tuple, CAPYMIG_HOLD_TIMEOUT_MS);
 	if (err < 0) {
+		release_sock(sk);
 		NL_SET_ERR_MSG(extack, "cannot hold the connection's packets");
 		return err;
 	}
 	held_here = err;
-
-	lock_sock(sk);
 	sk_flush_backlog(sk);
 	why = capymig_export_refusal(sk);
 	if (why) {
@@ -372,19 +375,29 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 		capymig_set_err(extack, why);
 		goto refused;
 	}
+	/*
+	 * The snapshot may have waited for memory or for the requester's
+	 * pages: the hold lasts its full time from the detach on, when the
+	 * port is free and a packet let through would meet the listener.
+	 */
+	err = capymig_hold_start(net, &tuple, CAPYMIG_HOLD_TIMEOUT_MS);
+	if (err < 0) {
+		NL_SET_ERR_MSG(extack, "cannot hold the connection's packets");
+		goto refused;
+	}
 	detach(sk);
 	release_sock(sk);
 	return 0;
 
 refused:
-	release_sock(sk);
 	/*
-	 * Untouched: whatever was held meanwhile goes to the socket.  A hold
-	 * this did not start is another's (a concurrent export that detached
-	 * the socket, an administrator's HOLD): it stays.
+	 * Untouched: whatever was held meanwhile goes to the socket's
+	 * backlog.  A hold this did not start is another's (an export that
+	 * detached the socket first, an administrator's HOLD): it stays.
 	 */
 	if (held_here)
 		capymig_hold_release(net, &tuple);
+	release_sock(sk);
 	return err;
 }
 

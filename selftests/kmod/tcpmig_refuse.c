@@ -27,7 +27,8 @@
  * for a descriptor) with a page of it unreadable.  Then 2000 random
  * mutations of a valid blob (fixed seed): each is imported or refused,
  * never sends on refusal, and what is imported is a sane connection.
- * Exports racing an import of the same connection, all refused.  At
+ * Exports racing an import of the same connection, all refused; an
+ * export beside refused ones, which leave it its hold.  At
  * the end the namespace's TCP sockets are back to where they started, and
  * the system's orphans and allocated ones no more than then.
  */
@@ -1195,6 +1196,115 @@ static void export_while_importing(void)
 	tcpmig_nl_close(&r.nl);
 }
 
+/*
+ * Two exports of one connection at once: one is refused for a reason of
+ * its own (it names a buffer the kernel cannot write) over and over while
+ * the other takes the connection.  The refused one must end only a hold
+ * it started, never the one the exported connection needs: the client's
+ * bytes sent before the import must wait for it, not meet the listener's
+ * reset.
+ */
+struct refused_exporter {
+	struct tcpmig_nl nl;
+	struct capymig_tuple tuple;
+	void *unwritable;
+	atomic_bool stop;
+	atomic_int attempts;
+};
+
+static int export_into(struct nlmsghdr *nlh, void *data)
+{
+	const struct refused_exporter *e = data;
+
+	mnl_attr_put(nlh, TCPMIG_A_TUPLE, sizeof(e->tuple), &e->tuple);
+	mnl_attr_put_u64(nlh, TCPMIG_A_STATE_BUF, (uintptr_t)e->unwritable);
+	mnl_attr_put_u32(nlh, TCPMIG_A_STATE_LEN, UNREAD);
+	return 0;
+}
+
+static void *refused_exporter_run(void *arg)
+{
+	struct refused_exporter *e = arg;
+
+	while (!atomic_load(&e->stop)) {
+		atomic_fetch_add(&e->attempts, 1);
+		tcpmig_nl_call(&e->nl, TCPMIG_CMD_EXPORT, export_into, NULL,
+			       e);
+	}
+	return NULL;
+}
+
+/* Exports @p's server end beside @e's refused exports, into @b. */
+static int export_beside(struct refused_exporter *e, struct tcp_pair *p,
+			 struct tcpmig_blob *b)
+{
+	pthread_t thread;
+	int err;
+
+	err = migrate_server_tuple(p->client.fd, &e->tuple);
+	if (err)
+		return err;
+	atomic_store(&e->stop, false);
+	atomic_store(&e->attempts, 0);
+	err = -pthread_create(&thread, NULL, refused_exporter_run, e);
+	if (err)
+		return err;
+	while (!atomic_load(&e->attempts))
+		sched_yield();
+	err = tcpmig_export(&host.nl, &e->tuple, 0, b);
+	/* Once more after the export, in case it came last. */
+	while (!err && atomic_load(&e->attempts) < 2)
+		sched_yield();
+	atomic_store(&e->stop, true);
+	pthread_join(thread, NULL);
+	return err;
+}
+
+static void export_concurrent(void)
+{
+	const char *what = "an export beside refused ones";
+	struct refused_exporter e = {};
+	int round, exported = 0, whole = 0, fd;
+	struct tcpmig_blob b;
+	struct tcp_pair p;
+
+	e.unwritable = mmap(NULL, UNREAD, PROT_READ,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (e.unwritable == MAP_FAILED || tcpmig_nl_open(&e.nl)) {
+		tap_result(0, "%s: a read-only buffer, a netlink socket", what);
+		goto out;
+	}
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		if (!new_pair(what, &p, listener, NULL))
+			break;
+		fd = -1;
+		if (!export_beside(&e, &p, &b)) {
+			exported++;
+			if (!tcp_end_write(&p.client, FLOW, IO_TIMEOUT_MS)) {
+				poll(NULL, 0, QUIET_MS);
+				fd = tcpmig_import(&host.nl, &b, NULL, NULL) ?:
+				     tcp_accept(listener, IO_TIMEOUT_MS);
+			}
+			tcpmig_blob_free(&b);
+		}
+		if (fd >= 0) {
+			close(p.server.fd);
+			p.server.fd = fd;
+			whole += !tcp_pair_flow(&p, FLOW, 0, IO_TIMEOUT_MS);
+		}
+		tcp_pair_abort(&p);
+	}
+	tap_result(exported == RACE_ROUNDS, "%s: exported %d times of %d",
+		   what, exported, RACE_ROUNDS);
+	tap_result(whole == RACE_ROUNDS, "%s: the client's bytes waited for "
+		   "the import, %d connections of %d whole", what, whole,
+		   RACE_ROUNDS);
+out:
+	if (e.unwritable != MAP_FAILED)
+		munmap(e.unwritable, UNREAD);
+	tcpmig_nl_close(&e.nl);
+}
+
 /* Deterministic: the same mutations on every run. */
 static uint64_t rng = FUZZ_SEED;
 
@@ -1432,6 +1542,7 @@ int main(void)
 	import_refusals();
 	import_unreadable();
 	export_while_importing();
+	export_concurrent();
 	import_fuzz();
 
 	close(listener);
