@@ -195,12 +195,22 @@ static const struct nf_hook_ops hold_hook_ops[] = {
 	},
 };
 
-static void hold_free_rcu(struct rcu_head *rcu)
+/*
+ * A hold keeps the module, as a migration does: unloaded, it would let
+ * its packets reach the listener, which resets the connection.  Taken
+ * when a hold is made, dropped when it is freed; the module's exit waits
+ * for the RCU callbacks that free them (rcu_barrier()).
+ */
+static void hold_free(struct capymig_hold *h)
 {
-	struct capymig_hold *h = container_of(rcu, struct capymig_hold, rcu);
-
 	skb_queue_purge(&h->queue);
 	kfree(h);
+	module_put(THIS_MODULE);
+}
+
+static void hold_free_rcu(struct rcu_head *rcu)
+{
+	hold_free(container_of(rcu, struct capymig_hold, rcu));
 }
 
 /*
@@ -322,6 +332,8 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
 		return -ENOMEM;
+	/* Before anyone can find it in the table, and free it. */
+	__module_get(THIS_MODULE);
 	h->key = *t;
 	h->drop = drop;
 	h->expires = expires;
@@ -329,7 +341,7 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 
 	if (atomic_inc_return(&cn->holds) > HOLD_MAX_PER_NET) {
 		atomic_dec(&cn->holds);
-		kfree(h);
+		hold_free(h);
 		return -ENOSPC;
 	}
 	rcu_read_lock();
@@ -353,7 +365,7 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	if (old) {
 		/* An error, or held meanwhile and renewed. */
 		atomic_dec(&cn->holds);
-		kfree(h);
+		hold_free(h);
 		return IS_ERR(old) ? PTR_ERR(old) : 0;
 	}
 
@@ -531,17 +543,24 @@ int capymig_hold_net_init(struct capymig_net *cn)
 
 static void hold_free_now(void *ptr, void *arg)
 {
-	struct capymig_hold *h = ptr;
+	hold_free(ptr);
+}
 
-	skb_queue_purge(&h->queue);
-	kfree(h);
+/*
+ * Unregistering a hook does not wait for the packets in it: a grace
+ * period must pass before what the hook looks at (the table, its holds,
+ * the namespace's state) is freed, and the namespace's exit (or the
+ * module's) runs one after this.
+ */
+void capymig_hold_net_pre_exit(struct capymig_net *cn)
+{
+	nf_unregister_net_hooks(cn->net, hold_hook_ops,
+				ARRAY_SIZE(hold_hook_ops));
 }
 
 /* The namespace is going: no packet arrives any more, nobody imports. */
 void capymig_hold_net_exit(struct capymig_net *cn)
 {
-	nf_unregister_net_hooks(cn->net, hold_hook_ops,
-				ARRAY_SIZE(hold_hook_ops));
 	/* Nothing queues it any more. */
 	cancel_work_sync(&cn->forward);
 	cancel_delayed_work_sync(&cn->hold_gc);

@@ -11,6 +11,8 @@ struct net;
 #define CAPYMIG_HOLD_TIMEOUT_MS	2000
 
 int capymig_hold_net_init(struct capymig_net *cn);
+/* Before the namespace's last RCU grace period: the hook stops. */
+void capymig_hold_net_pre_exit(struct capymig_net *cn);
 void capymig_hold_net_exit(struct capymig_net *cn);
 
 /*

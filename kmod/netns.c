@@ -20,6 +20,20 @@ static int __net_init capymig_net_init(struct net *net)
 	return capymig_hold_net_init(cn);
 }
 
+/*
+ * Receiving stops first: the kernel lets an RCU grace period pass between
+ * every pre_exit and exit, for the namespace's teardown as for the
+ * module's unload, after which no packet is in the hook or the socket's
+ * receive path any more.
+ */
+static void __net_exit capymig_net_pre_exit(struct net *net)
+{
+	struct capymig_net *cn = capymig_pernet(net);
+
+	capymig_proto_net_pre_exit(cn);
+	capymig_hold_net_pre_exit(cn);
+}
+
 /* The protocol goes first: it holds packets and imports. */
 static void __net_exit capymig_net_exit(struct net *net)
 {
@@ -31,6 +45,7 @@ static void __net_exit capymig_net_exit(struct net *net)
 
 static struct pernet_operations capymig_net_ops = {
 	.init = capymig_net_init,
+	.pre_exit = capymig_net_pre_exit,
 	.exit = capymig_net_exit,
 	.id = &capymig_net_id,
 	.size = sizeof(struct capymig_net),

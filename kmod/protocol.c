@@ -219,9 +219,27 @@ static struct migration_out *find_out(struct capymig_net *cn,
 	return NULL;
 }
 
+/*
+ * A migration under way keeps the module: unloaded then, it would lose
+ * an exported connection, or leave a redirect and a hold behind for a
+ * connection that never left.  The module's exit waits for the work that
+ * frees it, and the namespace's teardown frees what is left.
+ */
+static void migration_begins(struct list_head *node, struct list_head *list)
+{
+	__module_get(THIS_MODULE);
+	list_add_tail(node, list);
+}
+
+static void migration_ends(struct list_head *node)
+{
+	list_del(node);
+	module_put(THIS_MODULE);
+}
+
 static void out_free(struct migration_out *m)
 {
-	list_del(&m->node);
+	migration_ends(&m->node);
 	capymig_blob_free(&m->blob);
 	kfree(m);
 }
@@ -357,7 +375,7 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	if (target)
 		m->hdr.target = *target;
 	out_enter(m, OUT_PREPARING, msecs_to_jiffies(cn->timeout_ms));
-	list_add_tail(&m->node, &cn->out);
+	migration_begins(&m->node, &cn->out);
 	*id = ntohl(m->hdr.migration_id);
 
 	/* Timed from before the send, which may carry it all the way. */
@@ -644,7 +662,7 @@ static void in_drop_blob(struct capymig_net *cn, struct migration_in *m)
 
 static void in_free(struct capymig_net *cn, struct migration_in *m)
 {
-	list_del(&m->node);
+	migration_ends(&m->node);
 	in_drop_blob(cn, m);
 	kfree(m);
 }
@@ -744,7 +762,7 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 		kfree(m);
 		return;
 	}
-	list_add_tail(&m->node, &cn->in);
+	migration_begins(&m->node, &cn->in);
 	reply(cn, hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
 	notify(cn, TCPMIG_EVENT_PREPARED, hdr, &m->serve, 0);
 	kick_tick(cn);
@@ -1248,19 +1266,22 @@ void capymig_proto_net_init(struct capymig_net *cn)
 	cn->next_id = get_random_u32();
 }
 
+void capymig_proto_net_pre_exit(struct capymig_net *cn)
+{
+	mutex_lock(&cn->lock);
+	capymig_socket_close(cn);
+	mutex_unlock(&cn->lock);
+}
+
+/*
+ * After a grace period: no receive in softirq holds @cn from the socket
+ * any more.  What did arrive is finished with, then everything freed.
+ */
 void capymig_proto_net_exit(struct capymig_net *cn)
 {
 	struct migration_out *o, *otmp;
 	struct migration_in *i, *itmp;
 
-	mutex_lock(&cn->lock);
-	capymig_socket_close(cn);
-	mutex_unlock(&cn->lock);
-	/*
-	 * A receive in softirq may still hold @cn from the socket: wait it
-	 * out, then finish with the messages that did arrive.
-	 */
-	synchronize_net();
 	cancel_work_sync(&cn->rx_work);
 	cancel_delayed_work_sync(&cn->proto_tick);
 	/* Without a socket it does not queue itself again. */

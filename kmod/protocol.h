@@ -14,6 +14,8 @@ struct sock;
 #define CAPYMIG_HEARTBEAT_MS		100
 
 void capymig_proto_net_init(struct capymig_net *cn);
+/* Before the namespace's last RCU grace period: no more receiving. */
+void capymig_proto_net_pre_exit(struct capymig_net *cn);
 void capymig_proto_net_exit(struct capymig_net *cn);
 
 /* A SET_CONFIG: zero or NULL members leave their setting as it is. */

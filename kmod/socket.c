@@ -86,14 +86,17 @@ int capymig_socket_open(struct capymig_net *cn, u16 port)
 	int err;
 
 	lockdep_assert_held(&cn->lock);
-	/* The new socket may want the old one's port. */
-	capymig_socket_close(cn);
 	err = udp_sock_create4(cn->net, &cfg, &sock);
 	if (err)
 		return err;
 	setup_udp_tunnel_sock(cn->net, sock, &tcfg);
 	sock->sk->sk_sndbuf = SNDBUF;
 	sock->sk->sk_userlocks |= SOCK_SNDBUF_LOCK;
+	/*
+	 * Only now: a port taken by another socket leaves TCPMig as it was
+	 * (a new port is never the old one: protocol.c opens no other).
+	 */
+	capymig_socket_close(cn);
 	cn->sock = sock;
 	cn->port = port;
 	return 0;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The module's life cycle: load, unload, reload, autoload on family lookup,
-# unload while namespaces and netlink users exist.  Any kernel complaint
+# unload while namespaces and netlink users exist, refused while a
+# migration is under way or packets are held.  Any kernel complaint
 # (WARN, BUG, refcount) fails the test.
 #
 #   [ host: one kernel, no topology ]
@@ -13,7 +14,7 @@ require_root
 require_cmd modprobe rmmod capyctl
 require_module
 
-tap_plan 7
+tap_plan 11
 
 module_loaded() { [ -d /sys/module/capymig ]; }
 module_gone() { ! module_loaded; }
@@ -75,6 +76,39 @@ unload_with_open_socket()
 	return $ok
 }
 tap_check "unload while a tool is running" unload_with_open_socket
+
+# A migration under way keeps the module, as held packets do: unloaded,
+# it would lose the connection (exported, or reset by the listener when
+# its packets pass).  Here the switch is nowhere, so the PREPARE is never
+# answered: the migration fails after its timeout and is withdrawn, and
+# the connection, which never left, serves on.
+ns_create busy
+established() { ss -N "$busy" -Htn state established 'sport = 7000' | grep -q .; }
+module_in_use() { [ "$(cat /sys/module/capymig/refcnt)" -gt 0 ]; }
+ip netns exec "$busy" socat -u TCP-LISTEN:7000,bind=127.0.0.1 /dev/null &
+on_exit kill $!
+sleep 1
+sleep 60 | ip netns exec "$busy" socat -u - TCP:127.0.0.1:7000,sourceport=7001 &
+on_exit kill $!
+wait_for 5 established &&
+	ip netns exec "$busy" capyctl config port 7395 switch 10.99.99.99 \
+		timeout 500 >/dev/null || tap_diag "cannot set the connection up"
+ip netns exec "$busy" capyctl migrate 127.0.0.1:7000 127.0.0.1:7001 \
+	>/dev/null 2>&1 &
+migrating=$!
+wait_for 5 module_in_use
+tap_check "unload refused while a migration is under way" \
+	eval '! modprobe -r capymig 2>/dev/null && module_loaded'
+wait "$migrating"
+tap_check "... and done once it ended, the connection still served" \
+	eval 'wait_for 10 unload && established'
+
+modprobe capymig
+ip netns exec "$busy" capyctl hold 127.0.0.1:7000 127.0.0.1:7001 1000
+tap_check "unload refused while packets are held" \
+	eval '! modprobe -r capymig 2>/dev/null && module_loaded'
+tap_check "... and done once the hold expired" wait_for 10 unload
+modprobe capymig
 
 tap_check "no kernel warnings" dmesg_clean
 

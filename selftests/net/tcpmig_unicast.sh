@@ -6,7 +6,8 @@
 # yet (its switch address is 0) once took a broadcast from an address not
 # yet assigned (0.0.0.0, as a DHCP client sends) for one from the switch,
 # and skipped the pool check.  Nor does it migrate a connection: with no
-# switch to send its PREPARE to, it refuses at once, saying why.
+# switch to send its PREPARE to, it refuses at once, saying why.  Moved
+# to a port another socket holds, TCPMig stays where it was.
 #
 #   +------------------------+          +---------------------------+
 #   | server 10.10.9.1 eth0  | -------- | eth0 stray: no IPv4       |
@@ -20,7 +21,7 @@ readonly PORT=7390
 require_root
 require_cmd capyctl jq socat
 require_module
-tap_plan 4
+tap_plan 6
 
 ns_create server && ns_create stray &&
 	ip link add eth0 netns "$server" type veth peer name eth0 \
@@ -76,4 +77,15 @@ wait_for 5 sockets established
 tap_check_fails "MIGRATE with no switch set is refused at once, and why" \
 	"set the switch" \
 	ip netns exec "$server" capyctl migrate 127.0.0.1:7000 127.0.0.1:7001
+
+# The new port is bound before the old one is let go.
+ip netns exec "$server" socat -u UDP-RECV:$((PORT + 1)) /dev/null &
+on_exit kill $!
+wait_for 5 sh -c "ss -N $server -Hun 'sport = $((PORT + 1))' | grep -q ."
+tap_check_fails "TCPMig moved to a port another socket holds: refused" \
+	"in use" ip netns exec "$server" capyctl config port $((PORT + 1))
+not_member=$(stat msg_not_member)
+send 10.10.9.1
+tap_check "... and TCPMig still receives on its port" \
+	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
 tap_done
