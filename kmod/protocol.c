@@ -1156,8 +1156,10 @@ bool capymig_proto_rcv_load(struct capymig_net *cn, struct sk_buff *skb,
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return true;
 	}
+	/* The switch sends one per server endpoint: say which this is. */
 	capymig_genl_notify(cn->net, &(struct capymig_event) {
 		.type = TCPMIG_EVENT_LOAD, .load = &msg->load,
+		.target = &msg->hdr.target,
 	});
 	return true;
 }

@@ -153,7 +153,9 @@ enum tcpmig_cmd {
  * @TCPMIG_A_UDP_PORT: u16, the TCPMig UDP port.
  * @TCPMIG_A_SWITCH: struct tcpmig_endpoint, the switch's TCPMig address.
  * @TCPMIG_A_PEER: struct tcpmig_endpoint, a pool member (port ignored).
- * @TCPMIG_A_TARGET: struct tcpmig_endpoint, a migration's target server.
+ * @TCPMIG_A_TARGET: struct tcpmig_endpoint, a migration's target server;
+ *	in %TCPMIG_EVENT_LOAD, the server endpoint the load is this host's
+ *	for (one host may serve several).
  * @TCPMIG_A_MIGRATION_ID: u32, names a migration together with its origin.
  * @TCPMIG_A_HEARTBEAT_MS: u32, interval of the REGISTER heartbeat.
  * @TCPMIG_A_WEIGHT: u32, relative capacity of this server (default 1).
@@ -340,8 +342,8 @@ enum tcpmig_stat {
  *	stopped answering and the connection is lost.
  * @TCPMIG_EVENT_LOAD: the switch's LOAD-NOTIFICATION arrived:
  *	%TCPMIG_A_SERVER_PPS, %TCPMIG_A_POOL_PPS, %TCPMIG_A_POOL_SERVERS,
- *	%TCPMIG_A_TARGET_PPS, no tuple.  On the %TCPMIG_MCGRP_LOAD group,
- *	not "events".
+ *	%TCPMIG_A_TARGET_PPS, %TCPMIG_A_TARGET (the server endpoint it is
+ *	for), no tuple.  On the %TCPMIG_MCGRP_LOAD group, not "events".
  */
 enum tcpmig_event {
 	TCPMIG_EVENT_UNSPEC,
