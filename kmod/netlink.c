@@ -859,6 +859,7 @@ static int tcpmig_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 {
 	struct capymig_net *cn = capymig_pernet(genl_info_net(info));
 	struct nlattr **attrs = info->attrs;
+	const char *why = NULL;
 	struct capymig_proto_config c = {
 		.port = attrs[TCPMIG_A_UDP_PORT] ?
 			nla_get_u16(attrs[TCPMIG_A_UDP_PORT]) : 0,
@@ -873,9 +874,8 @@ static int tcpmig_nl_set_config(struct sk_buff *skb, struct genl_info *info)
 	c.sw = get_endpoint(info, TCPMIG_A_SWITCH, false);
 	if (IS_ERR(c.sw))
 		return PTR_ERR(c.sw);
-	err = capymig_proto_configure(cn, &c);
-	if (err)
-		NL_SET_ERR_MSG(info->extack, "cannot open the TCPMig UDP socket");
+	err = capymig_proto_configure(cn, &c, &why);
+	capymig_set_err(info->extack, why);
 	return err;
 }
 
@@ -971,25 +971,31 @@ static int tcpmig_nl_migrate(struct sk_buff *skb, struct genl_info *info)
 	target = get_endpoint(info, TCPMIG_A_TARGET, true);
 	if (IS_ERR(target))
 		return PTR_ERR(target);
-	sk = export_target(net, info->attrs, info->extack);
-	if (IS_ERR(sk))
+	/*
+	 * The reply first: a requester told nothing of a migration it
+	 * started could not tell its events from others'.
+	 */
+	msg = genlmsg_new(nla_total_size(sizeof(u32)), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
+				TCPMIG_CMD_MIGRATE);
+	sk = hdr ? export_target(net, info->attrs, info->extack) :
+		   ERR_PTR(-EMSGSIZE);
+	if (IS_ERR(sk)) {
+		nlmsg_free(msg);
 		return PTR_ERR(sk);
+	}
 	err = capymig_migrate(capymig_pernet(net), sk, target,
 			      u32_attr(info->attrs[TCPMIG_A_READ_SEQ]),
 			      &id, info->extack);
 	sock_put(sk);
-	if (err)
-		return err;
-
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-	if (!msg)
-		return 0;	/* started: the events tell the rest */
-	hdr = genlmsg_put_reply(msg, info, &tcpmig_family, 0,
-				TCPMIG_CMD_MIGRATE);
-	if (!hdr || nla_put_u32(msg, TCPMIG_A_MIGRATION_ID, id)) {
+	if (err) {
 		nlmsg_free(msg);
-		return 0;
+		return err;
 	}
+	/* Sized for it: cannot fail. */
+	nla_put_u32(msg, TCPMIG_A_MIGRATION_ID, id);
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
 }

@@ -56,7 +56,7 @@
  * keeps sending it this many timeouts before reporting it lost; a target
  * remembers a finished import as long, to re-ACK duplicates.
  */
-#define TRANSFER_TIMEOUTS	3
+#define TRANSFER_TIMEOUTS	(TCPMIG_MIGRATION_TIMEOUTS - 1)
 /* Reassembly memory a namespace may spend on incoming states. */
 #define REASSEMBLY_BUDGET	(256U << 20)
 
@@ -367,7 +367,10 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 				       "the connection is migrating already");
 		return -EBUSY;
 	}
-	m->hdr.migration_id = htonl(++cn->next_id);
+	/* 0 names no migration in events (TCPMIG_A_MIGRATION_ID left out). */
+	if (!++cn->next_id)
+		++cn->next_id;
+	m->hdr.migration_id = htonl(cn->next_id);
 	endpoint_from_tuple(&m->hdr.client, m->tuple.remote_addr[0],
 			    m->tuple.remote_port);
 	endpoint_from_tuple(&m->hdr.origin, m->tuple.local_addr[0],
@@ -1219,11 +1222,30 @@ static void heartbeat(struct work_struct *work)
 }
 
 int capymig_proto_configure(struct capymig_net *cn,
-			    const struct capymig_proto_config *c)
+			    const struct capymig_proto_config *c,
+			    const char **why)
 {
-	int err = 0;
+	bool reopen;
+	u16 port;
+	int err;
 
 	mutex_lock(&cn->lock);
+	port = c->port ?: cn->port;
+	/* A new port, or the first switch: TCPMig's socket opens. */
+	reopen = c->port ? c->port != cn->port || !cn->sock :
+			   c->sw && !cn->sock;
+	/* Every member, the switch too, listens on the one TCPMig port. */
+	if (c->sw && c->sw->port && ntohs(c->sw->port) != port) {
+		mutex_unlock(&cn->lock);
+		*why = "the switch's TCPMig port must be this host's";
+		return -EINVAL;
+	}
+	err = reopen ? capymig_socket_open(cn, port) : 0;
+	if (err) {
+		mutex_unlock(&cn->lock);
+		*why = "cannot open the TCPMig UDP socket";
+		return err;
+	}
 	/* Pool members' imports act with the configuring admin's authority. */
 	put_cred(cn->cred);
 	cn->cred = get_current_cred();
@@ -1239,15 +1261,11 @@ int capymig_proto_configure(struct capymig_net *cn,
 		WRITE_ONCE(cn->switch_addr, c->sw->addr);
 		cn->switch_port = c->sw->port;
 	}
-	if (c->port && (c->port != cn->port || !cn->sock))
-		err = capymig_socket_open(cn, c->port);
-	else if (c->sw && !cn->sock)
-		err = capymig_socket_open(cn, cn->port);
 	/* The switch hears of a change at once; the worker stops by itself. */
 	if (heartbeating(cn))
 		mod_delayed_work(system_power_efficient_wq, &cn->heartbeat, 0);
 	mutex_unlock(&cn->lock);
-	return err;
+	return 0;
 }
 
 void capymig_proto_net_init(struct capymig_net *cn)

@@ -28,9 +28,13 @@ struct capymig_proto_config {
 	const u32 *flags;
 };
 
-/* Applies @c, opens the socket once there is a switch, sends REGISTER. */
+/*
+ * Applies @c, opens the socket once there is a switch, sends REGISTER.
+ * On error, nothing of @c is applied and @why says what went wrong.
+ */
 int capymig_proto_configure(struct capymig_net *cn,
-			    const struct capymig_proto_config *c);
+			    const struct capymig_proto_config *c,
+			    const char **why);
 
 /*
  * In softirq: handles @skb, a message from the pool or the switch, if it

@@ -6,7 +6,8 @@
 # switch, to the switch's pick or to a named target, refused (by the
 # target, or by the switch with no target to pick), and
 # followed through an overrun of capyctl's events socket, its end heard
-# after it or lost in it.
+# after it or lost in it, and failed after its export, the connection
+# gone from its origin.
 #
 #   host0 (client) -- switch -- host1 (A, 10.10.1.2)
 #                            -- host2 (B, 10.10.2.2)
@@ -117,7 +118,7 @@ migrate()
 		>"$tmp/out" 2>"$tmp/err"
 }
 
-tap_plan 12
+tap_plan 13
 
 tap_check "the client's connection is up and answered" \
 	eval 'arrived 1 $C1 && ask hello'
@@ -301,5 +302,25 @@ status=$?
 tap_check "its end (migrated) lost: exit 3, not known which, and it answers from B" \
 	eval '[ $status -eq 3 ] && grep -q "not known which" "$tmp/err" &&
 	      arrived 2 $C1 && off 1 $C1 && ask after-lost-migration'
+
+# --- a failure after the export ---------------------------------------------
+
+# A takes the PREPARE but drops every CONN-STATE (the type byte of the
+# TCPMig header, after IPv4's 20 bytes and UDP's 8): B exports, its
+# state is never acknowledged, and after three timeouts it reports the
+# migration failed.  The connection is lost: capyctl must not say that it
+# stays on its origin.
+for i in 1 2; do
+	ip netns exec "${sw_host[i]}" capyctl config timeout 1000 >/dev/null
+done
+tc -n "${sw_host[1]}" qdisc add dev eth0 clsact
+tc -n "${sw_host[1]}" filter add dev eth0 ingress protocol ip prio 1 \
+	u32 match ip protocol 17 0xff match u8 3 0xff at 31 action drop
+migrate 2 "$a:$PORT"
+status=$?
+tap_check "a failure after the export: exit 3, the connection left B, lost or the target's" \
+	eval '[ $status -eq 3 ] && grep -q "failed" "$tmp/out" &&
+	      grep -q "lost, or served by the target" "$tmp/err" && off 2 $C1 ||
+	      { echo "exit $status"; cat "$tmp/out" "$tmp/err"; false; }'
 
 tap_done

@@ -7,7 +7,8 @@
 # yet assigned (0.0.0.0, as a DHCP client sends) for one from the switch,
 # and skipped the pool check.  Nor does it migrate a connection: with no
 # switch to send its PREPARE to, it refuses at once, saying why.  Moved
-# to a port another socket holds, TCPMig stays where it was.
+# to a port another socket holds, TCPMig stays where it was; a switch
+# on another TCPMig port than the host's is refused.
 #
 #   +------------------------+          +---------------------------+
 #   | server 10.10.9.1 eth0  | -------- | eth0 stray: no IPv4       |
@@ -21,7 +22,7 @@ readonly PORT=7390
 require_root
 require_cmd capyctl jq socat
 require_module
-tap_plan 6
+tap_plan 7
 
 ns_create server && ns_create stray &&
 	ip link add eth0 netns "$server" type veth peer name eth0 \
@@ -88,4 +89,7 @@ not_member=$(stat msg_not_member)
 send 10.10.9.1
 tap_check "... and TCPMig still receives on its port" \
 	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+tap_check_fails "a switch on another TCPMig port: refused, and why" \
+	"must be this host's" \
+	ip netns exec "$server" capyctl config switch 10.10.9.9:$((PORT + 2))
 tap_done

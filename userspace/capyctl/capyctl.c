@@ -59,6 +59,35 @@ static int usage_error(const struct capyctl *ctl)
 	return EXIT_FAILURE;
 }
 
+/*
+ * A whole decimal number within [@min, @max]: digits only, no sign or
+ * space (strtoull() takes "-1" for its largest value, " 80" for 80).
+ */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return -1;
+	*v = n;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
+{
+	uint64_t n;
+
+	if (parse_u64(s, min, max, &n))
+		return -1;
+	*v = n;
+	return 0;
+}
+
 static void json_tuple(struct json_writer *w, const struct capymig_tuple *t)
 {
 	char local[56], remote[56];
@@ -165,11 +194,10 @@ static int print_conn(const struct tcpmig_conn *c, void *arg)
 
 static int cmd_list(struct capyctl *ctl, int argc, char **argv)
 {
-	long port = 0;
+	uint32_t port = 0;
 	int err;
 
-	if (argc > 2 || (argc == 2 && ((port = atol(argv[1])) < 1 ||
-				       port > 65535)))
+	if (argc > 2 || (argc == 2 && parse_u32(argv[1], 1, 65535, &port)))
 		return usage_error(ctl);
 	if (!ctl->json)
 		printf("%-60s %10s %10s  %s\n", "connection (local -> remote)",
@@ -280,7 +308,9 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 			local = optarg;
 			break;
 		case 'c':
-			opts.listener_cookie = strtoull(optarg, NULL, 0);
+			if (parse_u64(optarg, 1, UINT64_MAX,
+				      &opts.listener_cookie))
+				return usage_error(ctl);
 			break;
 		default:
 			return usage_error(ctl);
@@ -318,11 +348,11 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
 {
 	struct capymig_tuple t;
-	long timeout = 0;
+	uint32_t timeout = 0;
 	int err;
 
 	if (argc < 3 || argc > 4 ||
-	    (argc == 4 && ((timeout = atol(argv[3])) < 1 || timeout > 60000)))
+	    (argc == 4 && parse_u32(argv[3], 1, 60000, &timeout)))
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
 		return EXIT_FAILURE;
@@ -462,20 +492,6 @@ static void print_config(const struct capyctl *ctl,
 	}
 }
 
-/* A whole decimal number within [@min, @max]. */
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
-{
-	unsigned long long n;
-	char *end;
-
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || !*s || *end || n < min || n > max)
-		return -1;
-	*v = n;
-	return 0;
-}
-
 /*
  * config [--heartbeat-ms MS] [--weight W] [--[no-]draining] [--[no-]hold]
  *	  [port N] [switch ADDR[:PORT]] [timeout MS]; none: show it.
@@ -497,7 +513,7 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 	uint32_t hb, weight, set_flags = 0, clear_flags = 0, flags;
 	struct tcpmig_endpoint sw;
 	struct tcpmig_config cfg;
-	long port = 0, timeout = 0;
+	uint32_t port = 0, timeout = 0;
 	int i, opt, err;
 
 	optind = 1;
@@ -531,10 +547,10 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	for (i = optind; i < argc; i += 2) {
 		if (!strcmp(argv[i], "port") &&
-		    (port = atol(argv[i + 1])) >= 1 && port <= 65535)
+		    !parse_u32(argv[i + 1], 1, 65535, &port))
 			continue;
 		if (!strcmp(argv[i], "timeout") &&
-		    (timeout = atol(argv[i + 1])) >= 10 && timeout <= 60000)
+		    !parse_u32(argv[i + 1], 10, 60000, &timeout))
 			continue;
 		if (!strcmp(argv[i], "switch") &&
 		    !capymig_wire_endpoint_parse(argv[i + 1], 1, &sw)) {
@@ -610,13 +626,21 @@ static uint64_t mono_ns(void)
 }
 
 /*
- * The exit status of a migration whose end was lost with events and whose
- * connection left this host: it was moved, or closed, or lost with a
- * target that died after the export, and which is not known.
+ * The exit status of a migration that did not end as migrated, or whose
+ * end was lost with events, and whose connection left this host: it was
+ * moved, or closed, or lost with a target that died or failed to import
+ * it after the export, and which is not known.  1 says it stays here.
  */
 #define EXIT_OUTCOME_UNKNOWN	3
 /* After the module's deadline, how long its last events may take. */
 #define MIGRATE_END_MS		1000
+
+/* How long a migration may last, as the module's config says. */
+static uint64_t migration_span_ns(const struct tcpmig_config *cfg)
+{
+	return (TCPMIG_MIGRATION_TIMEOUTS * (uint64_t)cfg->timeout_ms +
+		MIGRATE_END_MS) * 1000000ULL;
+}
 
 struct migrate_wait {
 	const struct capyctl *ctl;
@@ -658,10 +682,14 @@ static int conn_match(const struct tcpmig_conn *c, void *arg)
 }
 
 /*
- * A migration whose end was not heard of by its deadline, events having
- * been lost: the connection's presence tells what can be told.
+ * A migration that failed, or whose end was not heard of by its deadline
+ * (@heard false: events were lost): the connection's presence tells what
+ * can be told.  A failure after the export leaves it nowhere this host
+ * knows of: lost, or served by the target if that imported it and only
+ * its acknowledgment was lost.
  */
-static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
+static int migrate_left(struct capyctl *ctl, const struct capymig_tuple *t,
+			bool heard)
 {
 	struct conn_search search = { .tuple = t };
 	int err;
@@ -670,14 +698,20 @@ static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
 	if (err)
 		return request_failed(ctl, "migrate: list", err);
 	if (search.found) {
-		fprintf(stderr, "capyctl: migrate: its end was lost with the "
-			"events, and the connection is still here: not "
-			"migrated\n");
+		if (!heard)
+			fprintf(stderr, "capyctl: migrate: its end was lost "
+				"with the events, and the connection is still "
+				"here: not migrated\n");
 		return EXIT_FAILURE;
 	}
-	fprintf(stderr, "capyctl: migrate: its end was lost with the events, "
-		"and the connection left this host: migrated, closed, or lost "
-		"with its target; not known which\n");
+	if (heard)
+		fprintf(stderr, "capyctl: migrate: failed, and the connection "
+			"left this host: lost, or served by the target if its "
+			"acknowledgment alone was lost; not known which\n");
+	else
+		fprintf(stderr, "capyctl: migrate: its end was lost with the "
+			"events, and the connection left this host: migrated, "
+			"closed, or lost with its target; not known which\n");
 	return EXIT_OUTCOME_UNKNOWN;
 }
 
@@ -698,23 +732,24 @@ static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
 
 	for (;;) {
 		ret = tcpmig_read_events(events, ms, migrate_event, mw);
-		if (ret > 0)
+		if (ret > 0 && mw->result == EXIT_SUCCESS)
 			return mw->result;
+		if (ret > 0)
+			return migrate_left(ctl, t, true);
 		if (ret == -ENOBUFS && !deadline) {
 			ret = tcpmig_get_config(&ctl->nl, &cfg);
 			if (ret)
 				return request_failed(ctl, "migrate", ret);
 			fprintf(stderr, "capyctl: migrate: events lost; "
 				"waiting out the migration's deadline\n");
-			deadline = mono_ns() + (cfg.timeout_ms +
-						MIGRATE_END_MS) * 1000000ULL;
+			deadline = mono_ns() + migration_span_ns(&cfg);
 		} else if (ret < 0 && ret != -ENOBUFS) {
 			return request_failed(ctl, "migrate", ret);
 		}
 		if (deadline) {
 			now = mono_ns();
 			if (now >= deadline)
-				return migrate_unheard(ctl, t);
+				return migrate_left(ctl, t, false);
 			ms = (deadline - now) / 1000000 + 1;
 		}
 	}
@@ -736,19 +771,13 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	struct tcpmig_endpoint target;
 	struct capymig_tuple t;
 	struct tcpmig_nl events;
-	unsigned long long seq;
-	char *end;
 	int opt, err;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (opt != 'r')
+		if (opt != 'r' ||
+		    parse_u32(optarg, 0, UINT32_MAX, &opts.read_seq))
 			return usage_error(ctl);
-		errno = 0;
-		seq = strtoull(optarg, &end, 0);
-		if (errno || *end || !*optarg || seq > UINT32_MAX)
-			return usage_error(ctl);
-		opts.read_seq = seq;
 		opts.at_read_seq = 1;
 	}
 	argc -= optind - 1;
@@ -787,27 +816,33 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
  * to the connections of one local address (and port): "this server" as
  * the switch knows it, when several share the host.
  */
-#define DRAIN_ATTEMPTS		5
+/* A connection refused is tried again after this, doubling, up to 1 s. */
 #define DRAIN_BACKOFF_NS	(100 * 1000000ULL)
-/* A migration whose end was not heard of (events lost) counts as failed. */
-#define DRAIN_LOST_NS		(5 * 1000000000ULL)
+#define DRAIN_BACKOFF_MAX	4	/* doublings */
 
 struct drain_conn {
 	struct capymig_tuple tuple;
 	uint32_t id;		/* migration in flight, or 0 */
 	uint64_t since_ns;	/* of that migration */
+	bool exported;		/* its state left: a failure loses it */
 	unsigned int attempts;
 	uint64_t retry_ns;
 	bool seen;		/* in the last LIST */
 };
 
+/*
+ * @lost_ns: a migration whose end was not heard of (events lost) by then
+ * has ended (TCPMIG_MIGRATION_TIMEOUTS), and is counted as failed.
+ * @lost: connections whose migration failed after the export.
+ */
 struct drain {
 	struct capyctl *ctl;
 	struct tcpmig_endpoint server;	/* addr 0: every connection */
 	const struct tcpmig_endpoint *target;
 	struct monitor mon;
 	struct drain_conn *v;
-	unsigned int n, cap, in_flight, parallel, migrated;
+	unsigned int n, cap, in_flight, parallel, migrated, lost;
+	uint64_t lost_ns;
 };
 
 static struct drain_conn *drain_find(struct drain *dr,
@@ -873,11 +908,14 @@ static int drain_list(struct drain *dr)
 static void drain_failed(struct drain *dr, struct drain_conn *dc,
 			 uint64_t now)
 {
+	unsigned int doublings = dc->attempts < DRAIN_BACKOFF_MAX ?
+				 dc->attempts : DRAIN_BACKOFF_MAX;
+
 	if (dc->id)
 		dr->in_flight--;
 	dc->id = 0;
 	dc->attempts++;
-	dc->retry_ns = now + DRAIN_BACKOFF_NS * dc->attempts;
+	dc->retry_ns = now + (DRAIN_BACKOFF_NS << doublings);
 }
 
 static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
@@ -905,6 +943,7 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 	}
 	dc->id = id;
 	dc->since_ns = now;
+	dc->exported = false;
 	dr->in_flight++;
 }
 
@@ -916,6 +955,9 @@ static int drain_event(const struct tcpmig_notification *ev, void *arg)
 	if (!dc || !dc->id || dc->id != ev->migration_id)
 		return 0;
 	switch (ev->type) {
+	case TCPMIG_EVENT_STATE_SENT:
+		dc->exported = true;
+		break;
 	case TCPMIG_EVENT_MIGRATED:
 		print_event(ev, dr->ctl);
 		dc->id = 0;
@@ -926,6 +968,8 @@ static int drain_event(const struct tcpmig_notification *ev, void *arg)
 	case TCPMIG_EVENT_REJECTED:
 	case TCPMIG_EVENT_FAILED:
 		print_event(ev, dr->ctl);
+		/* Gone from here: the next LIST forgets it. */
+		dr->lost += dc->exported;
 		drain_failed(dr, dc, mono_ns());
 		break;
 	}
@@ -943,11 +987,11 @@ static unsigned int drain_round(struct drain *dr, uint64_t now)
 	for (i = 0; i < dr->n; i++) {
 		struct drain_conn *dc = &dr->v[i];
 
-		if (dc->id && now - dc->since_ns > DRAIN_LOST_NS)
+		if (dc->id && now - dc->since_ns > dr->lost_ns)
 			drain_failed(dr, dc, now);
 		if (dc->id) {
 			pending++;
-		} else if (dc->seen && dc->attempts < DRAIN_ATTEMPTS) {
+		} else if (dc->seen) {
 			pending++;
 			if (dc->retry_ns <= now && dr->in_flight < dr->parallel)
 				drain_start(dr, dc, now);
@@ -956,18 +1000,20 @@ static unsigned int drain_round(struct drain *dr, uint64_t now)
 	return pending;
 }
 
-/* TCPMIG_CONFIG_F_DRAINING on, the other flags as they are. */
-static int set_draining(struct capyctl *ctl)
+/*
+ * TCPMIG_CONFIG_F_DRAINING on, the other flags as they are, in @cfg as
+ * they were.
+ */
+static int set_draining(struct capyctl *ctl, struct tcpmig_config *cfg)
 {
 	struct tcpmig_config_set set = {};
-	struct tcpmig_config cfg;
 	uint32_t flags;
 	int err;
 
-	err = tcpmig_get_config(&ctl->nl, &cfg);
+	err = tcpmig_get_config(&ctl->nl, cfg);
 	if (err)
 		return err;
-	flags = cfg.flags | TCPMIG_CONFIG_F_DRAINING;
+	flags = cfg->flags | TCPMIG_CONFIG_F_DRAINING;
 	set.flags = &flags;
 	return tcpmig_configure(&ctl->nl, &set);
 }
@@ -976,21 +1022,24 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 {
 	struct drain dr = { .ctl = ctl, .parallel = 16 };
 	struct tcpmig_endpoint target;
+	struct tcpmig_config cfg;
 	struct tcpmig_nl events;
 	const char *pin = CAPYMIGD_BPF_PIN;
 	uint64_t deadline, now;
 	unsigned int i, left = 0;
-	long timeout = 30, parallel = 16;
+	uint32_t timeout = 30, parallel = 16;
 	int opt, err;
 
 	optind = 1;
 	while ((opt = getopt(argc, argv, "t:p:T:m:")) != -1) {
 		switch (opt) {
 		case 't':
-			timeout = atol(optarg);
+			if (parse_u32(optarg, 1, 86400, &timeout))
+				return usage_error(ctl);
 			break;
 		case 'p':
-			parallel = atol(optarg);
+			if (parse_u32(optarg, 1, 4096, &parallel))
+				return usage_error(ctl);
 			break;
 		case 'T':
 			if (capymig_wire_endpoint_parse(optarg, 0, &target))
@@ -1004,8 +1053,7 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 			return usage_error(ctl);
 		}
 	}
-	if (timeout < 1 || timeout > 86400 || parallel < 1 ||
-	    parallel > 4096 || argc - optind > 1 ||
+	if (argc - optind > 1 ||
 	    (argc - optind == 1 &&
 	     capymig_wire_endpoint_parse(argv[optind], 1, &dr.server)))
 		return usage_error(ctl);
@@ -1015,11 +1063,12 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "drain", err);
-	err = set_draining(ctl);
+	err = set_draining(ctl, &cfg);
 	if (err) {
 		tcpmig_nl_close(&events);
 		return request_failed(ctl, "drain: setting DRAINING", err);
 	}
+	dr.lost_ns = migration_span_ns(&cfg);
 	/* Without the monitor, connections move at any point of the stream. */
 	if (monitor_open_pinned(&dr.mon, pin))
 		fprintf(stderr, "capyctl: drain: no server monitor at %s: "
@@ -1047,11 +1096,13 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 		json_begin_object(&w, NULL);
 		json_uint(&w, "migrated", dr.migrated);
 		json_uint(&w, "left", left);
+		json_uint(&w, "lost", dr.lost);
 		json_end_object(&w);
 	} else {
-		printf("drain: %u migrated, %u left\n", dr.migrated, left);
+		printf("drain: %u migrated, %u left, %u lost\n", dr.migrated,
+		       left, dr.lost);
 	}
-	return left ? EXIT_FAILURE : EXIT_SUCCESS;
+	return left || dr.lost ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static const struct command commands[] = {

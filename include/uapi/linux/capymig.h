@@ -528,6 +528,13 @@ struct tcpmig_st_sockopts {
  * P4 program's headers (p4/).
  */
 #define TCPMIG_PORT_DEFAULT	7290
+/*
+ * A migration ends within this many of its timeouts (%TCPMIG_A_TIMEOUT_MS):
+ * one to be prepared, then three for its state to be acknowledged once it
+ * left the origin, or for its ABORT once withdrawn.  Whoever waits for a
+ * migration's end, its events lost, waits as long.
+ */
+#define TCPMIG_MIGRATION_TIMEOUTS	4
 #define TCPMIG_MSG_MAGIC	0x544d		/* "TM" */
 #define TCPMIG_MSG_VERSION	1
 
