@@ -7,6 +7,19 @@
 
 #include "policy.h"
 
+/*
+ * Whether @since_ns (0: never) lies within @span_ns before @now_ns.  A
+ * time at or after @now_ns does: capymigd reads its clock before the
+ * connections, so an arrival the monitor recorded meanwhile is later
+ * than it, and now - since would wrap to an age of centuries.
+ */
+static bool recent(uint64_t since_ns, uint64_t now_ns, uint64_t span_ns)
+{
+	if (!since_ns || !span_ns)
+		return false;
+	return since_ns >= now_ns || now_ns - since_ns < span_ns;
+}
+
 bool policy_candidate(const struct policy_params *p,
 		      const struct policy_conn *c, uint64_t now_ns)
 {
@@ -14,7 +27,7 @@ bool policy_candidate(const struct policy_params *p,
 		return false;
 	if (!p->any_point && !(c->flags & CAPYMIG_CONN_F_READ_SEQ))
 		return false;
-	return !c->arrived_ns || now_ns - c->arrived_ns >= p->holdoff_ns;
+	return !recent(c->arrived_ns, now_ns, p->holdoff_ns);
 }
 
 bool policy_better(const struct policy_choice *a,

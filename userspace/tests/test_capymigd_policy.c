@@ -83,6 +83,17 @@ static void candidates(void **state)
 	c.arrived_ns = now - SEC;
 	assert_false(policy_candidate(&defaults, &c, now));
 	assert_true(policy_candidate(&defaults, &c, now + 4 * SEC));
+	/*
+	 * Arrived as the connections were read, after the decision's clock:
+	 * just arrived, not 584 years ago.
+	 */
+	c.arrived_ns = now + MS;
+	assert_false(policy_candidate(&defaults, &c, now));
+	c.arrived_ns = now;
+	assert_false(policy_candidate(&defaults, &c, now));
+	any.any_point = false;
+	any.holdoff_ns = 0;
+	assert_true(policy_candidate(&any, &c, now));
 }
 
 static void proactive_within_threshold(void **state)
