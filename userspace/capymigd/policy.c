@@ -338,9 +338,14 @@ unsigned int policy_reactive(const struct policy_params *p,
 	uint64_t total = 0, pps = 0;
 	unsigned int i, k;
 
-	/* What is already leaving does not count. */
+	/*
+	 * The queues of the candidates only: what is already leaving, held
+	 * off or not movable is no reason to move others, and counted, an
+	 * excess the candidates cannot cover makes the heaviest set of them
+	 * go -- every one with anything queued.
+	 */
 	for (i = 0; i < n; i++)
-		if (!conns[i].busy)
+		if (policy_candidate(p, &conns[i], now_ns))
 			total += conns[i].rqlen;
 	*excess = 0;
 	if (total <= p->reactive_bytes)

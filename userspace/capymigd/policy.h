@@ -173,7 +173,7 @@ uint64_t policy_reactive_room(const struct policy_params *p,
 			      const struct policy_load *acc, uint64_t bound);
 
 /*
- * Reactive: when the rqlen of the connections not already leaving add up
+ * Reactive: when the rqlen of the candidates (policy_candidate()) add up
  * to more than the threshold, chooses connections whose rqlen covers the
  * excess, and whose packet rates add up to no more than @room, what the
  * target can take (UINT64_MAX: not target-aware; capymigd: its room and

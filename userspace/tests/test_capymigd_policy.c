@@ -312,6 +312,34 @@ static void reactive(void **state)
 	assert_set(out, n, two, 2);
 }
 
+/*
+ * A connection held off with a deep queue (it just moved in, queue and
+ * all) and 50 light ones: only the candidates' queues count, 5,000 bytes,
+ * under the threshold.  Counted, its 100 KiB made an excess no candidate
+ * could cover, and the heaviest set, all 50, went.
+ */
+static void reactive_counts_only_candidates(void **state)
+{
+	struct policy_conn conns[51];
+	unsigned int out[51], i;
+	uint64_t now = 100 * SEC, excess;
+
+	conns[0] = conn(0, 100 * 1024, 0);
+	conns[0].arrived_ns = now - SEC;
+	for (i = 1; i < 51; i++)
+		conns[i] = conn(10, 100, 0);
+	assert_int_equal(policy_reactive(&defaults, conns, 51, now,
+					 UINT64_MAX, out, &excess), 0);
+	assert_int_equal(excess, 0);
+	/* Candidates with 31,424 bytes queued: 10,944 to shed, by one. */
+	conns[1].rqlen = 16384;
+	conns[2].rqlen = 10240;
+	assert_int_equal(policy_reactive(&defaults, conns, 51, now,
+					 UINT64_MAX, out, &excess), 1);
+	assert_int_equal(excess, 31424 - 20480);
+	assert_int_equal(out[0], 1);
+}
+
 static void reactive_within_the_target_room(void **state)
 {
 	/*
@@ -862,6 +890,7 @@ int main(void)
 		cmocka_unit_test(proactive_sheds_no_more_than_the_target_takes),
 		cmocka_unit_test(proactive_takes_the_target_at_its_mean),
 		cmocka_unit_test(reactive),
+		cmocka_unit_test(reactive_counts_only_candidates),
 		cmocka_unit_test(reactive_within_the_target_room),
 		cmocka_unit_test(reactive_room),
 		cmocka_unit_test(rate_limit),
