@@ -508,6 +508,7 @@ static int collect(const struct tcpmig_conn *c, void *arg)
 			.tuple = c->tuple,
 			.rqlen = c->rqlen,
 			.tqlen = c->tqlen,
+			.copied_seq = c->copied_seq,
 		},
 	};
 	return 0;
@@ -538,6 +539,16 @@ static uint64_t smooth_mpps(const struct capymigd *d,
 		return (e->segs_in - e->first_segs) * 1e9 * MPPS /
 		       (now - e->first_ns);
 	return (prev->pc.pps * window + mpps * dt) / (window + dt);
+}
+
+/* @prev, if it is a reading of @e's socket: a tuple may be reused. */
+static struct conn_entry *same_socket(const struct conn_entry *e,
+				      struct conn_entry *prev)
+{
+	if (prev && e->monitored && prev->monitored &&
+	    e->cookie == prev->cookie)
+		return prev;
+	return NULL;
 }
 
 /*
@@ -580,17 +591,16 @@ static int refresh(struct capymigd *d, uint64_t now)
 		}
 		prev = bsearch(e, d->conns.v, d->conns.n, sizeof(*e),
 			       tuple_cmp);
-		if (prev) {
-			if (prev->pc.arrived_ns > e->pc.arrived_ns)
-				e->pc.arrived_ns = prev->pc.arrived_ns;
-			if (e->monitored && prev->monitored &&
-			    e->cookie == prev->cookie &&
-			    e->segs_in >= prev->segs_in) {
-				e->first_ns = prev->first_ns;
-				e->first_segs = prev->first_segs;
-				e->pc.pps = smooth_mpps(d, prev, e, now);
-			}
+		if (prev && prev->pc.arrived_ns > e->pc.arrived_ns)
+			e->pc.arrived_ns = prev->pc.arrived_ns;
+		prev = same_socket(e, prev);
+		if (prev && e->segs_in >= prev->segs_in) {
+			e->first_ns = prev->first_ns;
+			e->first_segs = prev->first_segs;
+			e->pc.pps = smooth_mpps(d, prev, e, now);
 		}
+		e->pc.past_boundary =
+			policy_past_boundary(&e->pc, prev ? &prev->pc : NULL);
 		if (e->monitored && !e->first_ns) {
 			e->first_ns = now;
 			e->first_segs = e->segs_in;

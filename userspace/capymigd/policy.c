@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "policy.h"
 
@@ -23,11 +24,23 @@ static bool recent(uint64_t since_ns, uint64_t now_ns, uint64_t span_ns)
 bool policy_candidate(const struct policy_params *p,
 		      const struct policy_conn *c, uint64_t now_ns)
 {
-	if (c->busy)
+	/* MIGRATE refuses the others (EAFNOSUPPORT), every time. */
+	if (c->tuple.family != AF_INET)
+		return false;
+	if (c->busy || c->past_boundary)
 		return false;
 	if (!p->any_point && !(c->flags & CAPYMIG_CONN_F_READ_SEQ))
 		return false;
 	return !recent(c->arrived_ns, now_ns, p->holdoff_ns);
+}
+
+bool policy_past_boundary(const struct policy_conn *c,
+			  const struct policy_conn *prev)
+{
+	uint32_t both = c->flags & (prev ? prev->flags : 0);
+
+	return (both & CAPYMIG_CONN_F_READ_SEQ) &&
+	       c->read_seq == prev->read_seq && c->copied_seq != c->read_seq;
 }
 
 bool policy_better(const struct policy_choice *a,

@@ -35,8 +35,10 @@ struct policy_conn {
 	uint32_t tqlen;		/* bytes written, not yet acknowledged */
 	uint32_t flags;		/* CAPYMIG_CONN_F_*: READ_SEQ for a boundary */
 	uint32_t read_seq;
+	uint32_t copied_seq;	/* the first byte not yet read (LIST) */
 	uint64_t arrived_ns;	/* when it migrated here; 0: it did not */
 	bool busy;		/* a migration of it is under way */
+	bool past_boundary;	/* policy_past_boundary() */
 };
 
 struct policy_params {
@@ -50,12 +52,24 @@ struct policy_params {
 };
 
 /*
- * A connection the policies may move: not already moving, not arrived
- * within the hold-off (no ping-pong), and at a request boundary unless
- * @p allows any point.
+ * A connection the policies may move: IPv4 (TCPMig moves no other), not
+ * already moving, not arrived within the hold-off (no ping-pong), not
+ * past its request boundary, and with one unless @p allows any point.
  */
 bool policy_candidate(const struct policy_params *p,
 		      const struct policy_conn *c, uint64_t now_ns);
+
+/*
+ * Whether @c, as just read, is past its request boundary: the application
+ * read beyond the monitor's read_seq (LIST's copied_seq is further) and
+ * wrote nothing since @prev, the previous reading of the same socket
+ * (NULL: none), which read the same read_seq.  A connection answering a
+ * request now, or one that only reads, is then refused (EAGAIN).  Without
+ * the check against @prev, a busy connection that answers between LIST
+ * and the monitor's reading would look past its boundary half the time.
+ */
+bool policy_past_boundary(const struct policy_conn *c,
+			  const struct policy_conn *prev);
 
 /*
  * The selection problem both policies solve: items of some weight (pps,

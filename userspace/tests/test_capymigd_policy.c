@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "policy.h"
@@ -27,10 +28,11 @@ static const struct policy_params defaults = {
 	.holdoff_ns = 5 * SEC,
 };
 
-/* A connection at a request boundary, native to this server. */
+/* An IPv4 connection at a request boundary, native to this server. */
 static struct policy_conn conn(uint64_t pps, uint32_t rqlen, uint32_t tqlen)
 {
 	return (struct policy_conn){
+		.tuple.family = AF_INET,
 		.pps = pps, .rqlen = rqlen, .tqlen = tqlen,
 		.flags = CAPYMIG_CONN_F_READ_SEQ,
 	};
@@ -94,6 +96,60 @@ static void candidates(void **state)
 	any.any_point = false;
 	any.holdoff_ns = 0;
 	assert_true(policy_candidate(&any, &c, now));
+}
+
+/*
+ * What MIGRATE would refuse every time is no candidate: the best cover
+ * again at every decision, it kept the others from being chosen.
+ */
+static void candidates_the_module_takes(void **state)
+{
+	struct policy_conn conns[] = { conn(600, 0, 0), conn(350, 0, 0),
+				       conn(300, 0, 0) };
+	struct policy_load acc = load(1600, 2000, 2);
+	const unsigned int others[] = { 1, 2 };
+	unsigned int out[3], n;
+	uint64_t excess, room;
+
+	/* TCPMig moves IPv4 connections only (EAFNOSUPPORT). */
+	conns[0].tuple.family = AF_INET6;
+	assert_false(policy_candidate(&defaults, &conns[0], 0));
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, 0, out,
+			     &excess, &room);
+	assert_set(out, n, others, 2);
+	/* Past its boundary (EAGAIN): with any point allowed too. */
+	conns[0].tuple.family = AF_INET;
+	conns[0].past_boundary = true;
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, 0, out,
+			     &excess, &room);
+	assert_set(out, n, others, 2);
+}
+
+/*
+ * Past the boundary: LIST's copied_seq beyond the monitor's read_seq, and
+ * no write since the reading before, which read the same read_seq.
+ */
+static void past_boundary(void **state)
+{
+	struct policy_conn prev = conn(0, 0, 0), c = conn(0, 0, 0);
+
+	prev.read_seq = c.read_seq = 1000;
+	c.copied_seq = 1000;
+	assert_false(policy_past_boundary(&c, &prev));
+	/* Read a request, not answered yet (or it only reads). */
+	c.copied_seq = 1100;
+	assert_true(policy_past_boundary(&c, &prev));
+	/*
+	 * Answered since the reading before: LIST and the monitor may have
+	 * read on either side of the next request; MIGRATE will tell.
+	 */
+	c.read_seq = 1050;
+	assert_false(policy_past_boundary(&c, &prev));
+	/* No reading before, or no boundary to be past. */
+	c.read_seq = 1000;
+	assert_false(policy_past_boundary(&c, NULL));
+	prev.flags = 0;
+	assert_false(policy_past_boundary(&c, &prev));
 }
 
 static void proactive_within_threshold(void **state)
@@ -883,6 +939,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(candidates),
+		cmocka_unit_test(candidates_the_module_takes),
+		cmocka_unit_test(past_boundary),
 		cmocka_unit_test(proactive_within_threshold),
 		cmocka_unit_test(proactive_fewest_then_smallest_queues),
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
