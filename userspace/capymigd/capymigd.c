@@ -177,6 +177,8 @@ static void apply_config(struct capymigd *d)
 		.threshold_pct = c->threshold_pct,
 		.reactive_bytes = (uint64_t)c->threshold_kib * 1024,
 		.holdoff_ns = c->holdoff_ms * 1000000ULL,
+		.backoff_ns = policy_backoff_ns(c->interval_ms * 1000000ULL,
+						c->decide_ms * 1000000ULL),
 		.any_point = c->any_point,
 		/* The LOADs name the load of the switch's target only. */
 		.target_aware = c->target == CAPYMIGD_TARGET_SWITCH,
@@ -355,6 +357,7 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 		opts.read_seq = c->read_seq;
 		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
 		if (err) {
+			e->pc.refused_ns = now;
 			d->metrics.start_errors++;
 			logmsg(LOG_WARNING, "%s: migrating %s: %s%s%s",
 			       policy_names[policy], text,
@@ -593,6 +596,8 @@ static int refresh(struct capymigd *d, uint64_t now)
 			       tuple_cmp);
 		if (prev && prev->pc.arrived_ns > e->pc.arrived_ns)
 			e->pc.arrived_ns = prev->pc.arrived_ns;
+		if (prev)
+			e->pc.refused_ns = prev->pc.refused_ns;
 		prev = same_socket(e, prev);
 		if (prev && e->segs_in >= prev->segs_in) {
 			e->first_ns = prev->first_ns;
@@ -627,6 +632,21 @@ static int refresh(struct capymigd *d, uint64_t now)
 }
 
 /* --- events -------------------------------------------------------------- */
+
+/*
+ * A migration of ours ended and the connection stayed (refused by the
+ * target, or failed before the export; after it, the connection is gone
+ * and not found): no candidate for a while.
+ */
+static void back_off(struct capymigd *d, const struct capymig_tuple *t,
+		     uint64_t now)
+{
+	struct conn_entry *e = bsearch(t, d->conns.v, d->conns.n,
+				       sizeof(*e), tuple_cmp);
+
+	if (e)
+		e->pc.refused_ns = now;
+}
 
 static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		     uint64_t now)
@@ -675,12 +695,14 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		d->metrics.results[ev->type == TCPMIG_EVENT_FAILED ?
 				   METRICS_FAILED : METRICS_REJECTED]++;
 		if (f) {
-			if (f->ours)
+			if (f->ours) {
 				logmsg(LOG_NOTICE, "migration %" PRIu32 " of %s "
 				       "%s: %s", ev->migration_id,
 				       capymig_tuple_format(&ev->tuple, text),
 				       tcpmig_event_name(ev->type),
 				       strerror(ev->error));
+				back_off(d, &ev->tuple, now);
+			}
 			end_flight(d, f, now);
 		}
 		return;

@@ -31,7 +31,15 @@ bool policy_candidate(const struct policy_params *p,
 		return false;
 	if (!p->any_point && !(c->flags & CAPYMIG_CONN_F_READ_SEQ))
 		return false;
-	return !recent(c->arrived_ns, now_ns, p->holdoff_ns);
+	return !recent(c->arrived_ns, now_ns, p->holdoff_ns) &&
+	       !recent(c->refused_ns, now_ns, p->backoff_ns);
+}
+
+uint64_t policy_backoff_ns(uint64_t interval_ns, uint64_t decide_ns)
+{
+	uint64_t slower = interval_ns > decide_ns ? interval_ns : decide_ns;
+
+	return 2 * slower > POLICY_BACKOFF_NS ? 2 * slower : POLICY_BACKOFF_NS;
 }
 
 bool policy_past_boundary(const struct policy_conn *c,

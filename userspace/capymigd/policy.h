@@ -37,6 +37,8 @@ struct policy_conn {
 	uint32_t read_seq;
 	uint32_t copied_seq;	/* the first byte not yet read (LIST) */
 	uint64_t arrived_ns;	/* when it migrated here; 0: it did not */
+	uint64_t refused_ns;	/* when a migration of it was last refused
+				 * or failed, and it stayed; 0: never */
 	bool busy;		/* a migration of it is under way */
 	bool past_boundary;	/* policy_past_boundary() */
 };
@@ -45,6 +47,7 @@ struct policy_params {
 	unsigned int threshold_pct;	/* proactive: above the average by */
 	uint64_t reactive_bytes;	/* reactive: total rqlen above this */
 	uint64_t holdoff_ns;		/* no move out so soon after a move in */
+	uint64_t backoff_ns;		/* nor after a refusal or a failure */
 	bool any_point;			/* also without a request boundary */
 	bool target_aware;		/* the LOADs' target load is the one
 					 * migrations go to: shed no more
@@ -54,10 +57,23 @@ struct policy_params {
 /*
  * A connection the policies may move: IPv4 (TCPMig moves no other), not
  * already moving, not arrived within the hold-off (no ping-pong), not
- * past its request boundary, and with one unless @p allows any point.
+ * refused or failed within the back-off, not past its request boundary,
+ * and with one unless @p allows any point.
  */
 bool policy_candidate(const struct policy_params *p,
 		      const struct policy_conn *c, uint64_t now_ns);
+
+/*
+ * The back-off of a connection whose migration was refused or failed
+ * before it left: POLICY_BACKOFF_NS, or two decisions of the slower
+ * policy (@interval_ns reactive, @decide_ns proactive) if longer.  The
+ * connection was chosen as the best; chosen again at once, it would be
+ * refused again for the same reason (a state no import takes, a boundary
+ * the application is past) and keep the next best from being chosen.
+ */
+#define POLICY_BACKOFF_NS	(10 * 1000000000ULL)
+
+uint64_t policy_backoff_ns(uint64_t interval_ns, uint64_t decide_ns);
 
 /*
  * Whether @c, as just read, is past its request boundary: the application

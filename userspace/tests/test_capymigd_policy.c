@@ -26,6 +26,7 @@ static const struct policy_params defaults = {
 	.threshold_pct = 10,
 	.reactive_bytes = 20 * 1024,
 	.holdoff_ns = 5 * SEC,
+	.backoff_ns = 10 * SEC,
 };
 
 /* An IPv4 connection at a request boundary, native to this server. */
@@ -123,6 +124,33 @@ static void candidates_the_module_takes(void **state)
 	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, 0, out,
 			     &excess, &room);
 	assert_set(out, n, others, 2);
+}
+
+/*
+ * The best cover, refused (or failed before it left): the next decisions
+ * choose the others, until the back-off is over.  Chosen again at once,
+ * it was refused again, its token refunded, and the excess never shed.
+ */
+static void refused_backs_off(void **state)
+{
+	struct policy_conn conns[] = { conn(600, 0, 0), conn(350, 0, 0),
+				       conn(300, 0, 0) };
+	struct policy_load acc = load(1600, 2000, 2);
+	const unsigned int best[] = { 0 }, others[] = { 1, 2 };
+	uint64_t now = 100 * SEC, excess, room;
+	unsigned int out[3], n;
+
+	conns[0].refused_ns = now - 100 * MS;
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, now,
+			     out, &excess, &room);
+	assert_set(out, n, others, 2);
+	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3,
+			     now + 10 * SEC, out, &excess, &room);
+	assert_set(out, n, best, 1);
+	/* 10 s, or two decisions of the slower policy. */
+	assert_int_equal(policy_backoff_ns(100 * MS, 100 * MS), 10 * SEC);
+	assert_int_equal(policy_backoff_ns(60 * SEC, 100 * MS), 120 * SEC);
+	assert_int_equal(policy_backoff_ns(100 * MS, 30 * SEC), 60 * SEC);
 }
 
 /*
@@ -941,6 +969,7 @@ int main(void)
 		cmocka_unit_test(candidates),
 		cmocka_unit_test(candidates_the_module_takes),
 		cmocka_unit_test(past_boundary),
+		cmocka_unit_test(refused_backs_off),
 		cmocka_unit_test(proactive_within_threshold),
 		cmocka_unit_test(proactive_fewest_then_smallest_queues),
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
