@@ -48,6 +48,7 @@
 
 #include "config.h"
 #include "exporter.h"
+#include "flights.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "policy.h"
@@ -55,10 +56,6 @@
 #include "tuple.h"
 
 #define PROG		"capymigd"
-/* Migrations remembered: in flight, and ended within the settle time. */
-#define FLIGHTS_MAX	1024
-/* A migration the daemon saw no end of is forgotten after this. */
-#define FLIGHT_LOST_NS	(10 * 1000000000ULL)
 #define ARRIVALS_MAX	1024
 /*
  * The policies' unit of load: a thousandth of a packet a second.  In
@@ -108,18 +105,6 @@ struct table {
 	uint64_t read_ns;
 };
 
-/* A migration from this server, seen through its events. */
-struct flight {
-	uint32_t id;
-	struct capymig_tuple tuple;
-	uint64_t mpps;		/* the load it takes away */
-	uint64_t seen_ns;	/* when first heard of */
-	uint64_t prepare_ns;	/* PREPARE_SENT, by the module's clock */
-	uint64_t ended_ns;	/* 0 while in flight */
-	bool ours;
-	bool migrated;
-};
-
 struct arrival {
 	struct capymig_tuple tuple;
 	uint64_t ns;
@@ -135,8 +120,7 @@ struct capymigd {
 	struct monitor mon;
 	bool have_monitor;
 	struct table conns;
-	struct flight flights[FLIGHTS_MAX];
-	unsigned int nflights, in_flight;
+	struct flights flights;
 	struct arrival arrivals[ARRIVALS_MAX];
 	unsigned int narrivals;
 	struct policy_load load;
@@ -193,97 +177,11 @@ static void apply_config(struct capymigd *d)
 
 /* --- migrations ---------------------------------------------------------- */
 
-static struct flight *find_flight(struct capymigd *d, uint32_t id)
-{
-	unsigned int i;
-
-	for (i = 0; i < d->nflights; i++)
-		if (d->flights[i].id == id)
-			return &d->flights[i];
-	return NULL;
-}
-
-/* Room for one more; the oldest is forgotten when there is none. */
-static struct flight *add_flight(struct capymigd *d, uint32_t id,
-				 const struct capymig_tuple *t, uint64_t now)
-{
-	struct flight *f;
-
-	if (d->nflights == FLIGHTS_MAX) {
-		if (d->flights[0].ours && !d->flights[0].ended_ns)
-			d->in_flight--;
-		memmove(d->flights, d->flights + 1,
-			(FLIGHTS_MAX - 1) * sizeof(*f));
-		d->nflights--;
-	}
-	f = &d->flights[d->nflights++];
-	*f = (struct flight){ .id = id, .tuple = *t, .seen_ns = now };
-	return f;
-}
-
-static void end_flight(struct capymigd *d, struct flight *f, uint64_t now)
-{
-	if (f->ours && !f->ended_ns)
-		d->in_flight--;
-	f->ended_ns = now;
-}
-
-/* A dry run's migrations (id 0) are over when it is. */
-static void end_dry_runs(struct capymigd *d, uint64_t now)
-{
-	unsigned int i;
-
-	for (i = 0; i < d->nflights; i++)
-		if (!d->flights[i].id && !d->flights[i].ended_ns)
-			end_flight(d, &d->flights[i], now);
-}
-
-/*
- * Forgets the migrations that ended longer ago than the settle time, and
- * those whose end never came (the events socket overran).
- */
+/* Forgets the migrations over, as flights_expire() says. */
 static void expire_flights(struct capymigd *d, uint64_t now)
 {
-	uint64_t settle = d->cfg.settle_ms * 1000000ULL;
-	unsigned int i, k = 0;
-
-	for (i = 0; i < d->nflights; i++) {
-		struct flight *f = &d->flights[i];
-
-		if (!f->ended_ns && now - f->seen_ns > FLIGHT_LOST_NS)
-			end_flight(d, f, now - settle);
-		if (f->ended_ns && now - f->ended_ns >= settle)
-			continue;
-		d->flights[k++] = *f;
-	}
-	d->nflights = k;
-	d->metrics.in_flight = d->in_flight;
-}
-
-/* Load on its way out, or gone too recently for the switch to see it. */
-static uint64_t shed_mpps(const struct capymigd *d)
-{
-	uint64_t mpps = 0;
-	unsigned int i;
-
-	for (i = 0; i < d->nflights; i++) {
-		const struct flight *f = &d->flights[i];
-
-		if (f->ours && (!f->ended_ns || f->migrated))
-			mpps += f->mpps;
-	}
-	return mpps;
-}
-
-static bool moving(const struct capymigd *d, const struct capymig_tuple *t)
-{
-	unsigned int i;
-
-	for (i = 0; i < d->nflights; i++)
-		if (!d->flights[i].ended_ns &&
-		    !tuple_cmp(&d->flights[i].tuple, t))
-			return true;
-	return false;
+	flights_expire(&d->flights, now, d->cfg.settle_ms * 1000000ULL);
+	d->metrics.in_flight = d->flights.in_flight;
 }
 
 static const struct tcpmig_endpoint *pick_target(struct capymigd *d)
@@ -372,14 +270,12 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 		       c->rqlen, c->tqlen, to, id);
 	}
 	e->pc.busy = true;
-	f = (id ? find_flight(d, id) : NULL) ?:
-	    add_flight(d, id, &c->tuple, now);
-	f->ours = true;
-	f->mpps = c->pps;
+	f = (id ? flights_find(&d->flights, id) : NULL) ?:
+	    flights_add(&d->flights, id, &c->tuple, now);
+	flights_start(&d->flights, f, c->pps);
 	if (d->room != UINT64_MAX)
 		d->room -= c->pps < d->room ? c->pps : d->room;
-	d->in_flight++;
-	d->metrics.in_flight = d->in_flight;
+	d->metrics.in_flight = d->flights.in_flight;
 	return true;
 }
 
@@ -393,8 +289,8 @@ static unsigned int act(struct capymigd *d, enum metrics_policy policy,
 {
 	unsigned int room, granted, started = 0, i;
 
-	room = d->cfg.max_in_flight > d->in_flight ?
-	       d->cfg.max_in_flight - d->in_flight : 0;
+	room = d->cfg.max_in_flight > d->flights.in_flight ?
+	       d->cfg.max_in_flight - d->flights.in_flight : 0;
 	granted = policy_bucket_take(&d->bucket, d->cfg.rate, d->cfg.burst,
 				     now, n < room ? n : room);
 	d->metrics.rate_limited += n - granted;
@@ -424,7 +320,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
-	uint64_t excess, room, bound, shed = shed_mpps(d);
+	uint64_t excess, room, bound, shed = flights_shed(&d->flights);
 	uint64_t window = d->cfg.decide_ms * 1000000ULL;
 	unsigned int n, i;
 
@@ -610,7 +506,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 			e->first_ns = now;
 			e->first_segs = e->segs_in;
 		}
-		e->pc.busy = moving(d, &e->pc.tuple);
+		e->pc.busy = flights_moving(&d->flights, &e->pc.tuple);
 		d->metrics.rqlen_bytes += e->pc.rqlen;
 	}
 	/* Arrivals announced since the last reading. */
@@ -652,7 +548,7 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		     uint64_t now)
 {
 	struct flight *f = ev->migration_id ?
-			   find_flight(d, ev->migration_id) : NULL;
+			   flights_find(&d->flights, ev->migration_id) : NULL;
 
 	switch (ev->type) {
 	case TCPMIG_EVENT_LOAD:
@@ -675,7 +571,8 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		return;
 	case TCPMIG_EVENT_PREPARE_SENT:
 		if (!f)
-			f = add_flight(d, ev->migration_id, &ev->tuple, now);
+			f = flights_add(&d->flights, ev->migration_id,
+					&ev->tuple, now);
 		f->prepare_ns = ev->timestamp_ns;
 		return;
 	case TCPMIG_EVENT_MIGRATED:
@@ -685,7 +582,7 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 						 f->prepare_ns);
 		if (f) {
 			f->migrated = true;
-			end_flight(d, f, now);
+			flights_end(&d->flights, f, now);
 		}
 		return;
 	case TCPMIG_EVENT_REJECTED:
@@ -703,7 +600,7 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 				       strerror(ev->error));
 				back_off(d, &ev->tuple, now);
 			}
-			end_flight(d, f, now);
+			flights_end(&d->flights, f, now);
 		}
 		return;
 	}
@@ -774,7 +671,7 @@ static void reload(struct capymigd *d)
 		d->cfg = cfg;
 		apply_config(d);
 		if (!d->cfg.dry_run)
-			end_dry_runs(d, now_ns());
+			flights_end_dry_runs(&d->flights, now_ns());
 		set_timer(d);
 		logmsg(LOG_INFO, "configuration reloaded: proactive %s, "
 		       "threshold %u %%; reactive %s, threshold %u KiB%s",

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * capymigd's migrations from this server; see flights.h.
+ */
+#include <string.h>
+
+#include "flights.h"
+
+struct flight *flights_find(struct flights *fl, uint32_t id)
+{
+	unsigned int i;
+
+	for (i = 0; i < fl->n; i++)
+		if (fl->v[i].id == id)
+			return &fl->v[i];
+	return NULL;
+}
+
+struct flight *flights_add(struct flights *fl, uint32_t id,
+			   const struct capymig_tuple *t, uint64_t now_ns)
+{
+	struct flight *f;
+
+	if (fl->n == FLIGHTS_MAX) {
+		if (fl->v[0].ours && !fl->v[0].ended_ns)
+			fl->in_flight--;
+		memmove(fl->v, fl->v + 1, (FLIGHTS_MAX - 1) * sizeof(*f));
+		fl->n--;
+	}
+	f = &fl->v[fl->n++];
+	*f = (struct flight){ .id = id, .tuple = *t, .seen_ns = now_ns };
+	return f;
+}
+
+void flights_start(struct flights *fl, struct flight *f, uint64_t mpps)
+{
+	f->ours = true;
+	f->mpps = mpps;
+	fl->in_flight++;
+}
+
+void flights_end(struct flights *fl, struct flight *f, uint64_t now_ns)
+{
+	if (f->ours && !f->ended_ns)
+		fl->in_flight--;
+	f->ended_ns = now_ns;
+}
+
+void flights_end_dry_runs(struct flights *fl, uint64_t now_ns)
+{
+	unsigned int i;
+
+	for (i = 0; i < fl->n; i++)
+		if (!fl->v[i].id && !fl->v[i].ended_ns)
+			flights_end(fl, &fl->v[i], now_ns);
+}
+
+void flights_expire(struct flights *fl, uint64_t now_ns, uint64_t settle_ns)
+{
+	unsigned int i, k = 0;
+
+	for (i = 0; i < fl->n; i++) {
+		struct flight *f = &fl->v[i];
+
+		if (!f->ended_ns && now_ns - f->seen_ns > FLIGHT_LOST_NS)
+			flights_end(fl, f, now_ns - settle_ns);
+		if (f->ended_ns && now_ns - f->ended_ns >= settle_ns)
+			continue;
+		fl->v[k++] = *f;
+	}
+	fl->n = k;
+}
+
+uint64_t flights_shed(const struct flights *fl)
+{
+	uint64_t mpps = 0;
+	unsigned int i;
+
+	for (i = 0; i < fl->n; i++) {
+		const struct flight *f = &fl->v[i];
+
+		if (f->ours && (!f->ended_ns || f->migrated))
+			mpps += f->mpps;
+	}
+	return mpps;
+}
+
+bool flights_moving(const struct flights *fl, const struct capymig_tuple *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < fl->n; i++)
+		if (!fl->v[i].ended_ns &&
+		    !memcmp(&fl->v[i].tuple, t, sizeof(*t)))
+			return true;
+	return false;
+}

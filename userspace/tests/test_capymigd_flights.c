@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Unit tests of capymigd's record of its migrations: the load they shed,
+ * the connections moving, the migrations in flight, and when each is
+ * forgotten.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "flights.h"
+
+#define MS	1000000ULL
+#define SEC	1000000000ULL
+#define SETTLE	(500 * MS)
+
+static struct capymig_tuple tuple(uint16_t remote_port)
+{
+	return (struct capymig_tuple){
+		.family = AF_INET, .remote_port = remote_port,
+	};
+}
+
+/* Started by the daemon at @now: migration @id (0: a dry run's). */
+static struct flight *start(struct flights *fl, uint32_t id, uint16_t port,
+			    uint64_t mpps, uint64_t now)
+{
+	struct capymig_tuple t = tuple(port);
+	struct flight *f = flights_add(fl, id, &t, now);
+
+	flights_start(fl, f, mpps);
+	return f;
+}
+
+/*
+ * A migration's load is shed while it flies and, once it migrated, for
+ * the settle time (the switch's counts do not show it gone yet); one that
+ * failed sheds nothing more.
+ */
+static void shed_and_settle(void **state)
+{
+	struct flights *fl = calloc(1, sizeof(*fl));
+	struct capymig_tuple t = tuple(1);
+	uint64_t now = 100 * SEC;
+
+	assert_non_null(fl);
+	start(fl, 1, 1, 300, now);
+	start(fl, 2, 2, 200, now);
+	assert_int_equal(flights_shed(fl), 500);
+	assert_true(flights_moving(fl, &t));
+	assert_int_equal(fl->in_flight, 2);
+
+	flights_find(fl, 1)->migrated = true;
+	flights_end(fl, flights_find(fl, 1), now + 10 * MS);
+	flights_end(fl, flights_find(fl, 2), now + 10 * MS);
+	assert_int_equal(fl->in_flight, 0);
+	assert_false(flights_moving(fl, &t));
+	assert_int_equal(flights_shed(fl), 300);
+	flights_expire(fl, now + 10 * MS + SETTLE, SETTLE);
+	assert_int_equal(fl->n, 0);
+	assert_int_equal(flights_shed(fl), 0);
+	free(fl);
+}
+
+/* Events it did not start (capyctl's) count in no bound and shed nothing. */
+static void not_ours(void **state)
+{
+	struct flights *fl = calloc(1, sizeof(*fl));
+	struct capymig_tuple t = tuple(1);
+	struct flight *f;
+
+	assert_non_null(fl);
+	f = flights_add(fl, 7, &t, SEC);
+	assert_true(flights_moving(fl, &t));
+	assert_int_equal(flights_shed(fl), 0);
+	flights_end(fl, f, 2 * SEC);
+	assert_int_equal(fl->in_flight, 0);
+	free(fl);
+}
+
+/* A full record forgets its oldest, and the slot it held. */
+static void full(void **state)
+{
+	struct flights *fl = calloc(1, sizeof(*fl));
+	unsigned int i;
+
+	assert_non_null(fl);
+	for (i = 0; i <= FLIGHTS_MAX; i++)
+		start(fl, i + 1, i, 1, SEC);
+	assert_int_equal(fl->n, FLIGHTS_MAX);
+	assert_int_equal(fl->in_flight, FLIGHTS_MAX);
+	assert_null(flights_find(fl, 1));
+	free(fl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shed_and_settle),
+		cmocka_unit_test(not_ours),
+		cmocka_unit_test(full),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
