@@ -238,7 +238,8 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 	/*
 	 * A dry run's migration is one that never ends: the connection is
 	 * not chosen again until it is forgotten (FLIGHT_LOST_NS), and its
-	 * load counts as leaving, as a real migration's would.
+	 * load counts as leaving, as a real migration's would.  It takes a
+	 * token, not an in-flight slot (flights_start()).
 	 */
 	if (d->cfg.dry_run) {
 		d->metrics.dry_run[policy]++;

@@ -6,6 +6,17 @@
 
 #include "flights.h"
 
+/*
+ * Whether @f holds one of the max_in_flight slots: a migration of ours
+ * under way.  A dry run's (id 0) holds none: it lasts until forgotten
+ * (FLIGHT_LOST_NS), and max_in_flight of them stopped a dry run's
+ * decisions for as long, far fewer than real ones would have been.
+ */
+static bool holds_slot(const struct flight *f)
+{
+	return f->ours && f->id && !f->ended_ns;
+}
+
 struct flight *flights_find(struct flights *fl, uint32_t id)
 {
 	unsigned int i;
@@ -22,7 +33,7 @@ struct flight *flights_add(struct flights *fl, uint32_t id,
 	struct flight *f;
 
 	if (fl->n == FLIGHTS_MAX) {
-		if (fl->v[0].ours && !fl->v[0].ended_ns)
+		if (holds_slot(&fl->v[0]))
 			fl->in_flight--;
 		memmove(fl->v, fl->v + 1, (FLIGHTS_MAX - 1) * sizeof(*f));
 		fl->n--;
@@ -36,12 +47,13 @@ void flights_start(struct flights *fl, struct flight *f, uint64_t mpps)
 {
 	f->ours = true;
 	f->mpps = mpps;
-	fl->in_flight++;
+	if (holds_slot(f))
+		fl->in_flight++;
 }
 
 void flights_end(struct flights *fl, struct flight *f, uint64_t now_ns)
 {
-	if (f->ours && !f->ended_ns)
+	if (holds_slot(f))
 		fl->in_flight--;
 	f->ended_ns = now_ns;
 }

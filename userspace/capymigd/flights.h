@@ -32,7 +32,7 @@ struct flight {
 struct flights {
 	struct flight v[FLIGHTS_MAX];
 	unsigned int n;
-	unsigned int in_flight;		/* ours, not ended */
+	unsigned int in_flight;		/* ours, not ended, no dry run's */
 };
 
 struct flight *flights_find(struct flights *fl, uint32_t id);

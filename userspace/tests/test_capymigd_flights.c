@@ -82,6 +82,35 @@ static void not_ours(void **state)
 	free(fl);
 }
 
+/*
+ * A dry run's decisions (id 0) never end until forgotten, and take no
+ * in-flight slot: they took one each, and max_in_flight of them stopped
+ * the dry run's decisions for FLIGHT_LOST_NS.  Their load is shed and
+ * their connections are moving, as after real migrations.
+ */
+static void dry_run_takes_no_slot(void **state)
+{
+	struct flights *fl = calloc(1, sizeof(*fl));
+	struct capymig_tuple t = tuple(3);
+	unsigned int i;
+
+	assert_non_null(fl);
+	for (i = 0; i < 20; i++)
+		start(fl, 0, i, 10, SEC);
+	start(fl, 9, 100, 10, SEC);
+	assert_int_equal(fl->in_flight, 1);
+	assert_int_equal(flights_shed(fl), 210);
+	assert_true(flights_moving(fl, &t));
+	flights_expire(fl, SEC + FLIGHT_LOST_NS + 1, SETTLE);
+	assert_int_equal(fl->in_flight, 0);
+	assert_false(flights_moving(fl, &t));
+	/* Real migrations, the dry run switched off: none left behind. */
+	start(fl, 0, 1, 10, 20 * SEC);
+	flights_end_dry_runs(fl, 21 * SEC);
+	assert_int_equal(fl->in_flight, 0);
+	free(fl);
+}
+
 /* A full record forgets its oldest, and the slot it held. */
 static void full(void **state)
 {
@@ -102,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shed_and_settle),
 		cmocka_unit_test(not_ours),
+		cmocka_unit_test(dry_run_takes_no_slot),
 		cmocka_unit_test(full),
 	};
 
