@@ -237,7 +237,7 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 		strcpy(to, "the switch's choice");
 	/*
 	 * A dry run's migration is one that never ends: the connection is
-	 * not chosen again until it is forgotten (FLIGHT_LOST_NS), and its
+	 * not chosen again until it is forgotten (flights_expire()), and its
 	 * load counts as leaving, as a real migration's would.  It takes a
 	 * token, not an in-flight slot (flights_start()).
 	 */
@@ -640,6 +640,24 @@ static int set_timer(struct capymigd *d)
 	return timerfd_settime(d->timer, 0, &every, NULL);
 }
 
+/*
+ * How long a migration of ours may fly follows the module's timeout
+ * (flights_set_timeout()), which capyctl config may change: read at start
+ * and at each reload.  Unread, the least bound stays.
+ */
+static void read_module_timeout(struct capymigd *d)
+{
+	struct tcpmig_config mc;
+	int err = tcpmig_get_config(&d->req, &mc);
+
+	if (err) {
+		logmsg(LOG_WARNING, "reading the module's timeout: %s",
+		       tcpmig_nl_strerror(err));
+		return;
+	}
+	flights_set_timeout(&d->flights, mc.timeout_ms);
+}
+
 /* What only a restart applies. */
 static bool fixed_settings_differ(const struct capymigd_config *a,
 				  const struct capymigd_config *b)
@@ -671,6 +689,7 @@ static void reload(struct capymigd *d)
 		}
 		d->cfg = cfg;
 		apply_config(d);
+		read_module_timeout(d);
 		if (!d->cfg.dry_run)
 			flights_end_dry_runs(&d->flights, now_ns());
 		set_timer(d);
@@ -789,6 +808,7 @@ static int start(struct capymigd *d)
 		       strerror(errno));
 		return -1;
 	}
+	read_module_timeout(d);
 	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
 	/* The first decision on a whole window of LOADs, not on one. */
 	d->last_decide_ns = now_ns();

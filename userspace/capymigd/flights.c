@@ -9,7 +9,7 @@
 /*
  * Whether @f holds one of the max_in_flight slots: a migration of ours
  * under way.  A dry run's (id 0) holds none: it lasts until forgotten
- * (FLIGHT_LOST_NS), and max_in_flight of them stopped a dry run's
+ * (FLIGHT_LOST_MIN_NS at least), and max_in_flight of them stopped a dry run's
  * decisions for as long, far fewer than real ones would have been.
  */
 static bool holds_slot(const struct flight *f)
@@ -67,14 +67,21 @@ void flights_end_dry_runs(struct flights *fl, uint64_t now_ns)
 			flights_end(fl, &fl->v[i], now_ns);
 }
 
+void flights_set_timeout(struct flights *fl, uint32_t timeout_ms)
+{
+	fl->lost_ns = FLIGHT_TIMEOUTS * timeout_ms * 1000000ULL;
+}
+
 void flights_expire(struct flights *fl, uint64_t now_ns, uint64_t settle_ns)
 {
+	uint64_t lost = fl->lost_ns > FLIGHT_LOST_MIN_NS ? fl->lost_ns :
+			FLIGHT_LOST_MIN_NS;
 	unsigned int i, k = 0;
 
 	for (i = 0; i < fl->n; i++) {
 		struct flight *f = &fl->v[i];
 
-		if (!f->ended_ns && now_ns - f->seen_ns > FLIGHT_LOST_NS)
+		if (!f->ended_ns && now_ns - f->seen_ns > lost)
 			flights_end(fl, f, now_ns - settle_ns);
 		if (f->ended_ns && now_ns - f->ended_ns >= settle_ns)
 			continue;

@@ -14,8 +14,15 @@
 
 /* Migrations remembered: in flight, and ended within the settle time. */
 #define FLIGHTS_MAX	1024
-/* A migration the daemon saw no end of is forgotten after this. */
-#define FLIGHT_LOST_NS	(10 * 1000000000ULL)
+/*
+ * How long a migration may fly, in the module's timeouts (timeout_ms,
+ * kmod/protocol.c): one for the PREPARE-ACK, then three for the
+ * CONN-STATE-ACK (TRANSFER_TIMEOUTS); MIGRATED or FAILED comes by then.
+ * One more is the margin: timers, the events' way here.
+ */
+#define FLIGHT_TIMEOUTS	(1 + 3 + 1)
+/* A migration the daemon saw no end of is forgotten no sooner than this. */
+#define FLIGHT_LOST_MIN_NS	(10 * 1000000000ULL)
 
 /* A migration from this server, seen through its events. */
 struct flight {
@@ -33,7 +40,17 @@ struct flights {
 	struct flight v[FLIGHTS_MAX];
 	unsigned int n;
 	unsigned int in_flight;		/* ours, not ended, no dry run's */
+	uint64_t lost_ns;		/* flights_set_timeout() */
 };
+
+/*
+ * The module's migration timeout, @timeout_ms: a migration whose end
+ * never came (the events socket overran) is forgotten after
+ * FLIGHT_TIMEOUTS of it, FLIGHT_LOST_MIN_NS at least.  Forgotten sooner,
+ * a migration still under way no longer counts in the in-flight bound,
+ * nor its connection as moving, nor its load as leaving.
+ */
+void flights_set_timeout(struct flights *fl, uint32_t timeout_ms);
 
 struct flight *flights_find(struct flights *fl, uint32_t id);
 

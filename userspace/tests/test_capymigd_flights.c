@@ -85,7 +85,7 @@ static void not_ours(void **state)
 /*
  * A dry run's decisions (id 0) never end until forgotten, and take no
  * in-flight slot: they took one each, and max_in_flight of them stopped
- * the dry run's decisions for FLIGHT_LOST_NS.  Their load is shed and
+ * the dry run's decisions for 10 s.  Their load is shed and
  * their connections are moving, as after real migrations.
  */
 static void dry_run_takes_no_slot(void **state)
@@ -101,13 +101,49 @@ static void dry_run_takes_no_slot(void **state)
 	assert_int_equal(fl->in_flight, 1);
 	assert_int_equal(flights_shed(fl), 210);
 	assert_true(flights_moving(fl, &t));
-	flights_expire(fl, SEC + FLIGHT_LOST_NS + 1, SETTLE);
+	flights_expire(fl, SEC + FLIGHT_LOST_MIN_NS + 1, SETTLE);
 	assert_int_equal(fl->in_flight, 0);
 	assert_false(flights_moving(fl, &t));
 	/* Real migrations, the dry run switched off: none left behind. */
 	start(fl, 0, 1, 10, 20 * SEC);
 	flights_end_dry_runs(fl, 21 * SEC);
 	assert_int_equal(fl->in_flight, 0);
+	free(fl);
+}
+
+/*
+ * A migration whose end never came is forgotten after the longest the
+ * module lets one last (its timeout for the PREPARE-ACK, three for the
+ * state) and a margin: it was after 10 s whatever the timeout, so with
+ * 60 s a migration in its state transfer no longer counted as moving,
+ * nor in the in-flight bound.
+ */
+static void lost_after_the_module_timeout(void **state)
+{
+	struct flights *fl = calloc(1, sizeof(*fl));
+	struct capymig_tuple t = tuple(1);
+
+	assert_non_null(fl);
+	start(fl, 1, 1, 10, SEC);
+	flights_expire(fl, SEC + 10 * SEC, SETTLE);
+	assert_true(flights_moving(fl, &t));
+	flights_expire(fl, SEC + 10 * SEC + 1, SETTLE);
+	assert_false(flights_moving(fl, &t));
+
+	flights_set_timeout(fl, 60000);
+	start(fl, 2, 1, 10, SEC);
+	flights_expire(fl, SEC + 240 * SEC, SETTLE);
+	assert_true(flights_moving(fl, &t));
+	assert_int_equal(fl->in_flight, 1);
+	flights_expire(fl, SEC + 300 * SEC + 1, SETTLE);
+	assert_false(flights_moving(fl, &t));
+	assert_int_equal(fl->in_flight, 0);
+
+	/* The default 1 s: 5 s, and the least is 10 s. */
+	flights_set_timeout(fl, 1000);
+	start(fl, 3, 1, 10, SEC);
+	flights_expire(fl, SEC + 10 * SEC, SETTLE);
+	assert_true(flights_moving(fl, &t));
 	free(fl);
 }
 
@@ -132,6 +168,7 @@ int main(void)
 		cmocka_unit_test(shed_and_settle),
 		cmocka_unit_test(not_ours),
 		cmocka_unit_test(dry_run_takes_no_slot),
+		cmocka_unit_test(lost_after_the_module_timeout),
 		cmocka_unit_test(full),
 	};
 
