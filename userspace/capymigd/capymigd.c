@@ -710,7 +710,9 @@ static int run(struct capymigd *d)
 	int n, i;
 
 	for (;;) {
-		n = epoll_wait(d->epoll, ev, 4, -1);
+		/* A metrics client's deadline is as good as an event. */
+		n = epoll_wait(d->epoll, ev, 4,
+			       exporter_timeout_ms(&d->exporter, now_ns()));
 		if (n < 0 && errno != EINTR)
 			return -1;
 		for (i = 0; i < n; i++) {
@@ -728,7 +730,6 @@ static int run(struct capymigd *d)
 					continue;
 				now = now_ns();
 				expire_flights(d, now);
-				exporter_expire(&d->exporter, now);
 				if (refresh(d, now))
 					continue;
 				if (d->cfg.reactive)
@@ -742,6 +743,7 @@ static int run(struct capymigd *d)
 					       now_ns());
 			}
 		}
+		exporter_expire(&d->exporter, now_ns());
 	}
 }
 

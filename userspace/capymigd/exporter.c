@@ -164,10 +164,30 @@ void exporter_expire(struct exporter *e, uint64_t now_ns)
 {
 	int i;
 
+	/* Never opened, the slots were never set free: fd 0 is no client. */
+	if (e->fd < 0)
+		return;
 	for (i = 0; i < EXPORTER_CLIENTS; i++)
 		if (e->clients[i].fd >= 0 &&
-		    now_ns > e->clients[i].deadline_ns)
+		    now_ns >= e->clients[i].deadline_ns)
 			client_close(&e->clients[i]);
+}
+
+int exporter_timeout_ms(const struct exporter *e, uint64_t now_ns)
+{
+	uint64_t first = UINT64_MAX;
+	int i;
+
+	if (e->fd < 0)
+		return -1;
+	for (i = 0; i < EXPORTER_CLIENTS; i++)
+		if (e->clients[i].fd >= 0 && e->clients[i].deadline_ns < first)
+			first = e->clients[i].deadline_ns;
+	if (first == UINT64_MAX)
+		return -1;
+	if (first <= now_ns)
+		return 0;
+	return (first - now_ns + 999999) / 1000000;
 }
 
 void exporter_close(struct exporter *e)

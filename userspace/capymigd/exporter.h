@@ -54,6 +54,15 @@ bool exporter_event(struct exporter *e, int fd, const struct metrics *m,
 /* Closes the clients past their deadline. */
 void exporter_expire(struct exporter *e, uint64_t now_ns);
 
+/*
+ * How long the daemon may wait for events before a client's deadline
+ * passes: milliseconds for epoll_wait(), rounded up, or -1 without any
+ * client.  Expired only when the daemon's timer fired, a silent client
+ * kept its slot for up to interval_ms (a minute), and eight of them kept
+ * every scrape out as long.
+ */
+int exporter_timeout_ms(const struct exporter *e, uint64_t now_ns);
+
 void exporter_close(struct exporter *e);
 
 #endif /* CAPYMIGD_EXPORTER_H */
