@@ -130,6 +130,7 @@ struct capymigd {
 	 * what left since: the reactive policy's bound too.
 	 */
 	uint64_t room;
+	uint64_t room_ns;	/* when; 0: unknown */
 	uint64_t last_room;	/* as the last decision measured it */
 	struct policy_bucket bucket;
 	unsigned int rr;
@@ -151,9 +152,17 @@ static int tuple_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct capymig_tuple));
 }
 
+/* No decision measured the target's room yet (policy_room_now()). */
+static void forget_room(struct capymigd *d)
+{
+	d->room = d->last_room = UINT64_MAX;
+	d->room_ns = 0;
+}
+
 static void apply_config(struct capymigd *d)
 {
 	const struct capymigd_config *c = &d->cfg;
+	bool target_aware = d->params.target_aware;
 
 	if (d->dry_run_flag)
 		d->cfg.dry_run = true;
@@ -167,9 +176,9 @@ static void apply_config(struct capymigd *d)
 		/* The LOADs name the load of the switch's target only. */
 		.target_aware = c->target == CAPYMIGD_TARGET_SWITCH,
 	};
-	/* Unknown until the next decision: none, if it counts. */
-	d->room = d->params.target_aware ? 0 : UINT64_MAX;
-	d->last_room = UINT64_MAX;
+	/* A reload keeps the room measured, unless of another target. */
+	if (d->params.target_aware != target_aware)
+		forget_room(d);
 	d->metrics.threshold_pct = c->threshold_pct;
 	d->metrics.reactive_threshold_bytes = d->params.reactive_bytes;
 	d->metrics.dry_run_mode = c->dry_run;
@@ -341,6 +350,7 @@ static void proactive(struct capymigd *d, uint64_t now)
 		d->last_room = room;
 		room = bound;
 		d->room = policy_reactive_room(&d->params, &d->load, bound);
+		d->room_ns = now;
 		/* Off, it still measures the room, for the reactive policy. */
 		if (!d->cfg.proactive)
 			excess = n = 0;
@@ -369,12 +379,14 @@ static void reactive(struct capymigd *d, uint64_t now)
 {
 	struct policy_conn *pc = policy_view(d);
 	unsigned int *out = malloc((d->conns.n + 1) * sizeof(*out));
-	uint64_t excess;
+	uint64_t excess, room;
 	unsigned int n;
 
 	if (pc && out) {
-		n = policy_reactive(&d->params, pc, d->conns.n, now, d->room,
-				    out, &excess);
+		room = policy_room_now(d->room, d->room_ns, now,
+				       d->cfg.decide_ms * 1000000ULL);
+		n = policy_reactive(&d->params, pc, d->conns.n, now, room, out,
+				    &excess);
 		if (excess)
 			logmsg(LOG_DEBUG, "reactive: %" PRIu64 " bytes queued, "
 			       "%" PRIu64 " above the threshold: shed with %u "
@@ -868,6 +880,7 @@ int main(int argc, char **argv)
 		return 1;
 	d->config_path = CAPYMIGD_CONFIG_PATH;
 	d->exporter.fd = -1;
+	forget_room(d);
 	while ((opt = getopt_long(argc, argv, "c:nvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -306,6 +306,17 @@ uint64_t policy_reactive_room(const struct policy_params *p,
 	return bound + policy_load_avg(acc) * p->threshold_pct / 100;
 }
 
+uint64_t policy_room_now(uint64_t room, uint64_t room_ns, uint64_t now_ns,
+			 uint64_t window_ns)
+{
+	uint64_t stale = 2 * window_ns > POLICY_ROOM_STALE_NS ? 2 * window_ns :
+			 POLICY_ROOM_STALE_NS;
+
+	if (!room_ns || (now_ns > room_ns && now_ns - room_ns > stale))
+		return UINT64_MAX;
+	return room;
+}
+
 static uint64_t conn_pps(const struct policy_conn *c)
 {
 	return c->pps;

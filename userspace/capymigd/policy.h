@@ -203,6 +203,22 @@ uint64_t policy_reactive_room(const struct policy_params *p,
 			      const struct policy_load *acc, uint64_t bound);
 
 /*
+ * The room the reactive policy may fill at @now_ns: @room, as the
+ * proactive decision at @room_ns (0: none yet) measured it, less what
+ * left since, while the LOADs that make decisions keep coming; without a
+ * decision for two windows of @window_ns, POLICY_ROOM_STALE_NS at least
+ * (the switch's LOAD period may be up to a second), or none yet: no
+ * bound, as with round-robin or a fixed target.  The reactive policy is
+ * for a stalled server, which must not wait for the switch's figures to
+ * move its queues: with none, it moved nothing from the daemon's start
+ * or reload to the first LOAD, or ever, the switch silent.
+ */
+#define POLICY_ROOM_STALE_NS	(2 * 1000000000ULL)
+
+uint64_t policy_room_now(uint64_t room, uint64_t room_ns, uint64_t now_ns,
+			 uint64_t window_ns);
+
+/*
  * Reactive: when the rqlen of the candidates (policy_candidate()) add up
  * to more than the threshold, chooses connections whose rqlen covers the
  * excess, and whose packet rates add up to no more than @room, what the

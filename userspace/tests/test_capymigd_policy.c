@@ -475,6 +475,26 @@ static void reactive_room(void **state)
 	assert_int_equal(policy_reactive_room(&p, &acc, 0), UINT64_MAX);
 }
 
+/*
+ * The reactive policy's room: none measured yet (the daemon just started
+ * or its target changed), or the LOADs gone silent for two windows (two
+ * seconds at least), no bound; it was none, and the reactive policy
+ * moved nothing until a LOAD came.
+ */
+static void reactive_room_without_loads(void **state)
+{
+	uint64_t t = 100 * SEC, window = 100 * MS;
+
+	assert_int_equal(policy_room_now(0, 0, t, window), UINT64_MAX);
+	assert_int_equal(policy_room_now(300, t, t + MS, window), 300);
+	assert_int_equal(policy_room_now(0, t, t + 2 * SEC, window), 0);
+	assert_int_equal(policy_room_now(0, t, t + 2 * SEC + 1, window),
+			 UINT64_MAX);
+	assert_int_equal(policy_room_now(0, t, t + 20 * SEC, 10 * SEC), 0);
+	/* Measured after the reactive policy's clock was read: current. */
+	assert_int_equal(policy_room_now(300, t + MS, t, window), 300);
+}
+
 static void rate_limit(void **state)
 {
 	struct policy_bucket b;
@@ -980,6 +1000,7 @@ int main(void)
 		cmocka_unit_test(reactive_counts_only_candidates),
 		cmocka_unit_test(reactive_within_the_target_room),
 		cmocka_unit_test(reactive_room),
+		cmocka_unit_test(reactive_room_without_loads),
 		cmocka_unit_test(rate_limit),
 		cmocka_unit_test(exact_is_optimal),
 		cmocka_unit_test(greedy_against_optimum),
