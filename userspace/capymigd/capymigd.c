@@ -565,6 +565,8 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 
 	switch (ev->type) {
 	case TCPMIG_EVENT_LOAD:
+		if (!policy_load_ours(&ev->target, d->cfg.service_port))
+			return;
 		d->metrics.server_pps = ev->server_pps;
 		d->metrics.pool_pps = ev->pool_pps;
 		d->metrics.pool_servers = ev->pool_servers;

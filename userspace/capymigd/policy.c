@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "policy.h"
@@ -267,6 +268,13 @@ static unsigned int select_conns(const struct policy_params *p,
 	free(items);
 	free(which);
 	return k;
+}
+
+bool policy_load_ours(const struct tcpmig_endpoint *target,
+		      uint16_t service_port)
+{
+	return !service_port || !target->port ||
+	       ntohs(target->port) == service_port;
 }
 
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,

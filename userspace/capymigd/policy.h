@@ -138,6 +138,16 @@ struct policy_load {
 	uint32_t target_samples;
 };
 
+/*
+ * Whether a LOAD-NOTIFICATION addressed to @target (its TCPMIG_A_TARGET;
+ * zero when the event names none) is for the server of @service_port
+ * (0: every port).  The switch sends one per server endpoint, and the
+ * servers of one host, told apart by port, share its module: another
+ * port's load averaged in is another server's.
+ */
+bool policy_load_ours(const struct tcpmig_endpoint *target,
+		      uint16_t service_port);
+
 /* The pool's average load over @acc's notifications; 0 if none. */
 uint64_t policy_load_avg(const struct policy_load *acc);
 

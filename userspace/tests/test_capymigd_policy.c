@@ -6,6 +6,7 @@
  * measured by brute force on load sequences of the kind Capybara's
  * evaluation uses (Zipf-skewed long-lived connections, §8.1).
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -178,6 +179,25 @@ static void past_boundary(void **state)
 	assert_false(policy_past_boundary(&c, NULL));
 	prev.flags = 0;
 	assert_false(policy_past_boundary(&c, &prev));
+}
+
+/*
+ * One host, two servers (ports 80 and 8080) behind the switch, which
+ * sends each its LOAD: the daemon of port 80 takes its own and no other.
+ * A LOAD naming no endpoint, and a daemon of every port, take any.
+ */
+static void loads_of_this_server(void **state)
+{
+	struct tcpmig_endpoint ours = { .addr = htonl(0x0a000001),
+					.port = htons(80) };
+	struct tcpmig_endpoint other = { .addr = htonl(0x0a000001),
+					 .port = htons(8080) };
+	struct tcpmig_endpoint none = { 0 };
+
+	assert_true(policy_load_ours(&ours, 80));
+	assert_false(policy_load_ours(&other, 80));
+	assert_true(policy_load_ours(&none, 80));
+	assert_true(policy_load_ours(&other, 0));
 }
 
 static void proactive_within_threshold(void **state)
@@ -990,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(candidates_the_module_takes),
 		cmocka_unit_test(past_boundary),
 		cmocka_unit_test(refused_backs_off),
+		cmocka_unit_test(loads_of_this_server),
 		cmocka_unit_test(proactive_within_threshold),
 		cmocka_unit_test(proactive_fewest_then_smallest_queues),
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
