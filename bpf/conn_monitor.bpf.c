@@ -257,8 +257,19 @@ static void conn_established(struct bpf_sock_ops *skops, bool imported)
 
 	conn.cookie = bpf_get_socket_cookie(skops);
 	conn.established_ns = bpf_ktime_get_ns();
+	/*
+	 * A request boundary already: the application has read nothing of
+	 * the connection yet (an imported one, nothing since it arrived),
+	 * so it holds nothing of it.  A connection whose server never
+	 * answered a request of it may move with the requests queued.  TCP
+	 * sets a new connection's copied_seq to rcv_nxt only after this
+	 * callback; an imported one's is restored, and its unread bytes lie
+	 * between the two.
+	 */
+	conn.read_seq = imported ? tp->copied_seq : tp->rcv_nxt;
+	conn.flags = CAPYMIG_CONN_F_READ_SEQ;
 	if (imported)
-		conn.flags = CAPYMIG_CONN_F_IMPORTED;
+		conn.flags |= CAPYMIG_CONN_F_IMPORTED;
 	conn_sample(&conn, tp);
 	if (bpf_map_update_elem(&conns, &key, &conn, BPF_NOEXIST)) {
 		bpf_map_delete_elem(&conn_sockets, &key);

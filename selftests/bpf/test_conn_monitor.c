@@ -796,17 +796,26 @@ static void check_traffic(const struct conn_case *c, struct conn *k,
 {
 	struct capymig_monitor_totals tot;
 	struct capymig_conn conn = {};
-	__u32 seq0 = 0;
+	__u32 seq0 = 0, first;
 	bool ok;
+
+	/* Recorded as nothing read yet: a boundary from the start. */
+	ok = conns_has(skel, key, &conn);
+	first = conn.read_seq;
+	if (!check(ok && (conn.flags & CAPYMIG_CONN_F_READ_SEQ),
+		   "%s: a new connection is at a request boundary", c->name))
+		diag("flags %#x", conn.flags);
 
 	/* Server answers 10 bytes: a write at read point seq0. */
 	ok = pass_bytes(k->server, k->client, 10, 'a');
 	ok = ok && conns_has(skel, key, &conn);
 	seq0 = conn.read_seq;
 	if (!check(ok && (conn.flags & CAPYMIG_CONN_F_READ_SEQ) &&
-		   conn.app_bytes_sent == 10,
-		   "%s: a write sets read_seq and counts 10 bytes", c->name))
-		diag("flags %#x, app_bytes_sent %llu", conn.flags,
+		   conn.app_bytes_sent == 10 && seq0 == first + 1,
+		   "%s: a write sets read_seq (past the byte read since) "
+		   "and counts 10 bytes", c->name))
+		diag("flags %#x, read_seq %u then %u, app_bytes_sent %llu",
+		     conn.flags, first, seq0,
 		     (unsigned long long)conn.app_bytes_sent);
 
 	/* Client asks 5 bytes, server reads them and answers 3. */

@@ -15,12 +15,11 @@
 /* Migrations remembered: in flight, and ended within the settle time. */
 #define FLIGHTS_MAX	1024
 /*
- * How long a migration may fly, in the module's timeouts (timeout_ms,
- * kmod/protocol.c): one for the PREPARE-ACK, then three for the
- * CONN-STATE-ACK (TRANSFER_TIMEOUTS); MIGRATED or FAILED comes by then.
- * One more is the margin: timers, the events' way here.
+ * How long a migration may fly, in the module's timeouts (timeout_ms):
+ * MIGRATED or FAILED comes within TCPMIG_MIGRATION_TIMEOUTS; one more is
+ * the margin: timers, the events' way here.
  */
-#define FLIGHT_TIMEOUTS	(1 + 3 + 1)
+#define FLIGHT_TIMEOUTS	(TCPMIG_MIGRATION_TIMEOUTS + 1)
 /* A migration the daemon saw no end of is forgotten no sooner than this. */
 #define FLIGHT_LOST_MIN_NS	(10 * 1000000000ULL)
 
