@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <linux/genetlink.h>
 #include <linux/capymig.h>
 
@@ -412,14 +413,15 @@ static int import_reply(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[TCPMIG_A_MAX + 1] = { NULL };
 	struct import_ctx *ctx = data;
+	int err = parse_reply(nlh, tb);
 
-	if (parse_reply(nlh, tb) ||
-	    get_tuple(tb[TCPMIG_A_TUPLE], &ctx->result->tuple)) {
+	/* The kernel installed it whatever else the reply says. */
+	if (!err && tb[TCPMIG_A_FD])
+		ctx->result->fd = mnl_attr_get_u32(tb[TCPMIG_A_FD]);
+	if (err || get_tuple(tb[TCPMIG_A_TUPLE], &ctx->result->tuple)) {
 		errno = EBADMSG;
 		return MNL_CB_ERROR;
 	}
-	if (tb[TCPMIG_A_FD])
-		ctx->result->fd = mnl_attr_get_u32(tb[TCPMIG_A_FD]);
 	return MNL_CB_OK;
 }
 
@@ -429,10 +431,18 @@ int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
 {
 	struct tcpmig_import_result ignored;
 	struct import_ctx ctx = { blob, opts, result ? result : &ignored };
+	int err;
 
+	if (opts && opts->want_fd && !result)
+		return -EINVAL;
 	ctx.result->fd = -1;
-	return tcpmig_nl_call(nl, TCPMIG_CMD_IMPORT, import_build,
-			      import_reply, &ctx);
+	err = tcpmig_nl_call(nl, TCPMIG_CMD_IMPORT, import_build,
+			     import_reply, &ctx);
+	if (err && ctx.result->fd >= 0) {
+		close(ctx.result->fd);
+		ctx.result->fd = -1;
+	}
+	return err;
 }
 
 struct hold_ctx {

@@ -74,7 +74,12 @@ struct tcpmig_import_result {
 	int fd;				/* with want_fd, else -1 */
 };
 
-/* TCPMIG_CMD_IMPORT.  @opts may be NULL. */
+/*
+ * TCPMIG_CMD_IMPORT.  @opts may be NULL; @result too, but not with
+ * want_fd (-EINVAL: the descriptor would have nowhere to go).  On error
+ * nothing is left to close: a descriptor that came with a reply the
+ * library could not read is closed, and the connection with it.
+ */
 int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
 		  const struct tcpmig_import_opts *opts,
 		  struct tcpmig_import_result *result);

@@ -57,11 +57,20 @@ int capymig_tuple_from_fd(int fd, struct capymig_tuple *t)
 	return 0;
 }
 
+/*
+ * "1.2.3.4:80" or "[2001:db8::1]:80": an IPv6 address in brackets, and
+ * only there ("::1:80" is no endpoint); a v4-mapped one becomes IPv4, as
+ * the kernel names its packets.  The port in digits, 1-65535.
+ */
 static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
 			  __be16 *port)
 {
+	struct sockaddr_storage ss = {};
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(text, ':');
+	int bracketed = text[0] == '[';
 	char *end;
 	size_t len;
 	long p;
@@ -69,7 +78,7 @@ static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
 	if (!colon || colon == text)
 		return -EINVAL;
 	len = colon - text;
-	if (text[0] == '[') {
+	if (bracketed) {
 		if (len < 3 || text[len - 1] != ']')
 			return -EINVAL;
 		text++;
@@ -80,17 +89,23 @@ static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
 	memcpy(host, text, len);
 	host[len] = '\0';
 
+	if (colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
 	p = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || p < 1 || p > 65535)
+	if (*end || p < 1 || p > 65535)
 		return -EINVAL;
-	*port = htons(p);
-	if (inet_pton(AF_INET, host, addr) == 1)
-		*family = AF_INET;
-	else if (inet_pton(AF_INET6, host, addr) == 1)
-		*family = AF_INET6;
-	else
-		return -EINVAL;
-	return 0;
+	if (bracketed) {
+		ss.ss_family = AF_INET6;
+		sin6->sin6_port = htons(p);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -EINVAL;
+	} else {
+		ss.ss_family = AF_INET;
+		sin->sin_port = htons(p);
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -EINVAL;
+	}
+	return put_endpoint(&ss, family, addr, port);
 }
 
 int capymig_tuple_parse(const char *local, const char *remote,

@@ -21,7 +21,8 @@ int capymig_tuple_from_fd(int fd, struct capymig_tuple *t);
 
 /*
  * Parses endpoints "1.2.3.4:80" or "[2001:db8::1]:80" into @t; both must
- * be of one family.  Returns 0 or -EINVAL.
+ * be of one family, a v4-mapped IPv6 address counting as IPv4.  Returns 0
+ * or -EINVAL.
  */
 int capymig_tuple_parse(const char *local, const char *remote,
 			struct capymig_tuple *t);

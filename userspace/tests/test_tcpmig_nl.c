@@ -405,10 +405,23 @@ static void blob_tuple_rejects_damage(void **state)
 	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
 }
 
+/* A descriptor asked for with nowhere to return it: refused unsent. */
+static void import_fd_needs_a_result(void **state)
+{
+	const struct tcpmig_import_opts opts = { .want_fd = 1 };
+	struct tcpmig_nl nl = {};	/* not open: nothing may be sent */
+	uint8_t raw[256];
+	struct capymig_tuple t = { .family = AF_INET };
+	struct tcpmig_blob blob = { raw, put_blob(raw, &t, sizeof(t)) };
+
+	assert_int_equal(tcpmig_import(&nl, &blob, &opts, NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(error_ack_is_zero),
+		cmocka_unit_test(import_fd_needs_a_result),
 		cmocka_unit_test(error_with_extack_capped),
 		cmocka_unit_test(error_with_extack_after_full_request),
 		cmocka_unit_test(error_extack_truncated_to_buffer),

@@ -59,6 +59,33 @@ static void rejects_bad_endpoints(void **state)
 			 -EINVAL);
 	assert_int_equal(capymig_tuple_parse("host:80", "10.0.0.2:1", &t),
 			 -EINVAL);
+	/* IPv6 only in brackets, IPv4 never; ports in digits alone. */
+	assert_int_equal(capymig_tuple_parse("::1:80", "[::1]:1", &t),
+			 -EINVAL);
+	assert_int_equal(capymig_tuple_parse("[10.0.0.1]:80", "10.0.0.2:1",
+					     &t), -EINVAL);
+	assert_int_equal(capymig_tuple_parse("10.0.0.1:+80", "10.0.0.2:1",
+					     &t), -EINVAL);
+	assert_int_equal(capymig_tuple_parse("10.0.0.1: 80", "10.0.0.2:1",
+					     &t), -EINVAL);
+}
+
+/*
+ * What ss prints for a dual-stack listener's IPv4 connection names it as
+ * the kernel does: AF_INET, or a HOLD of it would hold nothing.
+ */
+static void parses_v4_mapped_as_ipv4(void **state)
+{
+	struct capymig_tuple t, want;
+
+	assert_int_equal(capymig_tuple_parse("[::ffff:10.0.0.1]:80",
+					     "[::ffff:10.0.0.2]:5555", &t), 0);
+	capymig_tuple_parse("10.0.0.1:80", "10.0.0.2:5555", &want);
+	assert_memory_equal(&t, &want, sizeof(t));
+	/* One end mapped, the other plain IPv4: one family. */
+	assert_int_equal(capymig_tuple_parse("[::ffff:10.0.0.1]:80",
+					     "10.0.0.2:5555", &t), 0);
+	assert_memory_equal(&t, &want, sizeof(t));
 }
 
 static void formats_both_families(void **state)
@@ -148,6 +175,7 @@ int main(void)
 		cmocka_unit_test(parses_ipv4_endpoints),
 		cmocka_unit_test(parses_bracketed_ipv6),
 		cmocka_unit_test(rejects_bad_endpoints),
+		cmocka_unit_test(parses_v4_mapped_as_ipv4),
 		cmocka_unit_test(formats_both_families),
 		cmocka_unit_test(formats_an_unknown_family),
 		cmocka_unit_test(names_an_accepted_socket),
