@@ -724,6 +724,16 @@ int capymig_import(struct net *net, const struct capymig_state *st,
 		.cred = cred,	/* valid: we wait for the worker */
 	};
 
+	/*
+	 * The application's own state rides in the blob for whoever imports
+	 * it to restore with the descriptor: a listener's application would
+	 * go on without it.
+	 */
+	if (st->app.len && !file) {
+		NL_SET_ERR_MSG(extack, "the blob carries the application's "
+			       "state: import it as a descriptor");
+		return -EINVAL;
+	}
 	if (serve && (serve->family != st->tuple.family ||
 		      serve->remote_port != st->tuple.remote_port ||
 		      memcmp(serve->remote_addr, st->tuple.remote_addr,

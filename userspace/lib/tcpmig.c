@@ -187,11 +187,24 @@ void tcpmig_blob_free(struct tcpmig_blob *blob)
 	blob->len = 0;
 }
 
-int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
-		      struct capymig_tuple *tuple)
+static uint32_t rec_padded(uint32_t len)
+{
+	return (len + TCPMIG_STATE_ALIGN - 1) & ~(TCPMIG_STATE_ALIGN - 1);
+}
+
+/*
+ * Walks @blob's records without trusting it: calls @fn with each one's
+ * type, value and length until @fn returns nonzero, which is returned.
+ * -EINVAL for a blob that is not one, 0 when the records ran out.
+ */
+static int blob_walk(const struct tcpmig_blob *blob,
+		     int (*fn)(uint16_t type, const uint8_t *value,
+			       uint32_t len, void *arg),
+		     void *arg)
 {
 	const struct tcpmig_state_hdr *hdr = (const void *)blob->data;
 	const uint8_t *pos, *end = blob->data + blob->len;
+	int ret;
 
 	if (blob->len < sizeof(*hdr) || ntohl(hdr->magic) != TCPMIG_STATE_MAGIC ||
 	    ntohs(hdr->hdr_len) != sizeof(*hdr))
@@ -199,23 +212,134 @@ int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
 	for (pos = blob->data + sizeof(*hdr);
 	     (size_t)(end - pos) >= sizeof(struct tcpmig_state_rec);) {
 		const struct tcpmig_state_rec *rec = (const void *)pos;
-		uint32_t len = ntohl(rec->len);
-		uint32_t padded = (len + TCPMIG_STATE_ALIGN - 1) &
-				  ~(TCPMIG_STATE_ALIGN - 1);
+		uint32_t len = ntohl(rec->len), padded = rec_padded(len);
 
 		pos += sizeof(*rec);
 		if (padded < len || padded > (size_t)(end - pos))
 			return -EINVAL;
-		if (ntohs(rec->type) == TCPMIG_ST_TUPLE) {
-			if (len != sizeof(*tuple))
-				return -EINVAL;
-			memcpy(tuple, pos, sizeof(*tuple));
-			return tuple->family == AF_INET ||
-			       tuple->family == AF_INET6 ? 0 : -EINVAL;
-		}
+		ret = fn(ntohs(rec->type), pos, len, arg);
+		if (ret)
+			return ret;
 		pos += padded;
 	}
-	return -EINVAL;
+	return 0;
+}
+
+static int take_tuple(uint16_t type, const uint8_t *value, uint32_t len,
+		      void *arg)
+{
+	struct capymig_tuple *tuple = arg;
+
+	if (type != TCPMIG_ST_TUPLE)
+		return 0;
+	if (len != sizeof(*tuple))
+		return -EINVAL;
+	memcpy(tuple, value, sizeof(*tuple));
+	return tuple->family == AF_INET || tuple->family == AF_INET6 ? 1 :
+								       -EINVAL;
+}
+
+int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
+		      struct capymig_tuple *tuple)
+{
+	int ret = blob_walk(blob, take_tuple, tuple);
+
+	return ret > 0 ? 0 : -EINVAL;
+}
+
+struct app_state {
+	const void *data;
+	uint32_t len;
+};
+
+static int take_app(uint16_t type, const uint8_t *value, uint32_t len,
+		    void *arg)
+{
+	struct app_state *app = arg;
+
+	if (type != TCPMIG_ST_APP)
+		return 0;
+	app->data = value;
+	app->len = len;
+	return 1;
+}
+
+int tcpmig_blob_app(const struct tcpmig_blob *blob, const void **data,
+		    uint32_t *len)
+{
+	struct app_state app;
+	int ret = blob_walk(blob, take_app, &app);
+
+	if (ret <= 0)
+		return ret ?: -ENOENT;
+	*data = app.data;
+	*len = app.len;
+	return 0;
+}
+
+/* Where a copy of @blob without its TCPMIG_ST_APP record is written. */
+struct blob_copy {
+	uint8_t *to;
+	uint32_t len;
+};
+
+static void put_rec(struct blob_copy *c, uint16_t type, const void *value,
+		    uint32_t len)
+{
+	struct tcpmig_state_rec rec = {
+		.type = htons(type), .len = htonl(len),
+	};
+	uint8_t *to = c->to + c->len;
+
+	memcpy(to, &rec, sizeof(rec));
+	memcpy(to + sizeof(rec), value, len);
+	memset(to + sizeof(rec) + len, 0, rec_padded(len) - len);
+	c->len += sizeof(rec) + rec_padded(len);
+}
+
+static int copy_other_rec(uint16_t type, const uint8_t *value, uint32_t len,
+			  void *arg)
+{
+	if (type != TCPMIG_ST_APP)
+		put_rec(arg, type, value, len);
+	return 0;
+}
+
+static int any_rec(uint16_t type, const uint8_t *value, uint32_t len,
+		   void *arg)
+{
+	return 0;
+}
+
+int tcpmig_blob_set_app(struct tcpmig_blob *blob, const void *data,
+			uint32_t len)
+{
+	struct tcpmig_state_hdr *hdr;
+	struct blob_copy c;
+	uint64_t size;
+	int err;
+
+	err = blob_walk(blob, any_rec, NULL);
+	if (err)
+		return err;
+	/* At most the blob as it is, and the new record. */
+	size = (uint64_t)blob->len + sizeof(struct tcpmig_state_rec) +
+	       rec_padded(len);
+	if (size > TCPMIG_STATE_MAX)
+		return -E2BIG;
+	c.to = malloc(size);
+	if (!c.to)
+		return -ENOMEM;
+	c.len = sizeof(*hdr);
+	memcpy(c.to, blob->data, sizeof(*hdr));
+	blob_walk(blob, copy_other_rec, &c);
+	put_rec(&c, TCPMIG_ST_APP, data, len);
+	hdr = (struct tcpmig_state_hdr *)c.to;
+	hdr->total_len = htonl(c.len);
+	free(blob->data);
+	blob->data = c.to;
+	blob->len = c.len;
+	return 0;
 }
 
 int tcpmig_parse_conn(const struct nlmsghdr *nlh, struct tcpmig_conn *conn)

@@ -40,6 +40,32 @@ void tcpmig_blob_free(struct tcpmig_blob *blob);
 int tcpmig_blob_tuple(const struct tcpmig_blob *blob,
 		      struct capymig_tuple *tuple);
 
+/*
+ * The application's own state of a connection - a half-read request, a
+ * response it is still writing, a session - carried in the blob as a
+ * TCPMIG_ST_APP record, which capymig never reads.  The exporting
+ * application attaches it once tcpmig_export() has taken the connection;
+ * the importing one reads it and imports the blob as a descriptor
+ * (want_fd), then restores its state with it.  The kernel refuses to put
+ * a blob with such state in a listener's accept queue, where it would be
+ * lost.
+ */
+
+/*
+ * Attaches @len bytes at @data to @blob, in place of any state already
+ * there (@blob's data is reallocated).  Returns 0, -EINVAL (not a blob),
+ * -E2BIG (over TCPMIG_STATE_MAX) or -ENOMEM.
+ */
+int tcpmig_blob_set_app(struct tcpmig_blob *blob, const void *data,
+			uint32_t len);
+
+/*
+ * The state attached to @blob: *@data points into the blob (valid as long
+ * as it is unchanged).  Returns 0, -ENOENT (none) or -EINVAL.
+ */
+int tcpmig_blob_app(const struct tcpmig_blob *blob, const void **data,
+		    uint32_t *len);
+
 /* One connection of a LIST dump. */
 struct tcpmig_conn {
 	struct capymig_tuple tuple;

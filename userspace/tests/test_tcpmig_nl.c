@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <linux/genetlink.h>
@@ -405,6 +406,60 @@ static void blob_tuple_rejects_damage(void **state)
 	assert_int_equal(tcpmig_blob_tuple(&blob, &got), -EINVAL);
 }
 
+/* @raw's blob, on the heap, as tcpmig_blob_set_app() reallocates it. */
+static struct tcpmig_blob heap_blob(const uint8_t *raw, uint32_t len)
+{
+	struct tcpmig_blob blob = { malloc(len), len };
+
+	assert_non_null(blob.data);
+	memcpy(blob.data, raw, len);
+	return blob;
+}
+
+/* The application's state: in place of what was there, and read back. */
+static void blob_app_is_replaced_and_read(void **state)
+{
+	struct capymig_tuple t = { .family = AF_INET, .local_port = 7 }, got;
+	uint8_t raw[256];
+	uint32_t raw_len = put_blob(raw, &t, sizeof(t)), len;
+	struct tcpmig_blob blob = heap_blob(raw, raw_len);
+	const struct tcpmig_state_hdr *hdr;
+	const void *app;
+
+	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), 0);
+	assert_int_equal(len, 3);
+	assert_int_equal(tcpmig_blob_set_app(&blob, "half a request", 14), 0);
+	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), 0);
+	assert_int_equal(len, 14);
+	assert_memory_equal(app, "half a request", 14);
+	/* One such record, 16 bytes of value where there were 8. */
+	assert_int_equal(blob.len, raw_len + 8);
+	hdr = (const void *)blob.data;
+	assert_int_equal(ntohl(hdr->total_len), blob.len);
+	assert_int_equal(tcpmig_blob_tuple(&blob, &got), 0);
+	assert_memory_equal(&got, &t, sizeof(t));
+	tcpmig_blob_free(&blob);
+}
+
+static void blob_app_refuses_damage(void **state)
+{
+	struct capymig_tuple t = { .family = AF_INET };
+	uint8_t raw[256];
+	uint32_t raw_len = put_blob(raw, &t, sizeof(t)), len;
+	struct tcpmig_blob blob;
+	const void *app;
+
+	/* The tuple record alone: no state. */
+	memmove(raw + 16, raw + 32, raw_len - 32);
+	blob = (struct tcpmig_blob){ raw, raw_len - 16 };
+	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), -ENOENT);
+	assert_int_equal(tcpmig_blob_set_app(&blob, raw, TCPMIG_STATE_MAX),
+			 -E2BIG);
+	raw[0] ^= 1;			/* magic */
+	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), -EINVAL);
+	assert_int_equal(tcpmig_blob_set_app(&blob, "x", 1), -EINVAL);
+}
+
 /* A descriptor asked for with nowhere to return it: refused unsent. */
 static void import_fd_needs_a_result(void **state)
 {
@@ -422,6 +477,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(error_ack_is_zero),
 		cmocka_unit_test(import_fd_needs_a_result),
+		cmocka_unit_test(blob_app_is_replaced_and_read),
+		cmocka_unit_test(blob_app_refuses_damage),
 		cmocka_unit_test(error_with_extack_capped),
 		cmocka_unit_test(error_with_extack_after_full_request),
 		cmocka_unit_test(error_extack_truncated_to_buffer),
