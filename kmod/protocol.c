@@ -1067,12 +1067,13 @@ static void rx_work(struct work_struct *work)
 
 		if (skb_linearize(skb) || off < 0 || off > skb->len) {
 			capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+			kfree_skb(skb);
 		} else {
 			mutex_lock(&cn->lock);
 			dispatch(cn, skb->data + off, skb->len - off);
 			mutex_unlock(&cn->lock);
+			consume_skb(skb);	/* read: no drop to report */
 		}
-		kfree_skb(skb);
 		/* A flood of messages must not hold this CPU. */
 		cond_resched();
 	}

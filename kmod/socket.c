@@ -60,6 +60,8 @@ static int capymig_udp_rcv(struct sock *sk, struct sk_buff *skb)
 		kfree_skb(skb);
 		return 0;
 	}
+	/* Its route may be one without a reference, valid only in here. */
+	skb_dst_drop(skb);
 	skb_queue_tail(&cn->rx, skb);
 	/*
 	 * A bound high-priority worker runs here as soon as the softirq
