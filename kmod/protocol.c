@@ -1008,7 +1008,33 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
 	}
 }
 
-static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
+/*
+ * Each message names its sender, as the switch checks too: the origin
+ * (PREPARE, CONN-STATE, SEGMENT, ABORT) or, for an answer, the target;
+ * the switch answers a PREPARE it cannot place with a REJECT of its own.
+ * So a pool member speaks for no other: it cannot take another's
+ * migration's state with a PREPARE-ACK naming itself, withdraw one, or
+ * write into a connection moving between two others.
+ */
+static bool from_its_sender(const struct capymig_net *cn,
+			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
+{
+	switch (hdr->type) {
+	case TCPMIG_MSG_REJECT:
+		if (saddr == READ_ONCE(cn->switch_addr))
+			return true;
+		fallthrough;
+	case TCPMIG_MSG_PREPARE_ACK:
+	case TCPMIG_MSG_CONN_STATE_ACK:
+	case TCPMIG_MSG_ABORT_ACK:
+		return saddr == hdr->target.addr;
+	default:
+		return saddr == hdr->origin.addr;
+	}
+}
+
+static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len,
+		     __be32 saddr)
 {
 	const struct tcpmig_msg_hdr *hdr = (const void *)msg;
 	const void *body = hdr + 1;
@@ -1021,6 +1047,10 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len)
 	    (hdr->type == TCPMIG_MSG_CONN_STATE &&
 	     !conn_state_valid(body, len - fixed))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
+		return;
+	}
+	if (!from_its_sender(cn, hdr, saddr)) {
+		capymig_count(cn->net, TCPMIG_STAT_MSG_SPOOFED, 1);
 		return;
 	}
 
@@ -1070,7 +1100,8 @@ static void rx_work(struct work_struct *work)
 			kfree_skb(skb);
 		} else {
 			mutex_lock(&cn->lock);
-			dispatch(cn, skb->data + off, skb->len - off);
+			dispatch(cn, skb->data + off, skb->len - off,
+				 ip_hdr(skb)->saddr);
 			mutex_unlock(&cn->lock);
 			consume_skb(skb);	/* read: no drop to report */
 		}

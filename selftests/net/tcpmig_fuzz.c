@@ -22,7 +22,8 @@
  * and counted as its defect says - malformed (magic, version, type,
  * lengths, padding, fragments off the grid, of the wrong size, beyond the
  * blob or with another total), unexpected (answers for migrations B
- * never started, fragments for ones it does not have) - or, for a blob
+ * never started, fragments for ones it does not have), spoofed (naming
+ * another server as their sender) - or, for a blob
  * that reassembles but is garbage, refused like any import.  A second
  * PREPARE for a connection B is already preparing must be refused BUSY.
  * Then MUTANTS deterministic random mutants (SEED) of the captured
@@ -347,18 +348,20 @@ static void expect(const char *what, int fd, const void *buf, size_t len,
 	static const enum tcpmig_stat counted[] = {
 		TCPMIG_STAT_MSG_NOT_MEMBER, TCPMIG_STAT_MSG_MALFORMED,
 		TCPMIG_STAT_MSG_UNEXPECTED, TCPMIG_STAT_IMPORTS_REFUSED,
+		TCPMIG_STAT_MSG_SPOOFED,
 	};
-	uint64_t before[4], got;
+	const int n = sizeof(counted) / sizeof(counted[0]);
+	uint64_t before[n], got;
 	bool others = false;
 	int i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < n; i++)
 		before[i] = stat_now(counted[i]);
 	send_to_b(fd, buf, len);
-	for (i = 0; i < 4 && counted[i] != stat; i++)
+	for (i = 0; i < n && counted[i] != stat; i++)
 		;
 	got = stat_wait(stat, before[i] + 1) - before[i];
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < n; i++)
 		if (counted[i] != stat && stat_now(counted[i]) != before[i])
 			others = true;
 	tap_result(got == 1 && !others, "%s: dropped, counted %s (%llu)%s",
@@ -387,6 +390,19 @@ static struct tcpmig_msg_hdr header(uint8_t type, uint32_t id, uint16_t port)
 	h.type = type;
 	h.migration_id = htonl(id);
 	h.client.port = htons(port);
+	return h;
+}
+
+/*
+ * @h as an answer A sends: A its target, B the origin of a migration of
+ * B's (a member answers only for itself).
+ */
+static struct tcpmig_msg_hdr from_target(struct tcpmig_msg_hdr h)
+{
+	struct tcpmig_endpoint a = h.origin;
+
+	h.origin = h.target;
+	h.target = a;
 	return h;
 }
 
@@ -500,29 +516,33 @@ static void malformed(void)
 /* Answers and fragments of migrations B does not have. */
 static void unexpected(void)
 {
-	static const uint8_t types[] = {
-		TCPMIG_MSG_PREPARE_ACK, TCPMIG_MSG_CONN_STATE_ACK,
-		TCPMIG_MSG_REJECT, TCPMIG_MSG_ABORT, TCPMIG_MSG_REGISTER,
-		TCPMIG_MSG_ABORT_ACK,
-	};
-	static const char *const names[] = {
-		"PREPARE-ACK", "CONN-STATE-ACK", "REJECT", "ABORT", "REGISTER",
-		"ABORT-ACK",
+	static const struct {
+		uint8_t type;
+		bool answer;	/* sent by the target */
+		const char *name;
+	} msgs[] = {
+		{ TCPMIG_MSG_PREPARE_ACK, true, "PREPARE-ACK" },
+		{ TCPMIG_MSG_CONN_STATE_ACK, true, "CONN-STATE-ACK" },
+		{ TCPMIG_MSG_REJECT, true, "REJECT" },
+		{ TCPMIG_MSG_ABORT, false, "ABORT" },
+		{ TCPMIG_MSG_REGISTER, false, "REGISTER" },
+		{ TCPMIG_MSG_ABORT_ACK, true, "ABORT-ACK" },
 	};
 	uint8_t buf[MSG_MAX];
 	struct tcpmig_msg_hdr h;
-	size_t len;
 	unsigned int i;
 	char what[64];
 
-	for (i = 0; i < sizeof(types); i++) {
-		h = header(types[i], 0x7e570002, 40002);
+	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		h = header(msgs[i].type, 0x7e570002, 40002);
+		if (msgs[i].answer)
+			h = from_target(h);
 		memset(buf, 0, sizeof(buf));
 		memcpy(buf, &h, HDR);
-		len = tcpmig_msg_len(types[i]);
 		snprintf(what, sizeof(what), "%s of an unknown migration",
-			 names[i]);
-		expect(what, member, buf, len, TCPMIG_STAT_MSG_UNEXPECTED);
+			 msgs[i].name);
+		expect(what, member, buf, tcpmig_msg_len(msgs[i].type),
+		       TCPMIG_STAT_MSG_UNEXPECTED);
 	}
 	expect("CONN-STATE of an unknown migration", member, buf,
 	       fragment(buf, 0x7e570002, 40002, 0, 100, 100),
@@ -563,6 +583,25 @@ static void reassembly(void)
 		   reason == TCPMIG_REJECT_IMPORT_FAILED,
 		   "a blob of garbage reassembled: import refused, REJECT "
 		   "IMPORT_FAILED (type %d, reason %u)", type, reason);
+}
+
+/*
+ * A member speaking for another server: a PREPARE-ACK that names B's own
+ * migration's target as a third server (it would take the state), an
+ * ABORT of a migration whose origin is that server.
+ */
+static void spoofed(void)
+{
+	struct tcpmig_msg_hdr h;
+
+	h = from_target(header(TCPMIG_MSG_PREPARE_ACK, 0x7e570006, 40006));
+	h.target.addr = htonl(0x0a0a0909);
+	expect("a PREPARE-ACK from A naming another target", member, &h,
+	       HDR, TCPMIG_STAT_MSG_SPOOFED);
+	h = header(TCPMIG_MSG_ABORT, 0x7e570006, 40006);
+	h.origin.addr = htonl(0x0a0a0909);
+	expect("an ABORT from A naming another origin", member, &h, HDR,
+	       TCPMIG_STAT_MSG_SPOOFED);
 }
 
 /* Two migrations of one connection to B at once: the second is BUSY. */
@@ -728,6 +767,7 @@ static int fuzz(void)
 
 	malformed();
 	unexpected();
+	spoofed();
 	reassembly();
 	busy();
 	mutants();

@@ -158,6 +158,7 @@ static const char *const stat_names[TCPMIG_STAT_MAX + 1] = {
 	[TCPMIG_STAT_SEGMENTS_INJECTED] = "segments_injected",
 	[TCPMIG_STAT_SEGMENTS_AFTER_IMPORT] = "segments_after_import",
 	[TCPMIG_STAT_SEGMENTS_RECEIVED] = "segments_received",
+	[TCPMIG_STAT_MSG_SPOOFED] = "msg_spoofed",
 };
 
 const char *tcpmig_stat_name(enum tcpmig_stat stat)

@@ -293,6 +293,9 @@ enum tcpmig_conn_attr {
  *	member, their header well-formed; those not injected were for no
  *	migration it knew, or their segment was malformed.  Forwarded less
  *	received is what the network lost (UDP is not reliable).
+ * @TCPMIG_STAT_MSG_SPOOFED: TCPMig messages dropped: from a pool member,
+ *	but not from the server the message names as its sender (its
+ *	origin, or for an answer its target).
  */
 enum tcpmig_stat {
 	TCPMIG_STAT_UNSPEC,
@@ -317,6 +320,7 @@ enum tcpmig_stat {
 	TCPMIG_STAT_SEGMENTS_INJECTED,
 	TCPMIG_STAT_SEGMENTS_AFTER_IMPORT,
 	TCPMIG_STAT_SEGMENTS_RECEIVED,
+	TCPMIG_STAT_MSG_SPOOFED,
 
 	__TCPMIG_STAT_MAX,
 };
