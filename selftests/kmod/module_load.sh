@@ -83,7 +83,10 @@ tap_check "unload while a tool is running" unload_with_open_socket
 # answered: the migration fails after its timeout and is withdrawn, and
 # the connection, which never left, serves on.
 ns_create busy
-established() { ss -N "$busy" -Htn state established 'sport = 7000' | grep -q .; }
+established()
+{
+	ss -N "$busy" -Htn state established 'sport = 7000' | grep -q .
+}
 module_in_use() { [ "$(cat /sys/module/capymig/refcnt)" -gt 0 ]; }
 ip netns exec "$busy" socat -u TCP-LISTEN:7000,bind=127.0.0.1 /dev/null &
 on_exit kill $!

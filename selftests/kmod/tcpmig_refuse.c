@@ -680,13 +680,16 @@ static void import_refused(const char *what, const struct tcpmig_blob *b,
 			   const struct tcpmig_import_opts *o, int want,
 			   const char *reason)
 {
+	struct tcpmig_import_result res;
 	struct tcp_counters before;
 	int err;
 
 	settle(&before);
-	err = tcpmig_import(&host.nl, b, o, NULL);
+	err = tcpmig_import(&host.nl, b, o, &res);
 	check_refused(what, err, want, reason, &before);
-	if (!err)
+	if (!err && res.fd >= 0)
+		close(res.fd);
+	else if (!err)
 		reap_accept_queue();
 }
 

@@ -147,11 +147,6 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static int tuple_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct capymig_tuple));
-}
-
 /* No decision measured the target's room yet (policy_room_now()). */
 static void forget_room(struct capymigd *d)
 {
@@ -484,7 +479,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 		free(next.v);
 		return err;
 	}
-	qsort(next.v, next.n, sizeof(*next.v), tuple_cmp);
+	qsort(next.v, next.n, sizeof(*next.v), capymig_tuple_cmp);
 	d->metrics.monitored = d->metrics.candidates = 0;
 	d->metrics.rqlen_bytes = 0;
 	for (i = 0; i < next.n; i++) {
@@ -502,7 +497,7 @@ static int refresh(struct capymigd *d, uint64_t now)
 			d->metrics.monitored++;
 		}
 		prev = bsearch(e, d->conns.v, d->conns.n, sizeof(*e),
-			       tuple_cmp);
+			       capymig_tuple_cmp);
 		if (prev && prev->pc.arrived_ns > e->pc.arrived_ns)
 			e->pc.arrived_ns = prev->pc.arrived_ns;
 		if (prev)
@@ -525,7 +520,8 @@ static int refresh(struct capymigd *d, uint64_t now)
 	/* Arrivals announced since the last reading. */
 	for (j = 0; j < d->narrivals; j++) {
 		struct conn_entry *e = bsearch(&d->arrivals[j].tuple, next.v,
-					       next.n, sizeof(*e), tuple_cmp);
+					       next.n, sizeof(*e),
+					       capymig_tuple_cmp);
 
 		if (e && e->pc.arrived_ns < d->arrivals[j].ns)
 			e->pc.arrived_ns = d->arrivals[j].ns;
@@ -551,7 +547,7 @@ static void back_off(struct capymigd *d, const struct capymig_tuple *t,
 		     uint64_t now)
 {
 	struct conn_entry *e = bsearch(t, d->conns.v, d->conns.n,
-				       sizeof(*e), tuple_cmp);
+				       sizeof(*e), capymig_tuple_cmp);
 
 	if (e)
 		e->pc.refused_ns = now;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -558,8 +559,11 @@ int tcpmig_import(struct tcpmig_nl *nl, const struct tcpmig_blob *blob,
 	struct import_ctx ctx = { blob, opts, result ? result : &ignored };
 	int err;
 
-	if (opts && opts->want_fd && !result)
+	if (opts && opts->want_fd && !result) {
+		snprintf(nl->ext_msg, sizeof(nl->ext_msg),
+			 "want_fd without a result to return it in");
 		return -EINVAL;
+	}
 	ctx.result->fd = -1;
 	err = tcpmig_nl_call(nl, TCPMIG_CMD_IMPORT, import_build,
 			     import_reply, &ctx);

@@ -37,6 +37,11 @@ static int put_endpoint(const struct sockaddr_storage *ss, __u8 *family,
 	return -EAFNOSUPPORT;
 }
 
+int capymig_tuple_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct capymig_tuple));
+}
+
 int capymig_tuple_from_fd(int fd, struct capymig_tuple *t)
 {
 	struct sockaddr_storage local, remote;

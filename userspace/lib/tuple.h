@@ -13,6 +13,12 @@
 #include <stddef.h>
 #include <linux/capymig.h>
 
+/*
+ * Orders tuples, or structs that begin with one, for qsort() and
+ * bsearch(): any order, the same every time.
+ */
+int capymig_tuple_cmp(const void *a, const void *b);
+
 /* "ADDR:PORT -> ADDR:PORT" is at most this long, NUL included. */
 #define CAPYMIG_TUPLE_STRLEN 128
 

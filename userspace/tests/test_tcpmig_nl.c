@@ -470,6 +470,7 @@ static void import_fd_needs_a_result(void **state)
 	struct tcpmig_blob blob = { raw, put_blob(raw, &t, sizeof(t)) };
 
 	assert_int_equal(tcpmig_import(&nl, &blob, &opts, NULL), -EINVAL);
+	assert_non_null(strstr(nl.ext_msg, "want_fd"));
 }
 
 int main(void)
