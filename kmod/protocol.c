@@ -1257,17 +1257,18 @@ int capymig_proto_configure(struct capymig_net *cn,
 			    const struct capymig_proto_config *c,
 			    const char **why)
 {
+	u16 port, sw_port;
 	bool reopen;
-	u16 port;
 	int err;
 
 	mutex_lock(&cn->lock);
 	port = c->port ?: cn->port;
+	sw_port = ntohs(c->sw ? c->sw->port : cn->switch_port);
 	/* A new port, or the first switch: TCPMig's socket opens. */
 	reopen = c->port ? c->port != cn->port || !cn->sock :
 			   c->sw && !cn->sock;
 	/* Every member, the switch too, listens on the one TCPMig port. */
-	if (c->sw && c->sw->port && ntohs(c->sw->port) != port) {
+	if (sw_port && sw_port != port) {
 		mutex_unlock(&cn->lock);
 		*why = "the switch's TCPMig port must be this host's";
 		return -EINVAL;

@@ -22,7 +22,7 @@ readonly PORT=7390
 require_root
 require_cmd capyctl jq socat
 require_module
-tap_plan 7
+tap_plan 8
 
 ns_create server && ns_create stray &&
 	ip link add eth0 netns "$server" type veth peer name eth0 \
@@ -92,4 +92,8 @@ tap_check "... and TCPMig still receives on its port" \
 tap_check_fails "a switch on another TCPMig port: refused, and why" \
 	"must be this host's" \
 	ip netns exec "$server" capyctl config switch 10.10.9.9:$((PORT + 2))
+tap_check_fails "... nor a new port, once a switch's port is set" \
+	"must be this host's" eval "ip netns exec $server capyctl config \
+		switch 10.10.9.9:$PORT && ip netns exec $server capyctl \
+		config port $((PORT + 3))"
 tap_done

@@ -646,6 +646,7 @@ struct migrate_wait {
 	const struct capyctl *ctl;
 	uint32_t id;
 	int result;	/* EXIT_* once the migration ended */
+	bool exported;	/* its state left: a failure now loses it */
 };
 
 /* Prints the migration's events until it ends one way or the other. */
@@ -657,6 +658,9 @@ static int migrate_event(const struct tcpmig_notification *ev, void *arg)
 		return 0;
 	print_event(ev, (void *)mw->ctl);
 	switch (ev->type) {
+	case TCPMIG_EVENT_STATE_SENT:
+		mw->exported = true;
+		return 0;
 	case TCPMIG_EVENT_MIGRATED:
 		mw->result = EXIT_SUCCESS;
 		return 1;
@@ -682,14 +686,25 @@ static int conn_match(const struct tcpmig_conn *c, void *arg)
 }
 
 /*
- * A migration that failed, or whose end was not heard of by its deadline
- * (@heard false: events were lost): the connection's presence tells what
- * can be told.  A failure after the export leaves it nowhere this host
- * knows of: lost, or served by the target if that imported it and only
- * its acknowledgment was lost.
+ * A migration that failed after its export: the connection is nowhere
+ * this host knows of, lost, or served by the target if that imported it
+ * and only its acknowledgment was lost.
  */
-static int migrate_left(struct capyctl *ctl, const struct capymig_tuple *t,
-			bool heard)
+static int migrate_lost(void)
+{
+	fprintf(stderr, "capyctl: migrate: failed after the export: the "
+		"connection left this host, lost, or served by the target if "
+		"its acknowledgment alone was lost; not known which\n");
+	return EXIT_OUTCOME_UNKNOWN;
+}
+
+/*
+ * A migration whose end, or its export, may have been lost with events:
+ * the connection's presence in LIST tells what can be told.  LIST shows
+ * only connections that could be exported (one half closed meanwhile is
+ * not), so this is the answer only without the events.
+ */
+static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
 {
 	struct conn_search search = { .tuple = t };
 	int err;
@@ -698,20 +713,13 @@ static int migrate_left(struct capyctl *ctl, const struct capymig_tuple *t,
 	if (err)
 		return request_failed(ctl, "migrate: list", err);
 	if (search.found) {
-		if (!heard)
-			fprintf(stderr, "capyctl: migrate: its end was lost "
-				"with the events, and the connection is still "
-				"here: not migrated\n");
+		fprintf(stderr, "capyctl: migrate: events were lost, and the "
+			"connection is still here: not migrated\n");
 		return EXIT_FAILURE;
 	}
-	if (heard)
-		fprintf(stderr, "capyctl: migrate: failed, and the connection "
-			"left this host: lost, or served by the target if its "
-			"acknowledgment alone was lost; not known which\n");
-	else
-		fprintf(stderr, "capyctl: migrate: its end was lost with the "
-			"events, and the connection left this host: migrated, "
-			"closed, or lost with its target; not known which\n");
+	fprintf(stderr, "capyctl: migrate: events were lost, and the "
+		"connection left this host: migrated, closed, or lost with "
+		"its target; not known which\n");
 	return EXIT_OUTCOME_UNKNOWN;
 }
 
@@ -734,8 +742,11 @@ static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
 		ret = tcpmig_read_events(events, ms, migrate_event, mw);
 		if (ret > 0 && mw->result == EXIT_SUCCESS)
 			return mw->result;
+		/* With events lost, its export may have been among them. */
+		if (ret > 0 && deadline)
+			return migrate_unheard(ctl, t);
 		if (ret > 0)
-			return migrate_left(ctl, t, true);
+			return mw->exported ? migrate_lost() : mw->result;
 		if (ret == -ENOBUFS && !deadline) {
 			ret = tcpmig_get_config(&ctl->nl, &cfg);
 			if (ret)
@@ -749,7 +760,7 @@ static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
 		if (deadline) {
 			now = mono_ns();
 			if (now >= deadline)
-				return migrate_left(ctl, t, false);
+				return migrate_unheard(ctl, t);
 			ms = (deadline - now) / 1000000 + 1;
 		}
 	}
@@ -828,6 +839,7 @@ struct drain_conn {
 	unsigned int attempts;
 	uint64_t retry_ns;
 	bool seen;		/* in the last LIST */
+	bool refused;		/* for good: not tried again */
 };
 
 /*
@@ -847,6 +859,7 @@ struct drain {
 	struct drain_conn *v;
 	unsigned int n, sorted, cap, in_flight, parallel, migrated, lost;
 	uint64_t lost_ns;
+	bool any_point;
 };
 
 static struct drain_conn *drain_find(struct drain *dr,
@@ -901,8 +914,13 @@ static int drain_list(struct drain *dr)
 	dr->sorted = dr->n;
 	if (err)
 		return err;
+	/*
+	 * A dump resumed after a socket came into its bucket may list
+	 * another twice: new both times, it is in twice, side by side.
+	 */
 	for (i = 0; i < dr->n; i++)
-		if (dr->v[i].seen || dr->v[i].id)
+		if ((dr->v[i].seen || dr->v[i].id) &&
+		    (!k || capymig_tuple_cmp(&dr->v[k - 1], &dr->v[i])))
 			dr->v[k++] = dr->v[i];
 	dr->n = dr->sorted = k;
 	return 0;
@@ -929,7 +947,7 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 	uint32_t id;
 	int err;
 
-	if (!monitor_lookup(&dr->mon, &dc->tuple, &rec) &&
+	if (!dr->any_point && !monitor_lookup(&dr->mon, &dc->tuple, &rec) &&
 	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
 		opts.at_read_seq = 1;
 		opts.read_seq = rec.read_seq;
@@ -941,6 +959,12 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 			tcpmig_nl_strerror(err),
 			dr->ctl->nl.ext_msg[0] ? ": " : "",
 			dr->ctl->nl.ext_msg);
+		/*
+		 * What no retry changes: TCPMig moves IPv4 only, has no
+		 * switch, or the connection is one no export takes.
+		 */
+		dc->refused = err == -EAFNOSUPPORT || err == -ENOTCONN ||
+			      err == -EOPNOTSUPP;
 		drain_failed(dr, dc, now);
 		return;
 	}
@@ -994,7 +1018,7 @@ static unsigned int drain_round(struct drain *dr, uint64_t now)
 			drain_failed(dr, dc, now);
 		if (dc->id) {
 			pending++;
-		} else if (dc->seen) {
+		} else if (dc->seen && !dc->refused) {
 			pending++;
 			if (dc->retry_ns <= now && dr->in_flight < dr->parallel)
 				drain_start(dr, dc, now);
@@ -1034,8 +1058,11 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	int opt, err;
 
 	optind = 1;
-	while ((opt = getopt(argc, argv, "t:p:T:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "at:p:T:m:")) != -1) {
 		switch (opt) {
+		case 'a':
+			dr.any_point = true;
+			break;
 		case 't':
 			if (parse_u32(optarg, 1, 86400, &timeout))
 				return usage_error(ctl);
@@ -1124,8 +1151,8 @@ static const struct command commands[] = {
 	{ "migrate", "migrate [--read-seq N] LOCAL REMOTE [TARGET_ADDR:PORT]",
 	  cmd_migrate },
 	{ "stats", "stats", cmd_stats },
-	{ "drain", "drain [-t SECONDS] [-p PARALLEL] [-T TARGET_ADDR:PORT] "
-		   "[-m MONITOR_PIN] [SERVER_ADDR[:PORT]]", cmd_drain },
+	{ "drain", "drain [-a] [-t SECONDS] [-p PARALLEL] [-T TARGET_ADDR:PORT] "
+		   "[-m MONITOR_PIN]\n         [SERVER_ADDR[:PORT]]", cmd_drain },
 };
 
 static void usage(FILE *out)

@@ -256,7 +256,7 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 		struct tcpmig_migrate_opts opts = { .target = target };
 
 		fresh_boundary(d, &e->pc);
-		opts.at_read_seq = !!(c->flags & CAPYMIG_CONN_F_READ_SEQ);
+		opts.at_read_seq = policy_at_boundary(&d->params, c);
 		opts.read_seq = c->read_seq;
 		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
 		if (err) {

@@ -28,12 +28,19 @@ bool policy_candidate(const struct policy_params *p,
 	/* MIGRATE refuses the others (EAFNOSUPPORT), every time. */
 	if (c->tuple.family != AF_INET)
 		return false;
-	if (c->busy || c->past_boundary)
+	if (c->busy || (c->past_boundary && !p->any_point))
 		return false;
 	if (!p->any_point && !(c->flags & CAPYMIG_CONN_F_READ_SEQ))
 		return false;
 	return !recent(c->arrived_ns, now_ns, p->holdoff_ns) &&
 	       !recent(c->refused_ns, now_ns, p->backoff_ns);
+}
+
+bool policy_at_boundary(const struct policy_params *p,
+			const struct policy_conn *c)
+{
+	return (c->flags & CAPYMIG_CONN_F_READ_SEQ) &&
+	       !(p->any_point && c->past_boundary);
 }
 
 uint64_t policy_backoff_ns(uint64_t interval_ns, uint64_t decide_ns)

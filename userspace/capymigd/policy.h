@@ -57,8 +57,8 @@ struct policy_params {
 /*
  * A connection the policies may move: IPv4 (TCPMig moves no other), not
  * already moving, not arrived within the hold-off (no ping-pong), not
- * refused or failed within the back-off, not past its request boundary,
- * and with one unless @p allows any point.
+ * refused or failed within the back-off, and, unless @p allows any
+ * point, at a request boundary.
  */
 bool policy_candidate(const struct policy_params *p,
 		      const struct policy_conn *c, uint64_t now_ns);
@@ -72,6 +72,14 @@ bool policy_candidate(const struct policy_params *p,
  * the application is past) and keep the next best from being chosen.
  */
 #define POLICY_BACKOFF_NS	(10 * 1000000000ULL)
+
+/*
+ * Whether @c moves only at its request boundary (TCPMIG_A_READ_SEQ): when
+ * it has one, unless it is past it and @p allows any point, where it then
+ * moves as it is.
+ */
+bool policy_at_boundary(const struct policy_params *p,
+			const struct policy_conn *c);
 
 uint64_t policy_backoff_ns(uint64_t interval_ns, uint64_t decide_ns);
 

@@ -324,6 +324,9 @@ int tcpmig_blob_set_app(struct tcpmig_blob *blob, const void *data,
 	err = blob_walk(blob, any_rec, NULL);
 	if (err)
 		return err;
+	/* Checked before it is padded, which could wrap it to nothing. */
+	if (len > TCPMIG_STATE_MAX)
+		return -E2BIG;
 	/* At most the blob as it is, and the new record. */
 	size = (uint64_t)blob->len + sizeof(struct tcpmig_state_rec) +
 	       rec_padded(len);

@@ -119,12 +119,33 @@ static void candidates_the_module_takes(void **state)
 	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, 0, out,
 			     &excess, &room);
 	assert_set(out, n, others, 2);
-	/* Past its boundary (EAGAIN): with any point allowed too. */
+	/* Past its boundary (EAGAIN), at request boundaries only. */
 	conns[0].tuple.family = AF_INET;
 	conns[0].past_boundary = true;
+	conns[0].flags = CAPYMIG_CONN_F_READ_SEQ;
 	n = policy_proactive(&defaults, &acc, 0, UINT64_MAX, conns, 3, 0, out,
 			     &excess, &room);
 	assert_set(out, n, others, 2);
+}
+
+/*
+ * Any point allowed: a connection past its boundary (one that only reads,
+ * say) is a candidate, and moves without its boundary; one at it moves
+ * at it.
+ */
+static void any_point_moves_past_the_boundary(void **state)
+{
+	struct policy_params p = defaults;
+	struct policy_conn c = conn(600, 0, 0);
+
+	p.any_point = true;
+	c.flags = CAPYMIG_CONN_F_READ_SEQ;
+	assert_true(policy_at_boundary(&p, &c));
+	assert_true(policy_at_boundary(&defaults, &c));
+	c.past_boundary = true;
+	assert_true(policy_candidate(&p, &c, 0));
+	assert_false(policy_at_boundary(&p, &c));
+	assert_false(policy_candidate(&defaults, &c, 0));
 }
 
 /*
@@ -1008,6 +1029,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(candidates),
 		cmocka_unit_test(candidates_the_module_takes),
+		cmocka_unit_test(any_point_moves_past_the_boundary),
 		cmocka_unit_test(past_boundary),
 		cmocka_unit_test(refused_backs_off),
 		cmocka_unit_test(loads_of_this_server),

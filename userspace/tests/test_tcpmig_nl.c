@@ -455,6 +455,9 @@ static void blob_app_refuses_damage(void **state)
 	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), -ENOENT);
 	assert_int_equal(tcpmig_blob_set_app(&blob, raw, TCPMIG_STATE_MAX),
 			 -E2BIG);
+	/* Padded, this length would wrap to nothing. */
+	assert_int_equal(tcpmig_blob_set_app(&blob, raw, UINT32_MAX - 6),
+			 -E2BIG);
 	raw[0] ^= 1;			/* magic */
 	assert_int_equal(tcpmig_blob_app(&blob, &app, &len), -EINVAL);
 	assert_int_equal(tcpmig_blob_set_app(&blob, "x", 1), -EINVAL);
