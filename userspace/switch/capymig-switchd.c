@@ -1279,7 +1279,8 @@ int main(int argc, char **argv)
 	/* What --state keeps goes on switching until the next agent. */
 	if (!d.opt.state)
 		detach(&d);
-	if (d.opt.pin)
+	/* A data plane that did not load has no maps, pinned or not. */
+	if (d.opt.pin && d.skel)
 		bpf_object__unpin_maps(d.skel->obj, d.opt.pin);
 	table_munmap(&d.heartbeats);
 	table_munmap(&d.scheds);
