@@ -10,12 +10,15 @@
 #                                              -- host2 (10.10.2.2)
 #
 # - a data plane that does not load ends the agent with a message, --pin
-#   or not.
+#   or not;
+# - every live server gets its LOADs, even after one the switch has no
+#   route to, whose failures are counted and said once a second.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7000
+TCPMIG_PORT=7290	# the default
 
 require_root
 require_cmd capymig-switchd jq socat setpriv tc
@@ -47,11 +50,43 @@ unprivileged()
 		--clear-groups --inh-caps=-all --bounding-set=-all "$@"
 }
 
-tap_plan 1
+# loads_in HOST: the datagrams host HOST's sockets got (Udp InDatagrams):
+# the LOADs its TCPMig listener took.
+loads_in()
+{
+	ns_snmp "${sw_host[$1]}" Udp InDatagrams
+}
+
+# tcpmig_listen HOST: a plain UDP listener on host HOST's TCPMig port,
+# taking the switch's LOADs.
+tcpmig_listen()
+{
+	ip netns exec "${sw_host[$1]}" socat -u \
+		UDP-RECV:$TCPMIG_PORT,bind=10.10.$1.2 OPEN:/dev/null &
+	on_exit "kill $!"
+}
+
+tap_plan 4
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
 	-a $SW_ADDR -S 10.10.1.2:$PORT --pin /sys/fs/bpf/capymig-test-$$ \
 	-u @capymig-test-pin sw0
+
+# 10.10.9.9 is nowhere: sending it a LOAD fails (ENETUNREACH).
+tcpmig_listen 1
+sw_switchd_start $PORT 0 -S 10.10.9.9:$PORT -S 10.10.1.2:$PORT ||
+	ksft_skip_all "capymig-switchd did not start"
+before=$(loads_in 1)
+tap_check "a server after one the switch cannot reach gets its LOADs" \
+	wait_for 5 eval '[ $(($(loads_in 1) - before)) -ge 100 ]'
+sleep 1.5
+tap_check "... the failed ones counted in the dump" \
+	sw_dump_is '.loads_failed >= 1000 and .loads_sent >= 1000'
+said=$(grep -c "LOAD to 10.10.9.9:$PORT: Network is unreachable" \
+	"$sw_switchd_log")
+tap_check "... and said at most once a second ($said times in 1.5 s)" \
+	test "$said" -ge 1 -a "$said" -le 3
+sw_switchd_stop
 
 tap_done

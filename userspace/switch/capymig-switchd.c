@@ -72,6 +72,8 @@
 /* The tc filter the agent owns on each interface. */
 #define TC_HANDLE	0xca9b
 #define TC_PRIORITY	1
+/* A failure that recurs every period is said at most once a second. */
+#define LOG_INTERVAL_NS	1000000000ULL
 
 static const char *const placement_names[] = {
 	[CAPYMIG_SW_PLACE_RR] = "rr",
@@ -171,6 +173,9 @@ struct switchd {
 		size_t len, stride;
 	} heartbeats, scheds;
 	uint64_t loads_sent;
+	uint64_t loads_failed;
+	uint64_t load_fail_said;	/* when one was last said */
+	uint64_t load_fails_unsaid;	/* since */
 };
 
 /*
@@ -191,6 +196,7 @@ struct dump {
 	struct options opt;
 	uint64_t counters[__CAPYMIG_SW_CNT_MAX];
 	uint64_t loads_sent;
+	uint64_t loads_failed;
 	__u32 nsrv;
 	struct dump_server srv[CAPYMIG_SW_MAX_SERVERS];
 };
@@ -454,19 +460,67 @@ static uint64_t target_pps(const struct switchd *d, unsigned int id)
 	       (uint64_t)d->srv[t].load;
 }
 
-/* A LOAD-NOTIFICATION to every live server, in one system call. */
+struct load_msg {
+	struct tcpmig_msg_hdr h;
+	struct tcpmig_msg_load load;
+};
+
+/* Counts a LOAD @err kept from its server, and says so, rate-limited. */
+static void load_failed(struct switchd *d, const struct load_msg *msg,
+			int err)
+{
+	uint64_t now = now_ns();
+	char ep[24];
+
+	d->loads_failed++;
+	if (d->load_fail_said && now - d->load_fail_said < LOG_INTERVAL_NS) {
+		d->load_fails_unsaid++;
+		return;
+	}
+	fprintf(stderr, PROG ": LOAD to %s: %s (%" PRIu64 " more failed "
+		"since the last said)\n",
+		capymig_wire_endpoint_format(&msg->h.target, ep),
+		strerror(err), d->load_fails_unsaid);
+	d->load_fail_said = now;
+	d->load_fails_unsaid = 0;
+}
+
+/*
+ * Sends the @n LOADs of @mm.  sendmmsg() stops at the first message that
+ * fails, so each failed one is skipped and the rest sent again: a server
+ * the switch has no route to (ENETUNREACH) would otherwise cost every
+ * server after it its LOADs.  LOADs lost to a full queue (EAGAIN) are
+ * replaced a period later.
+ */
+static void send_loads(struct switchd *d, struct mmsghdr *mm, unsigned int n)
+{
+	unsigned int i = 0;
+	int sent;
+
+	while (i < n) {
+		sent = sendmmsg(d->udp, mm + i, n - i, MSG_DONTWAIT);
+		if (sent > 0) {
+			d->loads_sent += sent;
+			i += sent;
+		} else {
+			load_failed(d, mm[i].msg_hdr.msg_iov->iov_base, errno);
+			i++;
+		}
+	}
+}
+
+/*
+ * A LOAD-NOTIFICATION to every live or draining server, in one system call
+ * unless one fails.
+ */
 static void notify(struct switchd *d, uint64_t elapsed_ns)
 {
-	struct {
-		struct tcpmig_msg_hdr h;
-		struct tcpmig_msg_load load;
-	} msg[CAPYMIG_SW_MAX_SERVERS];
+	struct load_msg msg[CAPYMIG_SW_MAX_SERVERS];
 	struct sockaddr_in to[CAPYMIG_SW_MAX_SERVERS];
 	struct mmsghdr mm[CAPYMIG_SW_MAX_SERVERS];
 	struct iovec iov[CAPYMIG_SW_MAX_SERVERS];
 	uint64_t pool_pps = 0;
 	unsigned int id, n = 0, members = 0;
-	int sent;
 
 	for (id = 0; id < d->nsrv; id++) {
 		if (alive(&d->srv[id])) {
@@ -504,10 +558,7 @@ static void notify(struct switchd *d, uint64_t elapsed_ns)
 		} };
 		n++;
 	}
-	/* Notifications lost to a full queue are replaced a period later. */
-	sent = n ? sendmmsg(d->udp, mm, n, MSG_DONTWAIT) : 0;
-	if (sent > 0)
-		d->loads_sent += sent;
+	send_loads(d, mm, n);
 }
 
 /*
@@ -583,6 +634,7 @@ static void snapshot(struct switchd *d, struct dump *out)
 	for (i = 0; i < __CAPYMIG_SW_CNT_MAX; i++)
 		out->counters[i] = percpu_sum(d, d->skel->maps.counters, i);
 	out->loads_sent = d->loads_sent;
+	out->loads_failed = d->loads_failed;
 	out->nsrv = d->nsrv;
 	for (i = 0; i < d->nsrv; i++) {
 		out->srv[i] = (struct dump_server){
@@ -649,10 +701,11 @@ static void print_text(const struct dump *dump)
 	       o->tcpmig_port, target_names[o->target],
 	       o->stack_forwarding ? "stack" : "data plane");
 	printf("period %u us, heartbeat timeout %u ms, idle timeout %u ms, "
-	       "closed timeout %u ms, unanswered timeout %u ms, LOADs sent %"
-	       PRIu64 "\n", o->period_us, o->heartbeat_timeout_ms,
-	       o->idle_timeout_ms, o->closed_timeout_ms,
-	       o->unanswered_timeout_ms, dump->loads_sent);
+	       "closed timeout %u ms, unanswered timeout %u ms\n",
+	       o->period_us, o->heartbeat_timeout_ms, o->idle_timeout_ms,
+	       o->closed_timeout_ms, o->unanswered_timeout_ms);
+	printf("LOADs sent %" PRIu64 ", failed %" PRIu64 "\n",
+	       dump->loads_sent, dump->loads_failed);
 	printf("entries: migration %" PRId64 ", placement %" PRId64 "\n",
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES],
 	       (int64_t)dump->counters[CAPYMIG_SW_CNT_PLACE_ENTRIES]);
@@ -700,6 +753,7 @@ static void print_json(const struct dump *dump)
 	json_uint(&w, "closed_timeout_ms", o->closed_timeout_ms);
 	json_uint(&w, "unanswered_timeout_ms", o->unanswered_timeout_ms);
 	json_uint(&w, "loads_sent", dump->loads_sent);
+	json_uint(&w, "loads_failed", dump->loads_failed);
 	json_uint(&w, "migration_entries",
 		  dump->counters[CAPYMIG_SW_CNT_MIG_ENTRIES]);
 	json_uint(&w, "placement_entries",
