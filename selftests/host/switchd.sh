@@ -12,7 +12,9 @@
 # - a data plane that does not load ends the agent with a message, --pin
 #   or not;
 # - every live server gets its LOADs, even after one the switch has no
-#   route to, whose failures are counted and said once a second.
+#   route to, whose failures are counted and said once a second;
+# - a weight -S gives a server wins over its REGISTERs'; a server given
+#   none takes theirs.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -66,7 +68,25 @@ tcpmig_listen()
 	on_exit "kill $!"
 }
 
-tap_plan 4
+# register HOST WEIGHT: host HOST's REGISTER to the switch, as the module
+# sends it, with weight WEIGHT (< 256).
+register()
+{
+	local msg
+
+	# "TM", version 1, REGISTER (8), migration 0, no client; the origin
+	# 10.10.HOST.2, port 0 (the host's every server); no target; flags
+	# 0, the weight.
+	msg=$(printf '\\x%s' 54 4d 01 08 00 00 00 00 00 00 00 00 00 00 00 00 \
+	      0a 0a "$(printf %02x "$1")" 02 00 00 00 00 \
+	      00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 \
+	      "$(printf %02x "$2")")
+	# One write, one datagram: the shell's printf writes line by line.
+	env printf "$msg" | ip netns exec "${sw_host[$1]}" socat -u - \
+		UDP-SENDTO:$SW_ADDR:$TCPMIG_PORT
+}
+
+tap_plan 7
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -87,6 +107,23 @@ said=$(grep -c "LOAD to 10.10.9.9:$PORT: Network is unreachable" \
 	"$sw_switchd_log")
 tap_check "... and said at most once a second ($said times in 1.5 s)" \
 	test "$said" -ge 1 -a "$said" -le 3
+sw_switchd_stop
+
+sw_switchd_start $PORT 0 -S 10.10.1.2:$PORT/3 -S 10.10.2.2:$PORT -P lwrr ||
+	ksft_skip_all "capymig-switchd did not start"
+register 1 1
+register 2 2
+s1='.servers["10.10.1.2:7000"]'
+s2='.servers["10.10.2.2:7000"]'
+# Host 1's REGISTER went first: it is read when host 2's is, or before.
+tap_check "a server -S gives no weight takes its REGISTERs'" \
+	wait_for 5 sw_dump_is "$s2.weight == 2"
+tap_check "... one -S gives a weight keeps it" \
+	sw_dump_is "$s1.weight == 3"
+# 3:2, give or take the slot each is sure of.
+tap_check "... and LWRR shares by them" \
+	sw_dump_is "$s1.lwrr_slots * 2 - $s2.lwrr_slots * 3 |
+		    . <= 5 and . >= -5"
 sw_switchd_stop
 
 tap_done

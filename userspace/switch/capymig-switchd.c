@@ -139,7 +139,8 @@ struct options {
 
 struct server {
 	struct tcpmig_endpoint ep;
-	__u32 weight;		/* configured; a REGISTER's overrides it */
+	__u32 weight;		/* configured, or 1 */
+	bool weight_set;	/* by -S: a REGISTER's does not override it */
 	enum capymig_sw_server_state state;
 	struct capymig_sw_heartbeat hb;	/* the last REGISTER */
 	uint64_t packets;	/* the counter, at the last period */
@@ -401,6 +402,16 @@ static void follow_heartbeats(struct switchd *d, uint64_t now)
 	}
 }
 
+/*
+ * The weight @s is placed by: the one -S gave it, which is the switch's
+ * operator's word, else its REGISTERs' (the module's --weight, which it
+ * always sends, 1 unless set), else 1.
+ */
+static __u32 weight(const struct server *s)
+{
+	return s->weight_set || !s->hb.weight ? s->weight : s->hb.weight;
+}
+
 static bool alive(const struct server *s)
 {
 	return s->state == CAPYMIG_SW_SERVER_LIVE ||
@@ -435,7 +446,7 @@ static void publish(struct switchd *d)
 	for (id = 0; id < d->nsrv; id++) {
 		ps[id] = (struct policy_server){
 			.live = d->srv[id].state == CAPYMIG_SW_SERVER_LIVE,
-			.weight = d->srv[id].hb.weight ?: d->srv[id].weight,
+			.weight = weight(&d->srv[id]),
 			.load = d->srv[id].load,
 		};
 	}
@@ -640,7 +651,7 @@ static void snapshot(struct switchd *d, struct dump *out)
 		out->srv[i] = (struct dump_server){
 			.ep = d->srv[i].ep,
 			.state = d->srv[i].state,
-			.weight = d->srv[i].hb.weight ?: d->srv[i].weight,
+			.weight = weight(&d->srv[i]),
 			.lwrr_slots = d->srv[i].lwrr_slots,
 			.pps = d->srv[i].pps,
 			.packets = d->srv[i].packets,
@@ -1063,7 +1074,8 @@ static void usage(FILE *out)
 "       " PROG " --remove [--state DIR] [IFACE...]\n"
 "\n"
 "  -s, --service ADDR:PORT       the service address clients connect to\n"
-"  -S, --server ADDR:PORT[/W]    a server of the pool, of weight W (1)\n"
+"  -S, --server ADDR:PORT[/W]    a server of the pool, of weight W (else\n"
+"                                its REGISTERs', else 1)\n"
 "  -a, --switch-addr ADDR        the switch's TCPMig address, local\n"
 "  -P, --placement rr|hash|lwrr  how new connections are placed (rr)\n"
 "  -T, --target rr|least-loaded  how migration targets are picked\n"
@@ -1137,6 +1149,7 @@ static int add_server(struct switchd *d, char *text)
 		*slash = '\0';
 		if (!parse_uint(slash + 1, 1, 1000, &s->weight))
 			return -1;
+		s->weight_set = true;
 	}
 	if (capymig_wire_endpoint_parse(text, 0, &s->ep))
 		return -1;
