@@ -14,7 +14,9 @@
 # - every live server gets its LOADs, even after one the switch has no
 #   route to, whose failures are counted and said once a second;
 # - a weight -S gives a server wins over its REGISTERs'; a server given
-#   none takes theirs.
+#   none takes theirs;
+# - a control socket on a file is removed on exit, and one a killed agent
+#   left is replaced at start, but not one an agent answers on.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -86,7 +88,49 @@ register()
 		UDP-SENDTO:$SW_ADDR:$TCPMIG_PORT
 }
 
-tap_plan 7
+# answers SOCKET: an agent answers --dump on SOCKET.
+answers()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -u "$1" &>/dev/null
+}
+
+# agent_start SOCKET ARGS...: capymig-switchd serving SW_VIP:PORT on host
+# 1's server, its control socket SOCKET, its log in $tmp/agent.log, its
+# pid in agent; returns once it answers there or has exited.  Not in a
+# command substitution (tap_check): it would wait for the agent's end.
+agent_start()
+{
+	local socket=$1
+	shift
+
+	ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
+		-S 10.10.1.2:$PORT --heartbeat-timeout 0 -u "$socket" "$@" \
+		2>>"$tmp/agent.log" &
+	agent=$!
+	on_exit "kill $agent"
+	wait_for 20 eval 'answers "$socket" || ! kill -0 $agent 2>/dev/null'
+}
+
+# agent_stop SIGNAL: sends the agent SIGNAL; its exit status.
+agent_stop()
+{
+	kill -"$1" "$agent" 2>/dev/null
+	# Not the shell's word on a signal that killed it.
+	{ wait "$agent"; } 2>/dev/null
+}
+
+# bare: the switch's interfaces without a clsact qdisc, as an agent
+# killed by SIGKILL did not leave them.
+bare()
+{
+	local i
+
+	for i in 0 1 2; do
+		tc -n "$sw_ns" qdisc del dev sw$i clsact 2>/dev/null
+	done
+}
+
+tap_plan 11
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -125,5 +169,22 @@ tap_check "... and LWRR shares by them" \
 	sw_dump_is "$s1.lwrr_slots * 2 - $s2.lwrr_slots * 3 |
 		    . <= 5 and . >= -5"
 sw_switchd_stop
+
+socket=$tmp/control.sock
+agent_start "$socket"
+agent_stop TERM
+tap_check "a control socket on a file is removed on exit" test ! -e "$socket"
+agent_start "$socket"
+tap_check "... and an agent started again there answers" answers "$socket"
+agent_stop KILL
+agent_start "$socket"
+tap_check "one a killed agent left is replaced at start" \
+	grep -q "replaced the stale control socket $socket" "$tmp/agent.log"
+tap_check "... but not one an agent answers on: another agent refuses it" \
+	says 1 "control socket $socket: Address already in use" \
+	ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S 10.10.1.2:$PORT \
+	--tcpmig-port 7291 -u "$socket" sw0
+agent_stop TERM
+bare
 
 tap_done

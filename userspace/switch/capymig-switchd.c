@@ -160,6 +160,7 @@ struct switchd {
 	unsigned int nattached;		/* the first interfaces, attached */
 	int ncpus;
 	int udp, ctl, timer, sig, epoll;
+	bool ctl_file;		/* the control socket is a file, ours */
 	uint64_t last_ns;	/* of the last period */
 	unsigned int tick;
 	__u8 least[2];		/* the schedule's, as last published */
@@ -792,6 +793,18 @@ static void print_json(const struct dump *dump)
 	json_end_object(&w);
 }
 
+/* A connection to the agent at @sun, or -1. */
+static int control_connect(const struct sockaddr_un *sun, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)sun, len)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static int dump_state(const char *name, bool json)
 {
 	struct sockaddr_un sun;
@@ -801,8 +814,8 @@ static int dump_state(const char *name, bool json)
 	ssize_t n;
 	int fd;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || !len || connect(fd, (struct sockaddr *)&sun, len)) {
+	fd = len ? control_connect(&sun, len) : -1;
+	if (fd < 0) {
 		fprintf(stderr, PROG ": no agent at %s: %s\n", name,
 			len ? strerror(errno) : "name too long");
 		return EXIT_FAILURE;
@@ -823,6 +836,44 @@ static int dump_state(const char *name, bool json)
 }
 
 /* --- setup --------------------------------------------------------------- */
+
+/*
+ * Binds the control socket.  A socket file left by an agent that did not
+ * remove it (killed) answers no one: it is replaced, or the next agent,
+ * --state's restart among them, would fail with EADDRINUSE.  One that an
+ * agent answers on stays that agent's.
+ */
+static int control_bind(struct switchd *d, const struct sockaddr_un *sun,
+			socklen_t len)
+{
+	int fd;
+
+	if (!bind(d->ctl, (const struct sockaddr *)sun, len))
+		goto bound;
+	if (errno != EADDRINUSE || !sun->sun_path[0])
+		return -1;
+	fd = control_connect(sun, len);
+	if (fd >= 0) {
+		close(fd);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (unlink(sun->sun_path) ||
+	    bind(d->ctl, (const struct sockaddr *)sun, len))
+		return -1;
+	fprintf(stderr, PROG ": replaced the stale control socket %s\n",
+		sun->sun_path);
+bound:
+	d->ctl_file = sun->sun_path[0];
+	return 0;
+}
+
+/* Removes the control socket's file, if it has one. */
+static void control_remove(struct switchd *d)
+{
+	if (d->ctl_file)
+		unlink(d->opt.socket);
+}
 
 static int open_sockets(struct switchd *d)
 {
@@ -849,7 +900,7 @@ static int open_sockets(struct switchd *d)
 		return -1;
 	}
 	d->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (d->ctl < 0 || !len || bind(d->ctl, (struct sockaddr *)&sun, len) ||
+	if (d->ctl < 0 || !len || control_bind(d, &sun, len) ||
 	    listen(d->ctl, 8)) {
 		fprintf(stderr, PROG ": control socket %s: %s\n",
 			d->opt.socket, len ? strerror(errno) : "name too long");
@@ -1336,9 +1387,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	if (mode == MODE_REMOVE)
 		return remove_data_plane(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
-	if (open_sockets(&d))
-		return EXIT_FAILURE;
-	if (!load(&d)) {
+	if (!open_sockets(&d) && !load(&d)) {
 		fprintf(stderr, PROG ": switching %u servers on %u "
 			"interfaces\n", d.nsrv, d.nif);
 		ret = run(&d) ? EXIT_FAILURE : EXIT_SUCCESS;
@@ -1352,5 +1401,6 @@ int main(int argc, char **argv)
 	table_munmap(&d.heartbeats);
 	table_munmap(&d.scheds);
 	switch_bpf__destroy(d.skel);
+	control_remove(&d);
 	return ret;
 }
