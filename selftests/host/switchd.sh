@@ -16,7 +16,10 @@
 # - a weight -S gives a server wins over its REGISTERs'; a server given
 #   none takes theirs;
 # - a control socket on a file is removed on exit, and one a killed agent
-#   left is replaced at start, but not one an agent answers on.
+#   left is replaced at start, but not one an agent answers on;
+# - SIGHUP and SIGQUIT stop the agent as SIGTERM does, its filter and
+#   clsact qdisc removed; --remove takes off what --state left, the
+#   clsact qdisc with it unless another filter uses it.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -111,12 +114,22 @@ agent_start()
 	wait_for 20 eval 'answers "$socket" || ! kill -0 $agent 2>/dev/null'
 }
 
-# agent_stop SIGNAL: sends the agent SIGNAL; its exit status.
+# ended PID: process PID is gone, or a zombie for this shell to wait for.
+ended()
+{
+	! ps -o stat= -p "$1" | grep -qv Z
+}
+
+# agent_stop SIGNAL: sends the agent SIGNAL; its exit status.  One that
+# does not end is killed (the shell starts it with SIGQUIT ignored).
 agent_stop()
 {
-	kill -"$1" "$agent" 2>/dev/null
 	# Not the shell's word on a signal that killed it.
-	{ wait "$agent"; } 2>/dev/null
+	{
+		kill -"$1" "$agent"
+		wait_for 10 ended "$agent" || kill -KILL "$agent"
+		wait "$agent"
+	} 2>/dev/null
 }
 
 # bare: the switch's interfaces without a clsact qdisc, as an agent
@@ -130,7 +143,20 @@ bare()
 	done
 }
 
-tap_plan 11
+# hooked IFACE: the switch's interface IFACE has a clsact qdisc.
+hooked()
+{
+	tc -n "$sw_ns" qdisc show dev "$1" | grep -q clsact
+}
+
+# attached IFACE: ... and the data plane's filter.
+attached()
+{
+	tc -n "$sw_ns" filter show dev "$1" ingress 2>/dev/null |
+		grep -q capymig
+}
+
+tap_plan 18
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -185,6 +211,32 @@ tap_check "... but not one an agent answers on: another agent refuses it" \
 	ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR -S 10.10.1.2:$PORT \
 	--tcpmig-port 7291 -u "$socket" sw0
 agent_stop TERM
+bare
+
+for sig in HUP QUIT; do
+	agent_start @capymig-test-signals
+	agent_stop $sig
+	status=$?
+	tap_check "SIG$sig stops the agent, status 0" \
+		eval "echo status $status; [ $status -eq 0 ]"
+	tap_check "... its filter and the clsact qdisc it made removed" \
+		eval '! attached sw0 && ! hooked sw0'
+done
+
+state=$tmp/state
+mkdir "$state" && mount -t bpf bpf "$state" ||
+	ksft_skip_all "cannot mount a bpffs"
+on_exit umount "$state"
+agent_start @capymig-test-remove --state "$state"
+agent_stop TERM
+# Someone else's filter: classic BPF returning 0, no verdict.
+tc -n "$sw_ns" filter add dev sw1 egress bpf bytecode '1,6 0 0 0'
+tap_check "--state leaves the data plane attached" attached sw0
+ip netns exec "$sw_ns" capymig-switchd --remove --state "$state"
+tap_check "--remove takes it off, the clsact qdisc with it" \
+	eval '! attached sw0 && ! hooked sw0'
+tap_check "... but for one another filter uses" \
+	eval '! attached sw1 && hooked sw1'
 bare
 
 tap_done

@@ -57,9 +57,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <libmnl/libmnl.h>
 
 #include "json.h"
 #include "policy.h"
@@ -314,6 +317,62 @@ static int detach_filter(int ifindex)
 		    .priority = TC_PRIORITY);
 
 	return bpf_tc_detach(&hook, &opts);
+}
+
+static int count_filter(const struct nlmsghdr *nlh, void *count)
+{
+	(*(unsigned int *)count)++;
+	return MNL_CB_OK;
+}
+
+/*
+ * How many filters (and their chains' heads) hang from @ifindex's clsact
+ * qdisc at @parent (TC_H_MIN_INGRESS or TC_H_MIN_EGRESS), by an
+ * RTM_GETTFILTER dump; -errno if it failed (no clsact qdisc among them).
+ */
+static int tc_filters(struct mnl_socket *nl, int ifindex, __u16 parent)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	unsigned int seq = time(NULL), count = 0;
+	struct tcmsg *tcm;
+	ssize_t len;
+	int ret;
+
+	nlh->nlmsg_type = RTM_GETTFILTER;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
+	tcm->tcm_family = AF_UNSPEC;
+	tcm->tcm_ifindex = ifindex;
+	tcm->tcm_parent = TC_H_MAKE(TC_H_CLSACT, parent);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (len < 0)
+			return -errno;
+		ret = mnl_cb_run(buf, len, seq, mnl_socket_get_portid(nl),
+				 count_filter, &count);
+	} while (ret == MNL_CB_OK);
+	return ret == MNL_CB_ERROR ? -errno : (int)count;
+}
+
+/*
+ * Removes the clsact qdisc the data plane's filter was taken off on
+ * @ifindex if nothing else is attached to it: --remove cannot know
+ * whether an agent made it, as one that detaches on exit does, and an
+ * empty one is not worth keeping.  One with another filter, ingress or
+ * egress, stays.
+ */
+static void remove_unused_hook(struct mnl_socket *nl, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+	if (!tc_filters(nl, ifindex, TC_H_MIN_INGRESS) &&
+	    !tc_filters(nl, ifindex, TC_H_MIN_EGRESS))
+		bpf_tc_hook_destroy(&hook);
 }
 
 static void detach(struct switchd *d)
@@ -908,8 +967,17 @@ static int open_sockets(struct switchd *d)
 	}
 
 	sigemptyset(&mask);
+	/*
+	 * Each stops the agent cleanly: its default action would leave the
+	 * data plane attached, and SIGHUP (a closed terminal) means nothing
+	 * else here.  Blocked, they reach the signalfd even where the agent
+	 * was started ignoring them (a shell's background job ignores
+	 * SIGINT and SIGQUIT).
+	 */
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->sig = signalfd(-1, &mask, SFD_CLOEXEC);
 	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -996,18 +1064,31 @@ static int keep_tables(struct switchd *d)
 	return 0;
 }
 
-/* --remove: the data plane off the interfaces, the kept tables deleted. */
+/*
+ * --remove: the data plane off the interfaces, with the clsact qdiscs left
+ * empty, and the kept tables deleted.
+ */
 static int remove_data_plane(struct switchd *d)
 {
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
 	char path[PATH_MAX];
 	unsigned int i;
 	int err, ret = 0;
 
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID)) {
+		fprintf(stderr, PROG ": rtnetlink: %s\n", strerror(errno));
+		if (nl)
+			mnl_socket_close(nl);
+		return -1;
+	}
 	for (i = 0; i < d->nif; i++) {
 		err = detach_filter(d->ifindex[i]);
-		if (err && err != -ENOENT && err != -EINVAL)
+		if (!err)
+			remove_unused_hook(nl, d->ifindex[i]);
+		else if (err != -ENOENT && err != -EINVAL)
 			ret = err;
 	}
+	mnl_socket_close(nl);
 	for (i = 0; d->opt.state && i < NKEPT; i++)
 		if (!kept_path(path, sizeof(path), d->opt.state, i) &&
 		    unlink(path) && errno != ENOENT)
