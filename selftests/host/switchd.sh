@@ -19,7 +19,9 @@
 #   left is replaced at start, but not one an agent answers on;
 # - SIGHUP and SIGQUIT stop the agent as SIGTERM does, its filter and
 #   clsact qdisc removed; --remove takes off what --state left, the
-#   clsact qdisc with it unless another filter uses it.
+#   clsact qdisc with it unless another filter uses it;
+# - timeouts under what the reaper and the heartbeats work with are
+#   refused, saying why.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -156,7 +158,7 @@ attached()
 		grep -q capymig
 }
 
-tap_plan 18
+tap_plan 23
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -238,5 +240,24 @@ tap_check "--remove takes it off, the clsact qdisc with it" \
 tap_check "... but for one another filter uses" \
 	eval '! attached sw1 && hooked sw1'
 bare
+
+# Under a time unit (1.05 ms), or TCP's first retransmission timeout;
+# under three of the module's 100 ms heartbeats.
+while read -r option ms min; do
+	tap_check "--$option $ms is refused, under $min ms" \
+		says 1 "--$option $ms: under $min ms, .+" \
+		timeout 10 ip netns exec "$sw_ns" capymig-switchd \
+		-a $SW_ADDR -S 10.10.1.2:$PORT -u @capymig-test-timeouts \
+		--"$option" "$ms" sw0
+done <<-EOF
+	idle-timeout 1 1000
+	closed-timeout 0 1000
+	unanswered-timeout 999 1000
+	heartbeat-timeout 100 300
+EOF
+agent_start @capymig-test-timeouts --idle-timeout 1000 --closed-timeout 1000 \
+	--unanswered-timeout 1000 --heartbeat-timeout 300
+tap_check "... the shortest ones taken" answers @capymig-test-timeouts
+agent_stop TERM
 
 tap_done

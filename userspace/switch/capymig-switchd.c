@@ -1215,8 +1215,10 @@ static void usage(FILE *out)
 "  -p, --period-us N             load period and LOAD interval (1000)\n"
 "      --tcpmig-port N           TCPMig UDP port (%u)\n"
 "      --heartbeat-timeout MS    a server is dead after MS without a\n"
-"                                REGISTER; 0: servers need none (1000)\n"
-"      --idle-timeout MS         reap entries idle for MS (300000)\n"
+"                                REGISTER, 300 at least; 0: servers need\n"
+"                                none (1000)\n"
+"      --idle-timeout MS         reap entries idle for MS, 1000 at least\n"
+"                                as the next two (300000)\n"
 "      --closed-timeout MS       ... or, once the connection closed, for\n"
 "                                MS: its late segments are still rewritten\n"
 "                                (60000, as long as TCP's TIME-WAIT)\n"
@@ -1291,6 +1293,47 @@ static int add_server(struct switchd *d, char *text)
 			return -1;
 	d->nsrv++;
 	return 0;
+}
+
+/*
+ * The shortest timeouts taken.  An entry keeps its time in units of 1.05
+ * ms, and a timeout under one is none: the reaper took every entry, live
+ * ones too.  Beyond that, a live connection's entries must outlast the
+ * longest a TCP peer stays silent before it sends again, a retransmission
+ * timeout: 1 s before a round trip is measured (RFC 6298), for a SYN, a
+ * lost segment or a FIN.  A server's module sends REGISTER every 100 ms:
+ * a heartbeat timeout under three of them takes a server whose REGISTER
+ * was late or lost for dead, and it flaps.
+ */
+#define MIN_ENTRY_TIMEOUT_MS		1000
+#define MIN_HEARTBEAT_TIMEOUT_MS	300
+
+/* Whether --@name's @ms is at least @min; if not, says so and @why. */
+static bool timeout_sane(const char *name, unsigned int ms, unsigned int min,
+			 const char *why)
+{
+	if (ms >= min)
+		return true;
+	fprintf(stderr, PROG ": --%s %u: under %u ms, %s\n", name, ms, min,
+		why);
+	return false;
+}
+
+static bool timeouts_sane(const struct options *o)
+{
+	static const char entry[] = "TCP's first retransmission timeout: "
+				    "live connections' entries would go";
+
+	return timeout_sane("idle-timeout", o->idle_timeout_ms,
+			    MIN_ENTRY_TIMEOUT_MS, entry) &&
+	       timeout_sane("closed-timeout", o->closed_timeout_ms,
+			    MIN_ENTRY_TIMEOUT_MS, entry) &&
+	       timeout_sane("unanswered-timeout", o->unanswered_timeout_ms,
+			    MIN_ENTRY_TIMEOUT_MS, entry) &&
+	       (!o->heartbeat_timeout_ms ||
+		timeout_sane("heartbeat-timeout", o->heartbeat_timeout_ms,
+			     MIN_HEARTBEAT_TIMEOUT_MS, "three of the module's "
+			     "heartbeats: servers would flap (0: none)"));
 }
 
 enum { OPT_TCPMIG_PORT = 256, OPT_HB_TIMEOUT, OPT_IDLE_TIMEOUT,
@@ -1377,7 +1420,7 @@ static int parse_args(struct switchd *d, int argc, char **argv, enum mode *mode,
 				goto bad;
 			break;
 		case OPT_IDLE_TIMEOUT:
-			if (!parse_uint(optarg, 1, INT_MAX,
+			if (!parse_uint(optarg, 0, INT_MAX,
 					&o->idle_timeout_ms))
 				goto bad;
 			break;
@@ -1428,6 +1471,8 @@ static int parse_args(struct switchd *d, int argc, char **argv, enum mode *mode,
 		fprintf(stderr, PROG ": --pin and --state: one or the other\n");
 		return -1;
 	}
+	if (!timeouts_sane(o))
+		return -1;
 	if (*mode != MODE_RUN || (o->switch_addr && d->nsrv))
 		return 0;
 	fprintf(stderr, PROG ": the switch's address and servers are "
