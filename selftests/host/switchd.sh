@@ -21,7 +21,8 @@
 #   clsact qdisc removed; --remove takes off what --state left, the
 #   clsact qdisc with it unless another filter uses it;
 # - timeouts under what the reaper and the heartbeats work with are
-#   refused, saying why.
+#   refused, saying why;
+# - the reaper makes up for periods the agent missed.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -158,7 +159,7 @@ attached()
 		grep -q capymig
 }
 
-tap_plan 23
+tap_plan 25
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -259,5 +260,25 @@ agent_start @capymig-test-timeouts --idle-timeout 1000 --closed-timeout 1000 \
 	--unanswered-timeout 1000 --heartbeat-timeout 300
 tap_check "... the shortest ones taken" answers @capymig-test-timeouts
 agent_stop TERM
+
+# A SYN placed on 10.10.9.9, which is nowhere, and never answered; then
+# the agent stopped for longer than a sweep (5 s), which it owes once it
+# goes on.  Without, it would go on from where it stopped, and reap the
+# placement when it came to it, in 2.5 s on average.
+sw_switchd_start $PORT 0 -S 10.10.9.9:$PORT --unanswered-timeout 1000 \
+	--sweep 5000 || ksft_skip_all "capymig-switchd did not start"
+ip netns exec "${sw_host[0]}" bash -c "exec 3<>/dev/tcp/$SW_VIP/$PORT" \
+	2>/dev/null &
+connecting=$!
+tap_check "a SYN no server answers is placed" \
+	wait_for 10 sw_dump_is '.placement_entries == 1'
+kill $connecting
+kill -STOP $sw_switchd
+sleep 6
+kill -CONT $sw_switchd
+sleep 0.3
+tap_check "an agent stopped past a sweep reaps at once what it missed" \
+	sw_dump_is '.placement_entries == 0 and .counters.reaped == 1'
+sw_switchd_stop
 
 tap_done

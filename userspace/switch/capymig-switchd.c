@@ -640,8 +640,13 @@ static void notify(struct switchd *d, uint64_t elapsed_ns)
  */
 #define REAP_BATCH	1024
 
-/* Looks at the next share of the slots, so that a sweep covers them all. */
-static void reap(struct switchd *d)
+/*
+ * Looks at the next share of the slots, so that a sweep covers them all.
+ * Each of the @periods since the last look earns its share, missed ones
+ * too, up to a sweep's worth: an agent held up (a busy CPU, a stop) does
+ * not fall behind the sweep for good.
+ */
+static void reap(struct switchd *d, uint64_t periods)
 {
 	uint64_t share;
 	struct __sk_buff ctx = { 0 };
@@ -655,14 +660,18 @@ static void reap(struct switchd *d)
 		.ctx_size_in = sizeof(ctx),
 	);
 
-	d->reap_owed += (uint64_t)CAPYMIG_SW_REAP_SLOTS * d->opt.period_us /
-			(d->opt.sweep_ms * 1000ULL) + 1;
+	d->reap_owed += periods * ((uint64_t)CAPYMIG_SW_REAP_SLOTS *
+				   d->opt.period_us /
+				   (d->opt.sweep_ms * 1000ULL) + 1);
+	if (d->reap_owed > CAPYMIG_SW_REAP_SLOTS)
+		d->reap_owed = CAPYMIG_SW_REAP_SLOTS;
 	if (d->reap_owed < REAP_BATCH)
 		return;
+	/* Up to the end of the slots; the rest from the start, next time. */
 	share = d->reap_owed;
-	d->reap_owed = 0;
 	if (share > CAPYMIG_SW_REAP_SLOTS - d->reap_next)
 		share = CAPYMIG_SW_REAP_SLOTS - d->reap_next;
+	d->reap_owed -= share;
 	ctx.cb[CAPYMIG_SW_REAP_START] = d->reap_next;
 	ctx.cb[CAPYMIG_SW_REAP_COUNT] = share;
 	ctx.cb[CAPYMIG_SW_REAP_IDLE_MS] = d->opt.idle_timeout_ms;
@@ -679,7 +688,10 @@ static void period(struct switchd *d)
 	uint64_t now = now_ns(), elapsed = now - d->last_ns;
 	uint64_t expirations;
 
-	/* Missed periods are folded into this one: the rates stay right. */
+	/*
+	 * Missed periods are folded into this one: the rates stay right, and
+	 * the reaper is owed their shares.
+	 */
 	if (read(d->timer, &expirations, sizeof(expirations)) < 0 || !elapsed)
 		return;
 	d->last_ns = now;
@@ -688,7 +700,7 @@ static void period(struct switchd *d)
 	follow_heartbeats(d, now);
 	publish(d);
 	notify(d, elapsed);
-	reap(d);
+	reap(d, expirations);
 }
 
 /* --- the dump ------------------------------------------------------------ */
