@@ -8,6 +8,7 @@
 #
 #   host0 (client) -- switch (capymig-switchd) -- host1 (10.10.1.2)
 #                                              -- host2 (10.10.2.2)
+#                                              -- host3 (10.10.3.2)
 #
 # - a data plane that does not load ends the agent with a message, --pin
 #   or not;
@@ -22,7 +23,9 @@
 #   clsact qdisc with it unless another filter uses it;
 # - timeouts under what the reaper and the heartbeats work with are
 #   refused, saying why;
-# - the reaper makes up for periods the agent missed.
+# - the reaper makes up for periods the agent missed;
+# - a LOAD reports the load of the target the switch's policy would pick,
+#   round-robin's too.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -35,7 +38,7 @@ require_cmd capymig-switchd jq socat setpriv tc
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
-sw_topology_create 2 || ksft_skip_all "cannot build the topology"
+sw_topology_create 3 || ksft_skip_all "cannot build the topology"
 
 # says STATUS PATTERN CMD...: CMD exits with STATUS and says PATTERN (an
 # extended regular expression) on stdout or stderr.
@@ -67,13 +70,16 @@ loads_in()
 	ns_snmp "${sw_host[$1]}" Udp InDatagrams
 }
 
-# tcpmig_listen HOST: a plain UDP listener on host HOST's TCPMig port,
-# taking the switch's LOADs.
+# tcpmig_listen HOST [FILE]: a plain UDP listener on host HOST's TCPMig
+# port, taking the switch's LOADs into FILE (none by default); its pid in
+# listener.
 tcpmig_listen()
 {
 	ip netns exec "${sw_host[$1]}" socat -u \
-		UDP-RECV:$TCPMIG_PORT,bind=10.10.$1.2 OPEN:/dev/null &
-	on_exit "kill $!"
+		UDP-RECV:$TCPMIG_PORT,bind=10.10.$1.2 \
+		OPEN:"${2:-/dev/null}",creat &
+	listener=$!
+	on_exit "kill $listener"
 }
 
 # register HOST WEIGHT: host HOST's REGISTER to the switch, as the module
@@ -141,7 +147,7 @@ bare()
 {
 	local i
 
-	for i in 0 1 2; do
+	for i in 0 1 2 3; do
 		tc -n "$sw_ns" qdisc del dev sw$i clsact 2>/dev/null
 	done
 }
@@ -159,7 +165,32 @@ attached()
 		grep -q capymig
 }
 
-tap_plan 25
+server2_packets()
+{
+	ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		jq '.servers["10.10.2.2:7000"].packets'
+}
+
+# loading: server 2 got more than 1000 packets in the last half second (a
+# period's pps, of a millisecond, may be 0 between a stream's bursts).
+loading()
+{
+	local before after
+
+	before=$(server2_packets)
+	sleep 0.5
+	after=$(server2_packets)
+	[ $((after - before)) -gt 1000 ]
+}
+
+# last_target_pps FILE: the target_pps of the last LOAD in FILE (64 bytes
+# each, target_pps their last 8, big-endian).
+last_target_pps()
+{
+	echo $((16#$(tail -c 8 "$1" | od -An -tx1 | tr -d ' \n')))
+}
+
+tap_plan 28
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -181,6 +212,7 @@ said=$(grep -c "LOAD to 10.10.9.9:$PORT: Network is unreachable" \
 tap_check "... and said at most once a second ($said times in 1.5 s)" \
 	test "$said" -ge 1 -a "$said" -le 3
 sw_switchd_stop
+kill $listener
 
 sw_switchd_start $PORT 0 -S 10.10.1.2:$PORT/3 -S 10.10.2.2:$PORT -P lwrr ||
 	ksft_skip_all "capymig-switchd did not start"
@@ -280,5 +312,40 @@ sleep 0.3
 tap_check "an agent stopped past a sweep reaps at once what it missed" \
 	sw_dump_is '.placement_entries == 0 and .counters.reaped == 1'
 sw_switchd_stop
+
+# Round-robin's next target for server 1, which picked none yet, is
+# server 2, which a stream loads; least-loaded's is server 3, idle.  The
+# stream goes on through a restart with the other policy (--state).
+sw_switchd_start $PORT 3 -T rr --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+ip netns exec "${sw_host[2]}" socat -u \
+	TCP-LISTEN:$PORT,bind=10.10.2.2,reuseaddr OPEN:/dev/null &
+on_exit "kill $!"
+wait_for 10 eval 'ip netns exec "${sw_host[2]}" ss -Hltn "sport = $PORT" |
+		  grep -q .'
+# Placed by round-robin on server 2, the first after server 1.
+ip netns exec "${sw_host[0]}" socat -u /dev/zero TCP:$SW_VIP:$PORT &
+on_exit "kill $!"
+tap_check "a stream through the service loads server 2" wait_for 10 loading
+sleep 0.5
+tcpmig_listen 1 "$tmp/loads"
+sleep 0.5
+kill $listener
+wait $listener 2>/dev/null
+target_pps=$(last_target_pps "$tmp/loads")
+tap_check "-T rr: server 1's LOAD reports server 2's load as its target's ($target_pps)" \
+	test "$target_pps" -gt 1000
+sw_switchd_stop
+sw_switchd_start $PORT 3 --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+tcpmig_listen 1 "$tmp/loads-least"
+sleep 0.5
+kill $listener
+wait $listener 2>/dev/null
+target_pps=$(last_target_pps "$tmp/loads-least")
+tap_check "-T least-loaded: server 3's, idle ($target_pps), while server 2 is loaded" \
+	eval 'test "$target_pps" -lt 100 && loading'
+sw_switchd_stop
+ip netns exec "$sw_ns" capymig-switchd --remove --state "$state"
 
 tap_done

@@ -166,7 +166,7 @@ struct switchd {
 	bool ctl_file;		/* the control socket is a file, ours */
 	uint64_t last_ns;	/* of the last period */
 	unsigned int tick;
-	__u8 least[2];		/* the schedule's, as last published */
+	struct capymig_sw_sched sched;	/* as last published */
 	__u32 reap_next;	/* the next slot the reaper looks at */
 	uint64_t reap_owed;	/* slots the periods since its last run owe */
 	/*
@@ -513,19 +513,21 @@ static void publish(struct switchd *d)
 	policy_sched(ps, d->nsrv, d->tick, &sched, slots);
 	for (id = 0; id < d->nsrv; id++)
 		d->srv[id].lwrr_slots = slots[id];
-	memcpy(d->least, sched.least, sizeof(d->least));
+	d->sched = sched;
 	/* The data plane reads the other bank until the switch. */
 	memcpy(table_elem(&d->scheds, bank), &sched, sizeof(sched));
 	__atomic_store_n(&cfg->sched_bank, bank, __ATOMIC_RELEASE);
 }
 
 /*
- * The load of the target the data plane would pick for a migration from
- * server @id (the first of the least loaded that is not the origin).
+ * The load of the target the data plane would pick now for a migration
+ * from server @id, by its target policy: what the server may shed.
  */
 static uint64_t target_pps(const struct switchd *d, unsigned int id)
 {
-	__u8 t = d->least[0] != id ? d->least[0] : d->least[1];
+	__u32 last = __atomic_load_n(&d->skel->bss->target_last,
+				     __ATOMIC_RELAXED);
+	__u8 t = policy_target(&d->sched, d->opt.target, last, id);
 
 	return t == CAPYMIG_SW_NO_SERVER ? TCPMIG_LOAD_NO_TARGET :
 	       (uint64_t)d->srv[t].load;

@@ -30,4 +30,12 @@ void policy_sched(const struct policy_server *srv, unsigned int n,
 		  unsigned int rotate, struct capymig_sw_sched *s,
 		  unsigned int *slots);
 
+/*
+ * The target the data plane would pick by @s now, under policy @how, for
+ * a migration from server @origin, round-robin having picked @last
+ * before; CAPYMIG_SW_NO_SERVER if none.
+ */
+__u8 policy_target(const struct capymig_sw_sched *s,
+		   enum capymig_sw_target how, __u32 last, __u32 origin);
+
 #endif /* CAPYMIG_SWITCH_POLICY_H */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * Unit tests of the switch agent's policies: which servers the data plane
- * may place on and migrate to, which are least loaded, and how LWRR shares
- * new connections out.
+ * may place on and migrate to, which are least loaded, how LWRR shares
+ * new connections out, and which target a LOAD reports.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -173,6 +173,62 @@ static void smoothing_converges(void **state)
 	assert_in_range((long)load, 799, 800);
 }
 
+/* Three live servers, 2 the least loaded, then 0; 1 draining or dead. */
+static void four_servers(struct capymig_sw_sched *s)
+{
+	struct policy_server srv[4] = {
+		{ .live = true, .weight = 1, .load = 200 },
+		{ .live = false, .weight = 1, .load = 0 },
+		{ .live = true, .weight = 1, .load = 100 },
+		{ .live = true, .weight = 1, .load = 900 },
+	};
+
+	policy_sched(srv, 4, 0, s, NULL);
+}
+
+static void target_least_loaded(void **state)
+{
+	struct capymig_sw_sched s;
+
+	four_servers(&s);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
+				       0, 0), 2);
+	/* The origin itself the least loaded: the next. */
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
+				       0, 2), 0);
+}
+
+/* Round-robin's turn, whatever the loads: the LOAD must say its target. */
+static void target_round_robin(void **state)
+{
+	struct capymig_sw_sched s;
+
+	four_servers(&s);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 0), 2);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 2, 0), 3);
+	/* The origin is skipped, the server not live never taken. */
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 2), 3);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 3), 2);
+	/* Past the last: the first again. */
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 3, 2), 0);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 3, 0), 2);
+}
+
+static void target_none_but_the_origin(void **state)
+{
+	struct policy_server srv[2] = {
+		{ .live = true, .weight = 1 },
+		{ .weight = 1 },
+	};
+	struct capymig_sw_sched s;
+
+	policy_sched(srv, 2, 0, &s, NULL);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
+				       0, 0), NO);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 0), NO);
+	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +241,9 @@ int main(void)
 		cmocka_unit_test(loaded_servers_get_fewer),
 		cmocka_unit_test(schedule_is_interleaved),
 		cmocka_unit_test(smoothing_converges),
+		cmocka_unit_test(target_least_loaded),
+		cmocka_unit_test(target_round_robin),
+		cmocka_unit_test(target_none_but_the_origin),
 	};
 
 	return cmocka_run_group_tests_name("switch_policy", tests, NULL, NULL);

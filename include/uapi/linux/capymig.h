@@ -620,9 +620,10 @@ struct tcpmig_msg_reject {
 /*
  * LOAD-NOTIFICATION: packets per second seen by the switch last period;
  * and the load of the target the switch would pick now for a migration
- * from the server notified (the least loaded other live server, by the
- * smoothed load the switch ranks them by), so that the server sheds no
- * more than that target has room for (Documentation/capymigd.rst).
+ * from the server notified, by its target policy (the least loaded other
+ * live server, by the smoothed load the switch ranks them by; under
+ * round-robin, the next in turn), so that the server sheds no more than
+ * that target has room for (Documentation/capymigd.rst).
  */
 struct tcpmig_msg_load {
 	__be64	server_pps;	/* towards the server notified */
@@ -845,7 +846,7 @@ enum capymig_sw_placement {
 /* How the target of a PREPARE that leaves the choice is picked. */
 enum capymig_sw_target {
 	CAPYMIG_SW_TARGET_RR,		/* round-robin over the live servers */
-	CAPYMIG_SW_TARGET_LEAST_LOADED,	/* fewest packets last period */
+	CAPYMIG_SW_TARGET_LEAST_LOADED,	/* least load, smoothed */
 };
 
 #define CAPYMIG_SW_SCHED_SLOTS		256
@@ -855,8 +856,9 @@ enum capymig_sw_target {
  *	from the servers' states and loads
  * @nlive: entries of @live.
  * @nweighted: entries of @weighted.
- * @least: the two live servers that got the fewest packets last period,
- *	the least loaded first; CAPYMIG_SW_NO_SERVER where there are fewer.
+ * @least: the two live servers of the least load (packets per second,
+ *	smoothed over periods by the control plane), the least loaded
+ *	first; CAPYMIG_SW_NO_SERVER where there are fewer.
  * @live: the live servers' numbers.
  * @weighted: the LWRR schedule: each live server's number as many times
  *	as its weight, interleaved.
