@@ -25,7 +25,8 @@
 #   refused, saying why;
 # - the reaper makes up for periods the agent missed;
 # - a LOAD reports the load of the target the switch's policy would pick,
-#   round-robin's too.
+#   round-robin's too;
+# - a start that fails to attach half way puts back what it replaced.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -190,7 +191,15 @@ last_target_pps()
 	echo $((16#$(tail -c 8 "$1" | od -An -tx1 | tr -d ' \n')))
 }
 
-tap_plan 28
+# prog_on IFACE: the id of the program the data plane's filter on the
+# switch's interface IFACE runs; nothing without one.
+prog_on()
+{
+	tc -n "$sw_ns" filter show dev "$1" ingress |
+		sed -n 's/.* capymig.* id \([0-9]*\) .*/\1/p'
+}
+
+tap_plan 31
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -347,5 +356,30 @@ tap_check "-T least-loaded: server 3's, idle ($target_pps), while server 2 is lo
 	eval 'test "$target_pps" -lt 100 && loading'
 sw_switchd_stop
 ip netns exec "$sw_ns" capymig-switchd --remove --state "$state"
+
+# An agent with --state on sw0 and sw1, then one that replaces sw0's
+# program and cannot attach to sw2: another's filter holds its priority
+# for another protocol.
+sw_switchd_start $PORT 1 --state "$state" sw0 sw1 ||
+	ksft_skip_all "capymig-switchd did not start"
+sw_switchd_stop
+former0=$(prog_on sw0)
+former1=$(prog_on sw1)
+tc -n "$sw_ns" qdisc add dev sw2 clsact
+tc -n "$sw_ns" filter add dev sw2 ingress prio 1 protocol ip u32 match u32 0 0
+tap_check "an agent that cannot attach to an interface says so, status 1" \
+	says 1 "attaching to sw2" ip netns exec "$sw_ns" capymig-switchd \
+	-s $SW_VIP:$PORT -a $SW_ADDR -S 10.10.1.2:$PORT --state "$state" \
+	sw0 sw2 sw1
+tap_check "... and puts back the program it replaced (id $former0)" \
+	eval '[ -n "$former0" ] && [ "$(prog_on sw0)" = "$former0" ] &&
+	      [ "$(prog_on sw1)" = "$former1" ]'
+tap_check "... and leaves an interface without a program as it was" \
+	eval '! ip netns exec "$sw_ns" capymig-switchd -a $SW_ADDR \
+	      -S 10.10.1.2:$PORT sw3 sw2 2>/dev/null &&
+	      ! attached sw3 && ! hooked sw3'
+# libbpf speaks of the interfaces without the filter.
+ip netns exec "$sw_ns" capymig-switchd --remove --state "$state" 2>/dev/null
+bare
 
 tap_done

@@ -159,6 +159,7 @@ struct switchd {
 	unsigned int nsrv;
 	int ifindex[MAX_IFACES];
 	bool own_hook[MAX_IFACES];	/* the clsact qdisc is ours to remove */
+	__u32 former[MAX_IFACES];	/* the program found attached, or 0 */
 	unsigned int nif;
 	unsigned int nattached;		/* the first interfaces, attached */
 	int ncpus;
@@ -273,39 +274,19 @@ static int write_pool(struct switchd *d)
 	return 0;
 }
 
-static int attach(struct switchd *d)
+/*
+ * Has the data plane's filter on @ifindex's ingress run program @fd: made,
+ * or, where a former agent left one (--state), replaced in one step, so
+ * that no packet finds none.
+ */
+static int attach_filter(int ifindex, int fd)
 {
-	int fd = bpf_program__fd(d->skel->progs.capymig_switch);
-	char name[IF_NAMESIZE];
-	unsigned int i;
-	int err;
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = TC_HANDLE,
+		    .priority = TC_PRIORITY, .flags = BPF_TC_F_REPLACE);
 
-	for (i = 0; i < d->nif; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
-			    .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd,
-			    .handle = TC_HANDLE, .priority = TC_PRIORITY,
-			    .flags = BPF_TC_F_REPLACE);
-
-		err = bpf_tc_hook_create(&hook);
-		if (err && err != -EEXIST)
-			goto fail;
-		d->own_hook[i] = !err;
-		err = bpf_tc_attach(&hook, &opts);
-		if (err) {
-			if (d->own_hook[i]) {
-				hook.attach_point |= BPF_TC_EGRESS;
-				bpf_tc_hook_destroy(&hook);
-			}
-			goto fail;
-		}
-		d->nattached++;
-	}
-	return 0;
-fail:
-	fprintf(stderr, PROG ": attaching to %s: %s\n",
-		if_indextoname(d->ifindex[i], name) ?: "?", strerror(-err));
-	return err;
+	return bpf_tc_attach(&hook, &opts);
 }
 
 /* Takes the data plane's filter off @ifindex's ingress. */
@@ -317,6 +298,90 @@ static int detach_filter(int ifindex)
 		    .priority = TC_PRIORITY);
 
 	return bpf_tc_detach(&hook, &opts);
+}
+
+/* The id of the program the data plane's filter on @ifindex runs, or 0. */
+static __u32 filter_prog(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE,
+		    .priority = TC_PRIORITY);
+
+	return bpf_tc_query(&hook, &opts) ? 0 : opts.prog_id;
+}
+
+/* The filter off interface @i, and the clsact qdisc if the agent made it. */
+static void detach_one(struct switchd *d, unsigned int i)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+	detach_filter(d->ifindex[i]);
+	if (d->own_hook[i])
+		bpf_tc_hook_destroy(&hook);
+}
+
+/*
+ * Puts the first @n interfaces back as attach() found them: on the
+ * program a former agent left there, else without the filter.  A start
+ * that fails half way would otherwise leave the switch on two data planes,
+ * the new one where it got to, the old one beyond.
+ */
+static void roll_back(struct switchd *d, unsigned int n)
+{
+	char name[IF_NAMESIZE];
+	unsigned int i;
+	int fd, err;
+
+	for (i = 0; i < n; i++) {
+		if (!d->former[i]) {
+			detach_one(d, i);
+			continue;
+		}
+		fd = bpf_prog_get_fd_by_id(d->former[i]);
+		err = fd < 0 ? -errno : attach_filter(d->ifindex[i], fd);
+		if (err)
+			fprintf(stderr, PROG ": putting the former data plane "
+				"back on %s: %s\n",
+				if_indextoname(d->ifindex[i], name) ?: "?",
+				strerror(-err));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static int attach(struct switchd *d)
+{
+	int fd = bpf_program__fd(d->skel->progs.capymig_switch);
+	char name[IF_NAMESIZE];
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < d->nif; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
+			    .attach_point = BPF_TC_INGRESS);
+
+		err = bpf_tc_hook_create(&hook);
+		if (err && err != -EEXIST)
+			goto fail;
+		d->own_hook[i] = !err;
+		d->former[i] = filter_prog(d->ifindex[i]);
+		err = attach_filter(d->ifindex[i], fd);
+		if (err) {
+			/* A qdisc it made has no filter to keep. */
+			if (d->own_hook[i])
+				detach_one(d, i);
+			goto fail;
+		}
+	}
+	d->nattached = d->nif;
+	return 0;
+fail:
+	fprintf(stderr, PROG ": attaching to %s: %s\n",
+		if_indextoname(d->ifindex[i], name) ?: "?", strerror(-err));
+	roll_back(d, i);
+	return err;
 }
 
 static int count_filter(const struct nlmsghdr *nlh, void *count)
@@ -379,14 +444,8 @@ static void detach(struct switchd *d)
 {
 	unsigned int i;
 
-	for (i = 0; i < d->nattached; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex[i],
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-		detach_filter(d->ifindex[i]);
-		if (d->own_hook[i])
-			bpf_tc_hook_destroy(&hook);
-	}
+	for (i = 0; i < d->nattached; i++)
+		detach_one(d, i);
 }
 
 /* --- every period -------------------------------------------------------- */
