@@ -26,7 +26,9 @@
 # - the reaper makes up for periods the agent missed;
 # - a LOAD reports the load of the target the switch's policy would pick,
 #   round-robin's too;
-# - a start that fails to attach half way puts back what it replaced.
+# - a start that fails to attach half way puts back what it replaced;
+# - a restart with --state that drops a server from -S keeps it, retired,
+#   while a connection uses it, and forgets it once none does.
 
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
@@ -199,7 +201,19 @@ prog_on()
 		sed -n 's/.* capymig.* id \([0-9]*\) .*/\1/p'
 }
 
-tap_plan 31
+# echo_server HOST: an echo server on host HOST, answering each line
+# with "sHOST-" and the line.
+echo_server()
+{
+	ip netns exec "${sw_host[$1]}" socat \
+		TCP-LISTEN:$PORT,bind=10.10.$1.2,reuseaddr,fork \
+		EXEC:"sed -u s/^/s$1-/" &
+	on_exit "kill $!"
+	wait_for 10 eval 'ip netns exec "${sw_host[$1]}" ss -Hltn \
+			  "sport = $PORT" | grep -q .'
+}
+
+tap_plan 37
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -381,5 +395,58 @@ tap_check "... and leaves an interface without a program as it was" \
 # libbpf speaks of the interfaces without the filter.
 ip netns exec "$sw_ns" capymig-switchd --remove --state "$state" 2>/dev/null
 bare
+
+# A connection through the service placed on server 2 (round-robin's
+# first), a line each way; then the agent restarted with server 1 alone,
+# and another line each way.
+echo_server 1
+echo_server 2
+sw_switchd_start $PORT 2 --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+ip netns exec "${sw_host[0]}" bash -c "
+	exec 3<>/dev/tcp/$SW_VIP/$PORT || exit 1
+	echo one >&3
+	read -t 5 line <&3 && echo \$line
+	while [ ! -e $tmp/go ]; do sleep 0.05; done
+	echo two >&3
+	read -t 5 line <&3 && echo \$line" >"$tmp/client" 2>&1 &
+client=$!
+wait_for 10 grep -q s2-one "$tmp/client"
+sw_switchd_stop
+sw_switchd_start $PORT 1 --state "$state" --closed-timeout 1000 \
+	--sweep 1000 || ksft_skip_all "capymig-switchd did not start"
+touch "$tmp/go"
+wait $client
+tap_check "a connection placed on a server goes on after a restart that drops it from -S" \
+	grep -q s2-two "$tmp/client"
+tap_check "... which the agent keeps, retired, saying why" \
+	eval 'sw_dump_is ".servers[\"10.10.2.2:$PORT\"].state == \"retired\"" &&
+	      grep -q "10.10.2.2:$PORT is not listed but kept, retired" \
+	      "$sw_switchd_log"'
+tap_check "... and gives no new connection" \
+	eval 'ip netns exec "${sw_host[0]}" bash -c "
+		exec 3<>/dev/tcp/$SW_VIP/$PORT && echo three >&3 &&
+		read -t 5 line <&3 && echo \$line" | grep -q s1-three'
+# The connections closed, their entries reaped (1 s).
+tap_check "... until their entries went" \
+	wait_for 10 sw_dump_is '.placement_entries == 0'
+sw_switchd_stop
+sw_switchd_start $PORT 1 --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+tap_check "... and the next restart forgets it" \
+	sw_dump_is ".servers | length == 1"
+sw_switchd_stop
+# The data plane an agent replaces places on its servers until then.
+sw_switchd_start $PORT 2 --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+sw_switchd_stop
+sw_switchd_start $PORT 1 --state "$state" ||
+	ksft_skip_all "capymig-switchd did not start"
+tap_check "one no entry names is kept, retired, if the former data plane could place on it" \
+	eval 'sw_dump_is ".servers[\"10.10.2.2:$PORT\"].state == \"retired\"" &&
+	      grep -q "0 entries name it, and the former data plane places" \
+	      "$sw_switchd_log"'
+sw_switchd_stop
+ip netns exec "$sw_ns" capymig-switchd --remove --state "$state"
 
 tap_done

@@ -30,7 +30,9 @@
  * pinned in DIR, an agent started with the same DIR takes them over, and
  * the data plane stays attached when the agent exits, switching on with
  * the last schedules until the next one replaces it.  A restart then
- * loses no connection.  --remove detaches it and deletes the tables.
+ * loses no connection, even one on a server the new agent is not given:
+ * that one is kept, retired, while connections use it.  --remove
+ * detaches it and deletes the tables.
  */
 #include <arpa/inet.h>
 #include <endian.h>
@@ -144,6 +146,7 @@ struct server {
 	struct tcpmig_endpoint ep;
 	__u32 weight;		/* configured, or 1 */
 	bool weight_set;	/* by -S: a REGISTER's does not override it */
+	bool retired;		/* not in -S, kept for its connections */
 	enum capymig_sw_server_state state;
 	struct capymig_sw_heartbeat hb;	/* the last REGISTER */
 	uint64_t packets;	/* the counter, at the last period */
@@ -196,6 +199,7 @@ struct dump_server {
 	uint64_t pps;
 	uint64_t packets;
 	int64_t heartbeat_age_ms;	/* -1: never registered */
+	bool retired;
 };
 
 struct dump {
@@ -478,11 +482,20 @@ static void table_munmap(struct table_map *t)
 		munmap(t->base, t->len);
 }
 
+/* @state, but draining for a retired server: it takes no new connection. */
+static enum capymig_sw_server_state retire(const struct server *s,
+					   enum capymig_sw_server_state state)
+{
+	return s->retired && state == CAPYMIG_SW_SERVER_LIVE ?
+	       CAPYMIG_SW_SERVER_DRAINING : state;
+}
+
 static void set_state(struct switchd *d, unsigned int id,
 		      enum capymig_sw_server_state state)
 {
 	char ep[24];
 
+	state = retire(&d->srv[id], state);
 	if (d->srv[id].state == state)
 		return;
 	d->srv[id].state = state;
@@ -789,6 +802,7 @@ static void snapshot(struct switchd *d, struct dump *out)
 			.pps = d->srv[i].pps,
 			.packets = d->srv[i].packets,
 			.heartbeat_age_ms = -1,
+			.retired = d->srv[i].retired,
 		};
 		if (d->srv[i].hb.last_ns)
 			out->srv[i].heartbeat_age_ms =
@@ -830,6 +844,12 @@ static socklen_t unix_addr(const char *name, struct sockaddr_un *sun)
 	return offsetof(struct sockaddr_un, sun_path) + len;
 }
 
+/* The state shown: a retired server's is that, whatever its REGISTERs. */
+static const char *server_state(const struct dump_server *s)
+{
+	return s->retired ? "retired" : state_names[s->state];
+}
+
 static void print_text(const struct dump *dump)
 {
 	const struct options *o = &dump->opt;
@@ -860,7 +880,7 @@ static void print_text(const struct dump *dump)
 
 		printf("%-3u %-21s %-9s %10" PRIu64 " %12" PRIu64 " %6u %5u ",
 		       i, capymig_wire_endpoint_format(&s->ep, a),
-		       state_names[s->state], s->pps, s->packets, s->weight,
+		       server_state(s), s->pps, s->packets, s->weight,
 		       s->lwrr_slots);
 		if (s->heartbeat_age_ms < 0)
 			printf("never\n");
@@ -912,7 +932,7 @@ static void print_json(const struct dump *dump)
 
 		json_begin_object(&w, capymig_wire_endpoint_format(&s->ep, a));
 		json_uint(&w, "id", i);
-		json_string(&w, "state", state_names[s->state]);
+		json_string(&w, "state", server_state(s));
 		json_uint(&w, "pps", s->pps);
 		json_uint(&w, "packets", s->packets);
 		json_uint(&w, "weight", s->weight);
@@ -1171,6 +1191,195 @@ static int remove_data_plane(struct switchd *d)
 	return ret;
 }
 
+/* --- servers no longer listed ------------------------------------------- */
+
+/*
+ * A server a former agent had, which this one is not given (-S), may
+ * still serve connections the taken-over tables send it.  Its answers
+ * must still be known for a server's, or they would leave from its own
+ * address and the clients reset them; so it is kept, retired: its
+ * answers rewritten, its TCPMig heard, its LOADs sent, but no new
+ * connection placed on it nor migrated to it.  A restart forgets it once
+ * no entry names it and the data plane it replaces could place none on it.
+ */
+struct removed {
+	struct tcpmig_endpoint ep;
+	unsigned int entries;	/* naming it */
+	bool live;		/* to the former data plane */
+};
+
+struct removed_set {
+	struct removed r[CAPYMIG_SW_MAX_SERVERS];
+	unsigned int n;
+	bool full;
+};
+
+static bool listed(const struct switchd *d, const struct tcpmig_endpoint *ep)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nsrv; i++)
+		if (d->srv[i].ep.addr == ep->addr &&
+		    d->srv[i].ep.port == ep->port)
+			return true;
+	return false;
+}
+
+/* @ep's record in @set, made if need be; NULL if @ep is listed. */
+static struct removed *removed_of(const struct switchd *d,
+				  struct removed_set *set,
+				  const struct tcpmig_endpoint *ep)
+{
+	unsigned int i;
+
+	if (!ep->addr || listed(d, ep))
+		return NULL;
+	for (i = 0; i < set->n; i++)
+		if (set->r[i].ep.addr == ep->addr &&
+		    set->r[i].ep.port == ep->port)
+			return &set->r[i];
+	if (set->n == CAPYMIG_SW_MAX_SERVERS) {
+		set->full = true;
+		return NULL;
+	}
+	set->r[set->n] = (struct removed){ .ep = *ep };
+	return &set->r[set->n++];
+}
+
+/* The map named @name of the program of id @prog, or -1. */
+static int prog_map(__u32 prog, const char *name)
+{
+	__u32 ids[64], len, i;
+	struct bpf_prog_info info = {
+		.nr_map_ids = 64,
+		.map_ids = (uintptr_t)ids,
+	};
+	struct bpf_map_info map;
+	int fd = bpf_prog_get_fd_by_id(prog), mfd = -1;
+
+	len = sizeof(info);
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		goto out;
+	for (i = 0; i < info.nr_map_ids && i < 64; i++) {
+		memset(&map, 0, sizeof(map));
+		len = sizeof(map);
+		mfd = bpf_map_get_fd_by_id(ids[i]);
+		if (mfd >= 0 && !bpf_obj_get_info_by_fd(mfd, &map, &len) &&
+		    !strcmp(map.name, name))
+			break;
+		if (mfd >= 0)
+			close(mfd);
+		mfd = -1;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return mfd;
+}
+
+/*
+ * The servers of the data plane a former agent left attached (--state),
+ * which goes on switching until this one replaces it: one live there may
+ * have new connections placed on it until then.
+ */
+static void note_former_pool(struct switchd *d, struct removed_set *set)
+{
+	struct capymig_sw_server rec;
+	struct removed *r;
+	__u32 prog = 0, id;
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < d->nif && !prog; i++)
+		prog = filter_prog(d->ifindex[i]);
+	fd = prog ? prog_map(prog, "servers") : -1;
+	for (id = 0; fd >= 0 && id < CAPYMIG_SW_MAX_SERVERS; id++) {
+		if (bpf_map_lookup_elem(fd, &id, &rec) ||
+		    rec.state == CAPYMIG_SW_SERVER_UNUSED)
+			continue;
+		r = removed_of(d, set, &rec.ep);
+		if (r)
+			r->live = rec.state == CAPYMIG_SW_SERVER_LIVE;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+#define SCAN_BATCH	4096
+
+/* Counts the entries of slot table @map that name each removed server. */
+static int note_entries(struct switchd *d, struct bpf_map *map,
+			struct removed_set *set)
+{
+	static struct capymig_sw_slot slot[SCAN_BATCH];
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
+	__u32 key[SCAN_BATCH], batch, count, i;
+	struct removed *r;
+	void *in = NULL;
+	int err;
+
+	do {
+		count = SCAN_BATCH;
+		err = bpf_map_lookup_batch(bpf_map__fd(map), in, &batch, key,
+					   slot, &count, &opts);
+		if (err && err != -ENOENT)
+			return err;
+		for (i = 0; i < count; i++) {
+			if (!slot[i].rec.client.addr)
+				continue;
+			r = removed_of(d, set, &slot[i].rec.target);
+			if (r)
+				r->entries++;
+			r = removed_of(d, set, &slot[i].rec.former);
+			if (r)
+				r->entries++;
+		}
+		in = &batch;
+	} while (!err);
+	return 0;
+}
+
+/* Adds the removed servers that must stay known to the pool, retired. */
+static int keep_retired(struct switchd *d)
+{
+	struct removed_set set = { .n = 0 };
+	struct server *s;
+	unsigned int i;
+	char ep[24];
+	int err;
+
+	note_former_pool(d, &set);
+	err = note_entries(d, d->skel->maps.migrations, &set) ?:
+	      note_entries(d, d->skel->maps.placements, &set);
+	if (err) {
+		fprintf(stderr, PROG ": reading the tables: %s\n",
+			strerror(-err));
+		return err;
+	}
+	if (set.full)
+		goto too_many;
+	for (i = 0; i < set.n; i++) {
+		if (!set.r[i].entries && !set.r[i].live)
+			continue;
+		if (d->nsrv == CAPYMIG_SW_MAX_SERVERS)
+			goto too_many;
+		s = &d->srv[d->nsrv++];
+		*s = (struct server){ .ep = set.r[i].ep, .weight = 1,
+				      .retired = true };
+		fprintf(stderr, PROG ": %s is not listed but kept, retired "
+			"(no new connection): %u entries name it%s\n",
+			capymig_wire_endpoint_format(&s->ep, ep),
+			set.r[i].entries, set.r[i].live ?
+			", and the former data plane places on it" : "");
+	}
+	return 0;
+too_many:
+	fprintf(stderr, PROG ": more than %u servers, with those no longer "
+		"listed that connections may still use\n",
+		CAPYMIG_SW_MAX_SERVERS);
+	return -E2BIG;
+}
+
 static int load(struct switchd *d)
 {
 	struct capymig_sw_config *cfg;
@@ -1204,10 +1413,13 @@ static int load(struct switchd *d)
 	cfg->tcpmig_port = htons(d->opt.tcpmig_port);
 	cfg->placement = d->opt.placement;
 	cfg->target = d->opt.target;
+	if (d->opt.state && keep_retired(d))
+		return -1;
 	for (id = 0; id < d->nsrv; id++)
-		d->srv[id].state = d->opt.heartbeat_timeout_ms ?
-				   CAPYMIG_SW_SERVER_DOWN :
-				   CAPYMIG_SW_SERVER_LIVE;
+		d->srv[id].state = retire(&d->srv[id],
+					  d->opt.heartbeat_timeout_ms ?
+					  CAPYMIG_SW_SERVER_DOWN :
+					  CAPYMIG_SW_SERVER_LIVE);
 	if (write_pool(d)) {
 		fprintf(stderr, PROG ": writing the server table: %s\n",
 			strerror(errno));
