@@ -810,7 +810,12 @@ static void snapshot(struct switchd *d, struct dump *out)
 	}
 }
 
-/* A reader connected: it gets the state, then the end of the stream. */
+/*
+ * A reader connected: it gets the state, then the end of the stream.
+ * Nothing it sends is read: the socket takes no command, so its peer's
+ * privileges need no check (switch.rst).  One dump per wakeup of run():
+ * a flood of readers delays a period by one at most.
+ */
 static void serve_dump(struct switchd *d)
 {
 	struct dump dump;
