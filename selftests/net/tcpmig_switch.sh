@@ -158,15 +158,16 @@ loads_are()
 }
 loads=$(jq -s '[.[] | select(.event == "load")] | length' "$log.events")
 odd=$(jq -s '[.[] | select(.event == "load" and (.pool_servers != 2 or
-	.pool_pps < .server_pps or (has("target_pps") | not)))] | length' \
-	"$log.events")
+	.pool_pps < .server_pps or (has("target_pps") | not) or
+	.server != "'$a:$PORT'"))] | length' "$log.events")
 busiest=$(jq -s '[.[] | select(.event == "load") | .server_pps] | max' \
 	"$log.events")
 # In a pool of two, the other server is always the target on offer.
-tap_check "a monitor sees the switch's LOAD events ($loads): many, of a 2-server pool with a target ($odd not), with traffic (at most $busiest pps)" \
+# Each names the server endpoint it counted: A's.
+tap_check "a monitor sees the switch's LOAD events ($loads): many, of A, of a 2-server pool with a target ($odd not), with traffic (at most $busiest pps)" \
 	loads_are 'length > 100 and all(.pool_servers == 2 and
-		   .pool_pps >= .server_pps and has("target_pps")) and
-		   any(.server_pps > 0)'
+		   .pool_pps >= .server_pps and has("target_pps") and
+		   .server == "'$a:$PORT'") and any(.server_pps > 0)'
 
 configure()
 {

@@ -364,12 +364,18 @@ static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
 static int print_load(const struct capyctl *ctl,
 		      const struct tcpmig_notification *ev)
 {
+	char server[24];
+
+	/* The server endpoint the switch counted (a module's may be many). */
+	capymig_wire_endpoint_format(&ev->target, server);
 	if (ctl->json) {
 		struct json_writer w = { .out = stdout };
 
 		json_begin_object(&w, NULL);
 		json_string(&w, "event", "load");
 		json_uint(&w, "timestamp_ns", ev->timestamp_ns);
+		if (ev->target.addr)
+			json_string(&w, "server", server);
 		json_uint(&w, "server_pps", ev->server_pps);
 		json_uint(&w, "pool_pps", ev->pool_pps);
 		json_uint(&w, "pool_servers", ev->pool_servers);
@@ -378,12 +384,12 @@ static int print_load(const struct capyctl *ctl,
 			json_uint(&w, "target_pps", ev->target_pps);
 		json_end_object(&w);
 	} else {
-		printf("%" PRIu64 ".%09" PRIu64 " %-15s server %" PRIu64
+		printf("%" PRIu64 ".%09" PRIu64 " %-15s server %s %" PRIu64
 		       " pps, pool %" PRIu64 " pps over %" PRIu32 " servers, "
 		       "target %" PRId64 " pps\n",
 		       ev->timestamp_ns / 1000000000,
-		       ev->timestamp_ns % 1000000000, "load", ev->server_pps,
-		       ev->pool_pps, ev->pool_servers,
+		       ev->timestamp_ns % 1000000000, "load", server,
+		       ev->server_pps, ev->pool_pps, ev->pool_servers,
 		       (int64_t)ev->target_pps);
 	}
 	fflush(stdout);
