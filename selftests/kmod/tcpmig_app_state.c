@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,31 +39,17 @@
 
 static struct migrate_host host;
 
-/* Reads into @buf until @len bytes or a '\n' came; returns the count. */
-static ssize_t read_line(int fd, char *buf, size_t len)
+/*
+ * Reads into @buf until @len bytes came or, with @line, a '\n'; returns
+ * the count or -errno.
+ */
+static ssize_t read_some(int fd, char *buf, size_t len, bool line)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	size_t got = 0;
 	ssize_t n;
 
-	while (got < len && (!got || buf[got - 1] != '\n')) {
-		if (poll(&p, 1, TIMEOUT_MS) != 1)
-			return -ETIMEDOUT;
-		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-		if (n <= 0)
-			return n ? -errno : -EPIPE;
-		got += n;
-	}
-	return got;
-}
-
-static ssize_t read_exactly(int fd, char *buf, size_t len)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
+	while (got < len && !(line && got && buf[got - 1] == '\n')) {
 		if (poll(&p, 1, TIMEOUT_MS) != 1)
 			return -ETIMEDOUT;
 		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
@@ -114,14 +101,14 @@ static void import_and_answer(const struct tcpmig_blob *blob, int client)
 		   "(%u bytes)", err ? 0 : len);
 	if (!err && len < sizeof(request))
 		memcpy(request, state, len);
-	n = err ? err : read_line(res.fd, request + len,
-				  sizeof(request) - len - 1);
+	n = err ? err : read_some(res.fd, request + len,
+				  sizeof(request) - len - 1, true);
 	tap_result(n > 0 && !strcmp(request, REQUEST),
 		   "with the rest read from the connection, the request is "
 		   "whole: \"%.*s\"", (int)strcspn(request, "\n"), request);
 	if (n > 0 && send(res.fd, ANSWER, strlen(ANSWER), 0) < 0)
 		n = -errno;
-	n = n > 0 ? read_exactly(client, answer, strlen(ANSWER)) : n;
+	n = n > 0 ? read_some(client, answer, strlen(ANSWER), false) : n;
 	tap_result(n > 0 && !strcmp(answer, ANSWER),
 		   "the client gets the answer to what it sent (%s)",
 		   n > 0 ? "read" : strerror(-n));
@@ -146,7 +133,7 @@ int main(void)
 
 	/* The server application reads the first part of the request. */
 	err = send(client, FIRST_PART, strlen(FIRST_PART), 0) < 0 ? -errno :
-	      read_exactly(server, held, strlen(FIRST_PART));
+	      read_some(server, held, strlen(FIRST_PART), false);
 	err = err < 0 ? err : capymig_tuple_from_fd(server, &t) ?:
 			      tcpmig_export(&host.nl, &t, 0, &blob);
 	tap_result(!err, "exported with part of a request read (%s \"%s\")",

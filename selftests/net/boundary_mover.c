@@ -13,9 +13,11 @@
  * recorded connection with a boundary is moved to the other server, with
  * TCPMIG_A_READ_SEQ: the module exports it only if the server has read
  * nothing since its last write, so that no half-read request stays
- * behind in the origin's memory.  A connection that moved in has no
- * boundary until the target's server has written on it, so each move is
- * followed by at least one response from the target.  With FRESH_MS, only
+ * behind in the origin's memory.  A connection that moved in is moved
+ * again only once the target's server has written on it (it has a
+ * boundary from its arrival, before nginx even accepted it), so each
+ * move is followed by at least one response from the target.  With
+ * FRESH_MS, only
  * connections whose record changed (a write, or the ACK of one) within
  * the last FRESH_MS move: those just answered, whose client is then
  * thinking, so that the move is over before the next request comes.
@@ -223,6 +225,10 @@ static void scan(int from)
 		key = next;
 		if (bpf_map_lookup_elem(servers[from].conns_fd, &key, &conn) ||
 		    !(conn.flags & CAPYMIG_CONN_F_READ_SEQ))
+			continue;
+		/* Moved in and not answered yet, or not even accepted. */
+		if ((conn.flags & CAPYMIG_CONN_F_IMPORTED) &&
+		    !conn.app_bytes_sent)
 			continue;
 		/* updated_ns is of CLOCK_MONOTONIC too. */
 		if (fresh_s && now - conn.updated_ns / 1e9 > fresh_s)

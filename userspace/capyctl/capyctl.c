@@ -1157,8 +1157,9 @@ static const struct command commands[] = {
 	{ "migrate", "migrate [--read-seq N] LOCAL REMOTE [TARGET_ADDR:PORT]",
 	  cmd_migrate },
 	{ "stats", "stats", cmd_stats },
-	{ "drain", "drain [-a] [-t SECONDS] [-p PARALLEL] [-T TARGET_ADDR:PORT] "
-		   "[-m MONITOR_PIN]\n         [SERVER_ADDR[:PORT]]", cmd_drain },
+	{ "drain", "drain [-a] [-t SECONDS] [-p PARALLEL] "
+		   "[-T TARGET_ADDR:PORT] [-m MONITOR_PIN]\n"
+		   "         [SERVER_ADDR[:PORT]]", cmd_drain },
 };
 
 static void usage(FILE *out)
