@@ -24,6 +24,7 @@
 #include "config.h"
 #include "json.h"
 #include "monitor.h"
+#include "number.h"
 #include "tcpmig.h"
 #include "tuple.h"
 
@@ -59,30 +60,12 @@ static int usage_error(const struct capyctl *ctl)
 	return EXIT_FAILURE;
 }
 
-/*
- * A whole decimal number within [@min, @max]: digits only, no sign or
- * space (strtoull() takes "-1" for its largest value, " 80" for 80).
- */
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
-{
-	unsigned long long n;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || *end || n < min || n > max)
-		return -1;
-	*v = n;
-	return 0;
-}
-
+/* capymig_parse_uint() into a 32-bit setting. */
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
 {
 	uint64_t n;
 
-	if (parse_u64(s, min, max, &n))
+	if (capymig_parse_uint(s, min, max, &n))
 		return -1;
 	*v = n;
 	return 0;
@@ -308,8 +291,8 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 			local = optarg;
 			break;
 		case 'c':
-			if (parse_u64(optarg, 1, UINT64_MAX,
-				      &opts.listener_cookie))
+			if (capymig_parse_uint(optarg, 1, UINT64_MAX,
+					       &opts.listener_cookie))
 				return usage_error(ctl);
 			break;
 		default:
@@ -833,7 +816,7 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
  * to the connections of one local address (and port): "this server" as
  * the switch knows it, when several share the host.
  */
-/* A connection refused is tried again after this, doubling, up to 1 s. */
+/* A connection refused is tried again after this, doubling, up to 1.6 s. */
 #define DRAIN_BACKOFF_NS	(100 * 1000000ULL)
 #define DRAIN_BACKOFF_MAX	4	/* doublings */
 

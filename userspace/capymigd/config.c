@@ -6,12 +6,12 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <ini.h>
 
 #include "config.h"
+#include "number.h"
 #include "tuple.h"
 
 void capymigd_config_defaults(struct capymigd_config *cfg)
@@ -96,18 +96,6 @@ static int parse_bool(const char *v, bool *out)
 	return -1;
 }
 
-static int parse_uint(const char *v, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	char *end;
-
-	if (*v < '0' || *v > '9')
-		return -1;
-	errno = 0;
-	*out = strtoul(v, &end, 10);
-	return errno || *end || *out < min || *out > max ? -1 : 0;
-}
-
 /*
  * "ADDR:PORT ADDR:PORT ...", separated by spaces or commas, added to the
  * targets of earlier lines: a long list may take several (repeated keys,
@@ -135,13 +123,13 @@ static const char *set_key(struct parse_ctx *ctx, const struct key *k,
 {
 	void *field = (char *)ctx->cfg + k->offset;
 	char buf[CAPYMIGD_TARGETS_MAX * 24];
-	unsigned long n;
+	uint64_t n;
 
 	switch (k->kind) {
 	case K_BOOL:
 		return parse_bool(value, field) ? "want yes or no" : NULL;
 	case K_UINT:
-		if (parse_uint(value, k->min, k->max, &n)) {
+		if (capymig_parse_uint(value, k->min, k->max, &n)) {
 			snprintf(why, why_len, "want an integer from %u to %u",
 				 k->min, k->max);
 			return why;
@@ -149,7 +137,7 @@ static const char *set_key(struct parse_ctx *ctx, const struct key *k,
 		*(unsigned int *)field = n;
 		return NULL;
 	case K_PORT:
-		if (parse_uint(value, 0, 65535, &n))
+		if (capymig_parse_uint(value, 0, 65535, &n))
 			return "want a port from 0 to 65535";
 		*(uint16_t *)field = n;
 		return NULL;

@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "number.h"
 #include "tuple.h"
 
 /* One socket address into the tuple's layout; v4-mapped becomes IPv4. */
@@ -76,9 +76,8 @@ static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(text, ':');
 	int bracketed = text[0] == '[';
-	char *end;
 	size_t len;
-	long p;
+	uint64_t p;
 
 	if (!colon || colon == text)
 		return -EINVAL;
@@ -94,10 +93,7 @@ static int parse_endpoint(const char *text, __u8 *family, __be32 *addr,
 	memcpy(host, text, len);
 	host[len] = '\0';
 
-	if (colon[1] < '0' || colon[1] > '9')
-		return -EINVAL;
-	p = strtol(colon + 1, &end, 10);
-	if (*end || p < 1 || p > 65535)
+	if (capymig_parse_uint(colon + 1, 1, 65535, &p))
 		return -EINVAL;
 	if (bracketed) {
 		ss.ss_family = AF_INET6;
