@@ -13,10 +13,10 @@
  * recorded connection with a boundary is moved to the other server, with
  * TCPMIG_A_READ_SEQ: the module exports it only if the server has read
  * nothing since its last write, so that no half-read request stays
- * behind in the origin's memory.  A connection that moved in is moved
- * again only once the target's server has written on it (it has a
- * boundary from its arrival, before nginx even accepted it), so each
- * move is followed by at least one response from the target.  With
+ * behind in the origin's memory.  A connection is moved only once its
+ * server has written on it (it has a boundary from its establishment or
+ * arrival, before nginx even accepted it), so each move is followed by
+ * at least one response from the target.  With
  * FRESH_MS, only
  * connections whose record changed (a write, or the ACK of one) within
  * the last FRESH_MS move: those just answered, whose client is then
@@ -226,9 +226,11 @@ static void scan(int from)
 		if (bpf_map_lookup_elem(servers[from].conns_fd, &key, &conn) ||
 		    !(conn.flags & CAPYMIG_CONN_F_READ_SEQ))
 			continue;
-		/* Moved in and not answered yet, or not even accepted. */
-		if ((conn.flags & CAPYMIG_CONN_F_IMPORTED) &&
-		    !conn.app_bytes_sent)
+		/*
+		 * Not answered on yet, new or moved in: nginx may not even
+		 * have accepted it.
+		 */
+		if (!conn.app_bytes_sent)
 			continue;
 		/* updated_ns is of CLOCK_MONOTONIC too. */
 		if (fresh_s && now - conn.updated_ns / 1e9 > fresh_s)
