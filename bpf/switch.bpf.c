@@ -601,28 +601,44 @@ static __always_inline struct capymig_sw_sched *sched(void)
 }
 
 /* Live by the agent's last look, not draining by its last REGISTER. */
-static __always_inline bool eligible(__u32 id, __u32 exclude)
+static __always_inline bool eligible(__u32 id)
 {
 	struct capymig_sw_heartbeat *hb;
 	struct capymig_sw_server *srv;
 
-	if (id == exclude)
-		return false;
 	srv = bpf_map_lookup_elem(&servers, &id);
 	hb = bpf_map_lookup_elem(&heartbeats, &id);
 	return srv && hb && srv->state == CAPYMIG_SW_SERVER_LIVE &&
 	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING);
 }
 
+static __always_inline bool may_place(const void *ctx, __u32 id)
+{
+	return eligible(id);
+}
+
 /*
- * The first eligible server other than @exclude in @list (@n of @size
- * entries), or CAPYMIG_SW_NO_SERVER.  Tries the entries from @start on,
- * or, with @counter, at its next values: a server skipped does not give
- * the one after it a second turn.  The agent leaves out the servers that
- * are not live; this catches the changes of the last period.
+ * A migration's target is live and on another host than @ctx, its
+ * origin's: one host's servers share its TCPMig endpoint, and what the
+ * switch sent a host from its own address it would drop as a martian.
+ */
+static __always_inline bool may_take_migration(const void *ctx, __u32 id)
+{
+	const struct tcpmig_endpoint *origin = ctx;
+	struct capymig_sw_server *srv = bpf_map_lookup_elem(&servers, &id);
+
+	return srv && srv->ep.addr != origin->addr && eligible(id);
+}
+
+/*
+ * The first eligible server in @list (@n of @size entries), or
+ * CAPYMIG_SW_NO_SERVER.  Tries the entries from @start on, or, with
+ * @counter, at its next values: a server skipped does not give the one
+ * after it a second turn.  The agent leaves out the servers that are not
+ * live; this catches the changes of the last period.
  */
 static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
-				  __u32 *counter, __u32 start, __u32 exclude)
+				  __u32 *counter, __u32 start)
 {
 	__u32 i, idx;
 
@@ -631,72 +647,50 @@ static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
 				 start + i) % n;
 		if (idx >= size)
 			break;
-		if (eligible(list[idx], exclude))
+		if (eligible(list[idx]))
 			return list[idx];
 	}
 	return CAPYMIG_SW_NO_SERVER;
 }
 
 /*
- * Round-robin over the live servers (@s->live, in the order of their
- * numbers): the first eligible one numbered after the one picked last,
- * else the first eligible one.  Taking turns by number, not by a counter
- * modulo the list, a server left out - draining, dead, or the origin -
- * gives no other a second turn, neither while the agent still lists it
- * nor when its new list, shorter, shifts the others.
+ * @picked, chosen by round-robin after @prev, becomes @last.  Two CPUs
+ * picking at once may both take it: a rare second turn.
  */
-static __always_inline __u32 pick_next(const struct capymig_sw_sched *s,
-				       __u32 *last, __u32 exclude)
+static __always_inline __u32 took_turn(__u32 *last, __u32 prev, __u32 picked)
 {
-	__u32 prev = READ_ONCE(*last), first = CAPYMIG_SW_NO_SERVER;
-	__u32 next = CAPYMIG_SW_NO_SERVER, i, id;
-
-	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS && i < s->nlive; i++) {
-		id = s->live[i];
-		if (!eligible(id, exclude))
-			continue;
-		if (first == CAPYMIG_SW_NO_SERVER)
-			first = id;
-		if (id > prev) {
-			next = id;
-			break;
-		}
-	}
-	if (next == CAPYMIG_SW_NO_SERVER)
-		next = first;
-	/* Two CPUs picking at once may both take it: a rare second turn. */
-	if (next != CAPYMIG_SW_NO_SERVER)
-		__sync_val_compare_and_swap(last, prev, next);
-	return next;
+	if (picked != CAPYMIG_SW_NO_SERVER)
+		__sync_val_compare_and_swap(last, prev, picked);
+	return picked;
 }
 
 static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
 					const struct capymig_sw_sched *s)
 {
+	__u32 prev;
+
 	switch (cfg.placement) {
 	case CAPYMIG_SW_PLACE_HASH:
 		return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, NULL,
-			    capymig_sw_crc(0, (const __u8 *)client, 6),
-			    CAPYMIG_SW_NO_SERVER);
+			    capymig_sw_crc(0, (const __u8 *)client, 6));
 	case CAPYMIG_SW_PLACE_LWRR:
 		return pick(s->weighted, s->nweighted, CAPYMIG_SW_SCHED_SLOTS,
-			    &place_next, 0, CAPYMIG_SW_NO_SERVER);
+			    &place_next, 0);
 	default:
-		return pick_next(s, &place_last, CAPYMIG_SW_NO_SERVER);
+		prev = READ_ONCE(place_last);
+		return took_turn(&place_last, prev,
+				 capymig_sw_next(s, prev, may_place, NULL));
 	}
 }
 
-/* Least loaded falls back to round-robin when both least are excluded. */
-static __always_inline __u32 target_pick(__u32 origin,
+static __always_inline __u32 target_pick(const struct tcpmig_endpoint *origin,
 					 const struct capymig_sw_sched *s)
 {
-	if (cfg.target == CAPYMIG_SW_TARGET_LEAST_LOADED) {
-		if (eligible(s->least[0], origin))
-			return s->least[0];
-		if (eligible(s->least[1], origin))
-			return s->least[1];
-	}
-	return pick_next(s, &target_last, origin);
+	__u32 prev = READ_ONCE(target_last);
+
+	return took_turn(&target_last, prev,
+			 capymig_sw_target(s, cfg.target, prev,
+					   may_take_migration, origin));
 }
 
 static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
@@ -1433,9 +1427,12 @@ static __always_inline int refuse_prepare(struct packet *p)
 	return TC_ACT_OK;
 }
 
-/* A PREPARE to the switch: choose the target if the origin did not. */
+/*
+ * A PREPARE to the switch: choose the target if the origin did not, on
+ * another host (may_take_migration()).
+ */
 static __always_inline int prepare(struct packet *p,
-				   const struct tcpmig_msg_hdr *h, __u32 origin)
+				   const struct tcpmig_msg_hdr *h)
 {
 	struct tcpmig_endpoint target = { h->target.addr, h->target.port };
 	struct capymig_sw_sched *s;
@@ -1443,13 +1440,14 @@ static __always_inline int prepare(struct packet *p,
 	__u32 id;
 
 	if (target.addr) {
-		if (!bpf_map_lookup_elem(&server_ids, &target))
+		if (target.addr == h->origin.addr ||
+		    !bpf_map_lookup_elem(&server_ids, &target))
 			goto no_target;
 		count(CAPYMIG_SW_CNT_PREPARES, 1);
 		return forward(p, &target);
 	}
 	s = sched();
-	id = s ? target_pick(origin, s) : CAPYMIG_SW_NO_SERVER;
+	id = s ? target_pick(&h->origin, s) : CAPYMIG_SW_NO_SERVER;
 	to = server_ep(id);
 	if (!to)
 		goto no_target;
@@ -1521,7 +1519,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	to_switch = p->dst.addr == cfg.switch_addr;
 	switch (h.type) {
 	case TCPMIG_MSG_PREPARE:
-		return to_switch ? prepare(p, &h, id) : TC_ACT_OK;
+		return to_switch ? prepare(p, &h) : TC_ACT_OK;
 	case TCPMIG_MSG_ABORT:
 		target = abort_migration(&h, CAPYMIG_SW_TIME(now));
 		if (!to_switch)

@@ -10,6 +10,7 @@
 #define CAPYMIG_BPF_SWITCH_H
 
 #ifndef __VMLINUX_H__
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
 #endif
@@ -137,6 +138,61 @@ static __always_inline __u32 capymig_sw_crc(__u32 level, const __u8 *p,
 		crc = (crc >> 8) ^ table[crc & 0xff];
 	}
 	return ~crc;
+}
+
+/*
+ * Whether server @id may be given what is being placed or moved, as the
+ * data plane or the agent knows it, @ctx the decision's own.
+ */
+typedef bool (*capymig_sw_may_take)(const void *ctx, __u32 id);
+
+/*
+ * Round-robin over @s's live servers: the first that @may_take numbered
+ * after @last, the one picked last, else the first that may.  Taking
+ * turns by number, not by a counter modulo the list, a server left out -
+ * draining, dead, or the origin - gives no other a second turn, neither
+ * while the agent still lists it nor when its new list, shorter, shifts
+ * the others.
+ */
+static __always_inline __u32 capymig_sw_next(const struct capymig_sw_sched *s,
+					     __u32 last,
+					     capymig_sw_may_take may_take,
+					     const void *ctx)
+{
+	__u32 first = CAPYMIG_SW_NO_SERVER, i, id;
+
+	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS && i < s->nlive; i++) {
+		id = s->live[i];
+		if (!may_take(ctx, id))
+			continue;
+		if (id > last)
+			return id;
+		if (first == CAPYMIG_SW_NO_SERVER)
+			first = id;
+	}
+	return first;
+}
+
+/*
+ * A migration's target by policy @how: the least loaded that @may_take;
+ * under round-robin, or if neither of the two least loaded may, the next
+ * after @last.  The data plane picks with it; the agent foresees the pick
+ * (the target's load in LOAD-NOTIFICATIONs).
+ */
+static __always_inline __u32 capymig_sw_target(const struct capymig_sw_sched *s,
+					       enum capymig_sw_target how,
+					       __u32 last,
+					       capymig_sw_may_take may_take,
+					       const void *ctx)
+{
+	__u32 i;
+
+	if (how == CAPYMIG_SW_TARGET_LEAST_LOADED)
+		for (i = 0; i < 2; i++)
+			if (s->least[i] != CAPYMIG_SW_NO_SERVER &&
+			    may_take(ctx, s->least[i]))
+				return s->least[i];
+	return capymig_sw_next(s, last, may_take, ctx);
 }
 
 /* Index in the map of @ep's slot in @level. */

@@ -314,6 +314,16 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	const char *why;
 	bool past;
 
+	/*
+	 * A message from this host to itself through the switch would come
+	 * back with a local source, which the stack drops as a martian: one
+	 * host's servers share its TCPMig endpoint, there is nothing to move.
+	 */
+	if (target && inet_addr_type(cn->net, target->addr) == RTN_LOCAL) {
+		NL_SET_ERR_MSG(extack,
+			       "the target is on this host: TCPMig moves connections between hosts");
+		return -EINVAL;
+	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;

@@ -40,7 +40,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		166
+#define PLAN		169
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1263,6 +1263,45 @@ static void test_targets(void)
 		   "a PREPARE naming a server out of the pool: the same");
 }
 
+/*
+ * Server 1 a second server of server 0's host: a migration from 0 never
+ * goes to it, by either policy or by name; what the switch sent the host
+ * from its own address would be dropped there as a martian.
+ */
+static void test_targets_on_another_host(void)
+{
+	struct tcpmig_endpoint beside = with_port(srv[0], 8090), c;
+	struct capymig_sw_server s = {
+		.ep = beside,
+		.state = CAPYMIG_SW_SERVER_LIVE,
+	};
+	bool consistent = true;
+	__u32 id = 1;
+	struct frame out;
+	int v;
+
+	if (bpf_map__update_elem(skel->maps.servers, &id, sizeof(id), &s,
+				 sizeof(s), 0) ||
+	    bpf_map__update_elem(skel->maps.server_ids, &beside,
+				 sizeof(beside), &id, sizeof(id), 0))
+		tap_diag("a second server on a host: %s", strerror(errno));
+	tap_result(targets(0, 4, &consistent) == (1 << 2 | 1 << 3) &&
+		   consistent,
+		   "rr: a server on the origin's host is skipped");
+	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
+	set_sched(all_live, NSERVERS, NULL, 0, 1, 3);
+	tap_result(targets(0, 2, &consistent) == 1 << 3 && consistent,
+		   "least loaded: the least loaded, on the origin's host, "
+		   "is skipped");
+	c = client();
+	v = prepare(c, 0, beside, &out);
+	tap_result(v == TC_ACT_OK && refused(&out, c, 0, beside),
+		   "a PREPARE naming a server on its origin's host: REJECT "
+		   "(no target)");
+	bpf_map__delete_elem(skel->maps.server_ids, &beside, sizeof(beside), 0);
+	pool_reset();
+}
+
 /* An ABORT from server @origin naming server @target, -1 for none. */
 static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
 		     struct frame *out)
@@ -2155,6 +2194,7 @@ int main(void)
 	test_service_migration();
 	test_former();
 	test_targets();
+	test_targets_on_another_host();
 	test_abort();
 	test_late_duplicates();
 	test_register();

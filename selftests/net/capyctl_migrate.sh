@@ -118,7 +118,7 @@ migrate()
 		>"$tmp/out" 2>"$tmp/err"
 }
 
-tap_plan 13
+tap_plan 15
 
 tap_check "the client's connection is up and answered" \
 	eval 'arrived 1 $C1 && ask hello'
@@ -192,6 +192,12 @@ b_is live || tap_diag "the switch still holds B draining"
 # Unanswered (no target holds anything), A's ABORT is sent until three
 # migration deadlines (1 s) passed.
 sleep 4
+
+tap_check_fails "a target on the origin's own host: exit 1, and why" \
+	"on this host" ip netns exec "${sw_host[1]}" capyctl migrate \
+	"$a:$PORT" "$client:$C1" "$a:$((PORT + 1))"
+tap_check "... the connection serves on from A" \
+	eval 'on 1 $C1 && ask after-own-host'
 
 tap_check_fails "a connection that does not exist: exit 1, and why" \
 	"no such connection|No such file" \

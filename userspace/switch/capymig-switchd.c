@@ -171,6 +171,7 @@ struct switchd {
 	uint64_t last_ns;	/* of the last period */
 	unsigned int tick;
 	struct capymig_sw_sched sched;	/* as last published */
+	struct policy_server policy[CAPYMIG_SW_MAX_SERVERS];	/* its input */
 	__u32 reap_next;	/* the next slot the reaper looks at */
 	uint64_t reap_owed;	/* slots the periods since its last run owe */
 	/*
@@ -568,7 +569,6 @@ static void measure(struct switchd *d, uint64_t elapsed_ns)
 /* Derives the schedules into the bank not in use, then switches to it. */
 static void publish(struct switchd *d)
 {
-	struct policy_server ps[CAPYMIG_SW_MAX_SERVERS];
 	unsigned int slots[CAPYMIG_SW_MAX_SERVERS];
 	struct capymig_sw_config *cfg = &d->skel->bss->cfg;
 	struct capymig_sw_sched sched;
@@ -576,13 +576,14 @@ static void publish(struct switchd *d)
 	unsigned int id;
 
 	for (id = 0; id < d->nsrv; id++) {
-		ps[id] = (struct policy_server){
+		d->policy[id] = (struct policy_server){
+			.host = d->srv[id].ep.addr,
 			.live = d->srv[id].state == CAPYMIG_SW_SERVER_LIVE,
 			.weight = weight(&d->srv[id]),
 			.load = d->srv[id].load,
 		};
 	}
-	policy_sched(ps, d->nsrv, d->tick, &sched, slots);
+	policy_sched(d->policy, d->nsrv, d->tick, &sched, slots);
 	for (id = 0; id < d->nsrv; id++)
 		d->srv[id].lwrr_slots = slots[id];
 	d->sched = sched;
@@ -599,7 +600,7 @@ static uint64_t target_pps(const struct switchd *d, unsigned int id)
 {
 	__u32 last = __atomic_load_n(&d->skel->bss->target_last,
 				     __ATOMIC_RELAXED);
-	__u8 t = policy_target(&d->sched, d->opt.target, last, id);
+	__u8 t = policy_target(d->policy, &d->sched, d->opt.target, last, id);
 
 	return t == CAPYMIG_SW_NO_SERVER ? TCPMIG_LOAD_NO_TARGET :
 	       (uint64_t)d->srv[t].load;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "switch.h"
 
 /* Each period moves the smoothed load an eighth of the way. */
 #define SMOOTH_SHIFT	3
@@ -101,34 +102,26 @@ static void interleave(const unsigned int *slots, unsigned int n,
 	}
 }
 
-/*
- * As the data plane's target_pick() does, among the servers @s lists: the
- * least loaded that is not the origin; under round-robin, or if both
- * least loaded are excluded, the first live server numbered after the one
- * picked last, else the first, the origin skipped.
- */
-__u8 policy_target(const struct capymig_sw_sched *s,
-		   enum capymig_sw_target how, __u32 last, __u32 origin)
-{
-	__u8 first = CAPYMIG_SW_NO_SERVER, id;
-	unsigned int i;
+struct migration_from {
+	const struct policy_server *srv;
+	__be32 origin_host;
+};
 
-	if (how == CAPYMIG_SW_TARGET_LEAST_LOADED) {
-		for (i = 0; i < 2; i++)
-			if (s->least[i] != CAPYMIG_SW_NO_SERVER &&
-			    s->least[i] != origin)
-				return s->least[i];
-	}
-	for (i = 0; i < s->nlive && i < CAPYMIG_SW_MAX_SERVERS; i++) {
-		id = s->live[i];
-		if (id == origin)
-			continue;
-		if (id > last)
-			return id;
-		if (first == CAPYMIG_SW_NO_SERVER)
-			first = id;
-	}
-	return first;
+/* As the data plane's may_take_migration(), which knows @s's servers. */
+static bool may_take_migration(const void *ctx, __u32 id)
+{
+	const struct migration_from *from = ctx;
+
+	return from->srv[id].live && from->srv[id].host != from->origin_host;
+}
+
+__u8 policy_target(const struct policy_server *srv,
+		   const struct capymig_sw_sched *s, enum capymig_sw_target how,
+		   __u32 last, __u32 origin)
+{
+	struct migration_from from = { srv, srv[origin].host };
+
+	return capymig_sw_target(s, how, last, may_take_migration, &from);
 }
 
 void policy_sched(const struct policy_server *srv, unsigned int n,

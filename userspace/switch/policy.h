@@ -12,6 +12,7 @@
 
 /* What the policies know of a server. */
 struct policy_server {
+	__be32 host;		/* its address */
 	bool live;		/* may get new connections and migrations */
 	__u32 weight;		/* its capacity, relative to the others' */
 	double load;		/* pps, smoothed over periods (policy_smooth) */
@@ -31,11 +32,12 @@ void policy_sched(const struct policy_server *srv, unsigned int n,
 		  unsigned int *slots);
 
 /*
- * The target the data plane would pick by @s now, under policy @how, for
- * a migration from server @origin, round-robin having picked @last
- * before; CAPYMIG_SW_NO_SERVER if none.
+ * The target the data plane would pick by @s now among @srv, under policy
+ * @how, for a migration from server @origin, round-robin having picked
+ * @last before: capymig_sw_target(); CAPYMIG_SW_NO_SERVER if none.
  */
-__u8 policy_target(const struct capymig_sw_sched *s,
-		   enum capymig_sw_target how, __u32 last, __u32 origin);
+__u8 policy_target(const struct policy_server *srv,
+		   const struct capymig_sw_sched *s, enum capymig_sw_target how,
+		   __u32 last, __u32 origin);
 
 #endif /* CAPYMIG_SWITCH_POLICY_H */

@@ -174,59 +174,81 @@ static void smoothing_converges(void **state)
 }
 
 /* Three live servers, 2 the least loaded, then 0; 1 draining or dead. */
-static void four_servers(struct capymig_sw_sched *s)
-{
-	struct policy_server srv[4] = {
-		{ .live = true, .weight = 1, .load = 200 },
-		{ .live = false, .weight = 1, .load = 0 },
-		{ .live = true, .weight = 1, .load = 100 },
-		{ .live = true, .weight = 1, .load = 900 },
-	};
-
-	policy_sched(srv, 4, 0, s, NULL);
-}
+static const struct policy_server four[4] = {
+	{ .host = 1, .live = true, .weight = 1, .load = 200 },
+	{ .host = 2, .live = false, .weight = 1, .load = 0 },
+	{ .host = 3, .live = true, .weight = 1, .load = 100 },
+	{ .host = 4, .live = true, .weight = 1, .load = 900 },
+};
 
 static void target_least_loaded(void **state)
 {
 	struct capymig_sw_sched s;
 
-	four_servers(&s);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
-				       0, 0), 2);
+	policy_sched(four, 4, 0, &s, NULL);
+	assert_int_equal(policy_target(four, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 0), 2);
 	/* The origin itself the least loaded: the next. */
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
-				       0, 2), 0);
+	assert_int_equal(policy_target(four, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 2), 0);
 }
 
 /* Round-robin's turn, whatever the loads: the LOAD must say its target. */
 static void target_round_robin(void **state)
 {
+	const enum capymig_sw_target rr = CAPYMIG_SW_TARGET_RR;
 	struct capymig_sw_sched s;
 
-	four_servers(&s);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 0), 2);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 2, 0), 3);
+	policy_sched(four, 4, 0, &s, NULL);
+	assert_int_equal(policy_target(four, &s, rr, 0, 0), 2);
+	assert_int_equal(policy_target(four, &s, rr, 2, 0), 3);
 	/* The origin is skipped, the server not live never taken. */
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 2), 3);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 3), 2);
+	assert_int_equal(policy_target(four, &s, rr, 0, 2), 3);
+	assert_int_equal(policy_target(four, &s, rr, 0, 3), 2);
 	/* Past the last: the first again. */
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 3, 2), 0);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 3, 0), 2);
+	assert_int_equal(policy_target(four, &s, rr, 3, 2), 0);
+	assert_int_equal(policy_target(four, &s, rr, 3, 0), 2);
 }
 
 static void target_none_but_the_origin(void **state)
 {
 	struct policy_server srv[2] = {
-		{ .live = true, .weight = 1 },
-		{ .weight = 1 },
+		{ .host = 1, .live = true, .weight = 1 },
+		{ .host = 2, .weight = 1 },
 	};
 	struct capymig_sw_sched s;
 
 	policy_sched(srv, 2, 0, &s, NULL);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_LEAST_LOADED,
-				       0, 0), NO);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 0), NO);
-	assert_int_equal(policy_target(&s, CAPYMIG_SW_TARGET_RR, 0, 1), 0);
+	assert_int_equal(policy_target(srv, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 0), NO);
+	assert_int_equal(policy_target(srv, &s, CAPYMIG_SW_TARGET_RR, 0, 0),
+			 NO);
+	assert_int_equal(policy_target(srv, &s, CAPYMIG_SW_TARGET_RR, 0, 1), 0);
+}
+
+/*
+ * Servers 0 and 1 share a host, the least loaded of all: a migration from
+ * either goes to another host, by either policy.
+ */
+static void target_on_another_host(void **state)
+{
+	struct policy_server srv[3] = {
+		{ .host = 1, .live = true, .weight = 1, .load = 10 },
+		{ .host = 1, .live = true, .weight = 1, .load = 20 },
+		{ .host = 2, .live = true, .weight = 1, .load = 500 },
+	};
+	struct capymig_sw_sched s;
+
+	policy_sched(srv, 3, 0, &s, NULL);
+	assert_int_equal(policy_target(srv, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 0), 2);
+	assert_int_equal(policy_target(srv, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 1), 2);
+	assert_int_equal(policy_target(srv, &s, CAPYMIG_SW_TARGET_RR, 0, 0), 2);
+	assert_int_equal(policy_target(srv, &s, CAPYMIG_SW_TARGET_RR, 2, 1), 2);
+	/* From the other host: the least loaded of the two. */
+	assert_int_equal(policy_target(srv, &s,
+				       CAPYMIG_SW_TARGET_LEAST_LOADED, 0, 2), 0);
 }
 
 int main(void)
@@ -244,6 +266,7 @@ int main(void)
 		cmocka_unit_test(target_least_loaded),
 		cmocka_unit_test(target_round_robin),
 		cmocka_unit_test(target_none_but_the_origin),
+		cmocka_unit_test(target_on_another_host),
 	};
 
 	return cmocka_run_group_tests_name("switch_policy", tests, NULL, NULL);
