@@ -99,6 +99,14 @@ ksft_skip_all()
 	exit $KSFT_SKIP
 }
 
+# Gives up on the whole test because capymig itself failed at setting up:
+# a failure (ksft_skip_all is for what the machine lacks).
+ksft_fail_all()
+{
+	echo "Bail out! $*"
+	exit $KSFT_FAIL
+}
+
 require_cmd()
 {
 	local cmd

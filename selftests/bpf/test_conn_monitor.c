@@ -548,7 +548,7 @@ struct conn_case {
  * Checks per case: sockets set up, load() 4, connection established, then
  * those of check_tracked() (with check_traffic()) or check_untracked().
  */
-#define TRAFFIC_CHECKS		11
+#define TRAFFIC_CHECKS		12
 #define TRACKED_CHECKS		(1 + 4 + 1 + 12 + TRAFFIC_CHECKS)
 #define UNTRACKED_CHECKS	(1 + 4 + 1 + 2)
 

@@ -223,7 +223,7 @@ tap_check "--pin: a data plane that does not load ends the agent, status 1, with
 # 10.10.9.9 is nowhere: sending it a LOAD fails (ENETUNREACH).
 tcpmig_listen 1
 sw_switchd_start $PORT 0 -S 10.10.9.9:$PORT -S 10.10.1.2:$PORT ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 before=$(loads_in 1)
 tap_check "a server after one the switch cannot reach gets its LOADs" \
 	wait_for 5 eval '[ $(($(loads_in 1) - before)) -ge 100 ]'
@@ -238,7 +238,7 @@ sw_switchd_stop
 kill $listener
 
 sw_switchd_start $PORT 0 -S 10.10.1.2:$PORT/3 -S 10.10.2.2:$PORT -P lwrr ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 register 1 1
 register 2 2
 s1='.servers["10.10.1.2:7000"]'
@@ -321,7 +321,7 @@ agent_stop TERM
 # goes on.  Without, it would go on from where it stopped, and reap the
 # placement when it came to it, in 2.5 s on average.
 sw_switchd_start $PORT 0 -S 10.10.9.9:$PORT --unanswered-timeout 1000 \
-	--sweep 5000 || ksft_skip_all "capymig-switchd did not start"
+	--sweep 5000 || ksft_fail_all "capymig-switchd did not start"
 ip netns exec "${sw_host[0]}" bash -c "exec 3<>/dev/tcp/$SW_VIP/$PORT" \
 	2>/dev/null &
 connecting=$!
@@ -340,7 +340,7 @@ sw_switchd_stop
 # server 2, which a stream loads; least-loaded's is server 3, idle.  The
 # stream goes on through a restart with the other policy (--state).
 sw_switchd_start $PORT 3 -T rr --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 ip netns exec "${sw_host[2]}" socat -u \
 	TCP-LISTEN:$PORT,bind=10.10.2.2,reuseaddr OPEN:/dev/null &
 on_exit "kill $!"
@@ -360,7 +360,7 @@ tap_check "-T rr: server 1's LOAD reports server 2's load as its target's ($targ
 	test "$target_pps" -gt 1000
 sw_switchd_stop
 sw_switchd_start $PORT 3 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 tcpmig_listen 1 "$tmp/loads-least"
 sleep 0.5
 kill $listener
@@ -375,7 +375,7 @@ ip netns exec "$sw_ns" capymig-switchd --remove --state "$state"
 # program and cannot attach to sw2: another's filter holds its priority
 # for another protocol.
 sw_switchd_start $PORT 1 --state "$state" sw0 sw1 ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 sw_switchd_stop
 former0=$(prog_on sw0)
 former1=$(prog_on sw1)
@@ -402,7 +402,7 @@ bare
 echo_server 1
 echo_server 2
 sw_switchd_start $PORT 2 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 ip netns exec "${sw_host[0]}" bash -c "
 	exec 3<>/dev/tcp/$SW_VIP/$PORT || exit 1
 	echo one >&3
@@ -414,7 +414,7 @@ client=$!
 wait_for 10 grep -q s2-one "$tmp/client"
 sw_switchd_stop
 sw_switchd_start $PORT 1 --state "$state" --closed-timeout 1000 \
-	--sweep 1000 || ksft_skip_all "capymig-switchd did not start"
+	--sweep 1000 || ksft_fail_all "capymig-switchd did not start"
 touch "$tmp/go"
 wait $client
 tap_check "a connection placed on a server goes on after a restart that drops it from -S" \
@@ -432,16 +432,16 @@ tap_check "... until their entries went" \
 	wait_for 10 sw_dump_is '.placement_entries == 0'
 sw_switchd_stop
 sw_switchd_start $PORT 1 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 tap_check "... and the next restart forgets it" \
 	sw_dump_is ".servers | length == 1"
 sw_switchd_stop
 # The data plane an agent replaces places on its servers until then.
 sw_switchd_start $PORT 2 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 sw_switchd_stop
 sw_switchd_start $PORT 1 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 tap_check "one no entry names is kept, retired, if the former data plane could place on it" \
 	eval 'sw_dump_is ".servers[\"10.10.2.2:$PORT\"].state == \"retired\"" &&
 	      grep -q "0 entries name it, and the former data plane places" \

@@ -47,11 +47,11 @@ ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
 	2>"$tmp/switchd.log" &
 on_exit "kill $!"
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
-	ksft_skip_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
+	ksft_fail_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
 for i in 0 1; do
 	ip netns exec "${sw_host[i + 1]}" sh -c "capyctl config switch $SW_ADDR &&
 		capyctl pool add ${srv[1 - i]}" >/dev/null ||
-		ksft_skip_all "cannot configure TCPMig"
+		ksft_fail_all "cannot configure TCPMig"
 done
 
 # spawn VAR NS CMD...: CMD in NS, in the background, its pid in VAR.
@@ -114,7 +114,7 @@ for i in 0 1; do
 done
 for i in 0 1; do
 	wait_for 20 grep -q "started" "$tmp/daemon$i.log" ||
-		ksft_skip_all "capymigd did not start: $(cat "$tmp/daemon$i.log")"
+		ksft_fail_all "capymigd did not start: $(cat "$tmp/daemon$i.log")"
 done
 
 # The application that never reads, on both servers until the client's
@@ -125,7 +125,7 @@ for i in 0 1; do
 done
 for i in 0 1; do
 	wait_for 10 listening "${sw_host[i + 1]}" ||
-		ksft_skip_all "the servers did not start"
+		ksft_fail_all "the servers did not start"
 done
 
 head -c 32768 /dev/urandom >"$tmp/part1"
@@ -160,7 +160,7 @@ landed()
 
 # A monitored socket is in a sockhash: the module must list it.
 wait_for 10 landed ||
-	ksft_skip_all "the client's 32 KiB are not queued on a listed connection"
+	ksft_fail_all "the client's 32 KiB are not queued on a listed connection"
 target=$((1 - origin))
 ons=${sw_host[origin + 1]}
 tns=${sw_host[target + 1]}

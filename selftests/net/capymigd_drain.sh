@@ -39,11 +39,11 @@ ip netns exec "$sw_ns" capymig-switchd -s $SW_VIP:$PORT -a $SW_ADDR \
 	-S ${srv[0]}:$PORT -S ${srv[1]}:$PORT 2>"$tmp/switchd.log" &
 on_exit "kill $!"
 wait_for 10 ip netns exec "$sw_ns" capymig-switchd --dump >/dev/null 2>&1 ||
-	ksft_skip_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
+	ksft_fail_all "capymig-switchd did not start: $(cat "$tmp/switchd.log")"
 for i in 0 1; do
 	ip netns exec "${sw_host[i + 1]}" sh -c "capyctl config switch $SW_ADDR &&
 		capyctl pool add ${srv[1 - i]}" >/dev/null ||
-		ksft_skip_all "cannot configure TCPMig"
+		ksft_fail_all "cannot configure TCPMig"
 	# The origin's socat says ECONNABORTED for each connection gone.
 	# -t: after the client's FIN, wait for cat's echo longer than the
 	# default 0.5 s, which starting cat can take in an emulated guest.
@@ -52,7 +52,7 @@ for i in 0 1; do
 	on_exit "kill $!"
 done
 ip netns exec "${sw_host[2]}" capyctl config --no-draining >/dev/null 2>&1 ||
-	ksft_skip_all "no draining in the module or capyctl (TCPMIG_A_CONFIG_FLAGS)"
+	ksft_fail_all "no draining in the module or capyctl (TCPMIG_A_CONFIG_FLAGS)"
 
 count()
 {
@@ -64,7 +64,7 @@ live()
 {
 	[ "$(ip netns exec "$sw_ns" capymig-switchd --dump | grep -c live)" -ge 2 ]
 }
-wait_for 10 live || ksft_skip_all "the servers did not register"
+wait_for 10 live || ksft_fail_all "the servers did not register"
 
 # A client: its first block, echoed; then it waits for the second.
 for ((c = 0; c < CLIENTS; c++)); do
@@ -90,10 +90,10 @@ echoed()
 			return 1
 	done
 }
-wait_for 20 echoed || ksft_skip_all "the first blocks did not come back"
+wait_for 20 echoed || ksft_fail_all "the first blocks did not come back"
 on_a=$(count "${sw_host[1]}")
 tap_diag "$on_a of $CLIENTS connections on A"
-[ "$on_a" -gt 0 ] || ksft_skip_all "the switch placed nothing on A"
+[ "$on_a" -gt 0 ] || ksft_fail_all "the switch placed nothing on A"
 
 tap_plan 6
 ip netns exec "${sw_host[1]}" capyctl drain -t 30 >"$tmp/drain.out" 2>&1

@@ -54,8 +54,8 @@ on_exit rm -rf "$tmp"
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
 # LOADs every 100 ms: at 20 requests a second, 10 ms would see 0 or 1.
 sw_switchd_start $PORT 2 -P rr -p 100000 ||
-	ksft_skip_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+	ksft_fail_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 
 # write_config FILE CGROUP PROACTIVE REACTIVE: the policies' time scale
 # is the servers': rates over 250 ms readings, decisions on a second of
@@ -100,10 +100,10 @@ for i in 1 2; do
 done
 for i in 1 2; do
 	wait_for 30 grep -q "started:" "$tmp/capymigd$i.log" ||
-		ksft_skip_all "capymigd did not start: $(cat "$tmp/capymigd$i.log")"
+		ksft_fail_all "capymigd did not start: $(cat "$tmp/capymigd$i.log")"
 	wait_for 10 ip netns exec "${sw_host[i]}" \
 		ss -Htln "sport = :$PORT" | grep -q . ||
-		ksft_skip_all "skew_server did not start"
+		ksft_fail_all "skew_server did not start"
 done
 
 migrations_out()
@@ -213,7 +213,7 @@ for i in 1 2; do
 	write_config "$tmp/capymigd$i.conf" "${cg[i]}" no yes
 	kill -HUP "${daemon[i]}"
 	wait_for 10 grep -q "proactive off.*reactive on" "$tmp/capymigd$i.log" ||
-		ksft_skip_all "capymigd did not reload its configuration"
+		ksft_fail_all "capymigd did not reload its configuration"
 done
 before=$(migrations_out 1)
 load spike -r 12 -d 8 -D 2 &

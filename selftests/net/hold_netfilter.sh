@@ -33,8 +33,8 @@ require_module
 require_cmd capymig-switchd tcpmig_stream capyctl nft jq
 
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
-sw_switchd_start $PORT 2 || ksft_skip_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+sw_switchd_start $PORT 2 || ksft_fail_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 
 # chains NS: counters of the client's packets to PORT before the filter
 # priority and after it.

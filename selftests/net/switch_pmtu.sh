@@ -56,8 +56,8 @@ for ns in "$sw_ns" "${sw_host[0]}"; do
 	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 ||
 		ksft_skip_all "cannot lift the ICMP rate limit"
 done
-sw_switchd_start $PORT 2 || ksft_skip_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+sw_switchd_start $PORT 2 || ksft_fail_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 a=10.10.1.2
 b=10.10.2.2
 

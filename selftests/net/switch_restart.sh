@@ -30,8 +30,8 @@ mount -t bpf bpf "$state" || ksft_skip_all "cannot mount a bpffs"
 on_exit umount "$state"
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
 sw_switchd_start $PORT 2 --state "$state" ||
-	ksft_skip_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+	ksft_fail_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 a=10.10.1.2
 b=10.10.2.2
 

@@ -43,7 +43,7 @@ require_cmd capymig-switchd tcpmig_stream capyctl
 sw_topology_create 4 || ksft_skip_all "cannot build the topology"
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
-sw_tcpmig_pool 4 || ksft_skip_all "cannot configure TCPMig"
+sw_tcpmig_pool 4 || ksft_fail_all "cannot configure TCPMig"
 # The client's data waits unacknowledged at the target while its
 # connection moves, which in an emulated guest can outlast the usual
 # 200 ms retransmission timeout: a loss would still show, a second later.

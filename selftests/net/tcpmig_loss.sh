@@ -30,14 +30,14 @@ require_module
 require_cmd capymig-switchd tcpmig_stream capyctl tc
 
 sw_topology_create 2 || ksft_skip_all "cannot build the topology"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 for i in 1 2; do
 	tc -n "$sw_ns" qdisc add dev sw$i root netem $NETEM &&
 	tc -n "${sw_host[i]}" qdisc add dev eth0 root netem $NETEM ||
 		ksft_skip_all "no netem"
 done
 sw_switchd_start $PORT 2 --period-us 100000 ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 
 tap_plan 4
 rsts=$(sw_out_rsts 2)

@@ -36,9 +36,9 @@ require_module
 require_cmd capymig-switchd tcpmig_reject capyctl jq tc
 
 sw_topology_create 4 || ksft_skip_all "cannot build the topology"
-sw_tcpmig_pool 4 || ksft_skip_all "cannot configure TCPMig"
+sw_tcpmig_pool 4 || ksft_fail_all "cannot configure TCPMig"
 sw_switchd_start $PORT 4 --period-us 100000 ||
-	ksft_skip_all "capymig-switchd did not start"
+	ksft_fail_all "capymig-switchd did not start"
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"

@@ -42,8 +42,8 @@ a=10.10.1.2
 b=10.10.2.2
 
 sw_switchd_start $PORT 2 --heartbeat-timeout 500 ||
-	ksft_skip_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_skip_all "cannot configure TCPMig"
+	ksft_fail_all "capymig-switchd did not start"
+sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
 
 state_is()
 {

@@ -22,20 +22,27 @@ readonly PORT=7390
 require_root
 require_cmd capyctl jq socat
 require_module
-tap_plan 8
 
 ns_create server && ns_create stray &&
 	ip link add eth0 netns "$server" type veth peer name eth0 \
 		netns "$stray" &&
 	ip -n "$server" address add 10.10.9.1/24 dev eth0 &&
-	ip -n "$server" link set eth0 up && ip -n "$stray" link set eth0 up &&
-	ip netns exec "$server" capyctl config port $PORT >/dev/null ||
+	ip -n "$server" link set eth0 up && ip -n "$stray" link set eth0 up ||
 	ksft_skip_all "cannot build the topology"
+ip netns exec "$server" capyctl config port $PORT >/dev/null ||
+	ksft_fail_all "cannot configure TCPMig"
+tap_plan 8
 
 # stat NAME: the server's counter NAME.
 stat()
 {
 	ip netns exec "$server" capyctl -j stats | jq -r ".$1"
+}
+
+# stat_is NAME VALUE: the server's counter NAME is VALUE.
+stat_is()
+{
+	[ "$(stat "$1")" -eq "$2" ]
 }
 
 # send ADDRESS [SOCAT_OPTIONS]: a TCPMig-sized datagram from the stray
@@ -50,7 +57,7 @@ not_member=$(stat msg_not_member)
 malformed=$(stat msg_malformed)
 send 255.255.255.255 ,broadcast,so-bindtodevice=eth0
 tap_check "a broadcast from 0.0.0.0 is dropped, counted as not from the pool" \
-	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+	wait_for 5 stat_is msg_not_member $((not_member + 1))
 tap_check "... and not read as a message" \
 	test "$(stat msg_malformed)" -eq "$malformed"
 
@@ -58,7 +65,7 @@ ip -n "$stray" address add 10.10.9.2/24 dev eth0
 not_member=$(stat msg_not_member)
 send 10.10.9.1
 tap_check "a unicast from an address outside the pool is dropped, counted" \
-	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+	wait_for 5 stat_is msg_not_member $((not_member + 1))
 
 # sockets STATE: the server has a socket of port 7000 in STATE.
 sockets()
@@ -88,7 +95,7 @@ tap_check_fails "TCPMig moved to a port another socket holds: refused" \
 not_member=$(stat msg_not_member)
 send 10.10.9.1
 tap_check "... and TCPMig still receives on its port" \
-	wait_for 5 test "$(stat msg_not_member)" -eq $((not_member + 1))
+	wait_for 5 stat_is msg_not_member $((not_member + 1))
 tap_check_fails "a switch on another TCPMig port: refused, and why" \
 	"must be this host's" \
 	ip netns exec "$server" capyctl config switch 10.10.9.9:$((PORT + 2))
