@@ -30,8 +30,8 @@
  * the short-lived ones; then the requests start.  Those due in the first
  * WARMUP_S (5) seconds are not measured; those due in the next SECONDS
  * (30) are; then requests stop and the answers have DRAIN_S (5) seconds
- * to come.  Those that do not are counted at their age at the end: their
- * latency is at least that.
+ * to come (it ends as soon as they all have).  Those that do not are
+ * counted at their age at the end: their latency is at least that.
  *
  * Output: a header of "# " lines; "start: T" (CLOCK_MONOTONIC seconds,
  * when requests start); a line per second:
@@ -592,6 +592,10 @@ static void pump(uint64_t until, bool arrivals, struct slot *wait_for,
 			return;
 		if ((wait_for && wait_for->connected) ||
 		    (wait_all && all_open()))
+			return;
+		/* No request left to come, none left to answer. */
+		if (arrivals && next >= g.measure_to &&
+		    g.done_total == g.due_total)
 			return;
 		while (now >= next_report && next_report) {
 			report(next_report);

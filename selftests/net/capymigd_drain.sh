@@ -107,14 +107,23 @@ tap_check "A is left DRAINING" \
 	sh -c "ip netns exec ${sw_host[1]} capyctl -j config |
 	       grep -q '\"draining\":1'"
 
-# A new client: the switch must place it on B.
+# A new client, which stays connected as the others: the switch must
+# place it on B.
+mkfifo "$tmp/late_in"
 ip netns exec "${sw_host[0]}" socat -t 5 - TCP:$SW_VIP:$PORT \
-	<"$tmp/first0" >"$tmp/late" &
+	<"$tmp/late_in" >"$tmp/late" &
 on_exit "kill $!"
-tap_check "a new connection is placed on B, not on the draining A" \
-	wait_for 10 sh -c "[ \"\$(stat -c %s $tmp/late)\" -eq \
-		$(stat -c %s "$tmp/first0") ]"
+exec {late_fd}>"$tmp/late_in"
+cat "$tmp/first0" >&"$late_fd"
+late_on_b()
+{
+	[ "$(stat -c %s "$tmp/late")" -eq "$(stat -c %s "$tmp/first0")" ] &&
+		[ "$(count "${sw_host[2]}")" -eq $((CLIENTS + 1)) ]
+}
+tap_check "a new connection is placed on B, not on the draining A: echoed, B serves $((CLIENTS + 1))" \
+	wait_for 10 late_on_b
 tap_check "... and A serves nothing" test "$(count "${sw_host[1]}")" -eq 0
+exec {late_fd}>&-
 
 for ((c = 0; c < CLIENTS; c++)); do
 	cat "$tmp/second$c" >&"${infd[c]}"
