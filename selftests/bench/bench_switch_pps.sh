@@ -135,6 +135,22 @@ ratio()
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
 }
 
+# all_hit: every switched segment so far hit its migration entry: the
+# switch counted them all to TARGET, none to ORIGIN (a miss forwards to
+# ORIGIN, which the sink drops alike, and would be measured unnoticed).
+all_hit()
+{
+	local counts
+
+	counts=$(ip netns exec "$sw_ns" capymig-switchd --dump -j |
+		 jq -r --arg o $ORIGIN --arg t $TARGET \
+		 '"\(.servers[$o].packets) \(.servers[$t].packets)"') ||
+		return 1
+	echo "# switched segments counted to ORIGIN and TARGET: $counts"
+	read -r to_origin to_target <<<"$counts"
+	[ "$to_origin" -eq 0 ] && [ "$to_target" -gt 0 ]
+}
+
 # measure NAME ROUNDS [AGENT_ARGS...]: ROUNDS rounds with the agent run
 # with AGENT_ARGS, into $tmp/NAME.{switched,plain,hooked,ratios,hook_ratios}.
 measure()
@@ -159,6 +175,7 @@ measure()
 		ratio "$s" "$p" >>"$tmp/$name.ratios"
 		ratio "$h" "$p" >>"$tmp/$name.hook_ratios"
 	done
+	all_hit || fail "segments missed their entries"
 	kill $agent && wait $agent
 	agent=
 	wait_for 10 eval '! test -e "$pin/migrations"' ||
