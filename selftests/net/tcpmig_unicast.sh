@@ -31,7 +31,7 @@ ns_create server && ns_create stray &&
 	ksft_skip_all "cannot build the topology"
 ip netns exec "$server" capyctl config port $PORT >/dev/null ||
 	ksft_fail_all "cannot configure TCPMig"
-tap_plan 8
+tap_plan 10
 
 # stat NAME: the server's counter NAME.
 stat()
@@ -66,6 +66,28 @@ not_member=$(stat msg_not_member)
 send 10.10.9.1
 tap_check "a unicast from an address outside the pool is dropped, counted" \
 	wait_for 5 stat_is msg_not_member $((not_member + 1))
+
+# A member for a while: what it sends is read (and, zeros, found
+# malformed), no longer counted as not from the pool; then not again.
+members()
+{
+	ip netns exec "$server" capyctl pool | tr '\n' ' '
+}
+ip netns exec "$server" capyctl pool add 10.10.9.2
+not_member=$(stat msg_not_member)
+malformed=$(stat msg_malformed)
+send 10.10.9.1
+tap_check "capyctl pool add: listed ($(members)), its datagram read, found malformed" \
+	eval '[ "$(members)" = "10.10.9.2 " ] &&
+	      wait_for 5 stat_is msg_malformed $((malformed + 1)) &&
+	      stat_is msg_not_member $not_member'
+ip netns exec "$server" capyctl pool del 10.10.9.2
+send 10.10.9.1
+tap_check "capyctl pool del: no longer listed, its datagram counted as not from the pool; capyctl stats says so too" \
+	eval '[ -z "$(members)" ] &&
+	      wait_for 5 stat_is msg_not_member $((not_member + 1)) &&
+	      ip netns exec "$server" capyctl stats |
+	      grep -Eq "^ *msg_not_member +$((not_member + 1))\$"'
 
 # sockets STATE: the server has a socket of port 7000 in STATE.
 sockets()
