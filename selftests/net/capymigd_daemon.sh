@@ -171,7 +171,7 @@ log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
 
 # Everything is set up: from here on, no more skipping.
-tap_plan 14
+tap_plan 15
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -264,10 +264,15 @@ tap_check "SIGHUP applies a changed threshold (metrics show 30 %)" \
 	wait_for 10 metric_is proactive_threshold_percent 30
 tap_check "the reload is logged" \
 	grep -q "configuration reloaded: proactive on, threshold 30 %" "$log"
+cp "$tmp/bad.conf" "$conf"
+kill -HUP "$odaemon"
+tap_check "SIGHUP with a bad file: refused, logged naming file:line, the running configuration kept" \
+	eval 'wait_for 10 grep -q "reload refused, keeping the running configuration: .*$(basename "$conf"):2: \[daemon\] interval_ms" "$log" &&
+	      metric_is proactive_threshold_percent 30'
 
 kill -9 "$odaemon"
 wait "$odaemon" 2>/dev/null
-tap_check "killed with -9, the daemon leaves the connection where it was" \
+tap_check "killed with -9 (in a dry run), the daemon leaves the connection where it was" \
 	queued "$ons"
 
 write_config "$conf" no 30 "${cg[origin]}" "${pin[origin]}"
@@ -303,10 +308,13 @@ start_target()
 		>/dev/null 2>>"$tmp/target.log"
 }
 
+old_cgroup=$(stat -c %i "${cg[target]}")
 wait_for 10 rmdir "${cg[target]}" && mkdir "${cg[target]}"
 start_target "${cg[target]}"
 tap_check "restarted after its service's cgroup was made anew, a daemon \
-watches the new one" wait_for 20 link_on "${cg[target]}"
+watches the new one" \
+	eval '[ "$(stat -c %i "${cg[target]}")" != "$old_cgroup" ] &&
+	      wait_for 20 link_on "${cg[target]}"'
 kill "$tdaemon"
 wait "$tdaemon" 2>/dev/null
 mkdir "${cg[target]}-other"
