@@ -4,9 +4,10 @@
 # The origin's application after an export: its blocked recv() wakes with
 # ECONNABORTED, send() fails with EPIPE, recv() with ENOTCONN, and none of
 # it, close() included, puts anything on the wire: a capture on lo sees no
-# segment from the server's port between the export and the import back
-# (while it does see the client's segment of that time, held and then
-# delivered to the imported connection).
+# segment from the server's port between the export and the import back,
+# half a second later, longer than any timer the exported socket could
+# have left armed would take (while it does see the client's segment of
+# that time, held and then delivered to the imported connection).
 #
 #   [ client ] --lo--> [ listener ]   (one namespace; tcpdump on lo)
 

@@ -34,6 +34,7 @@
 
 #define FLOW		16384
 #define TIMEOUT_MS	5000
+#define QUIET_MS	500	/* the connection away, before its import */
 
 struct blocked_recv {
 	pthread_t thread;
@@ -167,6 +168,13 @@ int main(int argc, char **argv)
 	n = send(p.client.fd, "h", 1, MSG_NOSIGNAL);
 	if (n != 1)
 		fail("client send", errno);
+	/*
+	 * Longer than any timer the exported socket could have left armed
+	 * (a retransmission, 200 ms at least; a delayed ACK; its FIN's)
+	 * would take to fire, within the export's hold (2 s): what it sent
+	 * would be seen between the export and the import.
+	 */
+	usleep(QUIET_MS * 1000);
 
 	print_realtime("import_time");
 	err = tcpmig_import(&host.nl, &blob, NULL, NULL);
