@@ -100,6 +100,7 @@ static void snapshot_options(const struct sock *sk,
 		o->snd_wscale = tp->rx_opt.snd_wscale;
 		o->rcv_wscale = tp->rx_opt.rcv_wscale;
 	}
+	flags |= capymig_ecn_to_opts(tp->ecn_flags);
 	o->flags = htonl(flags);
 	o->mss_clamp = htons(tp->rx_opt.mss_clamp);
 	o->advmss = htons(tp->advmss);
@@ -156,13 +157,16 @@ static void snapshot_sockopts(const struct sock *sk, int family,
 	s->rcvbuf = htonl(sk->sk_rcvbuf);
 	s->linger_s = htonl(sk->sk_lingertime / HZ);
 	s->notsent_lowat = htonl(tp->notsent_lowat);
-	/* What the connection's packets carry: IPv4 on dual-stack uses TOS. */
+	/*
+	 * What the connection's packets carry: IPv4 on dual-stack uses TOS.
+	 * Its ECT bits follow the ECN state (tcp_ecn_send()), in the options.
+	 */
 #if IS_ENABLED(CONFIG_IPV6)
 	if (family == AF_INET6)
-		s->tos = inet6_sk(sk)->tclass;
+		s->tos = inet6_sk(sk)->tclass & ~INET_ECN_MASK;
 	else
 #endif
-		s->tos = inet_sk(sk)->tos;
+		s->tos = inet_sk(sk)->tos & ~INET_ECN_MASK;
 }
 
 /* What capymig_state_check() looks at: the state, but the queues' bytes. */

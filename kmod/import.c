@@ -399,7 +399,7 @@ static int restore_queues(struct socket *sock, const struct capymig_state *st)
 /*
  * What TCP_REPAIR cannot set: the RTT estimator (without it the first
  * retransmission would wait a full second), the congestion state, the
- * peer's last timestamp, window clamping.
+ * peer's last timestamp, ECN, window clamping.
  */
 static void restore_tcp_fields(struct sock *sk, const struct capymig_state *st)
 {
@@ -428,6 +428,7 @@ static void restore_tcp_fields(struct sock *sk, const struct capymig_state *st)
 		tp->rx_opt.ts_recent = ntohl(st->options.ts_recent);
 		tp->rx_opt.ts_recent_stamp = ktime_get_seconds();
 	}
+	tp->ecn_flags = capymig_ecn_from_opts(ntohl(st->options.flags));
 	tp->advmss = ntohs(st->options.advmss);
 	tp->window_clamp = ntohl(st->window.window_clamp);
 	tp->rcv_ssthresh = ntohl(st->window.rcv_ssthresh);

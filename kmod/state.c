@@ -11,6 +11,8 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <net/inet_ecn.h>
+#include <net/ipv6.h>
 #include <net/tcp.h>
 
 #include "state.h"
@@ -120,6 +122,25 @@ void capymig_blob_free(struct capymig_blob *blob)
 	blob->len = 0;
 }
 
+/* An address a TCP connection may have at either end. */
+static bool unicast_in(__be32 addr)
+{
+	return addr && !ipv4_is_multicast(addr) && !ipv4_is_lbcast(addr);
+}
+
+/*
+ * The same for IPv6; not v4-mapped either: a dual-stack socket's IPv4
+ * connection is named AF_INET (capymig_tuple_from_sock()), as the hold
+ * hook names its packets, so a v4-mapped tuple would be held apart.
+ */
+static bool unicast_in6(const __be32 *addr)
+{
+	const struct in6_addr *a = (const struct in6_addr *)addr;
+
+	return !ipv6_addr_any(a) && !ipv6_addr_is_multicast(a) &&
+	       !ipv6_addr_v4mapped(a);
+}
+
 bool capymig_tuple_valid(const struct capymig_tuple *t)
 {
 	if (t->pad[0] || t->pad[1] || t->pad[2] ||
@@ -130,12 +151,46 @@ bool capymig_tuple_valid(const struct capymig_tuple *t)
 		return !(t->local_addr[1] | t->local_addr[2] |
 			 t->local_addr[3] | t->remote_addr[1] |
 			 t->remote_addr[2] | t->remote_addr[3]) &&
-		       t->local_addr[0] && t->remote_addr[0];
+		       unicast_in(t->local_addr[0]) &&
+		       unicast_in(t->remote_addr[0]);
 	case AF_INET6:
-		return IS_ENABLED(CONFIG_IPV6);
+		return IS_ENABLED(CONFIG_IPV6) && unicast_in6(t->local_addr) &&
+		       unicast_in6(t->remote_addr);
 	default:
 		return false;
 	}
+}
+
+static const struct {
+	u8 kernel;		/* in tcp_sock.ecn_flags */
+	u32 opt;		/* in tcpmig_st_options.flags */
+} ecn_flags[] = {
+	{ TCP_ECN_OK, TCPMIG_OPT_ECN },
+	{ TCP_ECN_SEEN, TCPMIG_OPT_ECN_SEEN },
+	{ TCP_ECN_QUEUE_CWR, TCPMIG_OPT_ECN_QUEUE_CWR },
+	{ TCP_ECN_DEMAND_CWR, TCPMIG_OPT_ECN_DEMAND_CWR },
+};
+
+u32 capymig_ecn_to_opts(u8 ecn)
+{
+	u32 opts = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ecn_flags); i++)
+		if (ecn & ecn_flags[i].kernel)
+			opts |= ecn_flags[i].opt;
+	return opts;
+}
+
+u8 capymig_ecn_from_opts(u32 opts)
+{
+	u8 ecn = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ecn_flags); i++)
+		if (opts & ecn_flags[i].opt)
+			ecn |= ecn_flags[i].kernel;
+	return ecn;
 }
 
 /* Field-by-field checks of the decoded records; NULL when all is well. */
@@ -166,6 +221,14 @@ static const char *check_window(const struct capymig_state *st)
 	if (after(ntohl(st->seq.snd_wl1),
 		  ntohl(st->seq.rcv_nxt) + ntohl(w->rcv_wnd)))
 		return "snd_wl1 beyond the receive window";
+	/* Offered or taken beyond what the shifts can say on the wire. */
+	if (ntohl(w->rcv_wnd) > 65535U << st->options.rcv_wscale ||
+	    ntohl(w->snd_wnd) > 65535U << st->options.snd_wscale ||
+	    ntohl(w->max_window) > 65535U << st->options.snd_wscale)
+		return "window larger than its scale allows";
+	/* __tcp_select_window() would offer nothing, ever. */
+	if (!w->window_clamp)
+		return "window clamp zero: the receive window would stay shut";
 	return NULL;
 }
 
@@ -188,6 +251,11 @@ static const char *check_options(const struct capymig_state *st)
 		return "receive MSS estimate below the minimum";
 	if (!(flags & TCPMIG_OPT_TIMESTAMP) && (o->ts_val || o->ts_recent))
 		return "timestamps without the option";
+	if (!(flags & TCPMIG_OPT_ECN) && (flags & TCPMIG_OPT_ECN_STATE))
+		return "ECN state without ECN";
+	/* As tcp_measure_rcv_mss() bounds it. */
+	if (ntohs(o->rcv_mss) > ntohs(o->advmss))
+		return "receive MSS estimate above our MSS";
 	return NULL;
 }
 
@@ -252,11 +320,14 @@ static const char *check_sockopts(const struct capymig_state *st)
 		return "socket buffer size out of range";
 	if (s->pad[0] || s->pad[1] || s->pad[2])
 		return "nonzero padding in socket options";
+	if (s->tos & INET_ECN_MASK)
+		return "ECN bits in the TOS (ECN is an option's)";
 	return NULL;
 }
 
+/* The options before the windows, whose checks shift by their scales. */
 static const char *(*const checks[])(const struct capymig_state *) = {
-	check_seq, check_window, check_options, check_rtt, check_congestion,
+	check_seq, check_options, check_window, check_rtt, check_congestion,
 	check_sockopts,
 };
 

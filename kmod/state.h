@@ -106,4 +106,9 @@ const char *capymig_state_check(const struct capymig_state *st);
 /* The tuple's addresses are valid for its family (shared with netlink). */
 bool capymig_tuple_valid(const struct capymig_tuple *t);
 
+/* A socket's ECN state (tcp_sock.ecn_flags) as TCPMIG_OPT_ECN* flags. */
+u32 capymig_ecn_to_opts(u8 ecn_flags);
+/* And back: the ecn_flags of TCPMIG_OPT_* @opts. */
+u8 capymig_ecn_from_opts(u32 opts);
+
 #endif /* _CAPYMIG_STATE_H */

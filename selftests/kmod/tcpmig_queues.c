@@ -31,6 +31,11 @@
  * With -l, the namespace's net.ipv4.tcp_notsent_lowat is LOWAT from the
  * queues' filling to the import's end, as on a target host tuned so:
  * the import sends what was never sent, which that limit must not stop.
+ *
+ * With -e, the namespace's clients ask for ECN (net.ipv4.tcp_ecn = 1, as
+ * Apple's do): the server's ECN state (negotiated, ECT seen) must move
+ * with the connection, which would otherwise send ECT on every segment
+ * and ignore the congestion its peer echoes.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -119,6 +124,8 @@ struct app_view {
 static int family = AF_INET;
 #define LOWAT_SYSCTL	"/proc/sys/net/ipv4/tcp_notsent_lowat"
 static const char *lowat;	/* LOWAT_SYSCTL during the move, if set */
+#define ECN_SYSCTL	"/proc/sys/net/ipv4/tcp_ecn"
+static bool ecn;		/* clients ask for ECN */
 static int listener;
 static struct migrate_host host;
 
@@ -221,7 +228,8 @@ static bool same_info(const struct tcp_info *a, const struct tcp_info *b,
 		      bool quiet, char *out, size_t size)
 {
 	const uint8_t opts = TCPI_OPT_SACK | TCPI_OPT_TIMESTAMPS |
-			     TCPI_OPT_WSCALE;
+			     TCPI_OPT_WSCALE | (ecn ? TCPI_OPT_ECN : 0);
+	const uint8_t ecn_opts = TCPI_OPT_ECN | TCPI_OPT_ECN_SEEN;
 	size_t n = 0;
 
 #define DIFF(field, differs)						\
@@ -234,7 +242,8 @@ static bool same_info(const struct tcp_info *a, const struct tcp_info *b,
 
 	out[0] = '\0';
 	DIFF(tcpi_options, (a->tcpi_options & opts) != opts ||
-			   (b->tcpi_options & opts) != opts);
+			   (b->tcpi_options & opts) != opts ||
+			   ((a->tcpi_options ^ b->tcpi_options) & ecn_opts));
 	DIFF(tcpi_snd_wscale, a->tcpi_snd_wscale != b->tcpi_snd_wscale);
 	DIFF(tcpi_rcv_wscale, a->tcpi_rcv_wscale != b->tcpi_rcv_wscale);
 	DIFF(tcpi_snd_mss, a->tcpi_snd_mss != b->tcpi_snd_mss);
@@ -453,21 +462,27 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int err, opt;
 
-	while ((opt = getopt(argc, argv, "6l:")) != -1) {
+	while ((opt = getopt(argc, argv, "6el:")) != -1) {
 		switch (opt) {
 		case '6':
 			family = AF_INET6;
+			break;
+		case 'e':
+			ecn = true;
 			break;
 		case 'l':
 			lowat = optarg;
 			break;
 		default:
-			fputs("usage: tcpmig_queues [-6] [-l LOWAT]\n", stderr);
+			fputs("usage: tcpmig_queues [-6] [-e] [-l LOWAT]\n",
+			      stderr);
 			return 2;
 		}
 	}
 	tap_header();
 	err = migrate_host_open(&host, NULL);
+	if (!err && ecn)
+		err = sysctl_write(ECN_SYSCTL, "1");
 	listener = err ?: tcp_listener(family, PORT, &lopts);
 	if (listener < 0) {
 		tap_result(0, "setup: %s", strerror(-listener));

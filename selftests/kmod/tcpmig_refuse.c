@@ -22,7 +22,9 @@
  * fd with a listener cookie, the connection already there, and
  * malformed blobs: empty, truncated at every length (with and without a
  * matching header), every header byte flipped, each record-level fault,
- * inconsistent sequence numbers, larger than TCPMIG_STATE_MAX; an unknown
+ * inconsistent sequence numbers, fields no kernel produces (a window
+ * clamp of zero, a window beyond its scale, ECN state or bits astray, a
+ * multicast peer), larger than TCPMIG_STATE_MAX; an unknown
  * optional record is skipped; a blob read in place (larger than a page,
  * for a descriptor) with a page of it unreadable.  Then 2000 random
  * mutations of a valid blob (fixed seed): each is imported or refused,
@@ -875,6 +877,51 @@ static void import_bad_seq(const struct tcpmig_blob *b)
 }
 
 /*
+ * Fields no kernel produces, each of which would leave the connection
+ * stuck, misnamed or misbehaving where it is imported.
+ */
+static void import_bad_fields(const struct tcpmig_blob *b)
+{
+	const uint32_t win = rec_find(b, TCPMIG_ST_WINDOW) +
+			     sizeof(struct tcpmig_state_rec);
+	const uint32_t opt = rec_find(b, TCPMIG_ST_OPTIONS) +
+			     sizeof(struct tcpmig_state_rec);
+	const uint32_t so = rec_find(b, TCPMIG_ST_SOCKOPTS) +
+			    sizeof(struct tcpmig_state_rec);
+	const uint32_t tup = rec_find(b, TCPMIG_ST_TUPLE) +
+			     sizeof(struct tcpmig_state_rec);
+	const struct tcpmig_st_options *o = (const void *)(b->data + opt);
+	const struct tcpmig_st_sockopts *sk = (const void *)(b->data + so);
+	uint32_t zero = 0, v;
+	uint16_t mss;
+	uint8_t tos;
+
+	import_patched("a window clamp of zero", b,
+		       win + offsetof(struct tcpmig_st_window, window_clamp),
+		       &zero, sizeof(zero), "window clamp zero");
+	v = htonl((65535U << o->rcv_wscale) + 1);
+	import_patched("a receive window beyond its scale", b,
+		       win + offsetof(struct tcpmig_st_window, rcv_wnd), &v,
+		       sizeof(v), "larger than its scale allows");
+	mss = htons(ntohs(o->advmss) + 1);
+	import_patched("a receive MSS estimate above the MSS announced", b,
+		       opt + offsetof(struct tcpmig_st_options, rcv_mss), &mss,
+		       sizeof(mss), "above our MSS");
+	v = htonl((ntohl(o->flags) & ~TCPMIG_OPT_ECN) | TCPMIG_OPT_ECN_SEEN);
+	import_patched("ECN state without ECN negotiated", b,
+		       opt + offsetof(struct tcpmig_st_options, flags), &v,
+		       sizeof(v), "ECN state without ECN");
+	tos = sk->tos | 1;	/* ECT(1) */
+	import_patched("ECN bits in the TOS", b,
+		       so + offsetof(struct tcpmig_st_sockopts, tos), &tos,
+		       sizeof(tos), "ECN bits in the TOS");
+	v = htonl(0xe0000001);	/* 224.0.0.1 */
+	import_patched("a multicast peer", b,
+		       tup + offsetof(struct capymig_tuple, remote_addr), &v,
+		       sizeof(v), "invalid connection tuple");
+}
+
+/*
  * Larger than any blob may be, in many chunks: refused before anything
  * is parsed.  On a socket of its own, as the kernel's answer is large.
  */
@@ -964,6 +1011,7 @@ static void import_refusals(void)
 	import_bad_header(&b);
 	import_bad_records(&b);
 	import_bad_seq(&b);
+	import_bad_fields(&b);
 	import_oversized();
 
 	serve.local_port = htons(NO_PORT);

@@ -447,11 +447,23 @@ struct tcpmig_st_window {
 	__be32	rcv_ssthresh;
 };
 
-/* Options negotiated in the handshake. */
+/*
+ * Options negotiated in the handshake, and, with ECN, where its signalling
+ * stands: the ECT bits of the packets follow from these (they are not in
+ * tcpmig_st_sockopts' tos).
+ */
 #define TCPMIG_OPT_SACK		(1U << 0)
 #define TCPMIG_OPT_TIMESTAMP	(1U << 1)
 #define TCPMIG_OPT_WSCALE	(1U << 2)
-#define TCPMIG_OPT_ALL		((1U << 3) - 1)
+#define TCPMIG_OPT_ECN		(1U << 3)	/* negotiated */
+#define TCPMIG_OPT_ECN_SEEN	(1U << 4)	/* the peer sent ECT */
+#define TCPMIG_OPT_ECN_QUEUE_CWR (1U << 5)	/* CWR owed on the next data */
+#define TCPMIG_OPT_ECN_DEMAND_CWR (1U << 6)	/* ECE echoed until the peer's
+						 * CWR */
+#define TCPMIG_OPT_ECN_STATE	(TCPMIG_OPT_ECN_SEEN | \
+				 TCPMIG_OPT_ECN_QUEUE_CWR | \
+				 TCPMIG_OPT_ECN_DEMAND_CWR)
+#define TCPMIG_OPT_ALL		((1U << 7) - 1)
 
 struct tcpmig_st_options {
 	__be32	flags;		/* TCPMIG_OPT_* */
@@ -502,7 +514,8 @@ struct tcpmig_st_sockopts {
 	__be32	rcvbuf;
 	__be32	linger_s;
 	__be32	notsent_lowat;
-	__u8	tos;		/* IPv4 TOS or IPv6 traffic class */
+	__u8	tos;		/* IPv4 TOS or IPv6 traffic class, its ECN
+				 * bits zero (TCPMIG_OPT_ECN*) */
 	__u8	pad[3];
 };
 
