@@ -17,6 +17,7 @@
 #include <net/transp_v6.h>
 
 #include "capymig.h"
+#include "compat.h"
 #include "conn.h"
 #include "hold.h"
 #include "state.h"
@@ -86,13 +87,15 @@ static void snapshot_options(const struct sock *sk,
 {
 	const struct tcp_sock *tp = tcp_sk(sk);
 	u32 flags = 0;
+	bool usec;
 
 	if (tp->rx_opt.sack_ok)
 		flags |= TCPMIG_OPT_SACK;
 	if (tp->rx_opt.tstamp_ok) {
 		flags |= TCPMIG_OPT_TIMESTAMP;
-		/* What getsockopt(TCP_TIMESTAMP) would say. */
-		o->ts_val = htonl(tcp_time_stamp_raw() + tp->tsoffset);
+		o->ts_val = htonl(capymig_ts_now(tp, &usec));
+		if (usec)
+			flags |= TCPMIG_OPT_TS_USEC;
 		o->ts_recent = htonl(tp->rx_opt.ts_recent);
 	}
 	if (tp->rx_opt.wscale_ok) {

@@ -35,6 +35,7 @@
 #include <net/tcp.h>
 
 #include "capymig.h"
+#include "compat.h"
 #include "conn.h"
 #include "hold.h"
 #include "state.h"
@@ -366,7 +367,8 @@ static int restore_options(struct sock *sk, const struct capymig_state *st)
 		opts[n++] = (struct tcp_repair_opt) { TCPOPT_TIMESTAMP, 0 };
 	err = tcp_opt(sk, TCP_REPAIR_OPTIONS, opts, n * sizeof(opts[0]));
 	if (!err && (flags & TCPMIG_OPT_TIMESTAMP))
-		err = tcp_opt_int(sk, TCP_TIMESTAMP, ntohl(o->ts_val));
+		err = tcp_opt_int(sk, TCP_TIMESTAMP, capymig_ts_sockopt(
+			ntohl(o->ts_val), flags & TCPMIG_OPT_TS_USEC));
 	return err;
 }
 

@@ -16,6 +16,7 @@
 #include <net/tcp.h>
 
 #include "capymig.h"
+#include "compat.h"
 #include "conn.h"
 #include "hold.h"
 #include "peer.h"
@@ -306,9 +307,8 @@ static int list_one(struct sock *sk, void *arg)
 
 static int tcpmig_nl_list_start(struct netlink_callback *cb)
 {
-	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
 	struct list_dump *ld = (struct list_dump *)cb->ctx;
-	struct nlattr *port = info->attrs[TCPMIG_A_LOCAL_PORT];
+	struct nlattr *port = capymig_dump_attrs(cb)[TCPMIG_A_LOCAL_PORT];
 
 	BUILD_BUG_ON(sizeof(*ld) > sizeof(cb->ctx));
 	memset(ld, 0, sizeof(*ld));
@@ -539,8 +539,7 @@ static int tcpmig_nl_export(struct sk_buff *skb, struct netlink_callback *cb)
 		struct capymig_blob_sink bs;
 		struct sock *sk;
 
-		sk = export_target(net, genl_dumpit_info(cb)->attrs,
-				   cb->extack);
+		sk = export_target(net, capymig_dump_attrs(cb), cb->extack);
 		if (IS_ERR(sk))
 			return PTR_ERR(sk);
 		capymig_blob_sink_init(&bs, &ed->blob);

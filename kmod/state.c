@@ -249,7 +249,8 @@ static const char *check_options(const struct capymig_state *st)
 		return "TCP_MAXSEG below the minimum";
 	if (ntohs(o->rcv_mss) < TCP_MIN_MSS || o->pad)
 		return "receive MSS estimate below the minimum";
-	if (!(flags & TCPMIG_OPT_TIMESTAMP) && (o->ts_val || o->ts_recent))
+	if (!(flags & TCPMIG_OPT_TIMESTAMP) &&
+	    (o->ts_val || o->ts_recent || (flags & TCPMIG_OPT_TS_USEC)))
 		return "timestamps without the option";
 	if (!(flags & TCPMIG_OPT_ECN) && (flags & TCPMIG_OPT_ECN_STATE))
 		return "ECN state without ECN";

@@ -463,7 +463,9 @@ struct tcpmig_st_window {
 #define TCPMIG_OPT_ECN_STATE	(TCPMIG_OPT_ECN_SEEN | \
 				 TCPMIG_OPT_ECN_QUEUE_CWR | \
 				 TCPMIG_OPT_ECN_DEMAND_CWR)
-#define TCPMIG_OPT_ALL		((1U << 7) - 1)
+#define TCPMIG_OPT_TS_USEC	(1U << 7)	/* ts_val ticks in microseconds
+						 * (Linux 6.7 on, tcp_usec_ts) */
+#define TCPMIG_OPT_ALL		((1U << 8) - 1)
 
 struct tcpmig_st_options {
 	__be32	flags;		/* TCPMIG_OPT_* */
@@ -472,7 +474,7 @@ struct tcpmig_st_options {
 	__be16	mss_clamp;	/* the MSS the peer announced */
 	__be16	advmss;		/* the MSS we announced */
 	__be16	user_mss;	/* TCP_MAXSEG, 0 when unset */
-	__be32	ts_val;		/* our current timestamp clock */
+	__be32	ts_val;		/* our current timestamp clock, every bit */
 	__be32	ts_recent;	/* the peer's last timestamp */
 	__be16	rcv_mss;	/* our estimate of the peer's segment size */
 	__be16	pad;		/* zero */
