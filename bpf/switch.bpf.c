@@ -446,6 +446,12 @@ static __always_inline bool entry_of(const struct capymig_sw_migration *rec,
 
 #define FIN_BOTH	CAPYMIG_SW_FIN_MASK
 
+/* A SYN without ACK: a client's first segment of a new connection. */
+static __always_inline bool opening(__u8 tcp_flags)
+{
+	return (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN;
+}
+
 /*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
@@ -467,7 +473,10 @@ static __always_inline bool entry_of(const struct capymig_sw_migration *rec,
  * rewritten, would reach the client from the server's own address, and
  * the client would answer with a reset.
  * The client's SYN on a closed entry opens a new connection from the same
- * endpoint: the entry is the old one's and goes, and the SYN misses.
+ * endpoint: the entry is the old one's and goes, and the SYN misses.  A
+ * SYN-ACK on a closed entry answers such a SYN, not the closed
+ * connection: it is USE_OTHER, and no server's SYN-ACK reaches the client
+ * rewritten from an address it did not connect to.
  */
 static __always_inline enum use_result
 table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
@@ -476,6 +485,7 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 {
 	struct capymig_sw_slot *slot = table_find(map, key);
 	enum use_result res = USE_HIT;
+	bool closed;
 
 	if (!slot)
 		return USE_MISS;
@@ -485,12 +495,13 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 		goto unlock;
 	}
 	*rec = slot->rec;
-	if ((rec->state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH &&
-	    (tcp_flags & (TH_SYN | TH_ACK)) == TH_SYN) {
+	closed = (rec->state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH;
+	if (closed && opening(tcp_flags)) {
 		/* Whatever it connects to: the server's answers find none. */
 		res = USE_REUSED;
 		slot_clear(slot);
-	} else if (peer && !entry_of(rec, peer, fin)) {
+	} else if ((closed && (tcp_flags & TH_SYN)) ||
+		   (peer && !entry_of(rec, peer, fin))) {
 		res = USE_OTHER;
 	} else if (tcp_flags & TH_RST) {
 		res = USE_RESET;
@@ -775,25 +786,36 @@ static __always_inline bool to_service(const struct tcpmig_endpoint *ep)
 	return cfg.service.addr && ep_eq(ep, &cfg.service);
 }
 
+/*
+ * From a client: to the server its entries name, or placed.  A SYN to a
+ * server's own address, a connection no placement is for, still looks at
+ * the client's placement, to clear it if closed (table_use()): left, it
+ * would have the server's answers to the new connection rewritten to come
+ * from the service, and the client's reset of them sent to the server.
+ * One not closed is another connection's (USE_OTHER), left alone: at a
+ * server it names, the placed connection and the new one are one 4-tuple,
+ * and the placed one may live (Documentation/switch.rst, "Packet walk").
+ */
 static __always_inline int client_to_server(struct packet *p, __u32 now)
 {
 	struct capymig_sw_migration rec, placed;
 	struct tcpmig_endpoint to = p->dst;
 	bool service = to_service(&p->dst);
+	enum use_result mig, placement = USE_MISS;
 	__u32 *id;
 
-	if (table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->src,
-		      &p->dst, p->tcp_flags, CAPYMIG_SW_FIN_CLIENT, now,
-		      &rec) == USE_HIT) {
+	mig = table_use(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &p->src,
+			&p->dst, p->tcp_flags, CAPYMIG_SW_FIN_CLIENT, now,
+			&rec);
+	if (service || opening(p->tcp_flags))
+		placement = table_use(&placements,
+				      CAPYMIG_SW_CNT_PLACE_ENTRIES, &p->src,
+				      service ? NULL : &p->dst, p->tcp_flags,
+				      CAPYMIG_SW_FIN_CLIENT, now, &placed);
+	if (mig == USE_HIT) {
 		to = rec.target;
-		if (service)
-			table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
-				  &p->src, NULL, p->tcp_flags,
-				  CAPYMIG_SW_FIN_CLIENT, now, &placed);
 	} else if (service) {
-		if (table_use(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES,
-			      &p->src, NULL, p->tcp_flags,
-			      CAPYMIG_SW_FIN_CLIENT, now, &placed) == USE_HIT) {
+		if (placement == USE_HIT) {
 			to = placed.target;
 		} else if ((p->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) ==
 			   TH_SYN) {

@@ -40,7 +40,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		169
+#define PLAN		175
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -858,6 +858,18 @@ static struct tcpmig_endpoint migrated_client(void)
 	return c;
 }
 
+/* FINs both ways between @c, at @to, and @server, and the last ACK. */
+static void close_both(struct tcpmig_endpoint c, struct tcpmig_endpoint to,
+		       struct tcpmig_endpoint server)
+{
+	bool sums;
+	int v;
+
+	send_seg(c, to, TH_FIN | TH_ACK, &v, &sums);
+	answer(server, c, TH_FIN | TH_ACK, &v, &sums);
+	send_seg(c, to, TH_ACK, &v, &sums);
+}
+
 static void test_close(void)
 {
 	struct tcpmig_endpoint c, to;
@@ -931,11 +943,8 @@ static void test_close(void)
 	/* To the service: placed afresh, by the policy, not by the past. */
 	c = client();
 	n = syn(c, &out, &v);
-	if (n >= 0) {
-		send_seg(c, vip, TH_FIN | TH_ACK, &v, &sums);
-		answer(srv[n], c, TH_FIN | TH_ACK, &v, &sums);
-		send_seg(c, vip, TH_ACK, &v, &sums);
-	}
+	if (n >= 0)
+		close_both(c, vip, srv[n]);
 	snap(&s);
 	n = syn(c, &out, &v);
 	tap_result(v == TC_ACT_OK && n >= 0 && place_entry(c, &slot) >= 0 &&
@@ -944,6 +953,92 @@ static void test_close(void)
 		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
 		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == 0,
 		   "a SYN to the service after a close is placed afresh");
+}
+
+/* A new client's connection to the service; the server it is on, or 0. */
+static int connected(struct tcpmig_endpoint c)
+{
+	struct frame out;
+	bool sums;
+	int v, x;
+
+	x = syn(c, &out, &v);
+	if (x < 0) {
+		tap_diag("%s was not placed", ep_str(c));
+		return 0;
+	}
+	answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	send_seg(c, vip, TH_ACK, &v, &sums);
+	return x;
+}
+
+/*
+ * A client's endpoint that connected to the service connects to a server's
+ * own address: the server's answers to it must come from that address.
+ * At the server the connection placed there and the new one are one
+ * 4-tuple.
+ */
+static void test_placed_then_direct(void)
+{
+	struct tcpmig_endpoint c = client(), to, from;
+	struct capymig_sw_slot slot, before;
+	struct snapshot s;
+	struct frame out;
+	int v, x, y;
+	bool sums;
+
+	x = connected(c);
+	close_both(c, vip, srv[x]);
+	snap(&s);
+	to = send_seg(c, srv[x], TH_SYN, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[x]) &&
+		   place_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_CLOSED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_PLACE_ENTRIES) == -1,
+		   "direct: a SYN from a closed placement's endpoint to its "
+		   "server's own address takes the placement, counted");
+	from = answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[x]),
+		   "direct: ... and the server's SYN-ACK comes from its own "
+		   "address");
+
+	c = client();
+	x = connected(c);
+	y = (x + 1) % NSERVERS;
+	prepare_ack(c, srv[x], srv[y], &out);
+	close_both(c, vip, srv[y]);
+	send_seg(c, srv[x], TH_SYN, &v, &sums);
+	from = answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	tap_result(mig_entry(c, &slot) < 0 && place_entry(c, &slot) < 0 &&
+		   v == TC_ACT_OK && ep_eq(from, srv[x]),
+		   "direct: moved elsewhere and closed, a SYN to the server it "
+		   "was placed on takes both entries; that server's SYN-ACK "
+		   "comes from its own address");
+
+	/* Not closed: the placed connection may live on the server. */
+	c = client();
+	x = connected(c);
+	age_entry(skel->maps.placements, c);
+	place_entry(c, &before);
+	send_seg(c, srv[x], TH_SYN, &v, &sums);
+	place_entry(c, &slot);
+	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(ep_eq(slot.rec.client, c) &&
+		   slot.rec.state == before.rec.state && ep_eq(from, vip),
+		   "direct: a placement not closed is neither taken nor "
+		   "refreshed by such a SYN; the server's ACK to it, the "
+		   "placed connection's, still comes from the service");
+	/* Were it gone, the client resets the SYN-ACK, which closes it. */
+	answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	send_seg(c, vip, TH_RST, &v, &sums);
+	from = answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[x]),
+		   "direct: a SYN-ACK through a closed placement answers a new "
+		   "connection: it comes from the server's own address");
+	send_seg(c, srv[x], TH_SYN, &v, &sums);
+	tap_result(place_entry(c, &slot) < 0,
+		   "direct: ... and the client's SYN sent again takes the "
+		   "placement");
 }
 
 static void test_collisions(void)
@@ -2190,6 +2285,7 @@ int main(void)
 	test_place_fail();
 	test_migration();
 	test_close();
+	test_placed_then_direct();
 	test_collisions();
 	test_service_migration();
 	test_former();
