@@ -249,28 +249,53 @@ static __always_inline void slot_clear(struct capymig_sw_slot *slot)
 	__builtin_memset(&slot->rec, 0, sizeof(slot->rec));
 }
 
+/* The slot of @level of @map that @key's entry would be in, or NULL. */
+static __always_inline struct capymig_sw_slot *
+level_slot(void *map, __u32 level, const struct tcpmig_endpoint *key)
+{
+	__u32 idx = capymig_sw_slot_index(level, key);
+
+	return bpf_map_lookup_elem(map, &idx);
+}
+
 /*
- * The slot of @map holding @key, or NULL.  Looked at without the lock: the
- * caller confirms under it.  A slot's key only goes from zero to a key and
- * back, under the lock, so a look sees the key, zero, or half of one and
- * half of the other, which is no packet's key (no address is 0.0.0.0 and
- * no TCP port 0): it may miss an entry being installed, as if the packet
- * had come a moment earlier, but never finds a wrong one.
+ * @key's slot in @level of @map, locked, or NULL if it does not hold the
+ * key.  Looked at without the lock first, then confirmed under it.  A
+ * slot's key changes under the lock: from zero to a key and back, or, a
+ * placement evicting another (slot_take()), from one key to another.  A
+ * look meanwhile sees either, zero, or half of one and half of the other
+ * (a slot is 4-byte aligned, and written in 4-byte words): possibly
+ * another client's key, of one address or port, which the lock's check
+ * turns away.
  */
 static __always_inline struct capymig_sw_slot *
-table_find(void *map, const struct tcpmig_endpoint *key)
+level_lock(void *map, __u32 level, const struct tcpmig_endpoint *key)
 {
-	struct capymig_sw_slot *slot;
+	struct capymig_sw_slot *slot = level_slot(map, level, key);
 	__u64 raw = ep_raw(key);
-	__u32 level, idx;
 
-	for (level = 0; level < CAPYMIG_SW_LEVELS; level++) {
-		idx = capymig_sw_slot_index(level, key);
-		slot = bpf_map_lookup_elem(map, &idx);
-		if (slot && slot_key(slot) == raw)
-			return slot;
-	}
+	if (!slot || slot_key(slot) != raw)
+		return NULL;
+	bpf_spin_lock(&slot->lock);
+	if (slot_key(slot) == raw)
+		return slot;
+	bpf_spin_unlock(&slot->lock);
 	return NULL;
+}
+
+/*
+ * The slot of @map holding @key, locked, or NULL: level 0's, else level
+ * 1's, one key being in one level (table_install()).  A look that misses
+ * may miss an entry being installed, as if the packet had come a moment
+ * earlier, but never finds a wrong one, nor takes a key half seen in
+ * level 0 for the end of the search.
+ */
+static __always_inline struct capymig_sw_slot *
+table_lock(void *map, const struct tcpmig_endpoint *key)
+{
+	struct capymig_sw_slot *slot = level_lock(map, 0, key);
+
+	return slot ?: level_lock(map, 1, key);
 }
 
 /*
@@ -282,19 +307,15 @@ static __always_inline bool table_read(void *map,
 				       const struct tcpmig_endpoint *key,
 				       struct capymig_sw_migration *rec)
 {
-	struct capymig_sw_slot *slot = table_find(map, key);
-	bool found = false;
+	struct capymig_sw_slot *slot;
 
 	__builtin_memset(rec, 0, sizeof(*rec));
+	slot = table_lock(map, key);
 	if (!slot)
 		return false;
-	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) == ep_raw(key)) {
-		*rec = slot->rec;
-		found = true;
-	}
+	*rec = slot->rec;
 	bpf_spin_unlock(&slot->lock);
-	return found;
+	return true;
 }
 
 /*
@@ -304,21 +325,16 @@ static __always_inline bool table_read(void *map,
 static __always_inline bool table_update(void *map,
 					 const struct capymig_sw_migration *rec)
 {
-	struct capymig_sw_slot *slot = table_find(map, &rec->client);
-	bool done = false;
+	struct capymig_sw_slot *slot = table_lock(map, &rec->client);
 
 	if (!slot)
 		return false;
-	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) == ep_raw(&rec->client)) {
-		slot->rec.target = rec->target;
-		slot->rec.former = rec->former;
-		slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK) |
-				  (rec->state & ~CAPYMIG_SW_FLAGS_MASK);
-		done = true;
-	}
+	slot->rec.target = rec->target;
+	slot->rec.former = rec->former;
+	slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK) |
+			  (rec->state & ~CAPYMIG_SW_FLAGS_MASK);
 	bpf_spin_unlock(&slot->lock);
-	return done;
+	return true;
 }
 
 /*
@@ -331,17 +347,37 @@ static __always_inline void table_settle(void *map,
 					 const struct tcpmig_endpoint *target,
 					 const struct tcpmig_endpoint *former)
 {
-	struct capymig_sw_slot *slot = table_find(map, client);
+	struct capymig_sw_slot *slot = table_lock(map, client);
 
 	if (!slot)
 		return;
-	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) == ep_raw(client) &&
-	    ep_eq(&slot->rec.target, target) &&
+	if (ep_eq(&slot->rec.target, target) &&
 	    ep_eq(&slot->rec.former, former))
 		__builtin_memset(&slot->rec.former, 0,
 				 sizeof(slot->rec.former));
 	bpf_spin_unlock(&slot->lock);
+}
+
+/* Clears @key's entry from @level of @map; false if it was not there. */
+static __always_inline bool level_delete(void *map, __u32 level, __u32 gauge,
+					 const struct tcpmig_endpoint *key)
+{
+	struct capymig_sw_slot *slot = level_lock(map, level, key);
+
+	if (!slot)
+		return false;
+	slot_clear(slot);
+	bpf_spin_unlock(&slot->lock);
+	count(gauge, -1);
+	return true;
+}
+
+/* Clears @key's entry of @map; false if there was none. */
+static __always_inline bool table_delete(void *map, __u32 gauge,
+					 const struct tcpmig_endpoint *key)
+{
+	return level_delete(map, 0, gauge, key) ||
+	       level_delete(map, 1, gauge, key);
 }
 
 enum install_result {
@@ -369,8 +405,7 @@ static __always_inline bool slot_take(void *map, __u32 level,
 				      const struct capymig_sw_migration *rec,
 				      bool evict)
 {
-	__u32 idx = capymig_sw_slot_index(level, &rec->client);
-	struct capymig_sw_slot *slot = bpf_map_lookup_elem(map, &idx);
+	struct capymig_sw_slot *slot = level_slot(map, level, &rec->client);
 	bool done = false;
 
 	if (!slot)
@@ -385,42 +420,81 @@ static __always_inline bool slot_take(void *map, __u32 level,
 	return done;
 }
 
-/*
- * Updates the entry of @rec's client (table_update()), or installs @rec in
- * a free slot of level 0, else of level 1; else, a placement (@evict), in
- * the slot of an unanswered SYN's that gives way (evictable()).
- */
-static __always_inline enum install_result
-table_install(void *map, const struct capymig_sw_migration *rec, bool evict)
+/* The level whose slot slot_take() wrote @rec into, level 0 first; or -1. */
+static __always_inline int level_take(void *map,
+				      const struct capymig_sw_migration *rec,
+				      bool evict)
 {
-	if (table_update(map, rec))
-		return INSTALL_UPDATED;
-	if (slot_take(map, 0, rec, false) || slot_take(map, 1, rec, false))
-		return INSTALL_NEW;
-	if (evict &&
-	    (slot_take(map, 0, rec, true) || slot_take(map, 1, rec, true)))
-		return INSTALL_EVICTED;
-	return INSTALL_FULL;
+	if (slot_take(map, 0, rec, evict))
+		return 0;
+	if (slot_take(map, 1, rec, evict))
+		return 1;
+	return -1;
 }
 
-/* Clears @key's entry of @map; false if there was none. */
-static __always_inline bool table_delete(void *map, __u32 gauge,
-					 const struct tcpmig_endpoint *key)
+/* Whether @key's slot in @level of @map holds it, looked at under the lock. */
+static __always_inline bool level_holds(void *map, __u32 level,
+					const struct tcpmig_endpoint *key)
 {
-	struct capymig_sw_slot *slot = table_find(map, key);
-	bool done = false;
+	struct capymig_sw_slot *slot = level_slot(map, level, key);
+	bool held;
 
 	if (!slot)
 		return false;
 	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) == ep_raw(key)) {
-		slot_clear(slot);
-		done = true;
-	}
+	held = slot_key(slot) == ep_raw(key);
 	bpf_spin_unlock(&slot->lock);
-	if (done)
-		count(gauge, -1);
-	return done;
+	return held;
+}
+
+/*
+ * Leaves @key in one level of @map after an install wrote it into
+ * @level.  Two CPUs installing one key at once (a SYN sent again, a
+ * PREPARE-ACK answered twice) may both miss it, and one take its slot of
+ * level 0 while the other, finding that taken, takes level 1: then
+ * whichever sees both clears level 1's.  Lookups take the first, and an
+ * update, a deletion or a use acts on it alone: the other, left, would
+ * come back once the first went (a migration returning to where it was
+ * placed deletes its entry), with a server the connection left.
+ *
+ * One of the two looks under the lock, so that one of them sees the
+ * other's key: the install into level 1 looks at level 0 under its lock,
+ * taken either before the other's install there, which then sees the
+ * level-1 key, or after it.  No two locks are held at once: the verifier
+ * refuses it.
+ */
+static __always_inline void table_unshare(void *map, __u32 gauge, int level,
+					  const struct tcpmig_endpoint *key)
+{
+	if (level == 0 || level_holds(map, 0, key))
+		level_delete(map, 1, gauge, key);
+}
+
+/*
+ * Updates the entry of @rec's client (table_update()), or installs @rec in
+ * a free slot of level 0, else of level 1; else, a placement (@evict), in
+ * the slot of an unanswered SYN's that gives way (evictable()).  The
+ * caller counts the entry it installs, @gauge the copy table_unshare()
+ * clears, this install's or another's.
+ */
+static __always_inline enum install_result
+table_install(void *map, __u32 gauge, const struct capymig_sw_migration *rec,
+	      bool evict)
+{
+	enum install_result res = INSTALL_NEW;
+	int level;
+
+	if (table_update(map, rec))
+		return INSTALL_UPDATED;
+	level = level_take(map, rec, false);
+	if (level < 0 && evict) {
+		level = level_take(map, rec, true);
+		res = INSTALL_EVICTED;
+	}
+	if (level < 0)
+		return INSTALL_FULL;
+	table_unshare(map, gauge, level, &rec->client);
+	return res;
 }
 
 enum use_result { USE_MISS, USE_OTHER, USE_HIT, USE_REUSED, USE_RESET };
@@ -483,17 +557,12 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 	  const struct tcpmig_endpoint *peer, __u8 tcp_flags, __u32 fin,
 	  __u32 now, struct capymig_sw_migration *rec)
 {
-	struct capymig_sw_slot *slot = table_find(map, key);
+	struct capymig_sw_slot *slot = table_lock(map, key);
 	enum use_result res = USE_HIT;
 	bool closed;
 
 	if (!slot)
 		return USE_MISS;
-	bpf_spin_lock(&slot->lock);
-	if (slot_key(slot) != ep_raw(key)) {
-		res = USE_MISS;
-		goto unlock;
-	}
 	*rec = slot->rec;
 	closed = (rec->state & CAPYMIG_SW_FIN_MASK) == FIN_BOTH;
 	if (closed && opening(tcp_flags)) {
@@ -513,7 +582,6 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 				  (fin == CAPYMIG_SW_FIN_SERVER ?
 				   CAPYMIG_SW_ANSWERED : 0);
 	}
-unlock:
 	bpf_spin_unlock(&slot->lock);
 
 	switch (res) {
@@ -762,7 +830,8 @@ static __always_inline int place(struct packet *p, __u32 now)
 		return TC_ACT_SHOT;
 	}
 	rec.target = *to;
-	switch (table_install(&placements, &rec, true)) {
+	switch (table_install(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES, &rec,
+			      true)) {
 	case INSTALL_FULL:
 		count(CAPYMIG_SW_CNT_PLACE_FULL, 1);
 		return TC_ACT_SHOT;
@@ -1182,7 +1251,8 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	/* The connection's FINs so far, as its placement saw them. */
 	if (was_placed)
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
-	switch (table_install(&migrations, &rec, false)) {
+	switch (table_install(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &rec,
+			      false)) {
 	case INSTALL_NEW:
 		note_applied(&client, h->migration_id);
 		count(CAPYMIG_SW_CNT_MIG_INSTALLED, 1);
@@ -1274,7 +1344,8 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 			return none;
 		rec.service = placed.service;
 		rec.state |= placed.state & CAPYMIG_SW_FIN_MASK;
-		if (table_install(&migrations, &rec, false) != INSTALL_NEW)
+		if (table_install(&migrations, CAPYMIG_SW_CNT_MIG_ENTRIES, &rec,
+				  false) != INSTALL_NEW)
 			return none;
 		count(CAPYMIG_SW_CNT_MIG_ENTRIES, 1);
 		count(CAPYMIG_SW_CNT_MIG_ABORTED, 1);

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		175
+#define PLAN		177
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1919,6 +1920,127 @@ static void test_reap_wrap(void)
 		   "reaper: an entry seen before the wrap is idle since");
 }
 
+/*
+ * Two CPUs installing one client's entry at once, as two copies of a
+ * PREPARE-ACK (the origin sends PREPARE again every 20 ms, the target
+ * answers each) may: RACE_CLIENTS clients, each one's PREPARE-ACK run on
+ * two CPUs at the same moment.  The racers spin to start each round
+ * together: the window is a few instructions wide, and threads woken by a
+ * barrier start microseconds apart (before the fix, one client in 20000
+ * got entries in both levels so, a third of them with spinning).
+ */
+#define RACE_CLIENTS	10000
+
+struct racer {
+	pthread_t thread;
+	struct frame *in;		/* RACE_CLIENTS frames */
+	int cpu;
+};
+
+/* Rounds the racers reached; each starts its round once both did. */
+static int race_arrived;
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	struct frame out;
+	cpu_set_t cpus;
+	int i;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(r->cpu, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		tap_diag("CPU %d: %s", r->cpu, strerror(errno));
+	for (i = 0; i < RACE_CLIENTS; i++) {
+		__atomic_add_fetch(&race_arrived, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&race_arrived, __ATOMIC_SEQ_CST) <
+		       2 * (i + 1))
+			;
+		run(&r->in[i], &out);
+	}
+	return NULL;
+}
+
+/* Runs the racers on the first two CPUs the test may use; false if not. */
+static bool race_all(struct racer r[2])
+{
+	cpu_set_t cpus;
+	int cpu, n = 0;
+
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) || CPU_COUNT(&cpus) < 2)
+		return false;
+	for (cpu = 0; n < 2; cpu++)
+		if (CPU_ISSET(cpu, &cpus))
+			r[n++].cpu = cpu;
+	race_arrived = 0;
+	if (pthread_create(&r[0].thread, NULL, race, &r[0]))
+		return false;
+	if (pthread_create(&r[1].thread, NULL, race, &r[1])) {
+		/* The first then runs alone, waiting for nobody. */
+		__atomic_store_n(&race_arrived, 2 * RACE_CLIENTS,
+				 __ATOMIC_SEQ_CST);
+		pthread_join(r[0].thread, NULL);
+		return false;
+	}
+	pthread_join(r[0].thread, NULL);
+	pthread_join(r[1].thread, NULL);
+	return true;
+}
+
+static bool mig_in_level(int level, struct tcpmig_endpoint c)
+{
+	struct capymig_sw_slot slot;
+
+	return slot_read(skel->maps.migrations,
+			 capymig_sw_slot_index(level, &c), &slot) &&
+	       ep_eq(slot.rec.client, c);
+}
+
+static struct tcpmig_endpoint race_client(int i)
+{
+	return ep("10.10.0.3", 1024 + i);
+}
+
+static void test_concurrent_installs(void)
+{
+	struct frame *in = calloc(RACE_CLIENTS, sizeof(*in));
+	struct racer racers[2] = { { .in = in }, { .in = in } };
+	int i, both = 0, none = 0;
+	struct tcpmig_msg_hdr h;
+	struct snapshot s;
+	bool l0, l1;
+
+	reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	migration_id++;
+	for (i = 0; in && i < RACE_CLIENTS; i++) {
+		h = msg(TCPMIG_MSG_PREPARE_ACK, race_client(i), srv[0],
+			srv[1]);
+		tcpmig_frame(&in[i], srv[1].addr, srv[0].addr, &h, NULL, 0);
+	}
+	snap(&s);
+	if (!in || !race_all(racers)) {
+		tap_skip("not two CPUs to race on",
+			 "one key installed by two CPUs at once");
+		tap_skip("not two CPUs to race on", "... counted once");
+		free(in);
+		return;
+	}
+	for (i = 0; i < RACE_CLIENTS; i++) {
+		l0 = mig_in_level(0, race_client(i));
+		l1 = mig_in_level(1, race_client(i));
+		both += l0 && l1;
+		none += !l0 && !l1;
+	}
+	tap_result(!both && !none,
+		   "%d PREPARE-ACKs each run on two CPUs at once: each "
+		   "client's entry in one level (%d in both, %d in none)",
+		   RACE_CLIENTS, both, none);
+	tap_result(delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES) == RACE_CLIENTS,
+		   "... counted once in the gauge (%lld)",
+		   (long long)delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES));
+	free(in);
+}
+
 /* --- ICMP --------------------------------------------------------------- */
 
 /* A router on the clients' side of the switch. */
@@ -2299,6 +2421,7 @@ int main(void)
 	test_reap();
 	test_reap_unanswered();
 	test_reap_wrap();
+	test_concurrent_installs();
 	test_icmp();
 	test_route();
 
