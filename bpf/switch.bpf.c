@@ -679,8 +679,12 @@ static __always_inline struct capymig_sw_sched *sched(void)
 	return bpf_map_lookup_elem(&scheds, &bank);
 }
 
-/* Live by the agent's last look, not draining by its last REGISTER. */
-static __always_inline bool eligible(__u32 id)
+/*
+ * Live by the agent's last look, not draining by its last REGISTER, and on
+ * another host than @apart: what the switch sends a host from the host's
+ * own address, the host drops as a martian.
+ */
+static __always_inline bool eligible(__u32 id, __be32 apart)
 {
 	struct capymig_sw_heartbeat *hb;
 	struct capymig_sw_server *srv;
@@ -688,35 +692,42 @@ static __always_inline bool eligible(__u32 id)
 	srv = bpf_map_lookup_elem(&servers, &id);
 	hb = bpf_map_lookup_elem(&heartbeats, &id);
 	return srv && hb && srv->state == CAPYMIG_SW_SERVER_LIVE &&
-	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING);
-}
-
-static __always_inline bool may_place(const void *ctx, __u32 id)
-{
-	return eligible(id);
+	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING) &&
+	       srv->ep.addr != apart;
 }
 
 /*
- * A migration's target is live and on another host than @ctx, its
- * origin's: one host's servers share its TCPMig endpoint, and what the
- * switch sent a host from its own address it would drop as a martian.
+ * A new connection's server is not on the host of @ctx, its client: a
+ * host of the pool may be a client of the service, and its SYN, rewritten
+ * to one of its own servers, would come back to it from its own address.
+ */
+static __always_inline bool may_place(const void *ctx, __u32 id)
+{
+	const struct tcpmig_endpoint *client = ctx;
+
+	return eligible(id, client->addr);
+}
+
+/*
+ * A migration's target is not on the host of @ctx, its origin: one host's
+ * servers share its TCPMig endpoint.
  */
 static __always_inline bool may_take_migration(const void *ctx, __u32 id)
 {
 	const struct tcpmig_endpoint *origin = ctx;
-	struct capymig_sw_server *srv = bpf_map_lookup_elem(&servers, &id);
 
-	return srv && srv->ep.addr != origin->addr && eligible(id);
+	return eligible(id, origin->addr);
 }
 
 /*
- * The first eligible server in @list (@n of @size entries), or
- * CAPYMIG_SW_NO_SERVER.  Tries the entries from @start on, or, with
- * @counter, at its next values: a server skipped does not give the one
- * after it a second turn.  The agent leaves out the servers that are not
- * live; this catches the changes of the last period.
+ * The first server in @list (@n of @size entries) that @client may be
+ * placed on (may_place()), or CAPYMIG_SW_NO_SERVER.  Tries the entries
+ * from @start on, or, with @counter, at its next values: a server skipped
+ * does not give the one after it a second turn.  The agent leaves out the
+ * servers that are not live; this catches the changes of the last period.
  */
-static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
+static __always_inline __u32 pick(const struct tcpmig_endpoint *client,
+				  const __u8 *list, __u32 n, __u32 size,
 				  __u32 *counter, __u32 start)
 {
 	__u32 i, idx;
@@ -726,7 +737,7 @@ static __always_inline __u32 pick(const __u8 *list, __u32 n, __u32 size,
 				 start + i) % n;
 		if (idx >= size)
 			break;
-		if (eligible(list[idx]))
+		if (may_place(client, list[idx]))
 			return list[idx];
 	}
 	return CAPYMIG_SW_NO_SERVER;
@@ -750,15 +761,15 @@ static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
 
 	switch (cfg.placement) {
 	case CAPYMIG_SW_PLACE_HASH:
-		return pick(s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, NULL,
-			    capymig_sw_crc(0, (const __u8 *)client, 6));
+		return pick(client, s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS,
+			    NULL, capymig_sw_crc(0, (const __u8 *)client, 6));
 	case CAPYMIG_SW_PLACE_LWRR:
-		return pick(s->weighted, s->nweighted, CAPYMIG_SW_SCHED_SLOTS,
-			    &place_next, 0);
+		return pick(client, s->weighted, s->nweighted,
+			    CAPYMIG_SW_SCHED_SLOTS, &place_next, 0);
 	default:
 		prev = READ_ONCE(place_last);
 		return took_turn(&place_last, prev,
-				 capymig_sw_next(s, prev, may_place, NULL));
+				 capymig_sw_next(s, prev, may_place, client));
 	}
 }
 

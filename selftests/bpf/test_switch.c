@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		177
+#define PLAN		180
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -630,6 +630,44 @@ static void test_place_lwrr(void)
 	if (!tap_result(n[0] == 12 && n[1] == 4 && !n[2] && !n[3],
 			"lwrr: 16 SYNs go 12 and 4 to servers weighted 6:2"))
 		tap_diag("placed %d %d %d %d", n[0], n[1], n[2], n[3]);
+	pool_reset();
+}
+
+/*
+ * A host of the pool as a client of the service, at server 2's address:
+ * placed on server 2, its SYN, rewritten to its own address, would come
+ * back to it from that address, a martian it drops.  Each policy's turn
+ * falls on server 2, which is skipped for server 3's, or server 1's.
+ */
+static void test_place_own_host(void)
+{
+	static const __u8 weighted[] = { 2, 1 };
+	struct tcpmig_endpoint c = with_port(srv[2], 40000);
+	struct frame out;
+	int v, got;
+
+	skel->bss->place_last = 1;
+	got = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && got == 3,
+		   "rr: a SYN from a pool host's address skips the server "
+		   "there (went to %d)", got);
+
+	skel->bss->cfg.placement = CAPYMIG_SW_PLACE_HASH;
+	do
+		c.port = htons(ntohs(c.port) + 1);
+	while (capymig_sw_crc(0, (const __u8 *)&c, 6) % NSERVERS != 2);
+	got = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && got == 3,
+		   "hash: ... the next from the one its hash picks (went to "
+		   "%d)", got);
+
+	skel->bss->cfg.placement = CAPYMIG_SW_PLACE_LWRR;
+	set_sched(all_live, NSERVERS, weighted, sizeof(weighted), NS, NS);
+	skel->bss->place_next = 0;
+	c.port = htons(ntohs(c.port) + 1);
+	got = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && got == 1,
+		   "lwrr: ... the next in the schedule (went to %d)", got);
 	pool_reset();
 }
 
@@ -2404,6 +2442,7 @@ int main(void)
 	test_place_rr();
 	test_place_hash();
 	test_place_lwrr();
+	test_place_own_host();
 	test_place_fail();
 	test_migration();
 	test_close();
