@@ -36,6 +36,10 @@
  * Apple's do): the server's ECN state (negotiated, ECT seen) must move
  * with the connection, which would otherwise send ECT on every segment
  * and ignore the congestion its peer echoes.
+ *
+ * With -u (IPv4; Linux 6.7 on, else it skips), the route to 127.0.0.1
+ * has the tcp_usec_ts feature: the server's TSvals tick in microseconds
+ * and must go on so.  Every run checks the unit stays what it was.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -126,6 +130,12 @@ static int family = AF_INET;
 static const char *lowat;	/* LOWAT_SYSCTL during the move, if set */
 #define ECN_SYSCTL	"/proc/sys/net/ipv4/tcp_ecn"
 static bool ecn;		/* clients ask for ECN */
+/* Linux 6.7's, for older headers. */
+#ifndef TCPI_OPT_USEC_TS
+#define TCPI_OPT_USEC_TS	64
+#endif
+#define RTAX_FEATURE_USEC_TS	(1 << 4)
+static bool usec_ts;		/* the server's TSvals in microseconds */
 static int listener;
 static struct migrate_host host;
 
@@ -228,8 +238,10 @@ static bool same_info(const struct tcp_info *a, const struct tcp_info *b,
 		      bool quiet, char *out, size_t size)
 {
 	const uint8_t opts = TCPI_OPT_SACK | TCPI_OPT_TIMESTAMPS |
-			     TCPI_OPT_WSCALE | (ecn ? TCPI_OPT_ECN : 0);
-	const uint8_t ecn_opts = TCPI_OPT_ECN | TCPI_OPT_ECN_SEEN;
+			     TCPI_OPT_WSCALE | (ecn ? TCPI_OPT_ECN : 0) |
+			     (usec_ts ? TCPI_OPT_USEC_TS : 0);
+	const uint8_t moved_opts = TCPI_OPT_ECN | TCPI_OPT_ECN_SEEN |
+				   TCPI_OPT_USEC_TS;
 	size_t n = 0;
 
 #define DIFF(field, differs)						\
@@ -243,7 +255,7 @@ static bool same_info(const struct tcp_info *a, const struct tcp_info *b,
 	out[0] = '\0';
 	DIFF(tcpi_options, (a->tcpi_options & opts) != opts ||
 			   (b->tcpi_options & opts) != opts ||
-			   ((a->tcpi_options ^ b->tcpi_options) & ecn_opts));
+			   ((a->tcpi_options ^ b->tcpi_options) & moved_opts));
 	DIFF(tcpi_snd_wscale, a->tcpi_snd_wscale != b->tcpi_snd_wscale);
 	DIFF(tcpi_rcv_wscale, a->tcpi_rcv_wscale != b->tcpi_rcv_wscale);
 	DIFF(tcpi_snd_mss, a->tcpi_snd_mss != b->tcpi_snd_mss);
@@ -462,7 +474,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int err, opt;
 
-	while ((opt = getopt(argc, argv, "6el:")) != -1) {
+	while ((opt = getopt(argc, argv, "6el:u")) != -1) {
 		switch (opt) {
 		case '6':
 			family = AF_INET6;
@@ -473,10 +485,26 @@ int main(int argc, char **argv)
 		case 'l':
 			lowat = optarg;
 			break;
+		case 'u':
+			usec_ts = true;
+			break;
 		default:
-			fputs("usage: tcpmig_queues [-6] [-e] [-l LOWAT]\n",
+			fputs("usage: tcpmig_queues [-6] [-e] [-l LOWAT] [-u]\n",
 			      stderr);
 			return 2;
+		}
+	}
+	if (usec_ts) {
+		struct in_addr lo = { htonl(INADDR_LOOPBACK) };
+
+		err = route_local_features(&lo, RTAX_FEATURE_USEC_TS);
+		if (err == -EINVAL)
+			tap_skip_all("no microsecond TCP timestamps before "
+				     "Linux 6.7");
+		if (err) {
+			printf("Bail out! the route's tcp_usec_ts: %s\n",
+			       strerror(-err));
+			return KSFT_FAIL;
 		}
 	}
 	tap_header();

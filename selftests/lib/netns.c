@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include "netns.h"
@@ -115,5 +116,22 @@ int route_replace(int family, const void *dst, const void *gateway,
 		mnl_attr_put_u32(nlh, RTAX_RTO_MIN, rto_min_ms);
 		mnl_attr_nest_end(nlh, metrics);
 	}
+	return route_send(nlh);
+}
+
+int route_local_features(const void *addr, unsigned int features)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlattr *metrics;
+	struct nlmsghdr *nlh;
+
+	nlh = route_request(buf, AF_INET, RT_TABLE_LOCAL, RTPROT_KERNEL,
+			    RT_SCOPE_HOST, RTN_LOCAL);
+	mnl_attr_put(nlh, RTA_DST, 4, addr);
+	mnl_attr_put(nlh, RTA_PREFSRC, 4, addr);
+	mnl_attr_put_u32(nlh, RTA_OIF, if_nametoindex("lo"));
+	metrics = mnl_attr_nest_start(nlh, RTA_METRICS);
+	mnl_attr_put_u32(nlh, RTAX_FEATURES, features);
+	mnl_attr_nest_end(nlh, metrics);
 	return route_send(nlh);
 }

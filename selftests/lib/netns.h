@@ -31,6 +31,14 @@ int route_replace(int family, const void *dst, const void *gateway,
 		  unsigned int rto_min_ms);
 
 /*
+ * Replaces the local route of IPv4 @addr (a host's own address, RTN_LOCAL
+ * on the loopback device) by one with @features (RTAX_FEATURE_*): they
+ * then hold for connections to @addr.  Returns 0 or a negative errno
+ * (EINVAL: a feature this kernel does not know).
+ */
+int route_local_features(const void *addr, unsigned int features);
+
+/*
  * An RTM_NEWROUTE request, in @buf (MNL_SOCKET_BUFFER_SIZE bytes), that
  * creates or replaces a host route of @family; the caller adds RTA_DST
  * and the rest.  route_send() sends it in the current namespace and
