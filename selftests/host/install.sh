@@ -13,9 +13,12 @@ on_exit rm -rf "$stage"
 tap_plan 5
 tap_check "make install DESTDIR=$stage PREFIX=/usr" \
 	make -s -C "$TOP" install DESTDIR="$stage" PREFIX=/usr
-modules=("$stage"/lib/modules/*/extra/capymig.ko)
-tap_check "the module in the stage's /lib/modules/*/extra (${modules[*]#"$stage"})" \
-	test -f "${modules[0]}"
+# Kbuild's place for external modules: extra/, updates/ on newer kernels;
+# compressed as the kernel's own may be (Debian 6.12: .ko.xz).
+shopt -s nullglob
+modules=("$stage"/lib/modules/*/{extra,updates}/capymig.ko*)
+tap_check "the module in the stage's /lib/modules/*/extra or updates (${modules[*]#"$stage"})" \
+	test -f "${modules[0]:-}"
 tap_check "capyctl, capymigd and capymig-switchd in /usr/sbin" \
 	test -x "$stage/usr/sbin/capyctl" -a -x "$stage/usr/sbin/capymigd" \
 	-a -x "$stage/usr/sbin/capymig-switchd"

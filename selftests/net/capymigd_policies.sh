@@ -46,10 +46,11 @@ CONNS=20
 # Seconds the client waits for the last answers: many more than the
 # deepest queue a server may have at the end takes to serve.
 DRAIN_S=15
+METRICS=127.0.0.1:9468	# each daemon's, in its server's namespace
 
 require_root
 require_module
-require_cmd capymig-switchd capymigd capyctl skew_server skew_load nsenter
+require_cmd capymig-switchd capymigd capyctl skew_server skew_load nsenter curl
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
@@ -71,6 +72,7 @@ write_config()
 		cgroup = $2
 		bpf_pin =
 		interval_ms = 250
+		metrics = $METRICS
 		[proactive]
 		enabled = $3
 		threshold_pct = 20
@@ -171,7 +173,7 @@ failed_diag()
 	sed "s/^/$1: /" "$tmp/$1.err"
 }
 
-tap_plan 9
+tap_plan 10
 
 # 1. The step: 8 requests a second, 4 on each server's connections, then
 # the stepped server's connections' load grows by 4 a second every 2 s,
@@ -238,6 +240,20 @@ tap_check "spike: the reactive policy fired on the stopped server's queues" \
 moved=$(($(migrations_out 1) - before))
 tap_check "spike: and moved connections ($moved migrated)" \
 	test "$moved" -gt 0
+# metrics_agree I: capymigd I's metrics count what its module completed
+# (every migration of the server's), each with a duration.
+metrics_agree()
+{
+	local metrics done
+
+	metrics=$(ip netns exec "${sw_host[$1]}" curl -s "http://$METRICS/metrics") &&
+	done=$(migrations_out "$1") &&
+	grep -qx "capymigd_migrations_total{result=\"migrated\"} $done" <<<"$metrics" &&
+	grep -qx "capymigd_migration_duration_seconds_count $done" <<<"$metrics" ||
+	{ echo "module: $done migrated; metrics:"; grep -E 'migrations_total|duration_seconds_count' <<<"$metrics"; false; }
+}
+tap_check "metrics: each daemon counts its module's migrations, each with a duration" \
+	eval 'metrics_agree 1 && metrics_agree 2'
 for run in step spike; do
 	diag=$(failed_diag $run)
 	[ -z "$diag" ] || tap_diag "$diag"
