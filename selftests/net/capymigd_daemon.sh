@@ -277,10 +277,11 @@ migrations_out()
 	ip netns exec "$1" capyctl -j info | jq .stats.migrations_out
 }
 
-# The target's answers take 300 ms, within the migration's deadline (1 s
-# a phase): the migration the restarted daemon starts is in flight that
-# long at least, and the daemon is killed meanwhile.
-tc -n "$tns" qdisc add dev eth0 root netem delay 300ms
+# The target's answers take a second, within the migration's deadline (5
+# s a phase here): the migration the restarted daemon starts is in flight
+# two seconds at least, and the daemon is killed meanwhile.
+ip netns exec "$ons" capyctl config timeout 5000 >/dev/null
+tc -n "$tns" qdisc add dev eth0 root netem delay 1000ms
 write_config "$conf" no 30 "${cg[origin]}" "${pin[origin]}"
 spawn odaemon "$ons" capymigd -c "$conf" 2>"$tmp/restarted.log"
 tap_check "restarted, it finds the pinned monitor's record of the connection" \

@@ -95,10 +95,26 @@ on_a=$(count "${sw_host[1]}")
 tap_diag "$on_a of $CLIENTS connections on A"
 [ "$on_a" -gt 0 ] || ksft_fail_all "the switch placed nothing on A"
 
-tap_plan 6
-ip netns exec "${sw_host[1]}" capyctl drain -t 30 >"$tmp/drain.out" 2>&1
+tap_plan 7
+# No server monitor runs here: request boundaries are unknown, and only
+# the operator can say that the echo server holds nothing of a
+# connection between its bytes (-a).
+refused_without_monitor()
+{
+	local out
+
+	out=$(ip netns exec "${sw_host[1]}" capyctl drain -t 30 2>&1) &&
+		return 1
+	grep -q "no server monitor at .*-a moves them at any point" \
+		<<<"$out" || { echo "$out"; return 1; }
+	ip netns exec "${sw_host[1]}" capyctl -j config |
+		grep -q '"draining":0'
+}
+tap_check "drain without a server monitor, nor -a: refused, saying why, A not draining" \
+	refused_without_monitor
+ip netns exec "${sw_host[1]}" capyctl drain -a -t 30 >"$tmp/drain.out" 2>&1
 status=$?
-tap_check "drain on A ends with nothing left ($(tail -1 "$tmp/drain.out"))" \
+tap_check "drain -a on A ends with nothing left ($(tail -1 "$tmp/drain.out"))" \
 	test "$status" -eq 0
 tap_check "A's $on_a connections are now B's, none on A" \
 	test "$(count "${sw_host[1]}")" -eq 0 -a \

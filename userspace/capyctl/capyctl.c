@@ -936,8 +936,21 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 	uint32_t id;
 	int err;
 
-	if (!dr->any_point && !monitor_lookup(&dr->mon, &dc->tuple, &rec) &&
-	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+	if (!dr->any_point) {
+		/*
+		 * One the monitor does not watch (its server outside the
+		 * monitored cgroup, or there before the monitor) may be in
+		 * the middle of a request its application holds: it stays.
+		 */
+		if (monitor_lookup(&dr->mon, &dc->tuple, &rec) ||
+		    !(rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+			fprintf(stderr, "capyctl: drain: %s: no request "
+				"boundary known, the server monitor does not "
+				"watch it: it stays (-a moves it at any "
+				"point)\n", capymig_tuple_format(&dc->tuple, text));
+			dc->refused = true;
+			return;
+		}
 		opts.at_read_seq = 1;
 		opts.read_seq = rec.read_seq;
 	}
@@ -1077,21 +1090,36 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	     capymig_wire_endpoint_parse(argv[optind], 1, &dr.server)))
 		return usage_error(ctl);
 	dr.parallel = parallel;
+	/*
+	 * Without request boundaries, a connection moves at any point of its
+	 * stream: only the operator can say its application allows that.
+	 */
+	dr.mon = (struct monitor){ .conns_fd = -1 };
+	if (!dr.any_point) {
+		err = monitor_open_pinned(&dr.mon, pin);
+		if (err) {
+			fprintf(stderr, "capyctl: drain: no server monitor at "
+				"%s (%s): its request boundaries unknown, no "
+				"connection can move safely; -a moves them at "
+				"any point of their streams\n", pin,
+				strerror(-err));
+			return EXIT_FAILURE;
+		}
+	}
 
 	/* Listen first: a migration may end before MIGRATE returns. */
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
-	if (err)
+	if (err) {
+		monitor_close(&dr.mon);
 		return request_failed(ctl, "drain", err);
+	}
 	err = set_draining(ctl, &cfg);
 	if (err) {
+		monitor_close(&dr.mon);
 		tcpmig_nl_close(&events);
 		return request_failed(ctl, "drain: setting DRAINING", err);
 	}
 	dr.lost_ns = migration_span_ns(&cfg);
-	/* Without the monitor, connections move at any point of the stream. */
-	if (monitor_open_pinned(&dr.mon, pin))
-		fprintf(stderr, "capyctl: drain: no server monitor at %s: "
-			"not waiting for request boundaries\n", pin);
 
 	deadline = mono_ns() + timeout * 1000000000ULL;
 	for (;;) {
