@@ -103,6 +103,22 @@ sw_tcpmig_pool()
 	done
 }
 
+# sw_deploy N PORT [ARGS...]: the topology of hosts 0 to N, the switch
+# agent serving SW_VIP:PORT with hosts 1 to N (sw_switchd_start, ARGS
+# its own), and TCPMig on hosts 1 to N (sw_tcpmig_pool).  Skips the test
+# if the machine cannot build the topology; fails it if capymig's own
+# parts do not start.
+sw_deploy()
+{
+	local n=$1 port=$2
+	shift 2
+
+	sw_topology_create "$n" || ksft_skip_all "cannot build the topology"
+	sw_switchd_start "$port" "$n" "$@" ||
+		ksft_fail_all "capymig-switchd did not start"
+	sw_tcpmig_pool "$n" || ksft_fail_all "cannot configure TCPMig"
+}
+
 # sw_dump_is FILTER: the switch agent's state (--dump -j) is FILTER.
 sw_dump_is()
 {

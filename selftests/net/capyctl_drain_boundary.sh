@@ -31,9 +31,7 @@ require_cmd capymig-switchd capymigd capyctl socat nsenter
 
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
-sw_topology_create 2 || ksft_skip_all "cannot build the topology"
-sw_switchd_start $PORT 2 || ksft_fail_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
+sw_deploy 2 $PORT
 a=10.10.1.2
 b=10.10.2.2
 

@@ -32,9 +32,7 @@ require_root
 require_module
 require_cmd capymig-switchd tcpmig_stream capyctl nft jq
 
-sw_topology_create 2 || ksft_skip_all "cannot build the topology"
-sw_switchd_start $PORT 2 || ksft_fail_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
+sw_deploy 2 $PORT
 
 # chains NS: counters of the client's packets to PORT before the filter
 # priority and after it.

@@ -90,9 +90,7 @@ cgroot=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$cgroot" ] || ksft_skip_all "no cgroup2 mount"
 
 dmesg_mark
-sw_topology_create 2 || ksft_skip_all "cannot build the topology"
-sw_switchd_start $PORT 2 || ksft_fail_all "capymig-switchd did not start"
-sw_tcpmig_pool 2 || ksft_fail_all "cannot configure TCPMig"
+sw_deploy 2 $PORT
 srv=(- 10.10.1.2:$PORT 10.10.2.2:$PORT)
 tmp=$(mktemp -d)
 on_exit rm -rf "$tmp"
