@@ -768,8 +768,10 @@ static double answer(struct client *c)
 		if (n < 0 && errno == EAGAIN)
 			continue;
 		if (n <= 0)
-			die("request %llu: %s", (unsigned long long)c->answered,
-			    n ? strerror(errno) : "connection closed");
+			die("request %llu: %s (%s)",
+			    (unsigned long long)c->answered,
+			    n ? strerror(errno) : "connection closed",
+			    mode_name[cur_mode]);
 		got += n;
 	}
 	memcpy(&num, resp, sizeof(num));
