@@ -697,31 +697,21 @@ static __always_inline bool eligible(__u32 id, __be32 apart)
 }
 
 /*
- * A new connection's server is not on the host of @ctx, its client: a
- * host of the pool may be a client of the service, and its SYN, rewritten
- * to one of its own servers, would come back to it from its own address.
+ * Server @id may take what comes from @ctx, an endpoint: a new connection
+ * of a client, or a migration from an origin, whose host a pool host may
+ * be -- a client of the service, or a host of several servers sharing its
+ * TCPMig endpoint; sent there, it would come back as a martian.
  */
-static __always_inline bool may_place(const void *ctx, __u32 id)
+static __always_inline bool may_take(const void *ctx, __u32 id)
 {
-	const struct tcpmig_endpoint *client = ctx;
+	const struct tcpmig_endpoint *from = ctx;
 
-	return eligible(id, client->addr);
-}
-
-/*
- * A migration's target is not on the host of @ctx, its origin: one host's
- * servers share its TCPMig endpoint.
- */
-static __always_inline bool may_take_migration(const void *ctx, __u32 id)
-{
-	const struct tcpmig_endpoint *origin = ctx;
-
-	return eligible(id, origin->addr);
+	return eligible(id, from->addr);
 }
 
 /*
  * The first server in @list (@n of @size entries) that @client may be
- * placed on (may_place()), or CAPYMIG_SW_NO_SERVER.  Tries the entries
+ * placed on (may_take()), or CAPYMIG_SW_NO_SERVER.  Tries the entries
  * from @start on, or, with @counter, at its next values: a server skipped
  * does not give the one after it a second turn.  The agent leaves out the
  * servers that are not live; this catches the changes of the last period.
@@ -737,7 +727,7 @@ static __always_inline __u32 pick(const struct tcpmig_endpoint *client,
 				 start + i) % n;
 		if (idx >= size)
 			break;
-		if (may_place(client, list[idx]))
+		if (may_take(client, list[idx]))
 			return list[idx];
 	}
 	return CAPYMIG_SW_NO_SERVER;
@@ -769,7 +759,7 @@ static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
 	default:
 		prev = READ_ONCE(place_last);
 		return took_turn(&place_last, prev,
-				 capymig_sw_next(s, prev, may_place, client));
+				 capymig_sw_next(s, prev, may_take, client));
 	}
 }
 
@@ -780,7 +770,7 @@ static __always_inline __u32 target_pick(const struct tcpmig_endpoint *origin,
 
 	return took_turn(&target_last, prev,
 			 capymig_sw_target(s, cfg.target, prev,
-					   may_take_migration, origin));
+					   may_take, origin));
 }
 
 static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
@@ -897,8 +887,8 @@ static __always_inline int client_to_server(struct packet *p, __u32 now)
 	} else if (service) {
 		if (placement == USE_HIT) {
 			to = placed.target;
-		} else if ((p->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) ==
-			   TH_SYN) {
+		} else if (opening(p->tcp_flags) &&
+			   !(p->tcp_flags & TH_RST)) {
 			return place(p, now);
 		} else {
 			count(CAPYMIG_SW_CNT_NO_CONN, 1);
@@ -1533,7 +1523,7 @@ static __always_inline int refuse_prepare(struct packet *p)
 
 /*
  * A PREPARE to the switch: choose the target if the origin did not, on
- * another host (may_take_migration()).
+ * another host (may_take()).
  */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h)

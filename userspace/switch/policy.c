@@ -107,7 +107,7 @@ struct migration_from {
 	__be32 origin_host;
 };
 
-/* As the data plane's may_take_migration(), which knows @s's servers. */
+/* As the data plane's may_take(), which knows @s's servers. */
 static bool may_take_migration(const void *ctx, __u32 id)
 {
 	const struct migration_from *from = ctx;
