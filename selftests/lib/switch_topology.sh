@@ -148,9 +148,17 @@ sw_undelay()
 	done
 }
 
+# The sums of the capymig counters NAME... (as capyctl -j info names
+# them) over the capyctl -j info objects on stdin, on one line.
+sum_stats()
+{
+	jq -rs --args \
+		'[$ARGS.positional[] as $name | map(.stats[$name] // 0) | add // 0] |
+		 join(" ")' "$@"
+}
+
 # sw_stats N NAME...: the sums over hosts 1 to N of the capymig counters
-# NAME... (as capyctl -j info names them), on one line, each host read
-# once.
+# NAME..., on one line, each host read once.
 sw_stats()
 {
 	local n=$1 i
@@ -158,9 +166,16 @@ sw_stats()
 	shift
 	for ((i = 1; i <= n; i++)); do
 		ip netns exec "${sw_host[i]}" capyctl -j info
-	done | jq -rs --args \
-		'[$ARGS.positional[] as $name | map(.stats[$name] // 0) | add // 0] |
-		 join(" ")' "$@"
+	done | sum_stats "$@"
+}
+
+# sw_host_stats I NAME...: host I's capymig counters NAME..., on one line.
+sw_host_stats()
+{
+	local i=$1
+
+	shift
+	ip netns exec "${sw_host[i]}" capyctl -j info | sum_stats "$@"
 }
 
 # sw_counter NAME: the switch agent's counter NAME (--dump -j).

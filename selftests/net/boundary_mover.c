@@ -16,8 +16,7 @@
  * behind in the origin's memory.  A connection is moved only once its
  * server has written on it (it has a boundary from its establishment or
  * arrival, before nginx even accepted it), so each move is followed by
- * at least one response from the target.  With
- * FRESH_MS, only
+ * at least one response from the target.  With FRESH_MS, only
  * connections whose record changed (a write, or the ACK of one) within
  * the last FRESH_MS move: those just answered, whose client is then
  * thinking, so that the move is over before the next request comes.

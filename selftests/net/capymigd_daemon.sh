@@ -271,12 +271,6 @@ wait "$odaemon" 2>/dev/null
 tap_check "killed with -9 (in a dry run), the daemon leaves the connection where it was" \
 	queued "$ons"
 
-# migrations_out HOST_NS: the migrations its module completed.
-migrations_out()
-{
-	ip netns exec "$1" capyctl -j info | jq .stats.migrations_out
-}
-
 # The target's answers take a second, within the migration's deadline (5
 # s a phase here): the migration the restarted daemon starts is in flight
 # two seconds at least, and the daemon is killed meanwhile.
@@ -290,12 +284,14 @@ tap_check "restarted, it finds the pinned monitor's record of the connection" \
 wait_for 20 grep -q "reactive: migrating" "$tmp/restarted.log"
 kill -9 "$odaemon"
 wait "$odaemon" 2>/dev/null
-in_flight=$(list "$ons" | grep -c . ; migrations_out "$ons")
+in_flight=$(list "$ons" | grep -c .
+	    sw_host_stats $((origin + 1)) migrations_out)
 tc -n "$tns" qdisc del dev eth0 root
 tap_check "killed -9 as it started a migration, still in flight (the connection on the origin, no migration done: $(echo $in_flight))" \
 	test "$(echo $in_flight)" = "1 0"
 tap_check "... which completes without it: the connection is the target's" \
-	eval 'wait_for 20 moved && [ "$(migrations_out "$ons")" -eq 1 ]'
+	eval 'wait_for 20 moved &&
+	      [ "$(sw_host_stats $((origin + 1)) migrations_out)" -eq 1 ]'
 
 cat "$tmp/part2" >&3
 exec 3>&-

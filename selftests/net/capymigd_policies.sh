@@ -111,10 +111,10 @@ for i in 1 2; do
 		ksft_fail_all "skew_server did not start"
 done
 
+# migrations_out I: the migrations host I's module completed.
 migrations_out()
 {
-	ip netns exec "${sw_host[$1]}" capyctl -j info |
-		sed -n 's/.*"migrations_out":\([0-9]*\).*/\1/p'
+	sw_host_stats "$1" migrations_out
 }
 
 # load NAME ARGS...: the client, CONNS long-lived connections; its output
