@@ -319,8 +319,9 @@ static __always_inline bool table_read(void *map,
 }
 
 /*
- * Points the entry of @rec's client at @rec's target and former (its time
- * @rec's, its flags kept); false if there is none.
+ * Points the entry of @rec's client at @rec's target and former, a
+ * migration not settled yet (its time @rec's, its other flags kept);
+ * false if there is none.
  */
 static __always_inline bool table_update(void *map,
 					 const struct capymig_sw_migration *rec)
@@ -331,16 +332,16 @@ static __always_inline bool table_update(void *map,
 		return false;
 	slot->rec.target = rec->target;
 	slot->rec.former = rec->former;
-	slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK) |
+	slot->rec.state = (slot->rec.state & CAPYMIG_SW_FLAGS_MASK &
+			   ~CAPYMIG_SW_SETTLED) |
 			  (rec->state & ~CAPYMIG_SW_FLAGS_MASK);
 	bpf_spin_unlock(&slot->lock);
 	return true;
 }
 
 /*
- * Forgets the server @former that @client's entry in @map names as the
- * one its connection is moving from to @target; nothing if it names
- * others.
+ * Marks settled the migration of @client's connection from @former to
+ * @target that @map's entry names; nothing if it names others.
  */
 static __always_inline void table_settle(void *map,
 					 const struct tcpmig_endpoint *client,
@@ -353,8 +354,7 @@ static __always_inline void table_settle(void *map,
 		return;
 	if (ep_eq(&slot->rec.target, target) &&
 	    ep_eq(&slot->rec.former, former))
-		__builtin_memset(&slot->rec.former, 0,
-				 sizeof(slot->rec.former));
+		slot->rec.state |= CAPYMIG_SW_SETTLED;
 	bpf_spin_unlock(&slot->lock);
 }
 
@@ -527,6 +527,23 @@ static __always_inline bool opening(__u8 tcp_flags)
 }
 
 /*
+ * The client opens a connection to @server's own endpoint, the former
+ * owner of @slot's, locked: @server's segments are the new connection's
+ * from now on.  A migration not settled keeps its former, which its
+ * ABORT looks for (withdrawable()).
+ */
+static __always_inline void forget_former(struct capymig_sw_slot *slot,
+					  const struct tcpmig_endpoint *server)
+{
+	if ((slot->rec.state & CAPYMIG_SW_SETTLED) &&
+	    ep_eq(&slot->rec.former, server)) {
+		__builtin_memset(&slot->rec.former, 0,
+				 sizeof(slot->rec.former));
+		slot->rec.state &= ~CAPYMIG_SW_SETTLED;
+	}
+}
+
+/*
  * A segment with @tcp_flags of @key's connection, from the client (@fin
  * CAPYMIG_SW_FIN_CLIENT) or the server (CAPYMIG_SW_FIN_SERVER), through
  * @map's entry: copies the record to @rec, notes the time, a FIN, a RST as
@@ -572,6 +589,8 @@ table_use(void *map, __u32 gauge, const struct tcpmig_endpoint *key,
 	} else if ((closed && (tcp_flags & TH_SYN)) ||
 		   (peer && !entry_of(rec, peer, fin))) {
 		res = USE_OTHER;
+		if (opening(tcp_flags) && peer)
+			forget_former(slot, peer);
 	} else if (tcp_flags & TH_RST) {
 		res = USE_RESET;
 		slot->rec.state = now | (rec->state & CAPYMIG_SW_FLAGS_MASK) |
@@ -1272,15 +1291,17 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 /*
  * A CONN-STATE-ACK on its way to the origin: the target imported the
  * connection, which the origin exported before it sent the CONN-STATE.
- * The origin sends none of its segments any more: the entries forget it
- * (entry_of()), whether the connection moved on or back to where it was
- * placed.  Only an entry moving the connection from that origin to that
- * target: a later migration's is another pair, unless the connection went
- * back and forth between the two since, and a duplicate of this ACK came
- * that late (capymigd moves no connection back so soon).  The recent
- * migrations do not say which: their slot may be another client's by
- * then, and a former never forgotten would take another connection's
- * segments, and an ABORT naming no target another's redirect.
+ * The migration is settled, whether the connection moved on or back to
+ * where it was placed: no ABORT of the origin's withdraws it any more
+ * (withdrawable()), not even a stale one.  The entries still take the
+ * origin's segments as the connection's (entry_of()): sent before the
+ * export, one may have waited in a queue of the origin's, or of a CPU's
+ * backlog, while the whole migration went by on another CPU.  Only an
+ * entry moving the connection from that origin to that target: a later
+ * migration's is another pair, unless the connection went back and forth
+ * between the two since, and a duplicate of this ACK came that late
+ * (capymigd moves no connection back so soon).  The recent migrations do
+ * not say which: their slot may be another client's by then.
  */
 static __always_inline void settle(const struct tcpmig_msg_hdr *h)
 {
@@ -1307,6 +1328,7 @@ withdrawable(const struct capymig_sw_migration *rec,
 	struct tcpmig_endpoint origin = { h->origin.addr, h->origin.port };
 
 	return !ep_eq(&rec->target, &origin) && ep_eq(&rec->former, &origin) &&
+	       !(rec->state & CAPYMIG_SW_SETTLED) &&
 	       (!h->target.addr || ep_eq(&rec->target, &h->target));
 }
 

@@ -38,7 +38,7 @@ struct capymig_sw_recent_slot {
 /*
  * How long before @now (a CAPYMIG_SW_TIME()) an entry whose state is
  * @state was last used, in units of CAPYMIG_SW_TIME(): the difference of
- * the two 29-bit times modulo 2^29, negative if @state is the later (a
+ * the two 28-bit times modulo 2^28, negative if @state is the later (a
  * packet used the entry after @now was read).
  */
 static inline __s32 capymig_sw_idle(__u32 now, __u32 state)

@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		180
+#define PLAN		188
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1199,13 +1199,15 @@ static int conn_state_ack(struct tcpmig_endpoint c, int origin, int target,
 
 /*
  * Which servers' segments the client's connection takes as its own: the
- * one serving it, and the one it is moving from until the CONN-STATE-ACK
- * passes.  Any other server's are another connection's, from the same
- * client endpoint to that server's own address, and pass untouched.
+ * one serving it, and the one it last moved from, whose segments sent
+ * before its export may come after the CONN-STATE-ACK, until a later
+ * migration or the client's SYN to that server's own endpoint.  Any
+ * other server's are another connection's, from the same client
+ * endpoint to that server's own address, and pass untouched.
  */
 static void test_former(void)
 {
-	struct tcpmig_endpoint c = client(), from;
+	struct tcpmig_endpoint c = client(), from, to;
 	struct capymig_sw_slot slot;
 	struct frame out;
 	int v, x, y, z;
@@ -1233,38 +1235,74 @@ static void test_former(void)
 		   "former: ... another server's still pass untouched");
 
 	conn_state_ack(c, x, z, migration_id, &out);
-	from = answer(srv[x], c, TH_ACK, &v, &sums);
-	tap_result(v == TC_ACT_OK && ep_eq(from, vip),
-		   "former: a CONN-STATE-ACK from another target changes "
+	tap_result(mig_entry(c, &slot) >= 0 &&
+		   !(slot.rec.state & CAPYMIG_SW_SETTLED),
+		   "former: a CONN-STATE-ACK from another target settles "
 		   "nothing");
 	v = conn_state_ack(c, x, y, migration_id, &out);
 	tap_result(v == TC_ACT_OK && ip_of(&out)->daddr == srv[x].addr &&
-		   mig_entry(c, &slot) >= 0 && !slot.rec.former.addr,
-		   "former: its own CONN-STATE-ACK passes and forgets it");
+		   mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.former, srv[x]) &&
+		   (slot.rec.state & CAPYMIG_SW_SETTLED),
+		   "former: its own CONN-STATE-ACK passes and settles it");
 	from = answer(srv[x], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former: ... whose segments sent before the export, late "
+		   "still, come from the service");
+	abort_msg(c, x, -1, &out);
+	to = send_seg(c, vip, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[y]),
+		   "former: ... and an ABORT from it withdraws nothing");
+
+	send_seg(c, srv[x], TH_SYN, &v, &sums);
+	tap_result(mig_entry(c, &slot) >= 0 && !slot.rec.former.addr &&
+		   !(slot.rec.state & CAPYMIG_SW_SETTLED),
+		   "former: the client's SYN to its own endpoint forgets it");
+	from = answer(srv[x], c, TH_SYN | TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(from, srv[x]),
-		   "former: ... whose segments are another connection's then, "
-		   "though the connection was placed there");
+		   "former: ... whose answers are the new connection's, "
+		   "untouched");
 	from = answer(srv[y], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
 		   "former: ... and the target's still come from the service");
 
 	prepare_ack(c, srv[y], srv[x], &out);
 	tap_result(mig_entry(c, &slot) < 0 && place_entry(c, &slot) >= 0 &&
-		   ep_eq(slot.rec.former, srv[y]),
+		   ep_eq(slot.rec.former, srv[y]) &&
+		   !(slot.rec.state & CAPYMIG_SW_SETTLED),
 		   "former: back where it was placed, the placement names "
-		   "the former");
+		   "the former, not settled");
+	conn_state_ack(c, y, x, migration_id, &out);
+	tap_result(place_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.former, srv[y]) &&
+		   (slot.rec.state & CAPYMIG_SW_SETTLED),
+		   "former: ... its CONN-STATE-ACK settles it");
 	from = answer(srv[y], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
-		   "former: ... whose late segments come from the service");
-	conn_state_ack(c, y, x, migration_id, &out);
-	from = answer(srv[y], c, TH_ACK, &v, &sums);
-	tap_result(v == TC_ACT_OK && ep_eq(from, srv[y]) &&
-		   place_entry(c, &slot) >= 0 && !slot.rec.former.addr,
-		   "former: ... until its CONN-STATE-ACK passes");
+		   "former: ... whose late segments still come from the "
+		   "service");
+	send_seg(c, srv[z], TH_SYN, &v, &sums);
+	tap_result(place_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.former, srv[y]),
+		   "former: ... a SYN to another server keeps it");
 	from = answer(srv[x], c, TH_ACK, &v, &sums);
 	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
 		   "former: ... and the server's own come from the service");
+
+	prepare_ack(c, srv[x], srv[y], &out);
+	tap_result(mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.former, srv[x]) &&
+		   !(slot.rec.state & CAPYMIG_SW_SETTLED),
+		   "former: the next migration names its own former, not "
+		   "settled");
+	send_seg(c, srv[x], TH_SYN, &v, &sums);
+	tap_result(mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.former, srv[x]),
+		   "former: ... which a SYN to it does not forget");
+	from = answer(srv[z], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[z]),
+		   "former: ... and other servers' segments pass untouched");
+	abort_msg(c, x, y, &out);
+	to = send_seg(c, vip, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(to, srv[x]),
+		   "former: ... whose ABORT withdraws the migration");
 }
 
 /* A PREPARE to the switch from server @origin naming @target (or none). */

@@ -711,7 +711,7 @@ static inline __u32 tcpmig_msg_len(__u8 type)
 
 /**
  * struct capymig_sw_migration - one slot of the migration table
- * @state: the flags (CAPYMIG_SW_FIN_*, CAPYMIG_SW_ANSWERED) in the low
+ * @state: the flags (CAPYMIG_SW_FIN_*, _ANSWERED, _SETTLED) in the low
  *	bits, and above them when a packet last used the entry
  *	(CAPYMIG_SW_TIME()); stale entries are reaped.  Both go with the
  *	slot, cleared with it.
@@ -719,12 +719,16 @@ static inline __u32 tcpmig_msg_len(__u8 type)
  * @service: the endpoint the client addresses (a service address, or the
  *	server it first connected to): replies are rewritten to come from it.
  * @target: the server end now serving the connection.
- * @former: the server it is moving from, which may still send a segment
- *	or two before its export, until the target's CONN-STATE-ACK
- *	passes; addr 0 for none.  A server's segment to the client is the
- *	connection's only from @target or @former: any other is of another
- *	connection from the same client endpoint (Linux gives one
- *	ephemeral port to connections to different destinations).
+ * @former: the server it last moved from, addr 0 for none.  A server's
+ *	segment to the client is the connection's only from @target or
+ *	@former: any other is of another connection from the same client
+ *	endpoint (Linux gives one ephemeral port to connections to
+ *	different destinations).  The former's segments sent before its
+ *	export may reach the switch after the target's CONN-STATE-ACK
+ *	(CAPYMIG_SW_SETTLED): one left unrewritten, the client would reset
+ *	it, and its reset, sent on to the target, the connection.  So the
+ *	former stays until the next migration names another, or the client
+ *	opens a connection to the former's own endpoint.
  *
  * 36 bytes, each field a 32- or 64-bit register; with the software
  * switch's 4-byte lock, a slot is 40.
@@ -776,17 +780,22 @@ struct capymig_sw_recent {
  * anew.
  */
 #define CAPYMIG_SW_ANSWERED		(1U << 2)
+/*
+ * The target's CONN-STATE-ACK of the migration from the entry's former
+ * passed: no ABORT withdraws the redirect any more.
+ */
+#define CAPYMIG_SW_SETTLED		(1U << 3)
 #define CAPYMIG_SW_UNANSWERED_EVICT_MS	1000
 
 /*
  * The time in @state: the coarse monotonic clock (CLOCK_MONOTONIC_COARSE,
  * as every time the data plane keeps) in units of 2^20 ns (about 1.05
- * ms), its low 29 bits, shifted over the flags.  It wraps every 6.5 days:
- * idle times are differences modulo 2^29 (capymig_sw_idle() in
- * bpf/switch.h), right up to 3.2 days, far beyond any timeout.
+ * ms), its low 28 bits, shifted over the flags.  It wraps every 3.2 days:
+ * idle times are differences modulo 2^28 (capymig_sw_idle() in
+ * bpf/switch.h), right up to 1.6 days, far beyond any timeout.
  */
 #define CAPYMIG_SW_TIME_UNIT_SHIFT	20
-#define CAPYMIG_SW_TIME_SHIFT		3
+#define CAPYMIG_SW_TIME_SHIFT		4
 #define CAPYMIG_SW_FLAGS_MASK		((1U << CAPYMIG_SW_TIME_SHIFT) - 1)
 #define CAPYMIG_SW_TIME(ns)						\
 	((__u32)((ns) >> CAPYMIG_SW_TIME_UNIT_SHIFT) << CAPYMIG_SW_TIME_SHIFT)
