@@ -187,6 +187,8 @@ static enum mode cur_mode;
 static _Atomic int64_t migrate_after_ns = -1;
 static atomic_int in_flight;
 static atomic_int migrated, rejected, failed, not_aborted;
+/* Why the last migration was refused (a positive errno), as a diagnostic. */
+static atomic_int rejected_why;
 static atomic_bool lost, stopping;
 /*
  * The client's port of the connection in use (host order).  A drop round
@@ -428,6 +430,7 @@ static void on_event(struct server *s, const struct tcpmig_notification *ev)
 		atomic_fetch_add(&migrated, 1);
 		break;
 	case TCPMIG_EVENT_REJECTED:
+		atomic_store(&rejected_why, ev->error);
 		atomic_fetch_add(&rejected, 1);
 		break;
 	case TCPMIG_EVENT_FAILED:
@@ -489,6 +492,7 @@ static void maybe_migrate(struct server *s)
 	err = tcpmig_migrate(&s->host.nl, &s->tuple, &servers[!s->id].ep,
 			     &s->migration_id);
 	if (err) {
+		atomic_store(&rejected_why, -err);
 		atomic_fetch_add(&rejected, 1);
 		signal_outcome();
 		return;
@@ -746,8 +750,8 @@ static void send_request(struct client *c)
 	memcpy(req, &c->sent, sizeof(c->sent));
 	c->sent_ns[c->sent % OUT_MAX] = now_ns();
 	if (send(c->fd, req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
-		die("request %llu: send: %s", (unsigned long long)c->sent,
-		    strerror(errno));
+		die("request %llu: send: %s (%s)", (unsigned long long)c->sent,
+		    strerror(errno), mode_name[cur_mode]);
 	c->sent++;
 }
 
@@ -1137,10 +1141,13 @@ static int bench_p99(struct client *c)
 	if (times.n)
 		times_report();
 	servers_count(&all);
-	printf("# migrations: %d, rejected %d, failed %d, origin without "
-	       "ECONNABORTED %d; held packets dropped, expired or beyond "
-	       "bounds: %llu\n", atomic_load(&migrated),
-	       atomic_load(&rejected), atomic_load(&failed),
+	printf("# migrations: %d, rejected %d (the last: %s), failed %d, "
+	       "origin without ECONNABORTED %d; held packets dropped, expired "
+	       "or beyond bounds: %llu\n", atomic_load(&migrated),
+	       atomic_load(&rejected),
+	       atomic_load(&rejected) ? strerror(atomic_load(&rejected_why)) :
+					"none",
+	       atomic_load(&failed),
 	       atomic_load(&not_aborted),
 	       (unsigned long long)(all.stats[TCPMIG_STAT_HOLD_EXPIRED] +
 				    all.stats[TCPMIG_STAT_HOLD_OVERFLOWS]));

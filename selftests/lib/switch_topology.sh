@@ -125,18 +125,24 @@ sw_dump_is()
 	ip netns exec "$sw_ns" capymig-switchd --dump -j | json_is "$1"
 }
 
-# sw_delay N PROTO: the switch delays what it sends servers 1 to N of IP
-# protocol PROTO by 20 ms, and nothing else; sw_undelay N ends it.
+# sw_delay N PROTO [from]: the switch delays what it sends servers 1 to N
+# of IP protocol PROTO by 20 ms, and nothing else; with "from", the
+# servers delay what they send the switch instead.  sw_undelay N [from]
+# ends it.
 sw_delay()
 {
 	local i
 
 	for ((i = 1; i <= $1; i++)); do
-		echo "qdisc add dev sw$i root handle 1: prio"
-		echo "qdisc add dev sw$i parent 1:3 handle 30: netem delay 20ms"
-		echo "filter add dev sw$i parent 1: protocol ip prio 1 u32" \
-		     "match ip protocol $2 0xff flowid 1:3"
-	done | tc -n "$sw_ns" -b -
+		sw_link "$i" "$3" | {
+			read -r ns dev
+			tc -n "$ns" -b - <<-EOF
+				qdisc add dev $dev root handle 1: prio
+				qdisc add dev $dev parent 1:3 handle 30: netem delay 20ms
+				filter add dev $dev parent 1: protocol ip prio 1 u32 match ip protocol $2 0xff flowid 1:3
+			EOF
+		} || return 1
+	done
 }
 
 sw_undelay()
@@ -144,8 +150,22 @@ sw_undelay()
 	local i
 
 	for ((i = 1; i <= $1; i++)); do
-		tc -n "$sw_ns" qdisc del dev "sw$i" root
+		sw_link "$i" "$2" | {
+			read -r ns dev
+			tc -n "$ns" qdisc del dev "$dev" root
+		}
 	done
+}
+
+# sw_link I [from]: the namespace and device by which the switch sends to
+# host I, or with "from", by which host I sends to the switch.
+sw_link()
+{
+	if [ "$2" = from ]; then
+		echo "${sw_host[$1]} eth0"
+	else
+		echo "$sw_ns sw$1"
+	fi
 }
 
 # The sums of the capymig counters NAME... (as capyctl -j info names

@@ -21,7 +21,9 @@
 # the switch delaying TCPMig, migrations without holding (the baseline:
 # the targets drop, the client retransmits) while a monitor on A sees the
 # switch's LOAD notifications; with it delaying TCP, late
-# segments forwarded by the origins; migrations at request boundaries
+# segments forwarded by the origins; with the servers delaying theirs,
+# segments of the origins' reaching the switch after their migrations,
+# still rewritten; migrations at request boundaries
 # (tcpmig_boundary); and the servers' heartbeats: the
 # modules REGISTER every 100 ms, so the switch (whose heartbeat timeout
 # is on) finds them live, draining when configured so, and dead once
@@ -61,7 +63,7 @@ timeout 600 tcpmig_stream -S -p -n "$MIGRATIONS" -i 16384 -a $SW_VIP \
 	sed 's/^/# /'
 status=${PIPESTATUS[0]}
 
-tap_plan 15
+tap_plan 16
 tap_check "the modules' REGISTERs make both servers live" test "$live" -eq 0
 tap_check "$MIGRATIONS migrations through the switch: stream intact, no reset, no loss" \
 	test "$status" -eq 0
@@ -142,6 +144,21 @@ tap_check "with TCP delayed on the way: migrations complete, the stream intact a
 tap_check "... the late segments were forwarded to the target, each one that arrived injected, under 1 % lost on the way ($forwarded forwarded, $received received, $injected injected, $overflows overflows)" \
 	test "$forwarded" -gt 0 -a "$injected" -eq "$received" \
 	     -a "$overflows" -eq 0 -a $((100 * (forwarded - received))) -lt "$forwarded"
+
+# Late segments the other way: with the servers' TCP delayed but not
+# TCPMig, segments an origin sent before its export reach the switch
+# after the migration's CONN-STATE-ACK.  They must still come from the
+# service: from the origin's own address, the client would reset them,
+# and its reset, caught by the origin's hold and sent on to the target,
+# could reset the connection there.
+sw_delay 2 6 from &&
+timeout 300 tcpmig_stream -S -p -n 20 -i 16384 -a $SW_VIP \
+	-N "${sw_host[1]},${sw_host[2]},${sw_host[0]}" -g $a,$b \
+	>"$log.former"
+sed 's/^/# /' "$log.former"
+sw_undelay 2 from
+tap_check "with the servers' TCP delayed: what an origin sent before its export, reaching the switch after the migration, still comes from the service; the stream intact and no reset" \
+	eval '[ "$(grep -cE "^ok [1-5] " "$log.former")" -eq 5 ]'
 
 # The request-boundary migrations, on a connection of their own.
 tcpmig_boundary -a $SW_VIP -p $PORT \
