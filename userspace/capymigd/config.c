@@ -4,8 +4,10 @@
  * does the INI syntax.  The first mistake is reported with its file and
  * line, and nothing of a refused file is used.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <ini.h>
@@ -68,6 +70,9 @@ static const struct key keys[] = {
 	KEY("migration", "targets", K_TARGETS, targets, 0, 0),
 };
 
+/* struct parse_ctx notes the keys set in 32 bits. */
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 32, "too many keys");
+
 struct parse_ctx {
 	struct capymigd_config *cfg;
 	FILE *in;
@@ -77,6 +82,8 @@ struct parse_ctx {
 	unsigned int target_line;
 	unsigned int long_line;	/* a line longer than inih reads */
 	int max_line;
+	int read_errno;		/* the file could not be read: why */
+	uint32_t set;		/* the keys set, by their index in keys[] */
 	char *err;
 	size_t err_len;
 };
@@ -152,9 +159,11 @@ static const char *set_key(struct parse_ctx *ctx, const struct key *k,
 		memset(field, 0, sizeof(struct tcpmig_endpoint));
 		if (*value && capymig_wire_endpoint_parse(value, 0, field))
 			return "want an IPv4 ADDR:PORT, or nothing";
-		/* Unauthenticated: one address, never all of them. */
-		if (*value && !((struct tcpmig_endpoint *)field)->addr)
-			return "want a local address, not 0.0.0.0";
+		/* Unauthenticated: this host's users only. */
+		if (*value && (ntohl(((struct tcpmig_endpoint *)field)->addr) >>
+			       24) != 127)
+			return "want a loopback address (127.0.0.0/8): the "
+			       "metrics are unauthenticated";
 		return NULL;
 	case K_TARGET:
 		ctx->target_line = ctx->line;
@@ -204,6 +213,17 @@ static int handler(void *user, const char *section, const char *name,
 		known_section = true;
 		if (strcmp(keys[i].name, name))
 			continue;
+		/*
+		 * inih hands over a repeated key, and each line indented
+		 * under a key, as the key again: a list may grow so, but a
+		 * value set twice would be the last one, silently.
+		 */
+		if (keys[i].kind != K_TARGETS && (ctx->set & (1U << i))) {
+			why = "set twice (a repeated key, or an indented line "
+			      "that continues its value)";
+			break;
+		}
+		ctx->set |= 1U << i;
 		why = set_key(ctx, &keys[i], value, buf, sizeof(buf));
 		break;
 	}
@@ -225,6 +245,9 @@ static char *reader(char *str, int num, void *stream)
 	struct parse_ctx *ctx = stream;
 	char *s = fgets(str, num, ctx->in);
 
+	/* A directory, an I/O error: for inih, the end of the file. */
+	if (!s && ferror(ctx->in))
+		ctx->read_errno = errno;
 	if (!s || strchr(s, '\n') || feof(ctx->in)) {
 		ctx->line += !!s;
 		return s;
@@ -246,8 +269,10 @@ int capymigd_config_parse(FILE *in, const char *name,
 	int ret;
 
 	ret = ini_parse_stream(reader, &ctx, handler, &ctx);
-	if (ret < 0) {
-		snprintf(err, err_len, "%s: cannot read it", name);
+	if (ret < 0 || ctx.read_errno) {
+		snprintf(err, err_len, "%s: cannot read it%s%s", name,
+			 ctx.read_errno ? ": " : "",
+			 ctx.read_errno ? strerror(ctx.read_errno) : "");
 		return -1;
 	}
 	/* A line inih itself refused, before any the handler refused. */

@@ -145,7 +145,22 @@ static const struct {
 	  "test.conf:2: [daemon] metrics: want an IPv4 ADDR:PORT, or "
 	  "nothing" },
 	{ "[daemon]\nmetrics = 0.0.0.0:9100\n",
-	  "test.conf:2: [daemon] metrics: want a local address, not 0.0.0.0" },
+	  "test.conf:2: [daemon] metrics: want a loopback address "
+	  "(127.0.0.0/8): the metrics are unauthenticated" },
+	{ "[daemon]\nmetrics = 10.1.2.3:9100\n",
+	  "test.conf:2: [daemon] metrics: want a loopback address "
+	  "(127.0.0.0/8): the metrics are unauthenticated" },
+	/* The last would win, silently: a rate limit not in force. */
+	{ "[migration]\nrate = 10\nrate = 100000\n",
+	  "test.conf:3: [migration] rate: set twice (a repeated key, or an "
+	  "indented line that continues its value)" },
+	{ "[migration]\nrate = 10\n  100000\n",
+	  "test.conf:3: [migration] rate: set twice (a repeated key, or an "
+	  "indented line that continues its value)" },
+	{ "[migration]\nrate = 10\n[daemon]\ndry_run = yes\n"
+	  "[migration]\nrate = 7\n",
+	  "test.conf:6: [migration] rate: set twice (a repeated key, or an "
+	  "indented line that continues its value)" },
 	/* Cut by inih's buffer, its tail would pass for another line. */
 	{ "[migration]\n"
 	  "targets = 10.0.0.1:80 10.0.0.2:80 10.0.0.3:80 10.0.0.4:80 "
@@ -185,6 +200,17 @@ static void missing_file(void **state)
 				 "or directory");
 }
 
+/* A file that cannot be read is refused, not taken for an empty one. */
+static void unreadable_file(void **state)
+{
+	struct capymigd_config cfg;
+	char err[256];
+
+	capymigd_config_defaults(&cfg);
+	assert_int_equal(capymigd_config_load("/", &cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "/: cannot read it: Is a directory");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +220,7 @@ int main(void)
 		cmocka_unit_test(targets_on_several_lines),
 		cmocka_unit_test(bad_files),
 		cmocka_unit_test(missing_file),
+		cmocka_unit_test(unreadable_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
