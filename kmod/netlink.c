@@ -491,7 +491,12 @@ static int tcpmig_nl_export_doit(struct sk_buff *skb, struct genl_info *info)
 	u64 size;
 	int err;
 
-	if (attrs[TCPMIG_A_STATE_BUF] && attrs[TCPMIG_A_STATE_LEN]) {
+	if (!attrs[TCPMIG_A_STATE_BUF] != !attrs[TCPMIG_A_STATE_LEN]) {
+		NL_SET_ERR_MSG(info->extack,
+			       "TCPMIG_A_STATE_BUF and TCPMIG_A_STATE_LEN go together");
+		return -EINVAL;
+	}
+	if (attrs[TCPMIG_A_STATE_BUF]) {
 		er.buf = u64_to_user_ptr(nla_get_u64(attrs[TCPMIG_A_STATE_BUF]));
 		er.room = nla_get_u32(attrs[TCPMIG_A_STATE_LEN]);
 		if (!access_ok(er.buf, er.room)) {
@@ -609,6 +614,12 @@ static int blob_pieces(struct genl_info *info, struct kvec *onstack,
 	nlmsg_for_each_attr(nla, info->nlhdr, GENL_HDRLEN, rem) {
 		if (nla_type(nla) != TCPMIG_A_STATE_CHUNK)
 			continue;
+		/* Each costs a kvec, 4 bytes of request for 16 of ours. */
+		if (!nla_len(nla)) {
+			NL_SET_ERR_MSG(info->extack,
+				       "empty TCPMIG_A_STATE_CHUNK");
+			return -EINVAL;
+		}
 		n++;
 		total += nla_len(nla);
 	}
@@ -619,7 +630,7 @@ static int blob_pieces(struct genl_info *info, struct kvec *onstack,
 	}
 	*vec = onstack;
 	if (n > IMPORT_PIECES_ONSTACK) {
-		*vec = kvmalloc_array(n, sizeof(**vec), GFP_KERNEL);
+		*vec = kvmalloc_array(n, sizeof(**vec), GFP_KERNEL_ACCOUNT);
 		if (!*vec)
 			return -ENOMEM;
 	}
@@ -669,7 +680,8 @@ static int blob_from_user(struct genl_info *info, bool requester,
 		iov_iter_ubuf(from, ITER_SOURCE, buf, len);
 		return 0;
 	}
-	copy->iov_base = kvmalloc(len, GFP_KERNEL);
+	/* Up to TCPMIG_STATE_MAX a request: the requester's cgroup pays. */
+	copy->iov_base = kvmalloc(len, GFP_KERNEL_ACCOUNT);
 	if (!copy->iov_base)
 		return -ENOMEM;
 	if (copy_from_user(copy->iov_base, buf, len)) {
@@ -940,6 +952,8 @@ static int pool_change(struct genl_info *info, bool add)
 	mutex_unlock(&cn->lock);
 	if (err == -EEXIST)
 		NL_SET_ERR_MSG(info->extack, "already a pool member");
+	else if (err == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack, "the pool is full");
 	else if (err == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "not a pool member");
 	return err;

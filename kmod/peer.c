@@ -11,9 +11,6 @@
 #include "capymig.h"
 #include "peer.h"
 
-/* Pools are a rack's worth of servers; this bounds a runaway script. */
-#define PEERS_MAX	1024
-
 struct capymig_peer {
 	struct list_head node;
 	__be32 addr;
@@ -37,7 +34,7 @@ int capymig_peer_add(struct capymig_net *cn, __be32 addr)
 	lockdep_assert_held(&cn->lock);
 	if (find(cn, addr))
 		return -EEXIST;
-	if (cn->npeers >= PEERS_MAX)
+	if (cn->npeers >= TCPMIG_POOL_MAX)
 		return -ENOSPC;
 	p = kzalloc(sizeof(*p), GFP_KERNEL);
 	if (!p)

@@ -14,7 +14,7 @@ require_root
 require_cmd capyctl tcpmig_probe setpriv unshare
 require_module
 
-tap_plan 15
+tap_plan 18
 
 version=$(cat "$TOP/VERSION")
 
@@ -83,5 +83,23 @@ tap_check_fails "a malformed tuple is refused with a reason" \
 tap_check_fails "an unknown command is refused" \
 	"not supported" \
 	tcpmig_probe 250
+
+# IMPORT (4) with an empty STATE_CHUNK (10); EXPORT (3) with a STATE_BUF
+# (31) but no STATE_LEN.
+tap_check_fails "an empty state chunk is refused with a reason" \
+	"Invalid argument extack: empty TCPMIG_A_STATE_CHUNK" \
+	tcpmig_probe 4 10:
+tap_check_fails "a state buffer without its length is refused with a reason" \
+	"Invalid argument extack: TCPMIG_A_STATE_BUF and TCPMIG_A_STATE_LEN go together" \
+	tcpmig_probe 3 31:0010000000000000
+
+# The pool holds 1024 members; one more is refused, saying why.
+ip netns exec "$nsa" bash -c '
+	for ((i = 0; i < 1024; i++)); do
+		capyctl pool add 10.77.$((i / 256)).$((i % 256)) || exit 1
+	done'
+tap_check_fails "a pool member past the 1024th is refused with a reason" \
+	"the pool is full" \
+	ip netns exec "$nsa" capyctl pool add 10.78.0.1
 
 tap_done

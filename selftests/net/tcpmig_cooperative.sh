@@ -28,10 +28,10 @@ out=$(TCPMIG_BENCH_ROUNDS=3 TCPMIG_BENCH_SECONDS=3 TCPMIG_BENCH_RATES=250 \
 status=$?
 grep -E '^# (migrations|FAIL|tcpmig_bench)' <<<"$out" | sed 's/^/# /'
 
-# "# migrations: N, rejected N, failed N, origin without ECONNABORTED N;
-# held packets dropped, expired or beyond bounds: N"
+# "# migrations: N, rejected N (the last: WHY), failed N, origin without
+# ECONNABORTED N; held packets dropped, expired or beyond bounds: N"
 read -r migrated rejected failed not_aborted dropped <<<"$(
-	sed -nE 's/^# migrations: ([0-9]+), rejected ([0-9]+), failed ([0-9]+), origin without ECONNABORTED ([0-9]+);.*: ([0-9]+)$/\1 \2 \3 \4 \5/p' \
+	sed -nE 's/^# migrations: ([0-9]+), rejected ([0-9]+) \([^)]*\), failed ([0-9]+), origin without ECONNABORTED ([0-9]+);.*: ([0-9]+)$/\1 \2 \3 \4 \5/p' \
 		<<<"$out")"
 
 tap_check "every request answered right, the connection never lost or found twice (exit $status)" \

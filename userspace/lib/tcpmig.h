@@ -132,8 +132,6 @@ struct tcpmig_notification {
 };
 
 /* TCPMig configuration of a namespace. */
-#define TCPMIG_POOL_MAX 1024
-
 struct tcpmig_config {
 	uint16_t udp_port;		/* host order */
 	uint32_t timeout_ms;

@@ -91,7 +91,8 @@ struct capymig_tuple {
  *	TCPMIG_CONFIG_F_*.  An attribute left out keeps its value.
  * @TCPMIG_CMD_GET_CONFIG: the above, and the pool.  Reply as the request,
  *	with one %TCPMIG_A_PEER per pool member.
- * @TCPMIG_CMD_POOL_ADD: accept TCPMig from the server at %TCPMIG_A_PEER.
+ * @TCPMIG_CMD_POOL_ADD: accept TCPMig from the server at %TCPMIG_A_PEER,
+ *	one of at most %TCPMIG_POOL_MAX members (%ENOSPC).
  * @TCPMIG_CMD_POOL_DEL: stop accepting it.
  * @TCPMIG_CMD_MIGRATE: migrate the connection %TCPMIG_A_TUPLE (or
  *	%TCPMIG_A_COOKIE) through the switch, to %TCPMIG_A_TARGET if given,
@@ -225,6 +226,9 @@ enum tcpmig_attr {
 
 /* Largest %TCPMIG_A_STATE_CHUNK: an attribute's length is 16 bits. */
 #define TCPMIG_STATE_CHUNK_MAX	65000
+
+/* Pool members a namespace may have: a rack's worth, a runaway's bound. */
+#define TCPMIG_POOL_MAX		1024
 
 /* Import: return the connection as a file descriptor, not to a listener. */
 #define TCPMIG_IMPORT_F_FD	(1U << 0)
