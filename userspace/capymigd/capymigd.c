@@ -738,6 +738,12 @@ static int run(struct capymigd *d)
 			} else if (fd == d->timer) {
 				if (read(d->timer, &ticks, sizeof(ticks)) < 0)
 					continue;
+				/*
+				 * Arrivals first: a connection imported before
+				 * the LIST, its IMPORTED event still unread,
+				 * would look settled in, free to move back.
+				 */
+				read_events(d, &d->ev);
 				now = now_ns();
 				expire_flights(d, now);
 				if (refresh(d, now))
