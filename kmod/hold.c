@@ -329,11 +329,14 @@ static int hold_insert(struct net *net, const struct capymig_tuple *t,
 	if (renewed)
 		return 0;
 
-	h = kzalloc(sizeof(*h), GFP_KERNEL);
-	if (!h)
-		return -ENOMEM;
 	/* Before anyone can find it in the table, and free it. */
-	__module_get(THIS_MODULE);
+	if (!try_module_get(THIS_MODULE))
+		return -ESHUTDOWN;	/* being unloaded: nothing may begin */
+	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	if (!h) {
+		module_put(THIS_MODULE);
+		return -ENOMEM;
+	}
 	h->key = *t;
 	h->drop = drop;
 	h->expires = expires;

@@ -223,12 +223,16 @@ static struct migration_out *find_out(struct capymig_net *cn,
  * A migration under way keeps the module: unloaded then, it would lose
  * an exported connection, or leave a redirect and a hold behind for a
  * connection that never left.  The module's exit waits for the work that
- * frees it, and the namespace's teardown frees what is left.
+ * frees it, and the namespace's teardown frees what is left.  None begins
+ * once an unload has passed the reference check (false): its exit is
+ * under way, and would free the migration under the client's redirect.
  */
-static void migration_begins(struct list_head *node, struct list_head *list)
+static bool migration_begins(struct list_head *node, struct list_head *list)
 {
-	__module_get(THIS_MODULE);
+	if (!try_module_get(THIS_MODULE))
+		return false;
 	list_add_tail(node, list);
+	return true;
 }
 
 static void migration_ends(struct list_head *node)
@@ -387,8 +391,13 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 			    m->tuple.local_port);
 	if (target)
 		m->hdr.target = *target;
+	if (!migration_begins(&m->node, &cn->out)) {
+		mutex_unlock(&cn->lock);
+		kfree(m);
+		NL_SET_ERR_MSG(extack, "the module is being unloaded");
+		return -ESHUTDOWN;
+	}
 	out_enter(m, OUT_PREPARING, msecs_to_jiffies(cn->timeout_ms));
-	migration_begins(&m->node, &cn->out);
 	*id = ntohl(m->hdr.migration_id);
 
 	/* Timed from before the send, which may carry it all the way. */
@@ -591,15 +600,24 @@ static int reject_errno(u32 reason)
 }
 
 /*
- * Whether a REJECT may not be the whole answer: the switch chooses the
- * target of each PREPARE that names none, so a PREPARE sent again may have
- * gone elsewhere than the first, whose target may have answered
- * PREPARE-ACK, lost after the switch installed its redirect.  Refused
- * then, the migration is withdrawn through the switch as after a timeout.
+ * Whether a REJECT may not be the whole answer: the PREPARE went more
+ * than once, and one copy may have been accepted.  Named, the target may
+ * have refused the first (no listener yet, draining, busy) and taken a
+ * later one; unnamed, the switch chose the target of each anew.  Either
+ * way a PREPARE-ACK may be on its way, or lost after the switch installed
+ * its redirect: the migration is withdrawn through the switch as after a
+ * timeout.
  */
-static bool prepare_resent_unnamed(const struct migration_out *m)
+static bool prepare_resent(const struct migration_out *m)
 {
-	return m->rto != RTO_MIN && !endpoint_set(&m->hdr.target);
+	return m->rto != RTO_MIN;
+}
+
+/* A reason a target gives a CONN-STATE; the others answer a PREPARE. */
+static bool refuses_state(u32 reason)
+{
+	return reason == TCPMIG_REJECT_IMPORT_FAILED ||
+	       reason == TCPMIG_REJECT_NO_MEMORY;
 }
 
 static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
@@ -613,7 +631,7 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		return;
 	}
 	if (m->phase == OUT_PREPARING) {
-		if (prepare_resent_unnamed(m)) {
+		if (prepare_resent(m)) {
 			out_abort(cn, m, TCPMIG_EVENT_REJECTED, err);
 			return;
 		}
@@ -623,11 +641,13 @@ static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
 		return;
 	}
 	/*
-	 * Another server's refusal of a PREPARE sent again, unnamed, that the
-	 * switch sent elsewhere (prepare_resent_unnamed()): the state went to
-	 * the target that answered, which goes on with it.
+	 * The refusal of an earlier copy of the PREPARE (prepare_resent()):
+	 * another server's, that the switch chose for a copy naming none, or
+	 * the target's own, that a later copy's PREPARE-ACK overtook.  The
+	 * state went to the target that answered, which goes on with it.
 	 */
-	if (!endpoint_eq(&hdr->target, &m->hdr.target)) {
+	if (!endpoint_eq(&hdr->target, &m->hdr.target) ||
+	    !refuses_state(ntohl(rej->reason))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
@@ -751,8 +771,12 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 	struct migration_in *m = find_in(cn, hdr);
 
 	if (m) {
-		/* The origin did not hear our answer: say it again. */
-		if (m->phase == IN_HOLDING)
+		/*
+		 * The origin did not hear our answer: say it again.  It may
+		 * export up to its timeout from now, and send the state or
+		 * ABORT for as long after: the hold lasts from here.
+		 */
+		if (m->phase == IN_HOLDING && !in_hold(cn, m))
 			reply(cn, &m->hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
 		else if (m->phase == IN_ABORTED)
 			capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
@@ -765,17 +789,26 @@ static void on_prepare(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr)
 	}
 	m->hdr = *hdr;
 	tuple_of(hdr, &hdr->target, &m->serve);
-	stop_forwarding(cn, &m->serve);
 	why = in_busy(cn, &m->serve) ? TCPMIG_REJECT_BUSY :
 	      prepare_refusal(cn, &m->serve);
-	if (!why && in_hold(cn, m))
-		why = TCPMIG_REJECT_NO_MEMORY;
+	/* Being unloaded, the module refuses as a draining host does. */
+	if (!why && !migration_begins(&m->node, &cn->in))
+		why = TCPMIG_REJECT_DRAINING;
 	if (why) {
 		reject(cn, hdr, why);
 		kfree(m);
 		return;
 	}
-	migration_begins(&m->node, &cn->in);
+	/*
+	 * Only a PREPARE taken stops the forwarding of what reaches a tuple
+	 * that left: refused, any member's could otherwise end it.
+	 */
+	stop_forwarding(cn, &m->serve);
+	if (in_hold(cn, m)) {
+		reject(cn, hdr, TCPMIG_REJECT_NO_MEMORY);
+		in_free(cn, m);
+		return;
+	}
 	reply(cn, hdr, TCPMIG_MSG_PREPARE_ACK, NULL, 0);
 	notify(cn, TCPMIG_EVENT_PREPARED, hdr, &m->serve, 0);
 	kick_tick(cn);

@@ -116,7 +116,7 @@ migrate()
 		>"$tmp/out" 2>"$tmp/err"
 }
 
-tap_plan 15
+tap_plan 16
 
 tap_check "the client's connection is up and answered" \
 	eval 'arrived 1 $C1 && ask hello'
@@ -166,30 +166,42 @@ tap_check "no target for the switch to pick (B draining): exit 1, the switch's r
 	      on 1 $C1 && off 2 $C1 && ask after-no-target ||
 	      { echo "exit $status"; cat "$tmp/out" "$tmp/err"; false; }'
 
-# The same, A's PREPARE delayed 200 ms: A sends it again (after 20 ms,
-# 60, 140...) before the refusal comes.  A PREPARE sent again may have
-# reached another target than the first, which may have answered, its
-# PREPARE-ACK lost after the switch redirected the client: A withdraws by
-# ABORT, refusing meanwhile to start another migration of the connection.
-tc -n "${sw_host[1]}" qdisc add dev eth0 root netem delay 200ms
-migrate 1
-status=$?
-ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" "$client:$C1" \
-	>"$tmp/again" 2>&1
-again=$?
-tc -n "${sw_host[1]}" qdisc del dev eth0 root
+# resent_refusal DESC WHY [TARGET]: a migration from A, to TARGET or to
+# the switch's pick, with A's PREPARE delayed 200 ms: A sends it again
+# (after 20 ms, 60, 140...) before the refusal, matching WHY, comes.  One
+# copy may have been taken: unnamed, the switch may have sent it to
+# another target; named, the target may have refused one and taken a
+# later.  Its PREPARE-ACK may be on the way, or lost after the switch
+# redirected the client: A withdraws by ABORT, refusing meanwhile to
+# start another migration of the connection.  Unanswered (no target holds
+# anything), A's ABORT is sent until three migration deadlines (1 s)
+# passed.
+resent_refusal()
+{
+	local desc=$1 why=$2 status again
+
+	tc -n "${sw_host[1]}" qdisc add dev eth0 root netem delay 200ms
+	migrate 1 "$3"
+	status=$?
+	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
+		"$client:$C1" >"$tmp/again" 2>&1
+	again=$?
+	tc -n "${sw_host[1]}" qdisc del dev eth0 root
+	tap_check "$desc: exit 1, rejected, withdrawn by ABORT (the next MIGRATE refused meanwhile), serving on from A" \
+		eval '[ $status -eq 1 ] &&
+		      grep -q " rejected .*$why" "$tmp/out" &&
+		      [ $again -eq 1 ] && grep -q "being withdrawn" "$tmp/again" &&
+		      on 1 $C1 && ask after-withdrawal ||
+		      { echo "exit $status, then $again"; cat "$tmp/out" \
+			"$tmp/err" "$tmp/again"; false; }'
+	sleep 4
+}
+
+resent_refusal "... refused after A sent its PREPARE again" "No route to host"
+resent_refusal "B, named, refusing after A sent its PREPARE again" \
+	"Cannot send after transport endpoint shutdown" "$b:$PORT"
 b_config --no-draining
-tap_check "... refused after A sent its PREPARE again: exit 1, rejected, withdrawn by ABORT (the next MIGRATE refused meanwhile), serving on from A" \
-	eval '[ $status -eq 1 ] &&
-	      grep -q " rejected .*No route to host" "$tmp/out" &&
-	      [ $again -eq 1 ] && grep -q "being withdrawn" "$tmp/again" &&
-	      on 1 $C1 && ask after-withdrawal ||
-	      { echo "exit $status, then $again"; cat "$tmp/out" "$tmp/err" \
-		"$tmp/again"; false; }'
 b_is live || tap_diag "the switch still holds B draining"
-# Unanswered (no target holds anything), A's ABORT is sent until three
-# migration deadlines (1 s) passed.
-sleep 4
 
 tap_check_fails "a target on the origin's own host: exit 1, and why" \
 	"on this host" ip netns exec "${sw_host[1]}" capyctl migrate \
