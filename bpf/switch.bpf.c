@@ -1139,22 +1139,26 @@ recent_slot(const struct tcpmig_endpoint *client)
 	return bpf_map_lookup_elem(&recent_migrations, &idx);
 }
 
-/* Whether migration @id of @client's connection was applied lately. */
-static __always_inline bool applied_lately(const struct tcpmig_endpoint *client,
-					   __be32 id)
+/*
+ * Where migration @id of @client's connection is among those applied
+ * lately, 0 the newest; -1 if it is not.
+ */
+static __always_inline int applied_at(const struct tcpmig_endpoint *client,
+				      __be32 id)
 {
 	struct capymig_sw_recent_slot *r = recent_slot(client);
-	bool found = false;
+	int at = -1;
 	__u32 i;
 
 	if (!r || !id)
-		return false;
+		return -1;
 	bpf_spin_lock(&r->lock);
 	if (ep_eq(&r->recent.client, client))
 		for (i = 0; i < CAPYMIG_SW_RECENT_IDS; i++)
-			found |= r->recent.ids[i] == id;
+			if (at < 0 && r->recent.ids[i] == id)
+				at = i;
 	bpf_spin_unlock(&r->lock);
-	return found;
+	return at;
 }
 
 /*
@@ -1257,7 +1261,7 @@ static __always_inline int prepare_ack(const struct tcpmig_msg_hdr *h,
 	if (ep_eq(&rec.target, owner))
 		return TC_ACT_OK;	/* a retransmission: in place already */
 	if (!ep_eq(&origin, owner) ||
-	    applied_lately(&client, h->migration_id)) {
+	    applied_at(&client, h->migration_id) >= 0) {
 		count(CAPYMIG_SW_CNT_MIG_STALE, 1);
 		return TC_ACT_SHOT;
 	}
@@ -1359,6 +1363,15 @@ abort_migration(const struct tcpmig_msg_hdr *h, __u32 now)
 	};
 	bool migrated, was_placed;
 
+	/*
+	 * A copy of an earlier migration's ABORT, delayed past a later one's
+	 * PREPARE-ACK (the origin migrates again once the first ABORT-ACK is
+	 * in): the redirect is the later one's, to the same target maybe.
+	 */
+	if (applied_at(&client, h->migration_id) > 0) {
+		count(CAPYMIG_SW_CNT_MIG_STALE, 1);
+		return none;
+	}
 	note_applied(&client, h->migration_id);
 	migrated = table_read(&migrations, &client, &mig);
 	was_placed = table_read(&placements, &client, &placed);

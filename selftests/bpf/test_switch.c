@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		188
+#define PLAN		190
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1552,6 +1552,28 @@ static void test_abort(void)
 		   ep_eq(slot.rec.target, srv[1]) &&
 		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 3,
 		   "... nor takes a migrated one's redirect");
+
+	/*
+	 * A copy of an ABORT, delayed past the next migration's PREPARE-ACK:
+	 * the origin, its first ABORT acknowledged, migrated again.
+	 */
+	c = migrated_client();
+	abort_msg(c, 0, 1, &out);
+	prepare_ack(c, srv[0], srv[1], &out);
+	migration_id--;
+	abort_msg(c, 0, 1, &out);
+	migration_id++;
+	tap_result(mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[1]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 4 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_STALE) == 1,
+		   "a copy of an earlier migration's ABORT, delayed past the "
+		   "next one's PREPARE-ACK, withdraws nothing, counted stale");
+	abort_msg(c, 0, 1, &out);
+	tap_result(mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[0]) &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 5,
+		   "... the later one's withdraws it");
 }
 
 /*
