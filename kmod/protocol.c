@@ -413,14 +413,15 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 				 sizeof(struct tcphdr) + MAX_TCP_OPTION_SPACE)
 
 /*
- * The piece of a held segment at @off of its payload, @len bytes, the
- * @last one or not, on to the target as one SEGMENT, its headers those of
- * the segment adjusted as TSO adjusts them: the sequence number advanced,
- * CWR on the first piece only, PSH and FIN on the last.  The target
- * recomputes the checksums.
+ * The piece of a held segment at @off of its payload, @len bytes copied
+ * to @data, the @last one or not, on to the target as one SEGMENT, its
+ * headers those of the segment adjusted as TSO adjusts them: the sequence
+ * number advanced, CWR on the first piece only, PSH and FIN on the last.
+ * The target recomputes the checksums.
  */
 static int forward_piece(struct capymig_net *cn, struct migration_out *m,
-			 struct sk_buff *skb, u32 off, u32 len, bool last)
+			 struct sk_buff *skb, u32 off, const u8 *data, u32 len,
+			 bool last)
 {
 	u32 hlen = ip_hdrlen(skb) + tcp_hdrlen(skb);
 	u8 headers[SEGMENT_HEADERS_MAX];
@@ -435,42 +436,44 @@ static int forward_piece(struct capymig_net *cn, struct migration_out *m,
 	if (!last)
 		th->psh = th->fin = 0;
 	return send_msg(cn, m->hdr.target.addr, &m->hdr, TCPMIG_MSG_SEGMENT,
-			headers, hlen, skb_network_header(skb) + hlen + off,
-			len);
+			headers, hlen, data, len);
 }
 
 /*
  * A segment held since the export, on to the target, in pieces of at most
  * TCPMIG_FRAG_SIZE bytes, headers included: a segment the client's TSO or
- * the receiver's GRO made up to 64 KB long would otherwise leave as one
- * datagram IP-fragmented some fifty times, and be lost whole with any
- * one fragment.  Its checksum is verified here: the target recomputes it
- * for the rewritten addresses, which must not launder a segment damaged
- * on its way here.  Returns the SEGMENTs sent, or a negative errno.
+ * the receiver's GRO made up to 64 KB long, or longer (BIG TCP), would
+ * otherwise leave as one datagram IP-fragmented some fifty times, and be
+ * lost whole with any one fragment.  Each piece's payload is copied out
+ * to @buf (TCPMIG_FRAG_SIZE bytes), not the skb linearized: an atomic
+ * allocation of 64 KB may fail.  Its checksum is verified here: the
+ * target recomputes it for the rewritten addresses, which must not
+ * launder a segment damaged on its way here.  Returns the SEGMENTs sent,
+ * or a negative errno.
  */
 static int forward_segment(struct capymig_net *cn, struct migration_out *m,
-			   struct sk_buff *skb)
+			   struct sk_buff *skb, u8 *buf)
 {
 	u32 len = skb->len - skb_network_offset(skb), hlen, payload, piece;
-	u32 off = 0;
+	u32 off = 0, at;
 	int sent = 0, err;
 
-	if (skb_linearize(skb) || len > TCPMIG_SEGMENT_MAX ||
-	    nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb),
-			   IPPROTO_TCP))
+	if (nf_ip_checksum(skb, NF_INET_LOCAL_IN, ip_hdrlen(skb), IPPROTO_TCP))
 		return -EINVAL;
 	skb_set_transport_header(skb, skb_network_offset(skb) +
 				      ip_hdrlen(skb));
 	hlen = ip_hdrlen(skb) + tcp_hdrlen(skb);
-	if (tcp_hdrlen(skb) < sizeof(struct tcphdr) || hlen > len)
+	if (tcp_hdrlen(skb) < sizeof(struct tcphdr) || hlen > len ||
+	    !pskb_may_pull(skb, skb_network_offset(skb) + hlen))
 		return -EINVAL;
+	at = skb_network_offset(skb) + hlen;
 	payload = len - hlen;
 	piece = TCPMIG_FRAG_SIZE - hlen;
 	do {
-		bool last = payload - off <= piece;
+		u32 n = min(payload - off, piece);
 
-		err = forward_piece(cn, m, skb, off,
-				    last ? payload - off : piece, last);
+		err = skb_copy_bits(skb, at + off, buf, n) ?:
+		      forward_piece(cn, m, skb, off, buf, n, off + n == payload);
 		if (err)
 			return sent ?: err;
 		sent++;
@@ -483,16 +486,21 @@ static void forward_held(struct capymig_net *cn, struct migration_out *m)
 {
 	struct sk_buff_head queue;
 	struct sk_buff *skb;
+	u8 *buf;
 	int sent;
 
 	capymig_hold_take(cn->net, &m->tuple, &queue);
+	buf = skb_queue_empty(&queue) ? NULL :
+	      kmalloc(TCPMIG_FRAG_SIZE, GFP_KERNEL);
 	while ((skb = __skb_dequeue(&queue))) {
-		sent = forward_segment(cn, m, skb);
+		/* Without memory, the client sends the segment again. */
+		sent = buf ? forward_segment(cn, m, skb, buf) : -ENOMEM;
 		if (sent > 0)
 			capymig_count(cn->net, TCPMIG_STAT_SEGMENTS_FORWARDED,
 				      sent);
 		kfree_skb(skb);
 	}
+	kfree(buf);
 }
 
 /*

@@ -661,10 +661,8 @@ struct tcpmig_msg_load {
  * follows the header, whole or, if longer than TCPMIG_FRAG_SIZE, cut into
  * pieces of that size at most as TSO cuts a segment (their checksums
  * left to the target); the target delivers it to itself rewritten to its
- * own endpoint.  Documentation/protocol.rst says when it is sent.  What
- * the origin received is at most TCPMIG_SEGMENT_MAX bytes long.
+ * own endpoint.  Documentation/protocol.rst says when it is sent.
  */
-#define TCPMIG_SEGMENT_MAX	65000
 
 /*
  * REGISTER: a server's endpoint is in @origin of the header; port 0 names
