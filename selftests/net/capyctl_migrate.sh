@@ -175,18 +175,22 @@ tap_check "no target for the switch to pick (B draining): exit 1, the switch's r
 # redirected the client: A withdraws by ABORT, refusing meanwhile to
 # start another migration of the connection.  Unanswered (no target holds
 # anything), A's ABORT is sent until three migration deadlines (1 s)
-# passed.
+# passed; a named target answers it at once, so B's answers are delayed
+# too, by a second, for the next MIGRATE to come before the ABORT-ACK.
 resent_refusal()
 {
 	local desc=$1 why=$2 status again
 
 	tc -n "${sw_host[1]}" qdisc add dev eth0 root netem delay 200ms
+	[ -z "$3" ] ||
+		tc -n "${sw_host[2]}" qdisc add dev eth0 root netem delay 1s
 	migrate 1 "$3"
 	status=$?
 	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
 		"$client:$C1" >"$tmp/again" 2>&1
 	again=$?
 	tc -n "${sw_host[1]}" qdisc del dev eth0 root
+	[ -z "$3" ] || tc -n "${sw_host[2]}" qdisc del dev eth0 root
 	tap_check "$desc: exit 1, rejected, withdrawn by ABORT (the next MIGRATE refused meanwhile), serving on from A" \
 		eval '[ $status -eq 1 ] &&
 		      grep -q " rejected .*$why" "$tmp/out" &&
