@@ -248,16 +248,34 @@ static void out_free(struct migration_out *m)
 	kfree(m);
 }
 
-/* A connection coming back here: stop forwarding what reaches it. */
+/* @m's target imported the connection: counted and announced, once. */
+static void out_migrated(struct capymig_net *cn, struct migration_out *m)
+{
+	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_OUT, 1);
+	notify(cn, TCPMIG_EVENT_MIGRATED, &m->hdr, &m->tuple, 0);
+	capymig_blob_free(&m->blob);
+}
+
+/*
+ * A connection coming back here: stop forwarding what reaches it.  One
+ * whose CONN-STATE-ACK has not come (lost, or still on its way) came
+ * back all the same: its target imported it, and moved it on.  Left, it
+ * would refuse the connection's next migration (EBUSY) until it expired,
+ * reported failed.
+ */
 static void stop_forwarding(struct capymig_net *cn,
 			    const struct capymig_tuple *t)
 {
 	struct migration_out *o, *tmp;
 
-	list_for_each_entry_safe(o, tmp, &cn->out, node)
-		if (o->phase == OUT_FORWARDING &&
-		    !memcmp(&o->tuple, t, sizeof(*t)))
+	list_for_each_entry_safe(o, tmp, &cn->out, node) {
+		if (memcmp(&o->tuple, t, sizeof(*t)))
+			continue;
+		if (o->phase == OUT_TRANSFERRING)
+			out_migrated(cn, o);
+		if (o->phase == OUT_TRANSFERRING || o->phase == OUT_FORWARDING)
 			out_free(o);
+	}
 }
 
 /* @m enters @phase: sent once now, again from RTO_MIN on, for @timeout. */
@@ -579,9 +597,7 @@ static void on_conn_state_ack(struct capymig_net *cn,
 		capymig_count(cn->net, TCPMIG_STAT_MSG_UNEXPECTED, 1);
 		return;
 	}
-	capymig_count(cn->net, TCPMIG_STAT_MIGRATIONS_OUT, 1);
-	notify(cn, TCPMIG_EVENT_MIGRATED, &m->hdr, &m->tuple, 0);
-	capymig_blob_free(&m->blob);
+	out_migrated(cn, m);
 	/* As long as the export's hold, which catches the late segments. */
 	m->phase = OUT_FORWARDING;
 	m->deadline = m->exported + msecs_to_jiffies(CAPYMIG_HOLD_TIMEOUT_MS);
