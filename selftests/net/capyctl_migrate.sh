@@ -176,14 +176,15 @@ tap_check "no target for the switch to pick (B draining): exit 1, the switch's r
 # start another migration of the connection.  Unanswered (no target holds
 # anything), A's ABORT is sent until three migration deadlines (1 s)
 # passed; a named target answers it at once, so B's answers are delayed
-# too, by a second, for the next MIGRATE to come before the ABORT-ACK.
+# too, by half a second (within the 1 s timeout), for the next MIGRATE to
+# come before the ABORT-ACK.
 resent_refusal()
 {
 	local desc=$1 why=$2 status again
 
 	tc -n "${sw_host[1]}" qdisc add dev eth0 root netem delay 200ms
 	[ -z "$3" ] ||
-		tc -n "${sw_host[2]}" qdisc add dev eth0 root netem delay 1s
+		tc -n "${sw_host[2]}" qdisc add dev eth0 root netem delay 500ms
 	migrate 1 "$3"
 	status=$?
 	ip netns exec "${sw_host[1]}" capyctl migrate "$a:$PORT" \
