@@ -11,10 +11,10 @@
 source "$(dirname "$0")/../lib.sh"
 
 require_root
-require_cmd modprobe rmmod capyctl
+require_cmd modprobe rmmod capyctl capymigd
 require_module
 
-tap_plan 11
+tap_plan 12
 
 module_loaded() { [ -d /sys/module/capymig ]; }
 module_gone() { ! module_loaded; }
@@ -76,6 +76,32 @@ unload_with_open_socket()
 	return $ok
 }
 tap_check "unload while a tool is running" unload_with_open_socket
+
+# capymigd's event subscriptions go with the family: once the module is
+# unloaded the daemon exits 1, saying why, for systemd to start it again
+# (Restart=on-failure) on the family the module registers when back.
+daemon_exits_on_unload()
+{
+	local conf log pid status
+
+	conf=$(mktemp) log=$(mktemp)
+	on_exit rm -f "$conf" "$log"
+	printf '[daemon]\ninterval_ms = 50\nbpf_pin =\ndry_run = yes\n' \
+		>"$conf"
+	capymigd -c "$conf" 2>"$log" &
+	pid=$!
+	if wait_for 10 grep -q started "$log" && unload; then
+		wait_for 5 eval "! kill -0 $pid 2>/dev/null"
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	status=$?
+	modprobe capymig
+	[ "$status" -eq 1 ] && grep -q "tcpmig family is gone" "$log" ||
+		{ echo "# exit $status"; sed 's/^/# /' "$log"; false; }
+}
+tap_check "capymigd exits 1 once the module is unloaded, saying why" \
+	daemon_exits_on_unload
 
 # A migration under way keeps the module, as held packets do: unloaded,
 # it would lose the connection (exported, or reset by the listener when

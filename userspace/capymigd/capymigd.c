@@ -712,11 +712,44 @@ static void reload(struct capymigd *d)
 	sd_notify(0, "READY=1");
 }
 
+/*
+ * Each interval: the connections listed afresh, the reactive policy
+ * applied.  -1 when the daemon must go.
+ */
+static int interval(struct capymigd *d)
+{
+	uint64_t now;
+	int err;
+
+	/*
+	 * Arrivals first: a connection imported before the LIST, its
+	 * IMPORTED event still unread, would look settled in, free to move
+	 * back.
+	 */
+	read_events(d, &d->ev);
+	now = now_ns();
+	expire_flights(d, now);
+	err = refresh(d, now);
+	/*
+	 * The family went with the module, and the events groups with it:
+	 * a reloaded module is another family, which only a restart
+	 * (systemd's Restart=on-failure) joins.
+	 */
+	if (err == -ENOENT) {
+		logmsg(LOG_ERR, "the tcpmig family is gone (the capymig "
+		       "module was unloaded): exiting");
+		return -1;
+	}
+	if (!err && d->cfg.reactive)
+		reactive(d, now);
+	return 0;
+}
+
 static int run(struct capymigd *d)
 {
 	struct epoll_event ev[4];
 	struct signalfd_siginfo si;
-	uint64_t ticks, now;
+	uint64_t ticks;
 	int n, i;
 
 	for (;;) {
@@ -738,18 +771,8 @@ static int run(struct capymigd *d)
 			} else if (fd == d->timer) {
 				if (read(d->timer, &ticks, sizeof(ticks)) < 0)
 					continue;
-				/*
-				 * Arrivals first: a connection imported before
-				 * the LIST, its IMPORTED event still unread,
-				 * would look settled in, free to move back.
-				 */
-				read_events(d, &d->ev);
-				now = now_ns();
-				expire_flights(d, now);
-				if (refresh(d, now))
-					continue;
-				if (d->cfg.reactive)
-					reactive(d, now);
+				if (interval(d))
+					return -1;
 			} else if (fd == mnl_socket_get_fd(d->ev.sock)) {
 				read_events(d, &d->ev);
 			} else if (fd == mnl_socket_get_fd(d->loads.sock)) {
