@@ -131,29 +131,25 @@ sw_dump_is()
 # ends it.
 sw_delay()
 {
-	local i
+	local i ns dev
 
 	for ((i = 1; i <= $1; i++)); do
-		sw_link "$i" "$3" | {
-			read -r ns dev
-			tc -n "$ns" -b - <<-EOF
-				qdisc add dev $dev root handle 1: prio
-				qdisc add dev $dev parent 1:3 handle 30: netem delay 20ms
-				filter add dev $dev parent 1: protocol ip prio 1 u32 match ip protocol $2 0xff flowid 1:3
-			EOF
-		} || return 1
+		read -r ns dev <<<"$(sw_link "$i" "$3")"
+		tc -n "$ns" -b - <<-EOF || return 1
+			qdisc add dev $dev root handle 1: prio
+			qdisc add dev $dev parent 1:3 handle 30: netem delay 20ms
+			filter add dev $dev parent 1: protocol ip prio 1 u32 match ip protocol $2 0xff flowid 1:3
+		EOF
 	done
 }
 
 sw_undelay()
 {
-	local i
+	local i ns dev
 
 	for ((i = 1; i <= $1; i++)); do
-		sw_link "$i" "$2" | {
-			read -r ns dev
-			tc -n "$ns" qdisc del dev "$dev" root
-		}
+		read -r ns dev <<<"$(sw_link "$i" "$2")"
+		tc -n "$ns" qdisc del dev "$dev" root
 	done
 }
 

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -160,8 +161,8 @@ static const char *set_key(struct parse_ctx *ctx, const struct key *k,
 		if (*value && capymig_wire_endpoint_parse(value, 0, field))
 			return "want an IPv4 ADDR:PORT, or nothing";
 		/* Unauthenticated: this host's users only. */
-		if (*value && (ntohl(((struct tcpmig_endpoint *)field)->addr) >>
-			       24) != 127)
+		if (*value && ntohl(((struct tcpmig_endpoint *)field)->addr) >>
+			      IN_CLASSA_NSHIFT != IN_LOOPBACKNET)
 			return "want a loopback address (127.0.0.0/8): the "
 			       "metrics are unauthenticated";
 		return NULL;
