@@ -850,7 +850,11 @@ static int start(struct capymigd *d)
 		return -1;
 	}
 	read_module_timeout(d);
-	policy_bucket_init(&d->bucket, d->cfg.burst, now_ns());
+	/*
+	 * Empty at start: a daemon restarted in a loop (systemd's
+	 * Restart=on-failure) must not start a burst each time.
+	 */
+	policy_bucket_init(&d->bucket, 0, now_ns());
 	/* The first decision on a whole window of LOADs, not on one. */
 	d->last_decide_ns = now_ns();
 	return refresh(d, now_ns());

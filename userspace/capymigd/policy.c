@@ -406,10 +406,10 @@ unsigned int policy_reactive(const struct policy_params *p,
 	return i;
 }
 
-void policy_bucket_init(struct policy_bucket *b, unsigned int burst,
+void policy_bucket_init(struct policy_bucket *b, unsigned int tokens,
 			uint64_t now_ns)
 {
-	b->tokens = burst;
+	b->tokens = tokens;
 	b->last_ns = now_ns;
 }
 

@@ -252,15 +252,15 @@ unsigned int policy_reactive(const struct policy_params *p,
 
 /*
  * The migration rate limit: a token bucket of @burst tokens refilled at
- * @rate per second.  policy_bucket_take() takes up to @want tokens and
- * returns how many it got.
+ * @rate per second, holding @tokens at first.  policy_bucket_take() takes
+ * up to @want tokens and returns how many it got.
  */
 struct policy_bucket {
 	double tokens;
 	uint64_t last_ns;
 };
 
-void policy_bucket_init(struct policy_bucket *b, unsigned int burst,
+void policy_bucket_init(struct policy_bucket *b, unsigned int tokens,
 			uint64_t now_ns);
 unsigned int policy_bucket_take(struct policy_bucket *b, double rate,
 				unsigned int burst, uint64_t now_ns,

@@ -547,6 +547,11 @@ static void rate_limit(void **state)
 	assert_int_equal(policy_bucket_take(&b, 10, 5, 250 * MS, 8), 2);
 	assert_int_equal(policy_bucket_take(&b, 10, 5, 300 * MS, 8), 1);
 	assert_int_equal(policy_bucket_take(&b, 10, 5, 100 * SEC, 8), 5);
+
+	/* capymigd's, empty at start: a restart brings no burst. */
+	policy_bucket_init(&b, 0, SEC);
+	assert_int_equal(policy_bucket_take(&b, 10, 5, SEC, 8), 0);
+	assert_int_equal(policy_bucket_take(&b, 10, 5, SEC + 150 * MS, 8), 1);
 }
 
 /* --- optimality, by brute force ------------------------------------- */
