@@ -527,9 +527,9 @@ static __always_inline bool opening(__u8 tcp_flags)
 }
 
 /*
- * The client opens a connection to @server's own endpoint, the former
- * owner of @slot's, locked: @server's segments are the new connection's
- * from now on.  A migration not settled keeps its former, which its
+ * The client opens a connection to @server, the former owner of @slot's,
+ * locked, at its own endpoint or placed there from the service address:
+ * @server's segments are the new connection's from now on.  A migration not settled keeps its former, which its
  * ABORT looks for (withdrawable()).
  */
 static __always_inline void forget_former(struct capymig_sw_slot *slot,
@@ -700,10 +700,10 @@ static __always_inline struct capymig_sw_sched *sched(void)
 
 /*
  * Live by the agent's last look, not draining by its last REGISTER, and on
- * another host than @apart: what the switch sends a host from the host's
- * own address, the host drops as a martian.
+ * another host than @apart and @apart_too: what the switch sends a host
+ * from the host's own address, the host drops as a martian.
  */
-static __always_inline bool eligible(__u32 id, __be32 apart)
+static __always_inline bool eligible(__u32 id, __be32 apart, __be32 apart_too)
 {
 	struct capymig_sw_heartbeat *hb;
 	struct capymig_sw_server *srv;
@@ -712,41 +712,74 @@ static __always_inline bool eligible(__u32 id, __be32 apart)
 	hb = bpf_map_lookup_elem(&heartbeats, &id);
 	return srv && hb && srv->state == CAPYMIG_SW_SERVER_LIVE &&
 	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING) &&
-	       srv->ep.addr != apart;
+	       srv->ep.addr != apart && srv->ep.addr != apart_too;
 }
 
 /*
- * Server @id may take what comes from @ctx, an endpoint: a new connection
- * of a client, or a migration from an origin, whose host a pool host may
- * be -- a client of the service, or a host of several servers sharing its
- * TCPMig endpoint; sent there, it would come back as a martian.
+ * A new connection of @client to the service; @moved, if not NULL, the
+ * migration entry of another connection of the same endpoint, which
+ * reached a server at its own address and moved.
+ */
+struct placing {
+	const struct tcpmig_endpoint *client;
+	const struct capymig_sw_migration *moved;
+};
+
+/*
+ * Server @id may take the new connection of @ctx, a struct placing: not on
+ * the client's host, a pool host that is a client of the service; not the
+ * server another connection of the client's endpoint moved to (one
+ * 4-tuple there), nor, while that migration is not settled, the one it
+ * moves from, whose segments are still its (entry_of()).
  */
 static __always_inline bool may_take(const void *ctx, __u32 id)
 {
-	const struct tcpmig_endpoint *from = ctx;
+	const struct placing *pl = ctx;
+	const struct capymig_sw_migration *moved = pl->moved;
+	struct capymig_sw_server *srv;
 
-	return eligible(id, from->addr);
+	if (!eligible(id, pl->client->addr, pl->client->addr))
+		return false;
+	if (!moved)
+		return true;
+	srv = bpf_map_lookup_elem(&servers, &id);
+	return srv && !ep_eq(&srv->ep, &moved->target) &&
+	       ((moved->state & CAPYMIG_SW_SETTLED) ||
+		!ep_eq(&srv->ep, &moved->former));
 }
 
 /*
- * The first server in @list (@n of @size entries) that @client may be
- * placed on (may_take()), or CAPYMIG_SW_NO_SERVER.  Tries the entries
+ * Server @id may take the migration of @ctx, a TCPMig header: on neither
+ * the origin's host (a host of several servers sharing its TCPMig
+ * endpoint) nor the client's (a pool host that is a client of the
+ * service).
+ */
+static __always_inline bool may_take_migration(const void *ctx, __u32 id)
+{
+	const struct tcpmig_msg_hdr *h = ctx;
+
+	return eligible(id, h->origin.addr, h->client.addr);
+}
+
+/*
+ * The first server in @list (@n of @size entries) that @pl's connection
+ * may be placed on (may_take()), or CAPYMIG_SW_NO_SERVER.  Tries the entries
  * from @start on, or, with @counter, at its next values: a server skipped
  * does not give the one after it a second turn.  The agent leaves out the
  * servers that are not live; this catches the changes of the last period.
  */
-static __always_inline __u32 pick(const struct tcpmig_endpoint *client,
+static __always_inline __u32 pick(const struct placing *pl,
 				  const __u8 *list, __u32 n, __u32 size,
 				  __u32 *counter, __u32 start)
 {
 	__u32 i, idx;
 
-	for (i = 0; i < CAPYMIG_SW_MAX_SERVERS && i < n; i++) {
+	for (i = 0; i < CAPYMIG_SW_SCHED_SLOTS && i < n; i++) {
 		idx = (counter ? __sync_fetch_and_add(counter, 1) :
 				 start + i) % n;
 		if (idx >= size)
 			break;
-		if (may_take(client, list[idx]))
+		if (may_take(pl, list[idx]))
 			return list[idx];
 	}
 	return CAPYMIG_SW_NO_SERVER;
@@ -763,33 +796,33 @@ static __always_inline __u32 took_turn(__u32 *last, __u32 prev, __u32 picked)
 	return picked;
 }
 
-static __always_inline __u32 place_pick(const struct tcpmig_endpoint *client,
+static __always_inline __u32 place_pick(const struct placing *pl,
 					const struct capymig_sw_sched *s)
 {
 	__u32 prev;
 
 	switch (cfg.placement) {
 	case CAPYMIG_SW_PLACE_HASH:
-		return pick(client, s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS,
-			    NULL, capymig_sw_crc(0, (const __u8 *)client, 6));
+		return pick(pl, s->live, s->nlive, CAPYMIG_SW_MAX_SERVERS, NULL,
+			    capymig_sw_crc(0, (const __u8 *)pl->client, 6));
 	case CAPYMIG_SW_PLACE_LWRR:
-		return pick(client, s->weighted, s->nweighted,
+		return pick(pl, s->weighted, s->nweighted,
 			    CAPYMIG_SW_SCHED_SLOTS, &place_next, 0);
 	default:
 		prev = READ_ONCE(place_last);
 		return took_turn(&place_last, prev,
-				 capymig_sw_next(s, prev, may_take, client));
+				 capymig_sw_next(s, prev, may_take, pl));
 	}
 }
 
-static __always_inline __u32 target_pick(const struct tcpmig_endpoint *origin,
+static __always_inline __u32 target_pick(const struct tcpmig_msg_hdr *h,
 					 const struct capymig_sw_sched *s)
 {
 	__u32 prev = READ_ONCE(target_last);
 
 	return took_turn(&target_last, prev,
 			 capymig_sw_target(s, cfg.target, prev,
-					   may_take, origin));
+					   may_take_migration, h));
 }
 
 static __always_inline struct tcpmig_endpoint *server_ep(__u32 id)
@@ -830,26 +863,39 @@ static __always_inline bool from_its_side(const struct packet *p)
 
 /*
  * A new connection to the service address: place it, and send its SYN to
- * the server chosen.  Returns the tc verdict.
+ * the server chosen.  @moved, if not NULL, is the migration entry of
+ * another connection of the client's endpoint (struct placing); placed on
+ * the server it left, settled, the new connection takes that server's
+ * segments from the old one (forget_former()).  Returns the tc verdict.
  */
-static __always_inline int place(struct packet *p, __u32 now)
+static __always_inline int place(struct packet *p, __u32 now,
+				 const struct capymig_sw_migration *moved)
 {
 	struct capymig_sw_migration rec = {
 		.state = now,
 		.client = p->src,
 		.service = cfg.service,
 	};
+	struct placing pl = { &p->src, moved };
 	struct capymig_sw_sched *s = sched();
+	struct capymig_sw_slot *slot;
 	struct tcpmig_endpoint *to;
 	__u32 id;
 
-	id = s ? place_pick(&p->src, s) : CAPYMIG_SW_NO_SERVER;
+	id = s ? place_pick(&pl, s) : CAPYMIG_SW_NO_SERVER;
 	to = server_ep(id);
 	if (!to) {
 		count(CAPYMIG_SW_CNT_PLACE_NO_SERVER, 1);
 		return TC_ACT_SHOT;
 	}
 	rec.target = *to;
+	if (moved && ep_eq(&moved->former, to)) {
+		slot = table_lock(&migrations, &p->src);
+		if (slot) {
+			forget_former(slot, to);
+			bpf_spin_unlock(&slot->lock);
+		}
+	}
 	switch (table_install(&placements, CAPYMIG_SW_CNT_PLACE_ENTRIES, &rec,
 			      true)) {
 	case INSTALL_FULL:
@@ -908,7 +954,7 @@ static __always_inline int client_to_server(struct packet *p, __u32 now)
 			to = placed.target;
 		} else if (opening(p->tcp_flags) &&
 			   !(p->tcp_flags & TH_RST)) {
-			return place(p, now);
+			return place(p, now, mig == USE_OTHER ? &rec : NULL);
 		} else {
 			count(CAPYMIG_SW_CNT_NO_CONN, 1);
 			return TC_ACT_SHOT;
@@ -1558,7 +1604,7 @@ static __always_inline int refuse_prepare(struct packet *p)
 
 /*
  * A PREPARE to the switch: choose the target if the origin did not, on
- * another host (may_take()).
+ * another host than the origin's and the client's (may_take_migration()).
  */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h)
@@ -1570,13 +1616,14 @@ static __always_inline int prepare(struct packet *p,
 
 	if (target.addr) {
 		if (target.addr == h->origin.addr ||
+		    target.addr == h->client.addr ||
 		    !bpf_map_lookup_elem(&server_ids, &target))
 			goto no_target;
 		count(CAPYMIG_SW_CNT_PREPARES, 1);
 		return forward(p, &target);
 	}
 	s = sched();
-	id = s ? target_pick(&h->origin, s) : CAPYMIG_SW_NO_SERVER;
+	id = s ? target_pick(h, s) : CAPYMIG_SW_NO_SERVER;
 	to = server_ep(id);
 	if (!to)
 		goto no_target;

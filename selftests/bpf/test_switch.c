@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		190
+#define PLAN		198
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -642,6 +642,7 @@ static void test_place_lwrr(void)
 static void test_place_own_host(void)
 {
 	static const __u8 weighted[] = { 2, 1 };
+	__u8 long_sched[CAPYMIG_SW_SCHED_SLOTS];
 	struct tcpmig_endpoint c = with_port(srv[2], 40000);
 	struct frame out;
 	int v, got;
@@ -668,6 +669,17 @@ static void test_place_own_host(void)
 	got = syn(c, &out, &v);
 	tap_result(v == TC_ACT_OK && got == 1,
 		   "lwrr: ... the next in the schedule (went to %d)", got);
+
+	/* Weights 200:1, as far apart as the agent allows and more. */
+	memset(long_sched, 2, 200);
+	long_sched[200] = 3;
+	set_sched(all_live, NSERVERS, long_sched, 201, NS, NS);
+	skel->bss->place_next = 0;
+	c.port = htons(ntohs(c.port) + 1);
+	got = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && got == 3,
+		   "lwrr: ... however far in a schedule of 201 slots (went to "
+		   "%d)", got);
 	pool_reset();
 }
 
@@ -1305,6 +1317,53 @@ static void test_former(void)
 		   "former: ... whose ABORT withdraws the migration");
 }
 
+/*
+ * The client's connection to server 0's own endpoint moved to server 1;
+ * the client opens another from the same endpoint to the service.  Placed
+ * on server 1, it would be the moved one's 4-tuple there; on server 0,
+ * while the migration is not settled, its segments would be taken for the
+ * moved one's late ones.  Settled, the new connection takes server 0's
+ * segments: they come from the service, not from server 0.
+ */
+static void test_former_placed(void)
+{
+	static const __u8 only01[] = { 0, 1 };
+	struct tcpmig_endpoint c = client(), from;
+	struct capymig_sw_slot slot;
+	struct frame out;
+	int v, got[4], i;
+	bool sums;
+
+	send_seg(c, srv[0], TH_SYN, &v, &sums);
+	answer(srv[0], c, TH_SYN | TH_ACK, &v, &sums);
+	prepare_ack(c, srv[0], srv[1], &out);
+	set_sched(only01, 2, NULL, 0, NS, NS);
+	for (i = 0; i < 2; i++) {
+		got[i] = syn(c, &out, &v);
+		got[2 + i] = v;
+	}
+	tap_result(got[2] == TC_ACT_SHOT && got[3] == TC_ACT_SHOT &&
+		   got[0] < 0 && got[1] < 0,
+		   "former placed: a new connection of the endpoint is placed "
+		   "on neither the moved one's target nor, not settled, its "
+		   "origin");
+
+	conn_state_ack(c, 0, 1, migration_id, &out);
+	got[0] = syn(c, &out, &v);
+	tap_result(v == TC_ACT_OK && got[0] == 0 && mig_entry(c, &slot) >= 0 &&
+		   !slot.rec.former.addr && ep_eq(slot.rec.target, srv[1]),
+		   "former placed: settled, it is placed on the origin, which "
+		   "the moved one's entry forgets");
+	from = answer(srv[0], c, TH_SYN | TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, vip) && sums,
+		   "former placed: ... whose answers come from the service");
+	from = answer(srv[1], c, TH_ACK, &v, &sums);
+	tap_result(v == TC_ACT_OK && ep_eq(from, srv[0]) && sums,
+		   "former placed: ... and the moved one's from the endpoint "
+		   "it reached");
+	pool_reset();
+}
+
 /* A PREPARE to the switch from server @origin naming @target (or none). */
 static int prepare(struct tcpmig_endpoint c, int origin,
 		   struct tcpmig_endpoint target, struct frame *out)
@@ -1471,6 +1530,41 @@ static void test_targets_on_another_host(void)
 		   "a PREPARE naming a server on its origin's host: REJECT "
 		   "(no target)");
 	bpf_map__delete_elem(skel->maps.server_ids, &beside, sizeof(beside), 0);
+	pool_reset();
+}
+
+/*
+ * The client at server 2's address, a pool host that is a client of the
+ * service: its connection never moves to server 2, by either policy or by
+ * name.  Rewritten to come from its own address, the client's segments
+ * would be dropped there as martians.
+ */
+static void test_targets_not_on_client_host(void)
+{
+	struct tcpmig_endpoint c = with_port(srv[2], 40100), none = { 0 };
+	bool consistent = true;
+	struct frame out;
+	int mask = 0, v, i, t;
+
+	for (i = 0; i < 6; i++) {
+		v = prepare(c, 0, none, &out);
+		for (t = 0; v == TC_ACT_OK && t < NSERVERS; t++)
+			if (ep_eq(msg_of(&out)->target, srv[t]))
+				mask |= 1 << t;
+		consistent &= v == TC_ACT_OK && !refused(&out, c, 0, none);
+	}
+	tap_result(consistent && mask == (1 << 1 | 1 << 3),
+		   "rr: a client on server 2's host never moves to server 2 "
+		   "(targets 0x%x)", mask);
+	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
+	set_sched(all_live, NSERVERS, NULL, 0, 2, 3);
+	v = prepare(c, 0, none, &out);
+	tap_result(v == TC_ACT_OK && ep_eq(msg_of(&out)->target, srv[3]),
+		   "least loaded: ... the least loaded skipped for the next");
+	v = prepare(c, 0, srv[2], &out);
+	tap_result(v == TC_ACT_OK && refused(&out, c, 0, srv[2]),
+		   "a PREPARE naming a server on the client's host: REJECT "
+		   "(no target)");
 	pool_reset();
 }
 
@@ -2510,8 +2604,10 @@ int main(void)
 	test_collisions();
 	test_service_migration();
 	test_former();
+	test_former_placed();
 	test_targets();
 	test_targets_on_another_host();
+	test_targets_not_on_client_host();
 	test_abort();
 	test_late_duplicates();
 	test_register();

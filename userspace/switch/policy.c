@@ -107,7 +107,10 @@ struct migration_from {
 	__be32 origin_host;
 };
 
-/* As the data plane's may_take(), which knows @s's servers. */
+/*
+ * As the data plane's may_take_migration(), which knows @s's servers; the
+ * client's host, which it leaves out too, is not known here.
+ */
 static bool may_take_migration(const void *ctx, __u32 id)
 {
 	const struct migration_from *from = ctx;
