@@ -17,7 +17,8 @@
 # - a weight -S gives a server wins over its REGISTERs'; a server given
 #   none takes theirs;
 # - a control socket on a file is removed on exit, and one a killed agent
-#   left is replaced at start, but not one an agent answers on;
+#   left is replaced at start, but not one an agent answers on; --dump
+#   refuses one that another user bound;
 # - SIGHUP and SIGQUIT stop the agent as SIGTERM does, its filter and
 #   clsact qdisc removed; --remove takes off what --state left, the
 #   clsact qdisc with it unless another filter uses it;
@@ -213,7 +214,7 @@ echo_server()
 			  "sport = $PORT" | grep -q .'
 }
 
-tap_plan 37
+tap_plan 38
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \
@@ -270,6 +271,19 @@ tap_check "... but not one an agent answers on: another agent refuses it" \
 	--tcpmig-port 7291 -u "$socket" sw0
 agent_stop TERM
 bare
+
+# Any user may bind an abstract name first; a dump from it, however well
+# formed (zeros), is not the agent's.
+ip netns exec "$sw_ns" setpriv --reuid=nobody --regid=nogroup \
+	--clear-groups socat ABSTRACT-LISTEN:capymig-test-impostor,fork \
+	SYSTEM:'head -c 1000000 /dev/zero' &
+impostor=$!
+on_exit "kill $impostor"
+wait_for 5 eval 'ip netns exec "$sw_ns" ss -xl | grep -q capymig-test-impostor'
+tap_check "--dump refuses a control socket another user bound" \
+	says 1 "@capymig-test-impostor is not the agent's: its process \([0-9]+\) runs as user $(id -u nobody)" \
+	ip netns exec "$sw_ns" capymig-switchd --dump -u @capymig-test-impostor
+kill $impostor
 
 for sig in HUP QUIT; do
 	agent_start @capymig-test-signals

@@ -80,6 +80,8 @@
 /* A failure that recurs every period is said at most once a second. */
 #define LOG_INTERVAL_NS	1000000000ULL
 
+#define COUNT_OF(a)	(sizeof(a) / sizeof((a)[0]))
+
 static const char *const placement_names[] = {
 	[CAPYMIG_SW_PLACE_RR] = "rr",
 	[CAPYMIG_SW_PLACE_HASH] = "hash",
@@ -787,8 +789,10 @@ static void snapshot(struct switchd *d, struct dump *out)
 
 	memset(out, 0, sizeof(*out));
 	out->opt = d->opt;
+	/* Pointers into the agent's memory are nobody else's business. */
 	out->opt.socket = NULL;
 	out->opt.pin = NULL;
+	out->opt.state = NULL;
 	for (i = 0; i < __CAPYMIG_SW_CNT_MAX; i++)
 		out->counters[i] = percpu_sum(d, d->skel->maps.counters, i);
 	out->loads_sent = d->loads_sent;
@@ -963,6 +967,44 @@ static int control_connect(const struct sockaddr_un *sun, socklen_t len)
 	return fd;
 }
 
+/*
+ * Whether the peer of @fd runs as root or as this user: any user of the
+ * namespace may bind an abstract name before the agent does, and must
+ * not be taken for it.
+ */
+static bool agent_trusted(int fd, const char *name)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		fprintf(stderr, PROG ": %s: %s\n", name, strerror(errno));
+		return false;
+	}
+	if (cred.uid && cred.uid != geteuid()) {
+		fprintf(stderr, PROG ": %s is not the agent's: its process "
+			"(%d) runs as user %u, neither root nor you\n", name,
+			cred.pid, cred.uid);
+		return false;
+	}
+	return true;
+}
+
+/* Whether every name @dump gives by number has one. */
+static bool dump_valid(const struct dump *dump)
+{
+	unsigned int i;
+
+	if (dump->nsrv > CAPYMIG_SW_MAX_SERVERS ||
+	    dump->opt.placement >= COUNT_OF(placement_names) ||
+	    dump->opt.target >= COUNT_OF(target_names))
+		return false;
+	for (i = 0; i < dump->nsrv; i++)
+		if (dump->srv[i].state >= COUNT_OF(state_names))
+			return false;
+	return true;
+}
+
 static int dump_state(const char *name, bool json)
 {
 	struct sockaddr_un sun;
@@ -978,11 +1020,15 @@ static int dump_state(const char *name, bool json)
 			len ? strerror(errno) : "name too long");
 		return EXIT_FAILURE;
 	}
+	if (!agent_trusted(fd, name)) {
+		close(fd);
+		return EXIT_FAILURE;
+	}
 	while (got < sizeof(dump) &&
 	       (n = read(fd, (char *)&dump + got, sizeof(dump) - got)) > 0)
 		got += n;
 	close(fd);
-	if (got != sizeof(dump) || dump.nsrv > CAPYMIG_SW_MAX_SERVERS) {
+	if (got != sizeof(dump) || !dump_valid(&dump)) {
 		fprintf(stderr, PROG ": short or bad dump from %s\n", name);
 		return EXIT_FAILURE;
 	}
@@ -1655,7 +1701,7 @@ static const struct option long_options[] = {
 	{}
 };
 
-#define NAMES(a) a, (int)(sizeof(a) / sizeof(a[0]))
+#define NAMES(a) a, (int)COUNT_OF(a)
 
 enum mode { MODE_RUN, MODE_DUMP, MODE_REMOVE };
 
