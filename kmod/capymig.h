@@ -135,6 +135,13 @@ void capymig_genl_notify(struct net *net, const struct capymig_event *ev);
 
 /* Why @sk cannot be exported, or NULL.  Exact under the socket lock. */
 const char *capymig_export_refusal(const struct sock *sk);
+/*
+ * Why @sk's application may hold part of its stream now, or NULL, under
+ * the socket lock: it read past @read_seq, a request boundary (if not
+ * NULL), or a write of it sleeps for room in the send buffer.  Worth
+ * trying again later (EAGAIN).
+ */
+const char *capymig_export_busy(const struct sock *sk, const u32 *read_seq);
 
 /**
  * struct capymig_export_sink - where an export puts the blob

@@ -36,10 +36,11 @@
  *
  * Called with the socket locked, which an sk_msg verdict and a redirect
  * to the socket's ingress (bpf_tcp_ingress) also take: neither can add
- * anything until the export has detached the socket, which takes it out of
- * every map (sock_map_unhash).  Another map's receive verdict could still
- * redirect an skb to it from the psock's work: only sockmaps with receive
- * programs do that, and the data is then lost as on a socket being closed.
+ * anything until the export has detached the socket.  The detach does not
+ * take it out of a sockmap (TCP leaves one only at close; the monitor's
+ * state callback removes it from its own): another map's redirect could
+ * still reach it, from a sender's verdict or the psock's work, and that
+ * data is then lost as on a socket being closed.
  */
 static const char *psock_refusal(const struct sock *sk)
 {
@@ -337,6 +338,20 @@ static int snapshot(struct sock *sk, struct capymig_state *st,
 	return err;
 }
 
+const char *capymig_export_busy(const struct sock *sk, const u32 *read_seq)
+{
+	if (read_seq && tcp_sk(sk)->copied_seq != *read_seq)
+		return "the application read past the boundary";
+	/*
+	 * sk_stream_wait_memory() counts the writers it put to sleep, having
+	 * released the socket lock: what such a writer has yet to copy is in
+	 * its own memory, and the rest of its write would fail.
+	 */
+	if (READ_ONCE(sk->sk_write_pending))
+		return "a write of the application waits for room in the send buffer";
+	return NULL;
+}
+
 int capymig_export_to(struct sock *sk, const u32 *read_seq,
 		      struct capymig_export_sink *sink,
 		      struct netlink_ext_ack *extack)
@@ -371,9 +386,9 @@ int capymig_export_to(struct sock *sk, const u32 *read_seq,
 		err = -EOPNOTSUPP;
 		goto refused;
 	}
-	/* A request boundary: the application must hold no partial read. */
-	if (read_seq && tcp_sk(sk)->copied_seq != *read_seq) {
-		NL_SET_ERR_MSG(extack, "the application read past the boundary");
+	why = capymig_export_busy(sk, read_seq);
+	if (why) {
+		capymig_set_err(extack, why);
 		err = -EAGAIN;
 		goto refused;
 	}

@@ -333,8 +333,7 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 		    u32 *id, struct netlink_ext_ack *extack)
 {
 	struct migration_out *m, *other;
-	const char *why;
-	bool past;
+	const char *why, *busy;
 
 	/*
 	 * A message from this host to itself through the switch would come
@@ -358,17 +357,12 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 	lock_sock(sk);
 	why = capymig_export_refusal(sk);
 	/* Checked again at the export: the application may read meanwhile. */
-	past = read_seq && tcp_sk(sk)->copied_seq != *read_seq;
+	busy = capymig_export_busy(sk, read_seq);
 	release_sock(sk);
-	if (why) {
+	if (why || busy) {
 		kfree(m);
-		capymig_set_err(extack, why);
-		return -EOPNOTSUPP;
-	}
-	if (past) {
-		kfree(m);
-		NL_SET_ERR_MSG(extack, "the application read past the boundary");
-		return -EAGAIN;
+		capymig_set_err(extack, why ?: busy);
+		return why ? -EOPNOTSUPP : -EAGAIN;
 	}
 	if (read_seq) {
 		m->check_read_seq = true;

@@ -20,7 +20,12 @@
  *    withdraws it (ABORT): a "failed" event with EAGAIN.
  * 3. MIGRATE at the boundary to a target that is draining: it rejects
  *    the PREPARE (ESHUTDOWN), the connection stays.
- * 4. MIGRATE at the boundary, nothing read since: the connection moves,
+ * 4. MIGRATE at the boundary (step 3's request still unread) while the
+ *    server's application sleeps in a write for room in its send buffer
+ *    (the client reads nothing): the rest of that write is in the
+ *    application's memory, so refused at once with EAGAIN; the client
+ *    then reads it all, intact.
+ * 5. MIGRATE at the boundary, nothing read since: the connection moves,
  *    with the unread request, to the other server.
  *
  * After each step, an exchange both ways, verified byte by byte, shows
@@ -29,6 +34,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +51,9 @@
 #define IO_TIMEOUT_S	5
 #define REQUEST		100
 #define EXCHANGE	4096
+/* Far more than the client's window and a send buffer of SMALL_SNDBUF. */
+#define BLOCKED_WRITE	(1 << 20)
+#define SMALL_SNDBUF	65536
 
 static struct {
 	const char *vip;
@@ -271,6 +280,83 @@ static int read_during(int cur, int sfd, const struct capymig_tuple *t,
 	return migrate_switch_wait(&ms, why);
 }
 
+/* The server application's write of BLOCKED_WRITE bytes, in a thread. */
+struct blocked_write {
+	int fd;
+	uint8_t *buf;
+	ssize_t sent;
+	bool done;
+};
+
+static void *write_all(void *arg)
+{
+	struct blocked_write *w = arg;
+
+	w->sent = send(w->fd, w->buf, BLOCKED_WRITE, MSG_NOSIGNAL);
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* The connection's send queue (LIST's tqlen), which must be known. */
+static uint32_t send_queue(struct migrate_host *h,
+			   const struct capymig_tuple *t)
+{
+	struct find_conn f = { .tuple = *t };
+	int err = tcpmig_list(&h->nl, opt.port, find_cb, &f);
+
+	if (err || !f.found) {
+		errno = err ? -err : ENOENT;
+		die("the connection in LIST");
+	}
+	return f.conn.tqlen;
+}
+
+/*
+ * Step 4: MIGRATE while a write sleeps for room; its result, the reason in
+ * @why.  The client then reads what was written, which must be whole.
+ */
+static int write_during(int cur, int cfd, int sfd,
+			const struct capymig_tuple *t,
+			struct tcpmig_migrate_opts *mo, char *why)
+{
+	struct blocked_write w = { .fd = sfd, .buf = malloc(BLOCKED_WRITE) };
+	int sndbuf = SMALL_SNDBUF, err, stable = 0, i;
+	uint32_t queued = 0, now;
+	pthread_t writer;
+	size_t off;
+
+	if (!w.buf ||
+	    setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)))
+		die("the server's send buffer");
+	stream_fill(2, down_pos, w.buf, BLOCKED_WRITE);
+	errno = pthread_create(&writer, NULL, write_all, &w);
+	if (errno)
+		die("writer thread");
+	/* Asleep: the queue full and still, the write not returned. */
+	for (i = 0; i < IO_TIMEOUT_S * 100 && stable < 10; i++) {
+		usleep(10000);
+		now = send_queue(&hosts[cur], t);
+		stable = now && now == queued ? stable + 1 : 0;
+		queued = now;
+	}
+	if (__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+		tap_diag("the write did not sleep: %zd sent", w.sent);
+	mo->read_seq = copied_seq(&hosts[cur], t, REQUEST);
+	err = migrate_via_switch(&hosts[cur], t, mo, why);
+	for (off = 0; off < BLOCKED_WRITE; off += EXCHANGE)
+		if (recv_stream(cfd, 2, down_pos + off, EXCHANGE))
+			break;
+	pthread_join(writer, NULL);
+	free(w.buf);
+	if (off < BLOCKED_WRITE || w.sent != BLOCKED_WRITE) {
+		tap_diag("the client read %zu of %d bytes, the server sent "
+			 "%zd", off, BLOCKED_WRITE, w.sent);
+		return err ?: -EIO;
+	}
+	down_pos += BLOCKED_WRITE;
+	return err;
+}
+
 static int set_draining(struct migrate_host *h, bool on)
 {
 	uint32_t flags = on ? TCPMIG_CONFIG_F_DRAINING : 0;
@@ -297,7 +383,7 @@ int main(int argc, char **argv)
 			usage();
 	if (!opt.vip || !opt.port || !opt.ns_names[0] || !opt.addr_names[0])
 		usage();
-	tap_plan(7);
+	tap_plan(9);
 
 	for (i = 0; i < 2; i++) {
 		err = migrate_host_open(&hosts[i], opt.ns_names[i]);
@@ -356,7 +442,18 @@ int main(int argc, char **argv)
 	if (set_draining(&hosts[1 - cur], false))
 		die("config");
 
-	/* 4. At the boundary: it moves, with the request unread. */
+	/* 4. A write asleep for room: the rest is the application's. */
+	err = write_during(cur, cfd, sfd, &tuple, &mo, why);
+	tap_result(err == -EAGAIN && strstr(hosts[cur].nl.ext_msg,
+					    "waits for room"),
+		   "MIGRATE while a write sleeps for room: EAGAIN at once (%s)",
+		   err ? hosts[cur].nl.ext_msg : "migrated");
+	tap_result(err == -EAGAIN && !exchange(cfd, sfd),
+		   "... the write whole at the client, the connection serving "
+		   "on, intact");
+	mo.read_seq = copied_seq(&hosts[cur], &tuple, REQUEST);
+
+	/* 5. At the boundary: it moves, with the request unread. */
 	err = migrate_via_switch(&hosts[cur], &tuple, &mo, why);
 	tap_result(!err, "MIGRATE at the boundary moves the connection (%s)",
 		   err ? why : "migrated");
