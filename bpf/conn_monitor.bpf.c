@@ -225,6 +225,7 @@ static void conn_established(struct bpf_sock_ops *skops, bool imported)
 	struct capymig_tuple key;
 	struct capymig_conn conn = {};
 	struct tcp_sock *tp;
+	void *stale;
 
 	if (service_port && skops->local_port != service_port)
 		return;
@@ -271,11 +272,19 @@ static void conn_established(struct bpf_sock_ops *skops, bool imported)
 	if (imported)
 		conn.flags |= CAPYMIG_CONN_F_IMPORTED;
 	conn_sample(&conn, tp);
-	if (bpf_map_update_elem(&conns, &key, &conn, BPF_NOEXIST)) {
+	/*
+	 * The socket took the tuple in conn_sockets: a record of it already
+	 * there is of a socket gone from the sockhash, whose end no program of
+	 * ours saw (the monitor watched another cgroup meanwhile).  Replaced,
+	 * it was counted already.
+	 */
+	stale = bpf_map_lookup_elem(&conns, &key);
+	if (bpf_map_update_elem(&conns, &key, &conn, BPF_ANY)) {
 		bpf_map_delete_elem(&conn_sockets, &key);
 		return;
 	}
-	TOTAL_ADD(conns, 1);
+	if (!stale)
+		TOTAL_ADD(conns, 1);
 	if (imported)
 		TOTAL_ADD(imported, 1);
 	else

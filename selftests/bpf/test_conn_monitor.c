@@ -1034,6 +1034,53 @@ out:
 	conn_monitor_bpf__destroy(skel);
 }
 
+/* --- a record left behind ------------------------------------------------ */
+
+#define STALE_CHECKS	(1 + 4 + 2)
+
+/*
+ * A record of the tuple whose socket is gone from conn_sockets, as a
+ * monitor attached to another cgroup meanwhile leaves them: the new
+ * connection of that tuple replaces it, and is watched.
+ */
+static void run_stale_record(int cg_fd)
+{
+	const struct conn_case *c = &cases[0];
+	struct conn k = { .listener = -1, .client = -1, .server = -1 };
+	struct capymig_conn stale = { .cookie = 1, .segs_in = 1000 }, conn;
+	struct conn_monitor_bpf *skel = NULL;
+	struct capymig_tuple want;
+	int first = test_nr;
+	__u64 cookie;
+
+	if (!check(!conn_prepare(c, &k), "stale record: sockets set up"))
+		goto out;
+	skel = load(c, &k, cg_fd);
+	if (!skel)
+		goto out;
+	/* The server's side: the listener's address and port. */
+	make_tuple(&want, &k.listen_sa, &k.client_sa);
+	if (bpf_map__update_elem(skel->maps.conns, &want, sizeof(want),
+				 &stale, sizeof(stale), BPF_NOEXIST))
+		diag("the stale record: %s", strerror(errno));
+	if (!conn_establish(c, &k))
+		goto out;
+	cookie = socket_cookie(k.server);
+	if (!conns_has(skel, &want, &conn))
+		conn.cookie = 0;
+	check(conn.cookie == cookie && conn.segs_in < stale.segs_in,
+	      "stale record: the new connection of its tuple replaces it "
+	      "(cookie %llu, the socket's %llu)",
+	      (unsigned long long)conn.cookie, (unsigned long long)cookie);
+	check(sockets_has(skel, &want, &cookie) && cookie == conn.cookie,
+	      "stale record: ... and is in conn_sockets");
+out:
+	while (test_nr - first < STALE_CHECKS)
+		check(false, "stale record: not reached");
+	conn_close(&k);
+	conn_monitor_bpf__destroy(skel);
+}
+
 /* --- migrations ----------------------------------------------------------- */
 
 /*
@@ -1367,12 +1414,13 @@ int main(void)
 		return 1;
 	}
 
-	plan = MIGRATION_CHECKS;
+	plan = MIGRATION_CHECKS + STALE_CHECKS;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		plan += case_checks(&cases[i]);
 	printf("1..%d\n", plan);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i], cg_fd);
+	run_stale_record(cg_fd);
 	run_migrations(cg_fd);
 
 	close(cg_fd);

@@ -91,7 +91,7 @@ logmsg(int prio, const char *fmt, ...)
 
 struct conn_entry {
 	struct policy_conn pc;
-	uint64_t cookie;	/* the socket's: a tuple may be reused */
+	uint64_t cookie;	/* the socket's (LIST): a tuple may be reused */
 	uint64_t segs_in;
 	uint64_t first_ns;	/* when the monitor first saw it, */
 	uint64_t first_segs;	/* with so many segments received */
@@ -207,19 +207,30 @@ static const char *const policy_names[METRICS_POLICIES] = {
 };
 
 /*
+ * The monitor's record of @e's socket into @rec; false if it has none: a
+ * record of the tuple may be another socket's, one whose end the monitor
+ * did not see (it watched another cgroup meanwhile).
+ */
+static bool monitored(const struct capymigd *d, const struct conn_entry *e,
+		      struct capymig_conn *rec)
+{
+	return d->have_monitor && !monitor_lookup(&d->mon, &e->pc.tuple, rec) &&
+	       rec->cookie == e->cookie;
+}
+
+/*
  * The connection's request boundary as the monitor has it now, not as
  * the last reading had it: a connection served a few times a second has
  * answered again since, and MIGRATE would refuse the older boundary
  * (EAGAIN) -- the busiest connections, which the policies prefer, always.
  */
-static void fresh_boundary(const struct capymigd *d, struct policy_conn *c)
+static void fresh_boundary(const struct capymigd *d, struct conn_entry *e)
 {
 	struct capymig_conn rec;
 
-	if (d->have_monitor && !monitor_lookup(&d->mon, &c->tuple, &rec) &&
-	    (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
-		c->flags |= CAPYMIG_CONN_F_READ_SEQ;
-		c->read_seq = rec.read_seq;
+	if (monitored(d, e, &rec) && (rec.flags & CAPYMIG_CONN_F_READ_SEQ)) {
+		e->pc.flags |= CAPYMIG_CONN_F_READ_SEQ;
+		e->pc.read_seq = rec.read_seq;
 	}
 }
 
@@ -255,7 +266,7 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 	} else {
 		struct tcpmig_migrate_opts opts = { .target = target };
 
-		fresh_boundary(d, &e->pc);
+		fresh_boundary(d, e);
 		opts.at_read_seq = policy_at_boundary(&d->params, c);
 		opts.read_seq = c->read_seq;
 		err = tcpmig_migrate_with(&d->req, &c->tuple, &opts, &id);
@@ -417,6 +428,7 @@ static int collect(const struct tcpmig_conn *c, void *arg)
 			.tqlen = c->tqlen,
 			.copied_seq = c->copied_seq,
 		},
+		.cookie = c->cookie,
 	};
 	return 0;
 }
@@ -485,10 +497,8 @@ static int refresh(struct capymigd *d, uint64_t now)
 	for (i = 0; i < next.n; i++) {
 		struct conn_entry *e = &next.v[i], *prev;
 
-		if (d->have_monitor && !monitor_lookup(&d->mon, &e->pc.tuple,
-						       &rec)) {
+		if (monitored(d, e, &rec)) {
 			e->monitored = true;
-			e->cookie = rec.cookie;
 			e->segs_in = rec.segs_in;
 			e->pc.flags = rec.flags;
 			e->pc.read_seq = rec.read_seq;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,6 +111,40 @@ static int attach_helpers(struct monitor *m)
 	return m->refresh ? 0 : -errno;
 }
 
+/* Whether @key's record in conns is of a socket conn_sockets still has. */
+static bool recorded_socket(const struct monitor *m,
+			    const struct capymig_tuple *key)
+{
+	struct capymig_conn rec;
+	__u64 cookie;
+
+	/* A sockhash looked up from userspace gives the socket's cookie. */
+	return bpf_map_lookup_elem(m->conns_fd, key, &rec) ||
+	       (!bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.conn_sockets),
+				     key, &cookie) &&
+		cookie == rec.cookie);
+}
+
+/*
+ * Forgets the records of sockets gone from conn_sockets, which the kernel
+ * leaves at close: pinned maps reused by a monitor attached to another
+ * cgroup keep the records of the old cgroup's connections, whose end no
+ * program of ours sees any more.  Left, they would fill the map, and a
+ * new connection of a tuple recorded would not be.
+ */
+static void forget_orphans(const struct monitor *m)
+{
+	struct capymig_tuple key, next;
+	int more = !bpf_map_get_next_key(m->conns_fd, NULL, &key);
+
+	while (more) {
+		more = !bpf_map_get_next_key(m->conns_fd, &key, &next);
+		if (!recorded_socket(m, &key))
+			bpf_map_delete_elem(m->conns_fd, &key);
+		key = next;
+	}
+}
+
 int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 		 const char *pin, char *err, size_t err_len)
 {
@@ -139,6 +174,8 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 	if (ret)
 		return fail(err, err_len, "attaching", -ret);
 	m->conns_fd = bpf_map__fd(m->skel->maps.conns);
+	if (*pin)
+		forget_orphans(m);
 	return 0;
 }
 
