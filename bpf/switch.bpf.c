@@ -1234,6 +1234,45 @@ static __always_inline void note_applied(const struct tcpmig_endpoint *client,
 }
 
 /*
+ * Takes @client's slot of the recent migrations for a PREPARE-ACK or an
+ * ABORT, at @now; false if another CPU holds it.  Each reads the recent
+ * ids and the tables, then writes them: at once on two CPUs, an ABORT
+ * could find nothing to withdraw while the PREPARE-ACK of its migration,
+ * past its checks, installed the redirect to a target the ABORT then
+ * told to let go.  No helper runs under a BPF spin lock, so the slot is
+ * marked taken for the message's work instead, and a message finding it
+ * taken is dropped: its sender sends it again (the origin its PREPARE
+ * every 20 ms, each answered anew, and its ABORT until the ABORT-ACK).
+ */
+static __always_inline bool control_take(const struct tcpmig_endpoint *client,
+					 __u64 now)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(client);
+	bool taken = false;
+
+	if (!r)
+		return false;
+	bpf_spin_lock(&r->lock);
+	if (r->busy_until_ns <= now) {
+		r->busy_until_ns = now + CAPYMIG_SW_CONTROL_NS;
+		taken = true;
+	}
+	bpf_spin_unlock(&r->lock);
+	return taken;
+}
+
+static __always_inline void control_give(const struct tcpmig_endpoint *client)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(client);
+
+	if (!r)
+		return;
+	bpf_spin_lock(&r->lock);
+	r->busy_until_ns = 0;
+	bpf_spin_unlock(&r->lock);
+}
+
+/*
  * Points @rec's client's entry at @rec's target, or deletes it if that is
  * the server the connection was placed on (@placed, if @was_placed),
  * whose placement then names the owner again, and @rec's former.  False
@@ -1646,9 +1685,10 @@ static __always_inline int tcpmig_packet(struct packet *p)
 {
 	__u32 len = p->udp_len - sizeof(struct udphdr);
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct tcpmig_endpoint target;
+	struct tcpmig_endpoint target, client;
 	struct tcpmig_msg_hdr h;
 	bool to_switch;
+	int verdict;
 	__u32 id;
 
 	/* As strict as the servers: exact lengths, zero padding. */
@@ -1693,11 +1733,15 @@ static __always_inline int tcpmig_packet(struct packet *p)
 		return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
 
 	to_switch = p->dst.addr == cfg.switch_addr;
+	client = (struct tcpmig_endpoint){ h.client.addr, h.client.port };
 	switch (h.type) {
 	case TCPMIG_MSG_PREPARE:
 		return to_switch ? prepare(p, &h) : TC_ACT_OK;
 	case TCPMIG_MSG_ABORT:
+		if (!control_take(&client, now))
+			return tcpmig_drop(CAPYMIG_SW_CNT_MIG_BUSY);
 		target = abort_migration(&h, CAPYMIG_SW_TIME(now));
+		control_give(&client);
 		if (!to_switch)
 			return TC_ACT_OK;
 		if (!h.target.addr && target.addr &&
@@ -1712,7 +1756,11 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE_ACK:
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
-		return prepare_ack(&h, CAPYMIG_SW_TIME(now));
+		if (!control_take(&client, now))
+			return tcpmig_drop(CAPYMIG_SW_CNT_MIG_BUSY);
+		verdict = prepare_ack(&h, CAPYMIG_SW_TIME(now));
+		control_give(&client);
+		return verdict;
 	case TCPMIG_MSG_CONN_STATE_ACK:
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);

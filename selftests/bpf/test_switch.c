@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		198
+#define PLAN		199
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -2127,6 +2127,7 @@ struct racer {
 	pthread_t thread;
 	struct frame *in;		/* RACE_CLIENTS frames */
 	int cpu;
+	bool again;			/* each dropped frame sent again */
 };
 
 /* Rounds the racers reached; each starts its round once both did. */
@@ -2148,7 +2149,8 @@ static void *race(void *arg)
 		while (__atomic_load_n(&race_arrived, __ATOMIC_SEQ_CST) <
 		       2 * (i + 1))
 			;
-		run(&r->in[i], &out);
+		while (run(&r->in[i], &out) == TC_ACT_SHOT && r->again)
+			;
 	}
 	return NULL;
 }
@@ -2231,6 +2233,53 @@ static void test_concurrent_installs(void)
 		   "... counted once in the gauge (%lld)",
 		   (long long)delta(&s, CAPYMIG_SW_CNT_MIG_ENTRIES));
 	free(in);
+}
+
+/*
+ * Each client's PREPARE-ACK and the ABORT of its migration, on two CPUs at
+ * once; the ABORT, as its origin does, sent again until it passes.  The
+ * redirect must end withdrawn: an ABORT that found nothing to withdraw,
+ * the PREPARE-ACK past its checks and installing, left the client
+ * pointed at a target that had let go.
+ */
+static void test_concurrent_abort(void)
+{
+	struct frame *acks = calloc(RACE_CLIENTS, sizeof(*acks));
+	struct frame *aborts = calloc(RACE_CLIENTS, sizeof(*aborts));
+	struct racer racers[2] = { { .in = acks }, { .in = aborts,
+						     .again = true } };
+	struct capymig_sw_slot slot;
+	struct tcpmig_msg_hdr h;
+	struct snapshot s;
+	int i, redirected = 0;
+
+	reap(0, CAPYMIG_SW_REAP_SLOTS, 0);
+	for (i = 0; acks && aborts && i < RACE_CLIENTS; i++) {
+		migration_id++;
+		h = msg(TCPMIG_MSG_PREPARE_ACK, race_client(i), srv[0],
+			srv[1]);
+		tcpmig_frame(&acks[i], srv[1].addr, srv[0].addr, &h, NULL, 0);
+		h = msg(TCPMIG_MSG_ABORT, race_client(i), srv[0], srv[1]);
+		tcpmig_frame(&aborts[i], srv[0].addr, switch_addr, &h, NULL,
+			     0);
+	}
+	snap(&s);
+	if (!acks || !aborts || !race_all(racers)) {
+		tap_skip("not two CPUs to race on",
+			 "a PREPARE-ACK and its ABORT at once");
+		goto out;
+	}
+	for (i = 0; i < RACE_CLIENTS; i++)
+		redirected += mig_entry(race_client(i), &slot) >= 0 &&
+			      ep_eq(slot.rec.target, srv[1]);
+	tap_result(!redirected,
+		   "%d PREPARE-ACKs and their ABORTs on two CPUs at once: "
+		   "every redirect withdrawn (%d left; %lld messages dropped "
+		   "and sent again)", RACE_CLIENTS, redirected,
+		   (long long)delta(&s, CAPYMIG_SW_CNT_MIG_BUSY));
+out:
+	free(acks);
+	free(aborts);
 }
 
 /* --- ICMP --------------------------------------------------------------- */
@@ -2617,6 +2666,7 @@ int main(void)
 	test_reap_unanswered();
 	test_reap_wrap();
 	test_concurrent_installs();
+	test_concurrent_abort();
 	test_icmp();
 	test_route();
 

@@ -113,6 +113,7 @@ static const char *const counter_names[CAPYMIG_SW_CNT_MIG_ENTRIES] = {
 	[CAPYMIG_SW_CNT_MIG_RETURNED] = "mig_returned",
 	[CAPYMIG_SW_CNT_MIG_FULL] = "mig_full",
 	[CAPYMIG_SW_CNT_MIG_STALE] = "mig_stale",
+	[CAPYMIG_SW_CNT_MIG_BUSY] = "mig_busy",
 	[CAPYMIG_SW_CNT_MIG_ABORTED] = "mig_aborted",
 	[CAPYMIG_SW_CNT_CLOSED] = "closed",
 	[CAPYMIG_SW_CNT_RESET] = "reset",

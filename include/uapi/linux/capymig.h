@@ -942,6 +942,8 @@ enum capymig_sw_counter {
 	CAPYMIG_SW_CNT_MIG_FULL,	/* PREPARE-ACK dropped: no free slot */
 	CAPYMIG_SW_CNT_MIG_STALE,	/* PREPARE-ACK dropped: not the owner */
 	CAPYMIG_SW_CNT_MIG_ABORTED,	/* entry withdrawn by an ABORT */
+	/* PREPARE-ACK or ABORT dropped: another of the client's at work */
+	CAPYMIG_SW_CNT_MIG_BUSY,
 	CAPYMIG_SW_CNT_CLOSED,		/* closed connections' entries gone */
 	CAPYMIG_SW_CNT_RESET,		/* entries closed by a RST */
 	CAPYMIG_SW_CNT_REAPED,		/* entries idle too long */
