@@ -774,7 +774,7 @@ static __always_inline __u32 pick(const struct placing *pl,
 {
 	__u32 i, idx;
 
-	for (i = 0; i < CAPYMIG_SW_SCHED_SLOTS && i < n; i++) {
+	for (i = 0; i < size && i < n; i++) {
 		idx = (counter ? __sync_fetch_and_add(counter, 1) :
 				 start + i) % n;
 		if (idx >= size)
@@ -1242,7 +1242,8 @@ static __always_inline void note_applied(const struct tcpmig_endpoint *client,
  * told to let go.  No helper runs under a BPF spin lock, so the slot is
  * marked taken for the message's work instead, and a message finding it
  * taken is dropped: its sender sends it again (the origin its PREPARE
- * every 20 ms, each answered anew, and its ABORT until the ABORT-ACK).
+ * after 20 ms, the wait doubling up to 200 ms, each answered anew, and
+ * its ABORT until the ABORT-ACK).
  */
 static __always_inline bool control_take(const struct tcpmig_endpoint *client,
 					 __u64 now)
@@ -1303,12 +1304,13 @@ static __always_inline bool repoint(const struct capymig_sw_migration *rec,
  * Returns the verdict: a PREPARE-ACK not installed is dropped, so that the
  * origin, never hearing it, keeps the connection.
  *
- * The origin sends PREPARE again every 20 ms until it hears a PREPARE-ACK,
- * and the target answers each, so duplicates follow.  One of the migration
- * in place passes.  One of a migration applied before, delayed past later
- * ones that brought the connection back to its origin, would redirect the
- * client to a server the connection left: its id is among the recent
- * ones (struct capymig_sw_recent), and it is dropped as stale.
+ * The origin sends PREPARE again (after 20 ms, the wait doubling up to
+ * 200 ms) until it hears a PREPARE-ACK, and the target answers each, so
+ * duplicates follow.  One of the migration in place passes.  One of a
+ * migration applied before, delayed past later ones that brought the
+ * connection back to its origin, would redirect the client to a server
+ * the connection left: its id is among the recent ones (struct
+ * capymig_sw_recent), and it is dropped as stale.
  *
  * Back on its original server, a placed connection's entry goes, and its
  * placement names the owner again.  A direct connection's entry stays,

@@ -111,18 +111,24 @@ static int attach_helpers(struct monitor *m)
 	return m->refresh ? 0 : -errno;
 }
 
-/* Whether @key's record in conns is of a socket conn_sockets still has. */
-static bool recorded_socket(const struct monitor *m,
-			    const struct capymig_tuple *key)
+/*
+ * The cookie of the record of @key in conns if conn_sockets has no socket
+ * of that cookie, else 0 (a record's cookie never is).
+ */
+static __u64 orphan_cookie(const struct monitor *m,
+			   const struct capymig_tuple *key)
 {
 	struct capymig_conn rec;
 	__u64 cookie;
 
+	if (bpf_map_lookup_elem(m->conns_fd, key, &rec))
+		return 0;
 	/* A sockhash looked up from userspace gives the socket's cookie. */
-	return bpf_map_lookup_elem(m->conns_fd, key, &rec) ||
-	       (!bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.conn_sockets),
-				     key, &cookie) &&
-		cookie == rec.cookie);
+	if (!bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.conn_sockets), key,
+				 &cookie) &&
+	    cookie == rec.cookie)
+		return 0;
+	return rec.cookie;
 }
 
 /*
@@ -130,16 +136,24 @@ static bool recorded_socket(const struct monitor *m,
  * leaves at close: pinned maps reused by a monitor attached to another
  * cgroup keep the records of the old cgroup's connections, whose end no
  * program of ours sees any more.  Left, they would fill the map, and a
- * new connection of a tuple recorded would not be.
+ * new connection of a tuple recorded would not be (the program replaces
+ * such a record now, but an older one may have left them).  A record
+ * replaced between the two looks is read again, and kept.  The totals'
+ * gauge of records is not brought down: it stays above their number by
+ * those forgotten here.
  */
 static void forget_orphans(const struct monitor *m)
 {
 	struct capymig_tuple key, next;
 	int more = !bpf_map_get_next_key(m->conns_fd, NULL, &key);
+	struct capymig_conn now;
+	__u64 cookie;
 
 	while (more) {
 		more = !bpf_map_get_next_key(m->conns_fd, &key, &next);
-		if (!recorded_socket(m, &key))
+		cookie = orphan_cookie(m, &key);
+		if (cookie && !bpf_map_lookup_elem(m->conns_fd, &key, &now) &&
+		    now.cookie == cookie)
 			bpf_map_delete_elem(m->conns_fd, &key);
 		key = next;
 	}
