@@ -529,8 +529,9 @@ static __always_inline bool opening(__u8 tcp_flags)
 /*
  * The client opens a connection to @server, the former owner of @slot's,
  * locked, at its own endpoint or placed there from the service address:
- * @server's segments are the new connection's from now on.  A migration not settled keeps its former, which its
- * ABORT looks for (withdrawable()).
+ * @server's segments are the new connection's from now on.  A migration
+ * not settled keeps its former, which its ABORT looks for
+ * (withdrawable()).
  */
 static __always_inline void forget_former(struct capymig_sw_slot *slot,
 					  const struct tcpmig_endpoint *server)
@@ -699,20 +700,24 @@ static __always_inline struct capymig_sw_sched *sched(void)
 }
 
 /*
- * Live by the agent's last look, not draining by its last REGISTER, and on
- * another host than @apart and @apart_too: what the switch sends a host
- * from the host's own address, the host drops as a martian.
+ * Server @id if it is live by the agent's last look, not draining by its
+ * last REGISTER, and on another host than @apart and @apart_too (what the
+ * switch sends a host from the host's own address, the host drops as a
+ * martian); NULL else.
  */
-static __always_inline bool eligible(__u32 id, __be32 apart, __be32 apart_too)
+static __always_inline struct capymig_sw_server *
+eligible(__u32 id, __be32 apart, __be32 apart_too)
 {
 	struct capymig_sw_heartbeat *hb;
 	struct capymig_sw_server *srv;
 
 	srv = bpf_map_lookup_elem(&servers, &id);
 	hb = bpf_map_lookup_elem(&heartbeats, &id);
-	return srv && hb && srv->state == CAPYMIG_SW_SERVER_LIVE &&
-	       !(hb->flags & TCPMIG_REGISTER_F_DRAINING) &&
-	       srv->ep.addr != apart && srv->ep.addr != apart_too;
+	if (!srv || !hb || srv->state != CAPYMIG_SW_SERVER_LIVE ||
+	    (hb->flags & TCPMIG_REGISTER_F_DRAINING) ||
+	    srv->ep.addr == apart || srv->ep.addr == apart_too)
+		return NULL;
+	return srv;
 }
 
 /*
@@ -738,14 +743,13 @@ static __always_inline bool may_take(const void *ctx, __u32 id)
 	const struct capymig_sw_migration *moved = pl->moved;
 	struct capymig_sw_server *srv;
 
-	if (!eligible(id, pl->client->addr, pl->client->addr))
+	srv = eligible(id, pl->client->addr, pl->client->addr);
+	if (!srv)
 		return false;
-	if (!moved)
-		return true;
-	srv = bpf_map_lookup_elem(&servers, &id);
-	return srv && !ep_eq(&srv->ep, &moved->target) &&
-	       ((moved->state & CAPYMIG_SW_SETTLED) ||
-		!ep_eq(&srv->ep, &moved->former));
+	return !moved ||
+	       (!ep_eq(&srv->ep, &moved->target) &&
+		((moved->state & CAPYMIG_SW_SETTLED) ||
+		 !ep_eq(&srv->ep, &moved->former)));
 }
 
 /*
@@ -758,7 +762,7 @@ static __always_inline bool may_take_migration(const void *ctx, __u32 id)
 {
 	const struct tcpmig_msg_hdr *h = ctx;
 
-	return eligible(id, h->origin.addr, h->client.addr);
+	return eligible(id, h->origin.addr, h->client.addr) != NULL;
 }
 
 /*

@@ -29,10 +29,10 @@ struct capymig_sw_slot {
 	struct capymig_sw_migration rec;
 };
 
-/* A client's recent migrations, locked as a slot is. */
 /*
- * @busy_until_ns: while a PREPARE-ACK or an ABORT of the slot's client is
- * at work on a CPU (CAPYMIG_SW_CONTROL_NS at most), 0 else.
+ * A client's recent migrations, locked as a slot is.  @busy_until_ns:
+ * while a PREPARE-ACK or an ABORT of the slot's client is at work on a
+ * CPU (CAPYMIG_SW_CONTROL_NS at most), 0 else.
  */
 struct capymig_sw_recent_slot {
 	struct bpf_spin_lock	lock;

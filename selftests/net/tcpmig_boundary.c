@@ -223,20 +223,29 @@ static int find_cb(const struct tcpmig_conn *c, void *arg)
 	return 0;
 }
 
+/* The connection as LIST gives it now; not found if it is not there. */
+static struct find_conn listed(struct migrate_host *h,
+			       const struct capymig_tuple *t)
+{
+	struct find_conn f = { .tuple = *t };
+	int err = tcpmig_list(&h->nl, opt.port, find_cb, &f);
+
+	if (err) {
+		errno = -err;
+		die("list");
+	}
+	return f;
+}
+
 /* The connection's copied_seq, as LIST gives it, once @rqlen arrived. */
 static uint32_t copied_seq(struct migrate_host *h,
 			   const struct capymig_tuple *t, uint32_t rqlen)
 {
-	struct find_conn f = { .tuple = *t };
-	int i, err;
+	struct find_conn f;
+	int i;
 
 	for (i = 0; i < IO_TIMEOUT_S * 100; i++) {
-		f.found = false;
-		err = tcpmig_list(&h->nl, opt.port, find_cb, &f);
-		if (err) {
-			errno = -err;
-			die("list");
-		}
+		f = listed(h, t);
 		if (f.found && f.conn.rqlen == rqlen)
 			return f.conn.copied_seq;
 		usleep(10000);
@@ -301,11 +310,10 @@ static void *write_all(void *arg)
 static uint32_t send_queue(struct migrate_host *h,
 			   const struct capymig_tuple *t)
 {
-	struct find_conn f = { .tuple = *t };
-	int err = tcpmig_list(&h->nl, opt.port, find_cb, &f);
+	struct find_conn f = listed(h, t);
 
-	if (err || !f.found) {
-		errno = err ? -err : ENOENT;
+	if (!f.found) {
+		errno = ENOENT;
 		die("the connection in LIST");
 	}
 	return f.conn.tqlen;
