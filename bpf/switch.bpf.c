@@ -1277,6 +1277,58 @@ static __always_inline void control_give(const struct tcpmig_endpoint *client)
 	bpf_spin_unlock(&r->lock);
 }
 
+/* Whether @c records the target chosen for @h's migration. */
+static __always_inline bool chosen_for(const struct capymig_sw_chosen *c,
+				       const struct tcpmig_msg_hdr *h)
+{
+	return c->migration_id == h->migration_id &&
+	       ep_eq(&c->client, &h->client) && ep_eq(&c->origin, &h->origin);
+}
+
+/*
+ * The server chosen for an earlier copy of PREPARE @h, or for the
+ * migration ABORT @h withdraws; CAPYMIG_SW_NO_SERVER if none is known.
+ */
+static __always_inline __u32 chosen_target(const struct tcpmig_msg_hdr *h)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
+	__u32 id = CAPYMIG_SW_NO_SERVER;
+
+	if (!r)
+		return id;
+	bpf_spin_lock(&r->lock);
+	if (chosen_for(&r->chosen, h))
+		id = r->chosen.server;
+	bpf_spin_unlock(&r->lock);
+	return id;
+}
+
+/* The endpoint of chosen_target(@h), zero if none. */
+static __always_inline struct tcpmig_endpoint
+chosen_endpoint(const struct tcpmig_msg_hdr *h)
+{
+	struct tcpmig_endpoint *ep = server_ep(chosen_target(h));
+	struct tcpmig_endpoint none = { 0 };
+
+	return ep ? *ep : none;
+}
+
+/* Notes server @id as the target chosen for PREPARE @h's migration. */
+static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
+					  __u32 id)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
+
+	if (!r)
+		return;
+	bpf_spin_lock(&r->lock);
+	r->chosen.client = h->client;
+	r->chosen.origin = h->origin;
+	r->chosen.migration_id = h->migration_id;
+	r->chosen.server = id;
+	bpf_spin_unlock(&r->lock);
+}
+
 /*
  * Points @rec's client's entry at @rec's target, or deletes it if that is
  * the server the connection was placed on (@placed, if @was_placed),
@@ -1650,6 +1702,8 @@ static __always_inline int refuse_prepare(struct packet *p)
 /*
  * A PREPARE to the switch: choose the target if the origin did not, on
  * another host than the origin's and the client's (may_take_migration()).
+ * A copy of a PREPARE goes where the first went, while that server may
+ * take it (struct capymig_sw_chosen).
  */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h)
@@ -1667,8 +1721,13 @@ static __always_inline int prepare(struct packet *p,
 		count(CAPYMIG_SW_CNT_PREPARES, 1);
 		return forward(p, &target);
 	}
-	s = sched();
-	id = s ? target_pick(h, s) : CAPYMIG_SW_NO_SERVER;
+	id = chosen_target(h);
+	if (id == CAPYMIG_SW_NO_SERVER || !may_take_migration(h, id)) {
+		s = sched();
+		id = s ? target_pick(h, s) : CAPYMIG_SW_NO_SERVER;
+		if (id != CAPYMIG_SW_NO_SERVER)
+			choose_target(h, id);
+	}
 	to = server_ep(id);
 	if (!to)
 		goto no_target;
@@ -1750,6 +1809,8 @@ static __always_inline int tcpmig_packet(struct packet *p)
 		control_give(&client);
 		if (!to_switch)
 			return TC_ACT_OK;
+		if (!h.target.addr && !target.addr)
+			target = chosen_endpoint(&h);
 		if (!h.target.addr && target.addr &&
 		    set_target(p, &h.target, &target))
 			return TC_ACT_SHOT;

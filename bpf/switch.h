@@ -30,14 +30,16 @@ struct capymig_sw_slot {
 };
 
 /*
- * A client's recent migrations, locked as a slot is.  @busy_until_ns:
- * while a PREPARE-ACK or an ABORT of the slot's client is at work on a
- * CPU (CAPYMIG_SW_CONTROL_NS at most), 0 else.
+ * A client's recent migrations and the target last chosen for one of its
+ * slot's, locked as a slot is.  @busy_until_ns: while a PREPARE-ACK or an
+ * ABORT of the slot's client is at work on a CPU (CAPYMIG_SW_CONTROL_NS at
+ * most), 0 else.
  */
 struct capymig_sw_recent_slot {
 	struct bpf_spin_lock	lock;
 	struct capymig_sw_recent recent;
 	__u64			busy_until_ns;
+	struct capymig_sw_chosen chosen;
 };
 
 /* Past this, a slot taken counts as free: no message's work lasts it. */
@@ -82,7 +84,7 @@ enum capymig_sw_reap_arg {
  * state word, struct capymig_sw_recent_slot or enum capymig_sw_counter
  * changes it, so that no agent takes over tables it would misread.
  */
-#define CAPYMIG_SW_TABLES_VERSION	4
+#define CAPYMIG_SW_TABLES_VERSION	5
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))

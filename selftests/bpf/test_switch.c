@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		199
+#define PLAN		205
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1547,6 +1547,7 @@ static void test_targets_not_on_client_host(void)
 	int mask = 0, v, i, t;
 
 	for (i = 0; i < 6; i++) {
+		migration_id++;
 		v = prepare(c, 0, none, &out);
 		for (t = 0; v == TC_ACT_OK && t < NSERVERS; t++)
 			if (ep_eq(msg_of(&out)->target, srv[t]))
@@ -1558,6 +1559,7 @@ static void test_targets_not_on_client_host(void)
 		   "(targets 0x%x)", mask);
 	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
 	set_sched(all_live, NSERVERS, NULL, 0, 2, 3);
+	migration_id++;
 	v = prepare(c, 0, none, &out);
 	tap_result(v == TC_ACT_OK && ep_eq(msg_of(&out)->target, srv[3]),
 		   "least loaded: ... the least loaded skipped for the next");
@@ -1579,6 +1581,84 @@ static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
 
 	tcpmig_frame(&in, srv[origin].addr, switch_addr, &h, NULL, 0);
 	return run(&in, out);
+}
+
+/* The server the PREPARE in @out goes to, -1 if none. */
+static int prepared_to(int v, struct frame *out)
+{
+	int i;
+
+	for (i = 0; v == TC_ACT_OK && i < NSERVERS; i++)
+		if (ep_eq(msg_of(out)->target, srv[i]) &&
+		    ip_of(out)->daddr == srv[i].addr && checksums_ok(out))
+			return i;
+	return -1;
+}
+
+/*
+ * The origin sends its PREPARE again, naming no target, until it hears:
+ * each copy goes where the first went, while that server may take it,
+ * by either policy; the next migration of the connection is picked
+ * anew.
+ */
+static void test_target_chosen(void)
+{
+	struct tcpmig_endpoint c = client(), none = { 0 };
+	int first, again = 0, next, moved, i, v;
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	struct frame out;
+
+	first = prepared_to(prepare(c, 0, none, &out), &out);
+	for (i = 0; i < 3; i++)
+		again += prepared_to(prepare(c, 0, none, &out), &out) == first;
+	tap_result(first > 0 && again == 3,
+		   "rr: copies of a PREPARE go to the target of the first "
+		   "(server %d, %d of 3)", first, again);
+	migration_id++;
+	next = prepared_to(prepare(c, 0, none, &out), &out);
+	tap_result(next > 0 && next != first,
+		   "rr: the connection's next migration takes its turn "
+		   "(server %d)", next);
+
+	set_draining(next, true);
+	moved = prepared_to(prepare(c, 0, none, &out), &out);
+	set_draining(next, false);
+	again = prepared_to(prepare(c, 0, none, &out), &out);
+	tap_result(moved > 0 && moved != next && again == moved,
+		   "rr: the first target draining, a copy goes to another "
+		   "(server %d), and the copies after it too (server %d)",
+		   moved, again);
+
+	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
+	set_sched(all_live, NSERVERS, NULL, 0, 1, 2);
+	migration_id++;
+	first = prepared_to(prepare(c, 0, none, &out), &out);
+	set_sched(all_live, NSERVERS, NULL, 0, 3, 2);
+	again = prepared_to(prepare(c, 0, none, &out), &out);
+	tap_result(first == 1 && again == 1,
+		   "least loaded: a copy goes to the first's target, no "
+		   "longer the least loaded (servers %d, %d)", first, again);
+	pool_reset();
+
+	/* Its PREPARE-ACK lost before the switch: nothing to withdraw. */
+	migration_id++;
+	first = prepared_to(prepare(c, 0, none, &out), &out);
+	snap(&s);
+	v = abort_msg(c, 0, -1, &out);
+	tap_result(first > 0 && v == TC_ACT_OK &&
+		   ip_of(&out)->daddr == srv[first].addr &&
+		   ep_eq(msg_of(&out)->target, srv[first]) &&
+		   checksums_ok(&out) && mig_entry(c, &slot) < 0 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_ABORTED) == 0,
+		   "an ABORT naming no target, no redirect to withdraw, goes "
+		   "to the target chosen for its PREPARE, named; nothing "
+		   "installed");
+	migration_id++;
+	v = abort_msg(c, 0, -1, &out);
+	tap_result(v == TC_ACT_SHOT && mig_entry(c, &slot) < 0,
+		   "... an ABORT of a migration no target was chosen for "
+		   "goes nowhere");
 }
 
 static void test_abort(void)
@@ -2657,6 +2737,7 @@ int main(void)
 	test_targets();
 	test_targets_on_another_host();
 	test_targets_not_on_client_host();
+	test_target_chosen();
 	test_abort();
 	test_late_duplicates();
 	test_register();

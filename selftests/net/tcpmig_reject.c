@@ -21,6 +21,12 @@
  *  - to D, whose link to the switch loses everything: a second MIGRATE of
  *    the connection meanwhile is refused (EBUSY), and the first fails by
  *    timeout (ETIMEDOUT) before the export, ABORT sent;
+ *  - to the switch's choice, the PREPARE-ACKs lost before the switch: the
+ *    PREPARE's copies and the ABORT go to the one server chosen for the
+ *    first, which acknowledges the ABORT (FAILED, ETIMEDOUT, and the next
+ *    MIGRATE taken at once);
+ *  - to the switch's choice, the PREPARE delayed past two copies: one
+ *    server takes them all, migrated; then back, named;
  *  - to D, which answers PREPARE-ACK, then drops all it is sent (the
  *    CONN-STATE among it): the origin exports, and reports the migration
  *    FAILED by timeout; the connection is lost, and nobody resets it.
@@ -41,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +67,8 @@ enum { A, B, C, D, CLIENT, SWITCH, NAMESPACES };
 #define IO_TIMEOUT_MS	10000
 /* The module's deadline for a migration, by default. */
 #define DEADLINE_MS	1000
+/* Past the origin's first two resends of a PREPARE (20 and 60 ms). */
+#define PREPARE_DELAY_MS	150
 
 static struct {
 	const char *vip;
@@ -74,7 +83,7 @@ static int client_ns;
 /* The connection, its two ends and how far each stream has got. */
 static struct {
 	int client, server;
-	int origin;			/* A or B */
+	int origin;			/* the server that serves it */
 	struct capymig_tuple tuple;	/* as the origin serves it */
 	uint64_t up, down;		/* bytes client->server, back */
 } conn;
@@ -233,14 +242,16 @@ static uint64_t stat_of(int i, enum tcpmig_stat stat)
 }
 
 /*
- * Runs a migration of the connection to @target to its end, calling
- * @during (if not NULL) after each of its events.
+ * Runs a migration of the connection to @target (NULL: the switch's
+ * choice) to its end, calling @during (if not NULL) after each of its
+ * events.
  */
-static int migrate_to(struct tcpmig_endpoint target, struct migrate_switch *ms,
+static int migrate_to(const struct tcpmig_endpoint *target,
+		      struct migrate_switch *ms,
 		      void (*during)(const struct migrate_switch *ms),
 		      char *why)
 {
-	struct tcpmig_migrate_opts mo = { .target = &target };
+	struct tcpmig_migrate_opts mo = { .target = target };
 	int err;
 
 	err = migrate_switch_start(ms, &host[conn.origin], &conn.tuple, &mo,
@@ -265,7 +276,7 @@ static void rejected(struct tcpmig_endpoint target, int error,
 	char why[MIGRATE_WHY_LEN] = "";
 	struct migrate_switch ms;
 	double start = now_ms();
-	int err = migrate_to(target, &ms, NULL, why);
+	int err = migrate_to(&target, &ms, NULL, why);
 	double took_ms = now_ms() - start;
 
 	if (err) {
@@ -384,6 +395,7 @@ static void drop_tcpmig(const char *ns, const char *dir, int type)
  */
 static void aborts_lost(int target)
 {
+	struct tcpmig_endpoint to = endpoint(target);
 	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
 	uint64_t resent = stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS);
 	const char *ns = opt.ns_names[conn.origin];
@@ -394,7 +406,7 @@ static void aborts_lost(int target)
 	sh("tc -n %s qdisc add dev eth0 clsact", ns);
 	drop_tcpmig(ns, "ingress", TCPMIG_MSG_PREPARE_ACK);
 	drop_tcpmig(ns, "egress", TCPMIG_MSG_ABORT);
-	err = migrate_to(endpoint(target), &ms, NULL, why);
+	err = migrate_to(&to, &ms, NULL, why);
 	tap_result(!err && ms.ended && ms.result == -ETIMEDOUT &&
 		   !(ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)),
 		   "PREPARE-ACKs lost after the switch: FAILED, %s, before "
@@ -411,6 +423,167 @@ static void aborts_lost(int target)
 		   (unsigned long long)(stat_of(conn.origin,
 						TCPMIG_STAT_MSG_RETRANSMITS) -
 					resent));
+}
+
+/* The connection, migrated to server @to, as its listener there gives it. */
+static void moved_to(int to)
+{
+	int fd = accept_within(listener[to], IO_TIMEOUT_MS), err;
+
+	if (fd < 0)
+		die("accept the migrated connection");
+	close(conn.server);
+	conn.server = fd;
+	conn.origin = to;
+	set_nonblock(fd);
+	err = capymig_tuple_from_fd(fd, &conn.tuple);
+	if (err) {
+		errno = -err;
+		die("tuple");
+	}
+}
+
+/* Every server's events, to see which took a migration's PREPARE. */
+static struct migrate_host watch[SERVERS];
+
+static void watch_open(void)
+{
+	int i, err;
+
+	for (i = 0; i < SERVERS; i++) {
+		err = migrate_host_open(&watch[i], opt.ns_names[i]) ?:
+		      tcpmig_join_events(&watch[i].nl);
+		if (err) {
+			errno = -err;
+			die("events");
+		}
+	}
+}
+
+struct prepared_count {
+	uint32_t id;
+	int n;
+};
+
+static int count_prepared(const struct tcpmig_notification *ev, void *arg)
+{
+	struct prepared_count *pc = arg;
+
+	pc->n += ev->type == TCPMIG_EVENT_PREPARED &&
+		 ev->migration_id == pc->id;
+	return 0;
+}
+
+/* The servers that announced taking migration @id's PREPARE, a bitmask. */
+static int prepared_by(uint32_t id)
+{
+	int mask = 0, i, err;
+
+	for (i = 0; i < SERVERS; i++) {
+		struct prepared_count pc = { .id = id };
+
+		err = tcpmig_read_events(&watch[i].nl, 0, count_prepared, &pc);
+		if (err < 0) {
+			errno = -err;
+			die("events");
+		}
+		if (pc.n)
+			mask |= 1 << i;
+	}
+	return mask;
+}
+
+static bool one_server(int mask)
+{
+	return mask && !(mask & (mask - 1));
+}
+
+/*
+ * With no target named, the PREPARE-ACKs lost before the switch, which
+ * installs no redirect: the origin sends PREPARE again until its
+ * deadline, then ABORT naming no target.  The switch sends every copy,
+ * and the ABORT, to the server it chose for the first, which
+ * acknowledges the ABORT: the origin is free to migrate the connection
+ * again at once, not after the target's hold would have expired (three
+ * deadlines).  C listens: any server may take the migration.
+ */
+static void abort_to_chosen(void)
+{
+	struct tcpmig_endpoint outsider = endpoint(C);
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+	double start;
+	int i, took, err;
+
+	for (i = 0; i < SERVERS; i++) {
+		if (i == conn.origin)
+			continue;
+		sh("tc -n %s qdisc add dev eth0 clsact", opt.ns_names[i]);
+		drop_tcpmig(opt.ns_names[i], "egress", TCPMIG_MSG_PREPARE_ACK);
+	}
+	err = migrate_to(NULL, &ms, NULL, why);
+	for (i = 0; i < SERVERS; i++)
+		if (i != conn.origin)
+			sh("tc -n %s qdisc del dev eth0 clsact",
+			   opt.ns_names[i]);
+	took = prepared_by(ms.id);
+	tap_result(!err && ms.ended && !ms.rejected &&
+		   ms.result == -ETIMEDOUT && one_server(took),
+		   "PREPARE-ACKs lost before the switch, no target named: "
+		   "every copy of the PREPARE taken by one server (0x%x), "
+		   "FAILED, %s (%s)", took, strerror(ETIMEDOUT), why);
+
+	/* A server out of the pool: the switch refuses it at once. */
+	inet_pton(AF_INET, "10.10.9.2", &outsider.addr);
+	start = now_ms();
+	do
+		err = migrate_to(&outsider, &ms, NULL, why);
+	while (err == -EBUSY && now_ms() - start < DEADLINE_MS &&
+	       !usleep(20000));
+	tap_result(!err && ms.rejected && ms.result == -EHOSTUNREACH &&
+		   !exchange(EXCHANGE),
+		   "... its ABORT, naming no target, reached that server: "
+		   "the next MIGRATE taken after %.0f ms, well before the "
+		   "target's hold expired; the connection serves on (%s)",
+		   now_ms() - start, why);
+}
+
+/*
+ * With no target named, the origin's PREPARE delayed past its first two
+ * copies: the switch sends every copy to the server it chose for the
+ * first.  Sent elsewhere, they would leave a second hold behind (C
+ * listens: every server takes a PREPARE), or draw a refusal that fails
+ * the migration.  Then back to its origin, named.
+ */
+static void copies_to_one_target(void)
+{
+	uint64_t resent = stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS);
+	struct tcpmig_endpoint home = endpoint(conn.origin);
+	const char *ns = opt.ns_names[conn.origin];
+	char why[MIGRATE_WHY_LEN] = "";
+	int err, took, copies, from = conn.origin;
+	struct migrate_switch ms;
+
+	sh("tc -n %s qdisc add dev eth0 root netem delay %dms", ns,
+	   PREPARE_DELAY_MS);
+	err = migrate_to(NULL, &ms, NULL, why);
+	sh("tc -n %s qdisc del dev eth0 root", ns);
+	copies = stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS) - resent;
+	took = prepared_by(ms.id);
+	tap_result(!err && ms.ended && !ms.result && copies >= 2 &&
+		   one_server(took) && !(took & 1 << from),
+		   "a PREPARE naming no target, sent %d more times before an "
+		   "answer came: one server took it (0x%x), migrated (%s)",
+		   copies, took, why);
+	if (!one_server(took))
+		return;
+	moved_to(ffs(took) - 1);
+	err = migrate_to(&home, &ms, NULL, why);
+	if (!err && !ms.result)
+		moved_to(from);
+	tap_result(!err && !ms.result && !exchange(EXCHANGE),
+		   "... the connection streams on from there, and back on "
+		   "%c (%s)", 'A' + from, why);
 }
 
 static bool stray_sent;
@@ -462,6 +635,7 @@ static void stray_reject(const struct migrate_switch *ms)
  */
 static void vanished_after_export(void)
 {
+	struct tcpmig_endpoint d = endpoint(D);
 	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
 	uint64_t failed = stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED);
 	uint64_t unexpected = stat_of(conn.origin,
@@ -479,7 +653,7 @@ static void vanished_after_export(void)
 	   "tc -n %s filter add dev eth0 ingress prio 2 protocol ip "
 	   "matchall action drop", opt.ns_names[D], opt.ns_names[D],
 	   TCPMIG_PORT_DEFAULT, opt.ns_names[D]);
-	err = migrate_to(endpoint(D), &ms, stray_reject, why);
+	err = migrate_to(&d, &ms, stray_reject, why);
 	tap_result(!err && ms.ended && !ms.rejected &&
 		   ms.result == -ETIMEDOUT &&
 		   (ms.seen & (1U << TCPMIG_EVENT_PREPARE_ACKED)) &&
@@ -519,7 +693,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
 	sin.sin_port = htons(opt.port);
-	/* Its 16 points are the script's first: the script has the plan. */
+	/* Its 20 points are the script's first: the script has the plan. */
 
 	for (i = 0; i < SERVERS; i++) {
 		err = migrate_host_open(&host[i], opt.ns_names[i]);
@@ -572,6 +746,11 @@ int main(int argc, char **argv)
 	tuple_exists(conn.origin == A ? B : A);
 	busy_then_vanished();
 	aborts_lost(conn.origin == A ? B : A);
+	listener[C] = listen_on(C);
+	watch_open();
+	abort_to_chosen();
+	copies_to_one_target();
+	close(listener[C]);
 	vanished_after_export();
 
 	for (i = 0; i < NAMESPACES - 1; i++) {

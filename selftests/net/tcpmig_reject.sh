@@ -8,7 +8,9 @@
 # is in flight (EBUSY), a target that vanishes before its PREPARE-ACK
 # (FAILED by timeout, connection kept), PREPARE-ACKs and ABORTs lost
 # after the switch (FAILED by timeout, ABORT sent again until the switch
-# and the target heard it, connection kept) and a target that vanishes
+# and the target heard it, connection kept), PREPARE-ACKs lost before
+# the switch and a PREPARE sent again with no target named (its copies
+# and ABORT go to the one server the switch chose) and a target that vanishes
 # after its PREPARE-ACK (FAILED by timeout after the export, another
 # server's REJECT meanwhile ignored).  See
 # tcpmig_reject.c.
@@ -29,7 +31,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7117
-readonly REJECT_CHECKS=16
+readonly REJECT_CHECKS=20
 
 require_root
 require_module
@@ -64,14 +66,14 @@ event()
 }
 tap_check "capyctl monitor: rejected, Connection refused (no listener)" \
 	wait_for 5 event rejected "Connection refused"
-tap_check "capyctl monitor: rejected, No route to host (no target)" \
-	wait_for 5 event rejected "No route to host"
-tap_check "the switch counted the PREPARE it refused" \
-	test "$(sw_counter no_target)" -eq 1
+tap_check "capyctl monitor: rejected, No route to host, twice (no target)" \
+	wait_for 5 event rejected "No route to host" 2
+tap_check "the switch counted the 2 PREPAREs it refused" \
+	test "$(sw_counter no_target)" -eq 2
 tap_check "capyctl monitor: rejected, File exists (tuple exists)" \
 	wait_for 5 event rejected "File exists"
-tap_check "capyctl monitor: failed, Connection timed out, 3 times (target vanished, answers lost)" \
-	wait_for 5 event failed "Connection timed out" 3
+tap_check "capyctl monitor: failed, Connection timed out, 4 times (target vanished, answers lost)" \
+	wait_for 5 event failed "Connection timed out" 4
 tap_check "the switch passed on the 5 PREPAREs" \
 	test $(($(sw_counter prepares) - before)) -ge 5
 tap_check "the switch withdrew the redirect on a retransmitted ABORT" \

@@ -762,6 +762,32 @@ struct capymig_sw_recent {
 	__be32	ids[CAPYMIG_SW_RECENT_IDS];
 };
 
+/**
+ * struct capymig_sw_chosen - the target the switch last chose for a
+ *	PREPARE that named none
+ * @client: the connection's client; addr 0 for none.
+ * @origin: the migration's origin, which with @migration_id names it.
+ * @migration_id: as on the wire.
+ * @server: the server chosen, its index in the server table.
+ *
+ * The origin sends its PREPARE again until it hears (20 ms, then up to
+ * 200 ms), and still names no target: the target's PREPARE-ACK was lost,
+ * or is late.  Each copy goes to the server the first went to, while it
+ * can take it: a copy sent to another would leave the first one's hold,
+ * and what the client sent it once the switch redirected it, stranded,
+ * or draw a refusal that fails a migration the first had accepted.  An
+ * ABORT that names no target, with no redirect to withdraw (the
+ * PREPARE-ACK lost before the switch), goes there too.  One per slot of
+ * the migration table's level 0, indexed alike, held by whichever of its
+ * clients' migrations had a target chosen last.
+ */
+struct capymig_sw_chosen {
+	struct tcpmig_endpoint client;
+	struct tcpmig_endpoint origin;
+	__be32	migration_id;
+	__u32	server;
+};
+
 /*
  * Once FINs went both ways, or a RST passed, a connection's entries stay,
  * rewriting what still comes, until idle for the closed timeout or the
