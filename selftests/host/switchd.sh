@@ -214,7 +214,16 @@ echo_server()
 			  "sport = $PORT" | grep -q .'
 }
 
-tap_plan 38
+tap_plan 40
+
+# A value refused: the option named as the operator may not have written
+# it (-S, --server=), the value whole.
+tap_check_fails "a bad server weight: refused, naming --server and the value whole" \
+	"bad --server '10.10.1.2:$PORT/0'" \
+	capymig-switchd -a $SW_ADDR -S10.10.1.2:$PORT/0
+tap_check_fails "a bad service: refused, naming --service" \
+	"bad --service '10.10.255.1'" \
+	capymig-switchd -a $SW_ADDR --service=10.10.255.1 -S 10.10.1.2:$PORT
 
 tap_check "--pin: a data plane that does not load ends the agent, status 1, with the reason" \
 	says 1 "loading the data plane" unprivileged capymig-switchd \

@@ -1608,22 +1608,25 @@ static bool parse_uint(const char *text, unsigned int min, unsigned int max,
 	return true;
 }
 
-static int add_server(struct switchd *d, char *text)
+static int add_server(struct switchd *d, const char *text)
 {
-	char *slash = strchr(text, '/');
+	const char *slash = strchr(text, '/');
 	struct server *s = &d->srv[d->nsrv];
+	size_t len = slash ? (size_t)(slash - text) : strlen(text);
+	char endpoint[CAPYMIG_TUPLE_STRLEN];
 	unsigned int i;
 
-	if (d->nsrv == CAPYMIG_SW_MAX_SERVERS)
+	if (d->nsrv == CAPYMIG_SW_MAX_SERVERS || len >= sizeof(endpoint))
 		return -1;
 	s->weight = 1;
 	if (slash) {
-		*slash = '\0';
 		if (!parse_uint(slash + 1, 1, 1000, &s->weight))
 			return -1;
 		s->weight_set = true;
 	}
-	if (capymig_wire_endpoint_parse(text, 0, &s->ep))
+	memcpy(endpoint, text, len);
+	endpoint[len] = '\0';
+	if (capymig_wire_endpoint_parse(endpoint, 0, &s->ep))
 		return -1;
 	for (i = 0; i < d->nsrv; i++)
 		if (d->srv[i].ep.addr == s->ep.addr &&
@@ -1703,6 +1706,16 @@ static const struct option long_options[] = {
 };
 
 #define NAMES(a) a, (int)COUNT_OF(a)
+
+/* The long name of option @c, for messages about its value. */
+static const char *option_name(int c)
+{
+	const struct option *o;
+
+	for (o = long_options; o->name && o->val != c; o++)
+		;
+	return o->name ?: "?";
+}
 
 enum mode { MODE_RUN, MODE_DUMP, MODE_REMOVE };
 
@@ -1818,7 +1831,8 @@ static int parse_args(struct switchd *d, int argc, char **argv, enum mode *mode,
 	usage(stderr);
 	return -1;
 bad:
-	fprintf(stderr, PROG ": bad %s '%s'\n", argv[optind - 1], optarg);
+	fprintf(stderr, PROG ": bad --%s '%s' (see --help)\n", option_name(c),
+		optarg);
 	return -1;
 }
 
