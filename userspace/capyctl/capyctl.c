@@ -37,10 +37,33 @@ struct command {
 };
 
 struct capyctl {
-	struct tcpmig_nl nl;
+	struct tcpmig_nl nl;		/* through nl(), opened on first use */
+	bool nl_open;
 	int json;
 	const struct command *cmd;	/* the one running */
 };
+
+/* Exit status of a command line capyctl does not understand. */
+#define EXIT_USAGE	2
+
+/*
+ * The tcpmig socket, opened when a command first needs it: a command line
+ * refused for its arguments says so, with or without the module.
+ */
+static struct tcpmig_nl *nl(struct capyctl *ctl)
+{
+	int err;
+
+	if (ctl->nl_open)
+		return &ctl->nl;
+	err = tcpmig_nl_open(&ctl->nl);
+	if (err) {
+		fprintf(stderr, "capyctl: %s\n", tcpmig_nl_open_strerror(err));
+		exit(EXIT_FAILURE);
+	}
+	ctl->nl_open = true;
+	return &ctl->nl;
+}
 
 /* Reports a failed request with the kernel's own reason when it gave one. */
 static int request_failed(const struct capyctl *ctl, const char *what, int err)
@@ -57,7 +80,7 @@ static int request_failed(const struct capyctl *ctl, const char *what, int err)
 static int usage_error(const struct capyctl *ctl)
 {
 	fprintf(stderr, "usage: capyctl %s\n", ctl->cmd->usage);
-	return EXIT_FAILURE;
+	return EXIT_USAGE;
 }
 
 /* capymig_parse_uint() into a 32-bit setting. */
@@ -104,7 +127,7 @@ static int get_info(struct capyctl *ctl, int argc, struct tcpmig_info *info)
 
 	if (argc > 1)
 		return usage_error(ctl);
-	err = tcpmig_get_info(&ctl->nl, info);
+	err = tcpmig_get_info(nl(ctl), info);
 	return err ? request_failed(ctl, ctl->cmd->name, err) : EXIT_SUCCESS;
 }
 
@@ -185,7 +208,7 @@ static int cmd_list(struct capyctl *ctl, int argc, char **argv)
 	if (!ctl->json)
 		printf("%-60s %10s %10s  %s\n", "connection (local -> remote)",
 		       "rqlen", "tqlen", "cookie");
-	err = tcpmig_list(&ctl->nl, port, print_conn, ctl);
+	err = tcpmig_list(nl(ctl), port, print_conn, ctl);
 	return err ? request_failed(ctl, "list", err) : EXIT_SUCCESS;
 }
 
@@ -213,13 +236,13 @@ static int cmd_export(struct capyctl *ctl, int argc, char **argv)
 	if (argc != 3)
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
-		return EXIT_FAILURE;
+		return EXIT_USAGE;
 	if (isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "capyctl: export writes a binary blob: "
 				"redirect stdout\n");
 		return EXIT_FAILURE;
 	}
-	err = tcpmig_export(&ctl->nl, &t, 0, &blob);
+	err = tcpmig_export(nl(ctl), &t, 0, &blob);
 	if (err)
 		return request_failed(ctl, "export", err);
 	if (fwrite(blob.data, 1, blob.len, stdout) != blob.len ||
@@ -312,7 +335,7 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 		}
 		opts.serve = &serve;
 	}
-	err = tcpmig_import(&ctl->nl, &blob, &opts, &res);
+	err = tcpmig_import(nl(ctl), &blob, &opts, &res);
 	tcpmig_blob_free(&blob);
 	if (err)
 		return request_failed(ctl, "import", err);
@@ -338,8 +361,8 @@ static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
 	    (argc == 4 && parse_u32(argv[3], 1, 60000, &timeout)))
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
-		return EXIT_FAILURE;
-	err = tcpmig_hold(&ctl->nl, &t, timeout);
+		return EXIT_USAGE;
+	err = tcpmig_hold(nl(ctl), &t, timeout);
 	return err ? request_failed(ctl, "hold", err) : EXIT_SUCCESS;
 }
 
@@ -433,9 +456,9 @@ static int cmd_monitor(struct capyctl *ctl, int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error(ctl);
-	err = tcpmig_join_load(&ctl->nl);
+	err = tcpmig_join_load(nl(ctl));
 	/* A slow reader loses events, not its watch: say so, go on. */
-	while (!err && (err = tcpmig_monitor(&ctl->nl, print_event, ctl)) ==
+	while (!err && (err = tcpmig_monitor(nl(ctl), print_event, ctl)) ==
 		       -ENOBUFS) {
 		fprintf(stderr, "capyctl: monitor: events lost\n");
 		err = 0;
@@ -552,18 +575,18 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 	set.timeout_ms = timeout;
 	/* The kernel takes all the flags at once: change only those named. */
 	if (set_flags | clear_flags) {
-		err = tcpmig_get_config(&ctl->nl, &cfg);
+		err = tcpmig_get_config(nl(ctl), &cfg);
 		if (err)
 			return request_failed(ctl, "config", err);
 		flags = (cfg.flags & ~clear_flags) | set_flags;
 		set.flags = &flags;
 	}
 	if (argc > 1) {
-		err = tcpmig_configure(&ctl->nl, &set);
+		err = tcpmig_configure(nl(ctl), &set);
 		if (err)
 			return request_failed(ctl, "config", err);
 	}
-	err = tcpmig_get_config(&ctl->nl, &cfg);
+	err = tcpmig_get_config(nl(ctl), &cfg);
 	if (err)
 		return request_failed(ctl, "config", err);
 	print_config(ctl, &cfg);
@@ -581,13 +604,13 @@ static int cmd_pool(struct capyctl *ctl, int argc, char **argv)
 
 	if (argc == 3 && !capymig_wire_endpoint_parse(argv[2], 1, &peer) &&
 	    (!strcmp(argv[1], "add") || !strcmp(argv[1], "del"))) {
-		err = argv[1][0] == 'a' ? tcpmig_pool_add(&ctl->nl, peer.addr) :
-					  tcpmig_pool_del(&ctl->nl, peer.addr);
+		err = argv[1][0] == 'a' ? tcpmig_pool_add(nl(ctl), peer.addr) :
+					  tcpmig_pool_del(nl(ctl), peer.addr);
 		return err ? request_failed(ctl, "pool", err) : EXIT_SUCCESS;
 	}
 	if (argc != 1)
 		return usage_error(ctl);
-	err = tcpmig_get_config(&ctl->nl, &cfg);
+	err = tcpmig_get_config(nl(ctl), &cfg);
 	if (err)
 		return request_failed(ctl, "pool", err);
 	for (i = 0; i < cfg.npeers; i++) {
@@ -698,7 +721,7 @@ static int migrate_unheard(struct capyctl *ctl, const struct capymig_tuple *t)
 	struct conn_search search = { .tuple = t };
 	int err;
 
-	err = tcpmig_list(&ctl->nl, ntohs(t->local_port), conn_match, &search);
+	err = tcpmig_list(nl(ctl), ntohs(t->local_port), conn_match, &search);
 	if (err)
 		return request_failed(ctl, "migrate: list", err);
 	if (search.found) {
@@ -737,7 +760,7 @@ static int migrate_follow(struct capyctl *ctl, struct tcpmig_nl *events,
 		if (ret > 0)
 			return mw->exported ? migrate_lost() : mw->result;
 		if (ret == -ENOBUFS && !deadline) {
-			ret = tcpmig_get_config(&ctl->nl, &cfg);
+			ret = tcpmig_get_config(nl(ctl), &cfg);
 			if (ret)
 				return request_failed(ctl, "migrate", ret);
 			fprintf(stderr, "capyctl: migrate: events lost; "
@@ -786,7 +809,7 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	    (argc == 4 && capymig_wire_endpoint_parse(argv[3], 0, &target)))
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
-		return EXIT_FAILURE;
+		return EXIT_USAGE;
 	if (argc == 4)
 		opts.target = &target;
 	/*
@@ -796,7 +819,7 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "migrate", err);
-	err = tcpmig_migrate_with(&ctl->nl, &t, &opts, &mw.id);
+	err = tcpmig_migrate_with(nl(ctl), &t, &opts, &mw.id);
 	if (err) {
 		tcpmig_nl_close(&events);
 		return request_failed(ctl, "migrate", err);
@@ -896,7 +919,7 @@ static int drain_list(struct drain *dr)
 
 	for (i = 0; i < dr->n; i++)
 		dr->v[i].seen = false;
-	err = tcpmig_list(&dr->ctl->nl, ntohs(dr->server.port), drain_collect,
+	err = tcpmig_list(nl(dr->ctl), ntohs(dr->server.port), drain_collect,
 			  dr);
 	if (dr->n > dr->sorted)
 		qsort(dr->v, dr->n, sizeof(*dr->v), capymig_tuple_cmp);
@@ -954,7 +977,7 @@ static void drain_start(struct drain *dr, struct drain_conn *dc, uint64_t now)
 		opts.at_read_seq = 1;
 		opts.read_seq = rec.read_seq;
 	}
-	err = tcpmig_migrate_with(&dr->ctl->nl, &dc->tuple, &opts, &id);
+	err = tcpmig_migrate_with(nl(dr->ctl), &dc->tuple, &opts, &id);
 	if (err) {
 		fprintf(stderr, "capyctl: drain: %s: %s%s%s\n",
 			capymig_tuple_format(&dc->tuple, text),
@@ -1039,12 +1062,12 @@ static int set_draining(struct capyctl *ctl, struct tcpmig_config *cfg)
 	uint32_t flags;
 	int err;
 
-	err = tcpmig_get_config(&ctl->nl, cfg);
+	err = tcpmig_get_config(nl(ctl), cfg);
 	if (err)
 		return err;
 	flags = cfg->flags | TCPMIG_CONFIG_F_DRAINING;
 	set.flags = &flags;
-	return tcpmig_configure(&ctl->nl, &set);
+	return tcpmig_configure(nl(ctl), &set);
 }
 
 static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
@@ -1196,11 +1219,16 @@ static const struct command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
 	struct capyctl ctl = { 0 };
 	const struct command *cmd;
-	int opt, err, ret;
+	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "+jh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "+jh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			ctl.json = 1;
@@ -1210,27 +1238,28 @@ int main(int argc, char **argv)
 			return EXIT_SUCCESS;
 		default:
 			usage(stderr);
-			return EXIT_FAILURE;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return EXIT_FAILURE;
+		return EXIT_USAGE;
 	}
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
 		fprintf(stderr, "capyctl: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
-		return EXIT_FAILURE;
+		return EXIT_USAGE;
+	}
+	if (optind + 1 < argc && (!strcmp(argv[optind + 1], "-h") ||
+				  !strcmp(argv[optind + 1], "--help"))) {
+		printf("usage: capyctl %s\n", cmd->usage);
+		return EXIT_SUCCESS;
 	}
 
-	err = tcpmig_nl_open(&ctl.nl);
-	if (err) {
-		fprintf(stderr, "capyctl: %s\n", tcpmig_nl_open_strerror(err));
-		return EXIT_FAILURE;
-	}
 	ctl.cmd = cmd;
 	ret = cmd->run(&ctl, argc - optind, argv + optind);
-	tcpmig_nl_close(&ctl.nl);
+	if (ctl.nl_open)
+		tcpmig_nl_close(&ctl.nl);
 	return ret;
 }
