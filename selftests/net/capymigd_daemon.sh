@@ -173,7 +173,7 @@ log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
 
 # Everything is set up: from here on, no more skipping.
-tap_plan 15
+tap_plan 16
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -331,6 +331,16 @@ on_exit "rmdir ${cg[target]}-other"
 start_target "${cg[target]}-other"
 tap_check "... and after its configuration names another cgroup, that one" \
 	wait_for 20 link_on "${cg[target]}-other"
+# The service restarted while the daemon runs: its cgroup made anew.
+old_cgroup=$(stat -c %i "${cg[target]}-other")
+rmdir "${cg[target]}-other" && mkdir "${cg[target]}-other"
+tap_check "running, when its service's cgroup is made anew, it attaches there again and says so" \
+	eval '[ "$(stat -c %i "${cg[target]}-other")" != "$old_cgroup" ] &&
+	      wait_for 20 link_on "${cg[target]}-other" &&
+	      wait_for 10 grep -q "was made anew: attached to it again" \
+		      "$tmp/target.log"'
+kill "$tdaemon"
+wait "$tdaemon" 2>/dev/null
 tap_diag "$(sed 's/^/daemon: /' "$log" "$tmp/restarted.log" \
 	"$tmp/target.log")"
 tap_done

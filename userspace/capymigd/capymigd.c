@@ -470,6 +470,19 @@ static struct conn_entry *same_socket(const struct conn_entry *e,
 	return NULL;
 }
 
+/* The service restarted in a new cgroup: the monitor follows it there. */
+static void follow_cgroup(struct capymigd *d)
+{
+	int ret = monitor_follow(&d->mon, d->cfg.cgroup, d->cfg.bpf_pin);
+
+	if (ret > 0)
+		logmsg(LOG_NOTICE, "server monitor: %s was made anew: "
+		       "attached to it again", d->cfg.cgroup);
+	else if (ret < 0)
+		logmsg(LOG_ERR, "server monitor: attaching to %s again: %s",
+		       d->cfg.cgroup, strerror(-ret));
+}
+
 /*
  * One reading of every connection: LIST for the queues, the monitor for
  * the rest.  Packets per second come from the difference with the
@@ -482,8 +495,10 @@ static int refresh(struct capymigd *d, uint64_t now)
 	unsigned int i, j;
 	int err;
 
-	if (d->have_monitor)
+	if (d->have_monitor) {
+		follow_cgroup(d);
 		monitor_refresh(&d->mon);
+	}
 	err = tcpmig_list(&d->req, d->cfg.service_port, collect, &next);
 	if (err) {
 		logmsg(LOG_ERR, "listing the connections: %s",

@@ -41,6 +41,23 @@ static int pin_maps(struct monitor *m, const char *pin)
 }
 
 /*
+ * Whether @link attaches the monitor to @cgroup_fd's cgroup (v2: its id
+ * is its directory's inode number).  A link whose cgroup was removed
+ * attaches to none.
+ */
+static bool link_attaches_to(const struct bpf_link *link, int cgroup_fd)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct stat st;
+
+	return link && !fstat(cgroup_fd, &st) &&
+	       !bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) &&
+	       info.type == BPF_LINK_TYPE_CGROUP &&
+	       info.cgroup.cgroup_id == st.st_ino;
+}
+
+/*
  * The link pinned at @path by an earlier start, if it still attaches to
  * @cgroup_fd's cgroup (v2: its id is its directory's inode number).
  * Else it is unpinned, and released: a cgroup removed leaves its links
@@ -49,22 +66,27 @@ static int pin_maps(struct monitor *m, const char *pin)
  */
 static struct bpf_link *pinned_link(const char *path, int cgroup_fd)
 {
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
 	struct bpf_link *link;
-	struct stat st;
 
 	if (access(path, F_OK))
 		return NULL;
 	link = bpf_link__open(path);
-	if (link && !fstat(cgroup_fd, &st) &&
-	    !bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) &&
-	    info.type == BPF_LINK_TYPE_CGROUP &&
-	    info.cgroup.cgroup_id == st.st_ino)
+	if (link && link_attaches_to(link, cgroup_fd))
 		return link;
 	bpf_link__destroy(link);
 	unlink(path);
 	return NULL;
+}
+
+/* Pins @m's link at PIN/link, in place of the one there. */
+static int pin_link(struct monitor *m, const char *pin)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/link", pin);
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return bpf_link__pin(m->link, path);
 }
 
 /*
@@ -86,7 +108,7 @@ static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 	m->link = bpf_program__attach_cgroup(prog, cgroup_fd);
 	if (!m->link)
 		return -errno;
-	return *pin ? bpf_link__pin(m->link, path) : 0;
+	return *pin ? pin_link(m, pin) : 0;
 }
 
 /*
@@ -191,6 +213,34 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 	if (*pin)
 		forget_orphans(m);
 	return 0;
+}
+
+int monitor_follow(struct monitor *m, const char *cgroup, const char *pin)
+{
+	struct bpf_link *old = m->link;
+	int cgroup_fd, ret = 0;
+
+	if (!m->skel)
+		return 0;
+	/* Gone: the service is stopped, its next start makes it anew. */
+	cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgroup_fd < 0)
+		return 0;
+	if (link_attaches_to(old, cgroup_fd)) {
+		close(cgroup_fd);
+		return 0;
+	}
+	m->link = bpf_program__attach_cgroup(m->skel->progs.conn_monitor,
+					     cgroup_fd);
+	close(cgroup_fd);
+	if (!m->link) {
+		m->link = old;
+		return -errno;
+	}
+	if (*pin)
+		ret = pin_link(m, pin);
+	bpf_link__destroy(old);
+	return ret ?: 1;
 }
 
 int monitor_open_pinned(struct monitor *m, const char *pin)

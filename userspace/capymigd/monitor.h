@@ -36,6 +36,15 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
  */
 int monitor_open_pinned(struct monitor *m, const char *pin);
 
+/*
+ * Attaches the monitor again if @cgroup is no longer the cgroup it
+ * watches: systemd makes a service's cgroup anew at each start, and the
+ * link to the one removed watches nothing.  The new link replaces the one
+ * pinned at @pin.  Returns 1 when attached again, 0 when nothing changed
+ * (or @cgroup is gone, its service stopped), or a negative errno.
+ */
+int monitor_follow(struct monitor *m, const char *cgroup, const char *pin);
+
 /* Brings every record up to date (a pass of conn_refresh). */
 void monitor_refresh(const struct monitor *m);
 
