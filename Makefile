@@ -49,10 +49,12 @@ demo-move: all
 bench: all
 	selftests/vm/run selftests/bench/run
 
-# DESTDIR stages the files for a package, whose scripts then run depmod.
-install: all
-	$(MAKE) -C kmod modules_install $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR))
-	$(if $(DESTDIR),,depmod -a $(if $(KDIR),$(notdir $(patsubst %/build,%,$(KDIR)))))
+# DESTDIR stages the files for a package.  Kbuild's modules_install runs
+# depmod for the kernel the module was built for, which need not be the
+# running one.  Only what is installed is built: no test program.
+install: kmod bpf userspace
+	$(MAKE) -C kmod modules_install $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) \
+		$(if $(KDIR),KDIR=$(KDIR))
 	install -D -m 0755 build/userspace/capyctl $(DESTDIR)$(PREFIX)/sbin/capyctl
 	install -D -m 0755 build/userspace/capymigd \
 		$(DESTDIR)$(PREFIX)/sbin/capymigd
