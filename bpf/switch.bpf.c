@@ -1287,35 +1287,43 @@ static __always_inline bool chosen_for(const struct capymig_sw_chosen *c,
 
 /*
  * The server chosen for an earlier copy of PREPARE @h, or for the
- * migration ABORT @h withdraws; CAPYMIG_SW_NO_SERVER if none is known.
+ * migration ABORT @h withdraws, if it is still a server of the pool: its
+ * number; CAPYMIG_SW_NO_SERVER else.  Noted by its endpoint, which a new
+ * agent taking over the tables may number anew.
  */
 static __always_inline __u32 chosen_target(const struct tcpmig_msg_hdr *h)
 {
 	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
-	__u32 id = CAPYMIG_SW_NO_SERVER;
+	struct tcpmig_endpoint target = { 0 };
+	__u32 *id;
 
 	if (!r)
-		return id;
+		return CAPYMIG_SW_NO_SERVER;
 	bpf_spin_lock(&r->lock);
 	if (chosen_for(&r->chosen, h))
-		id = r->chosen.server;
+		target = r->chosen.target;
 	bpf_spin_unlock(&r->lock);
-	return id;
+	id = target.addr ? bpf_map_lookup_elem(&server_ids, &target) : NULL;
+	return id ? *id : CAPYMIG_SW_NO_SERVER;
 }
 
-/* The endpoint of chosen_target(@h), zero if none. */
-static __always_inline struct tcpmig_endpoint
-chosen_endpoint(const struct tcpmig_msg_hdr *h)
+/*
+ * Server @id, chosen for the first copy of PREPARE @h, takes the next
+ * ones: while it is live or draining.  Draining, it refuses new PREPAREs
+ * but answers again one it took; a copy sent elsewhere would leave its
+ * hold and draw a stale PREPARE-ACK.
+ */
+static __always_inline bool takes_copies(__u32 id)
 {
-	struct tcpmig_endpoint *ep = server_ep(chosen_target(h));
-	struct tcpmig_endpoint none = { 0 };
+	struct capymig_sw_server *srv = bpf_map_lookup_elem(&servers, &id);
 
-	return ep ? *ep : none;
+	return srv && (srv->state == CAPYMIG_SW_SERVER_LIVE ||
+		       srv->state == CAPYMIG_SW_SERVER_DRAINING);
 }
 
-/* Notes server @id as the target chosen for PREPARE @h's migration. */
+/* Notes @target as the server chosen for PREPARE @h's migration. */
 static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
-					  __u32 id)
+					  const struct tcpmig_endpoint *target)
 {
 	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
 
@@ -1325,7 +1333,7 @@ static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
 	r->chosen.client = h->client;
 	r->chosen.origin = h->origin;
 	r->chosen.migration_id = h->migration_id;
-	r->chosen.server = id;
+	r->chosen.target = *target;
 	bpf_spin_unlock(&r->lock);
 }
 
@@ -1722,11 +1730,12 @@ static __always_inline int prepare(struct packet *p,
 		return forward(p, &target);
 	}
 	id = chosen_target(h);
-	if (id == CAPYMIG_SW_NO_SERVER || !may_take_migration(h, id)) {
+	if (id == CAPYMIG_SW_NO_SERVER || !takes_copies(id)) {
 		s = sched();
 		id = s ? target_pick(h, s) : CAPYMIG_SW_NO_SERVER;
-		if (id != CAPYMIG_SW_NO_SERVER)
-			choose_target(h, id);
+		to = server_ep(id);
+		if (to)
+			choose_target(h, to);
 	}
 	to = server_ep(id);
 	if (!to)
@@ -1750,7 +1759,7 @@ static __always_inline int tcpmig_packet(struct packet *p)
 {
 	__u32 len = p->udp_len - sizeof(struct udphdr);
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct tcpmig_endpoint target, client;
+	struct tcpmig_endpoint target, client, *to;
 	struct tcpmig_msg_hdr h;
 	bool to_switch;
 	int verdict;
@@ -1809,8 +1818,9 @@ static __always_inline int tcpmig_packet(struct packet *p)
 		control_give(&client);
 		if (!to_switch)
 			return TC_ACT_OK;
-		if (!h.target.addr && !target.addr)
-			target = chosen_endpoint(&h);
+		if (!h.target.addr && !target.addr &&
+		    (to = server_ep(chosen_target(&h))))
+			target = *to;
 		if (!h.target.addr && target.addr &&
 		    set_target(p, &h.target, &target))
 			return TC_ACT_SHOT;

@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		205
+#define PLAN		206
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1622,11 +1622,18 @@ static void test_target_chosen(void)
 		   "(server %d)", next);
 
 	set_draining(next, true);
+	set_state(next, CAPYMIG_SW_SERVER_DRAINING);
+	again = prepared_to(prepare(c, 0, none, &out), &out);
+	tap_result(again == next,
+		   "rr: the first target draining, which answers again a "
+		   "PREPARE it took, still gets the copies (server %d)", again);
+	set_state(next, CAPYMIG_SW_SERVER_DEAD);
 	moved = prepared_to(prepare(c, 0, none, &out), &out);
+	set_state(next, CAPYMIG_SW_SERVER_LIVE);
 	set_draining(next, false);
 	again = prepared_to(prepare(c, 0, none, &out), &out);
 	tap_result(moved > 0 && moved != next && again == moved,
-		   "rr: the first target draining, a copy goes to another "
+		   "rr: the first target dead, a copy goes to another "
 		   "(server %d), and the copies after it too (server %d)",
 		   moved, again);
 

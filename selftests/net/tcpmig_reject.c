@@ -443,6 +443,25 @@ static void moved_to(int to)
 	}
 }
 
+/*
+ * migrate_to(), once the connection's last migration is over at its
+ * origin: one refused by the switch while its PREPARE was being sent
+ * again is withdrawn by ABORT, which refuses the next (EBUSY) until
+ * acknowledged.  Tries for up to a migration's deadline.
+ */
+static int migrate_when_free(const struct tcpmig_endpoint *target,
+			     struct migrate_switch *ms, char *why)
+{
+	double start = now_ms();
+	int err;
+
+	do
+		err = migrate_to(target, ms, NULL, why);
+	while (err == -EBUSY && now_ms() - start < DEADLINE_MS &&
+	       !usleep(20000));
+	return err;
+}
+
 /* Every server's events, to see which took a migration's PREPARE. */
 static struct migrate_host watch[SERVERS];
 
@@ -521,7 +540,7 @@ static void abort_to_chosen(void)
 		sh("tc -n %s qdisc add dev eth0 clsact", opt.ns_names[i]);
 		drop_tcpmig(opt.ns_names[i], "egress", TCPMIG_MSG_PREPARE_ACK);
 	}
-	err = migrate_to(NULL, &ms, NULL, why);
+	err = migrate_when_free(NULL, &ms, why);
 	for (i = 0; i < SERVERS; i++)
 		if (i != conn.origin)
 			sh("tc -n %s qdisc del dev eth0 clsact",
@@ -536,10 +555,7 @@ static void abort_to_chosen(void)
 	/* A server out of the pool: the switch refuses it at once. */
 	inet_pton(AF_INET, "10.10.9.2", &outsider.addr);
 	start = now_ms();
-	do
-		err = migrate_to(&outsider, &ms, NULL, why);
-	while (err == -EBUSY && now_ms() - start < DEADLINE_MS &&
-	       !usleep(20000));
+	err = migrate_when_free(&outsider, &ms, why);
 	tap_result(!err && ms.rejected && ms.result == -EHOSTUNREACH &&
 		   !exchange(EXCHANGE),
 		   "... its ABORT, naming no target, reached that server: "
@@ -566,7 +582,7 @@ static void copies_to_one_target(void)
 
 	sh("tc -n %s qdisc add dev eth0 root netem delay %dms", ns,
 	   PREPARE_DELAY_MS);
-	err = migrate_to(NULL, &ms, NULL, why);
+	err = migrate_when_free(NULL, &ms, why);
 	sh("tc -n %s qdisc del dev eth0 root", ns);
 	copies = stat_of(conn.origin, TCPMIG_STAT_MSG_RETRANSMITS) - resent;
 	took = prepared_by(ms.id);
@@ -575,13 +591,14 @@ static void copies_to_one_target(void)
 		   "a PREPARE naming no target, sent %d more times before an "
 		   "answer came: one server took it (0x%x), migrated (%s)",
 		   copies, took, why);
-	if (!one_server(took))
-		return;
-	moved_to(ffs(took) - 1);
-	err = migrate_to(&home, &ms, NULL, why);
-	if (!err && !ms.result)
-		moved_to(from);
-	tap_result(!err && !ms.result && !exchange(EXCHANGE),
+	if (!err && !ms.result && one_server(took)) {
+		moved_to(ffs(took) - 1);
+		err = migrate_to(&home, &ms, NULL, why);
+		if (!err && !ms.result)
+			moved_to(from);
+	}
+	tap_result(one_server(took) && !err && !ms.result &&
+		   !exchange(EXCHANGE),
 		   "... the connection streams on from there, and back on "
 		   "%c (%s)", 'A' + from, why);
 }

@@ -39,7 +39,9 @@ require_cmd capymig-switchd tcpmig_reject capyctl jq tc
 
 sw_topology_create 4 || ksft_skip_all "cannot build the topology"
 sw_tcpmig_pool 4 || ksft_fail_all "cannot configure TCPMig"
-sw_switchd_start $PORT 4 --period-us 100000 ||
+# Round-robin targets: copies of a PREPARE naming none would go each to
+# another server, but for the switch's note of the first's.
+sw_switchd_start $PORT 4 --period-us 100000 --target rr ||
 	ksft_fail_all "capymig-switchd did not start"
 
 tmp=$(mktemp -d)

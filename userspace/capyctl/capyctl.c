@@ -331,7 +331,7 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 	if (local) {
 		if (serve_tuple(&blob, local, &serve)) {
 			tcpmig_blob_free(&blob);
-			return EXIT_FAILURE;
+			return EXIT_USAGE;
 		}
 		opts.serve = &serve;
 	}
@@ -814,8 +814,10 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 		opts.target = &target;
 	/*
 	 * Listen first, on a socket of its own: the migration may end
-	 * before the reply to MIGRATE is read.
+	 * before the reply to MIGRATE is read.  The request socket before
+	 * it, which says so when the module is missing.
 	 */
+	nl(ctl);
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err)
 		return request_failed(ctl, "migrate", err);
@@ -1131,6 +1133,7 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 	}
 
 	/* Listen first: a migration may end before MIGRATE returns. */
+	nl(ctl);
 	err = tcpmig_nl_open(&events) ?: tcpmig_join_events(&events);
 	if (err) {
 		monitor_close(&dr.mon);

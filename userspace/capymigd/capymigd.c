@@ -119,6 +119,7 @@ struct capymigd {
 	struct tcpmig_nl loads;	/* LOAD, 1 kHz: apart, not to overrun @ev */
 	struct monitor mon;
 	bool have_monitor;
+	int follow_err;			/* monitor_follow()'s last failure */
 	struct table conns;
 	struct flights flights;
 	struct arrival arrivals[ARRIVALS_MAX];
@@ -470,7 +471,10 @@ static struct conn_entry *same_socket(const struct conn_entry *e,
 	return NULL;
 }
 
-/* The service restarted in a new cgroup: the monitor follows it there. */
+/*
+ * The service restarted in a new cgroup: the monitor follows it there.
+ * A failure to is said once, not at every interval it is tried again.
+ */
 static void follow_cgroup(struct capymigd *d)
 {
 	int ret = monitor_follow(&d->mon, d->cfg.cgroup, d->cfg.bpf_pin);
@@ -478,9 +482,11 @@ static void follow_cgroup(struct capymigd *d)
 	if (ret > 0)
 		logmsg(LOG_NOTICE, "server monitor: %s was made anew: "
 		       "attached to it again", d->cfg.cgroup);
-	else if (ret < 0)
-		logmsg(LOG_ERR, "server monitor: attaching to %s again: %s",
-		       d->cfg.cgroup, strerror(-ret));
+	else if (ret < 0 && ret != d->follow_err)
+		logmsg(LOG_ERR, "server monitor: attaching to %s again: %s "
+		       "(trying again each interval)", d->cfg.cgroup,
+		       strerror(-ret));
+	d->follow_err = ret < 0 ? ret : 0;
 }
 
 /*

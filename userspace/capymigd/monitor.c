@@ -237,8 +237,11 @@ int monitor_follow(struct monitor *m, const char *cgroup, const char *pin)
 		m->link = old;
 		return -errno;
 	}
-	if (*pin)
+	if (*pin) {
 		ret = pin_link(m, pin);
+		/* The old cgroup's connections: no program sees them end. */
+		forget_orphans(m);
+	}
 	bpf_link__destroy(old);
 	return ret ?: 1;
 }

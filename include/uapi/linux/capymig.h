@@ -768,12 +768,13 @@ struct capymig_sw_recent {
  * @client: the connection's client; addr 0 for none.
  * @origin: the migration's origin, which with @migration_id names it.
  * @migration_id: as on the wire.
- * @server: the server chosen, its index in the server table.
+ * @target: the server chosen.
  *
  * The origin sends its PREPARE again until it hears (20 ms, then up to
  * 200 ms), and still names no target: the target's PREPARE-ACK was lost,
  * or is late.  Each copy goes to the server the first went to, while it
- * can take it: a copy sent to another would leave the first one's hold,
+ * is live or draining (draining, it still answers a PREPARE it took),
+ * noted by its endpoint: a copy sent to another would leave its hold,
  * and what the client sent it once the switch redirected it, stranded,
  * or draw a refusal that fails a migration the first had accepted.  An
  * ABORT that names no target, with no redirect to withdraw (the
@@ -785,7 +786,7 @@ struct capymig_sw_chosen {
 	struct tcpmig_endpoint client;
 	struct tcpmig_endpoint origin;
 	__be32	migration_id;
-	__u32	server;
+	struct tcpmig_endpoint target;
 };
 
 /*
