@@ -1710,8 +1710,8 @@ static __always_inline int refuse_prepare(struct packet *p)
 /*
  * A PREPARE to the switch: choose the target if the origin did not, on
  * another host than the origin's and the client's (may_take_migration()).
- * A copy of a PREPARE goes where the first went, while that server may
- * take it (struct capymig_sw_chosen).
+ * A copy of a PREPARE goes where the first went, while that server is
+ * live or draining (takes_copies(), struct capymig_sw_chosen).
  */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h)
@@ -1719,6 +1719,7 @@ static __always_inline int prepare(struct packet *p,
 	struct tcpmig_endpoint target = { h->target.addr, h->target.port };
 	struct capymig_sw_sched *s;
 	struct tcpmig_endpoint *to;
+	bool fresh;
 	__u32 id;
 
 	if (target.addr) {
@@ -1730,16 +1731,16 @@ static __always_inline int prepare(struct packet *p,
 		return forward(p, &target);
 	}
 	id = chosen_target(h);
-	if (id == CAPYMIG_SW_NO_SERVER || !takes_copies(id)) {
+	fresh = id == CAPYMIG_SW_NO_SERVER || !takes_copies(id);
+	if (fresh) {
 		s = sched();
 		id = s ? target_pick(h, s) : CAPYMIG_SW_NO_SERVER;
-		to = server_ep(id);
-		if (to)
-			choose_target(h, to);
 	}
 	to = server_ep(id);
 	if (!to)
 		goto no_target;
+	if (fresh)
+		choose_target(h, to);
 	target = *to;
 	if (set_target(p, &h->target, &target))
 		return TC_ACT_SHOT;
