@@ -78,17 +78,6 @@ static struct bpf_link *pinned_link(const char *path, int cgroup_fd)
 	return NULL;
 }
 
-/* Pins @m's link at PIN/link, in place of the one there. */
-static int pin_link(struct monitor *m, const char *pin)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/link", pin);
-	if (unlink(path) && errno != ENOENT)
-		return -errno;
-	return bpf_link__pin(m->link, path);
-}
-
 /*
  * The link pinned by an earlier start gets the program just loaded, so
  * that the monitor never stops watching; the first start, or one whose
@@ -108,7 +97,7 @@ static int attach(struct monitor *m, int cgroup_fd, const char *pin)
 	m->link = bpf_program__attach_cgroup(prog, cgroup_fd);
 	if (!m->link)
 		return -errno;
-	return *pin ? pin_link(m, pin) : 0;
+	return *pin ? bpf_link__pin(m->link, path) : 0;
 }
 
 /*
@@ -218,7 +207,7 @@ int monitor_open(struct monitor *m, const char *cgroup, uint16_t port,
 int monitor_follow(struct monitor *m, const char *cgroup, const char *pin)
 {
 	struct bpf_link *old = m->link;
-	int cgroup_fd, ret = 0;
+	int cgroup_fd, ret;
 
 	if (!m->skel)
 		return 0;
@@ -230,19 +219,17 @@ int monitor_follow(struct monitor *m, const char *cgroup, const char *pin)
 		close(cgroup_fd);
 		return 0;
 	}
-	m->link = bpf_program__attach_cgroup(m->skel->progs.conn_monitor,
-					     cgroup_fd);
+	/* As a start does: the pinned link, the old cgroup's, is let go. */
+	ret = attach(m, cgroup_fd, pin);
 	close(cgroup_fd);
 	if (!m->link) {
 		m->link = old;
-		return -errno;
-	}
-	if (*pin) {
-		ret = pin_link(m, pin);
-		/* The old cgroup's connections: no program sees them end. */
-		forget_orphans(m);
+		return ret;
 	}
 	bpf_link__destroy(old);
+	/* The old cgroup's connections: no program sees them end. */
+	if (*pin)
+		forget_orphans(m);
 	return ret ?: 1;
 }
 
