@@ -622,7 +622,7 @@ static int reject_errno(u32 reason)
  * than once, and one copy may have been accepted.  Named, the target may
  * have refused the first (no listener yet, draining, busy) and taken a
  * later one; unnamed, the switch sends each where it sent the first, but
- * to another server once that one cannot take it (draining, gone) or
+ * to another server once that one cannot take it (dead, gone) or
  * its note of the choice went to another client's migration.  Either
  * way a PREPARE-ACK may be on its way, or lost after the switch installed
  * its redirect: the migration is withdrawn through the switch as after a
