@@ -1376,14 +1376,18 @@ static int prepare(struct tcpmig_endpoint c, int origin,
 	return run(&in, out);
 }
 
-/* The server a PREPARE from @origin was sent to, -1 if none. */
-static int prepared(int origin, bool *consistent)
+/*
+ * The server a PREPARE naming no target, from @origin about @c's
+ * connection, was sent to, -1 if none; @consistent stays true only if it
+ * went to that server's address and TCPMig port, checksums valid.
+ */
+static int prepared(struct tcpmig_endpoint c, int origin, bool *consistent)
 {
 	struct tcpmig_endpoint none = { 0 };
 	struct frame out;
 	int v, i;
 
-	v = prepare(client(), origin, none, &out);
+	v = prepare(c, origin, none, &out);
 	for (i = 0; v == TC_ACT_OK && i < NSERVERS; i++) {
 		if (!ep_eq(msg_of(&out)->target, srv[i]))
 			continue;
@@ -1401,7 +1405,7 @@ static int targets(int origin, int n, bool *consistent)
 	int mask = 0, t;
 
 	while (n--) {
-		t = prepared(origin, consistent);
+		t = prepared(client(), origin, consistent);
 		if (t < 0)
 			return -1;
 		mask |= 1 << t;
@@ -1441,7 +1445,7 @@ static void test_targets(void)
 
 	snap(&s);
 	for (i = 0; i < 6; i++) {
-		got[i] = prepared(0, &consistent);
+		got[i] = prepared(client(), 0, &consistent);
 		turn &= got[i] > 0 && (i < 3 || got[i] == got[i - 3]);
 	}
 	turn &= got[0] != got[1] && got[1] != got[2] && got[0] != got[2];
@@ -1541,18 +1545,18 @@ static void test_targets_on_another_host(void)
  */
 static void test_targets_not_on_client_host(void)
 {
-	struct tcpmig_endpoint c = with_port(srv[2], 40100), none = { 0 };
+	struct tcpmig_endpoint c = with_port(srv[2], 40100);
 	bool consistent = true;
 	struct frame out;
 	int mask = 0, v, i, t;
 
+	/* Refused, a PREPARE names no target: none of the servers. */
 	for (i = 0; i < 6; i++) {
 		migration_id++;
-		v = prepare(c, 0, none, &out);
-		for (t = 0; v == TC_ACT_OK && t < NSERVERS; t++)
-			if (ep_eq(msg_of(&out)->target, srv[t]))
-				mask |= 1 << t;
-		consistent &= v == TC_ACT_OK && !refused(&out, c, 0, none);
+		t = prepared(c, 0, &consistent);
+		consistent &= t >= 0;
+		if (t >= 0)
+			mask |= 1 << t;
 	}
 	tap_result(consistent && mask == (1 << 1 | 1 << 3),
 		   "rr: a client on server 2's host never moves to server 2 "
@@ -1560,8 +1564,7 @@ static void test_targets_not_on_client_host(void)
 	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
 	set_sched(all_live, NSERVERS, NULL, 0, 2, 3);
 	migration_id++;
-	v = prepare(c, 0, none, &out);
-	tap_result(v == TC_ACT_OK && ep_eq(msg_of(&out)->target, srv[3]),
+	tap_result(prepared(c, 0, &consistent) == 3 && consistent,
 		   "least loaded: ... the least loaded skipped for the next");
 	v = prepare(c, 0, srv[2], &out);
 	tap_result(v == TC_ACT_OK && refused(&out, c, 0, srv[2]),
@@ -1583,18 +1586,6 @@ static int abort_msg(struct tcpmig_endpoint c, int origin, int target,
 	return run(&in, out);
 }
 
-/* The server the PREPARE in @out goes to, -1 if none. */
-static int prepared_to(int v, struct frame *out)
-{
-	int i;
-
-	for (i = 0; v == TC_ACT_OK && i < NSERVERS; i++)
-		if (ep_eq(msg_of(out)->target, srv[i]) &&
-		    ip_of(out)->daddr == srv[i].addr && checksums_ok(out))
-			return i;
-	return -1;
-}
-
 /*
  * The origin sends its PREPARE again, naming no target, until it hears:
  * each copy goes where the first went, while that server may take it,
@@ -1603,36 +1594,37 @@ static int prepared_to(int v, struct frame *out)
  */
 static void test_target_chosen(void)
 {
-	struct tcpmig_endpoint c = client(), none = { 0 };
+	struct tcpmig_endpoint c = client();
 	int first, again = 0, next, moved, i, v;
+	bool consistent = true;
 	struct capymig_sw_slot slot;
 	struct snapshot s;
 	struct frame out;
 
-	first = prepared_to(prepare(c, 0, none, &out), &out);
+	first = prepared(c, 0, &consistent);
 	for (i = 0; i < 3; i++)
-		again += prepared_to(prepare(c, 0, none, &out), &out) == first;
-	tap_result(first > 0 && again == 3,
+		again += prepared(c, 0, &consistent) == first;
+	tap_result(first > 0 && again == 3 && consistent,
 		   "rr: copies of a PREPARE go to the target of the first "
 		   "(server %d, %d of 3)", first, again);
 	migration_id++;
-	next = prepared_to(prepare(c, 0, none, &out), &out);
-	tap_result(next > 0 && next != first,
+	next = prepared(c, 0, &consistent);
+	tap_result(next > 0 && next != first && consistent,
 		   "rr: the connection's next migration takes its turn "
 		   "(server %d)", next);
 
 	set_draining(next, true);
 	set_state(next, CAPYMIG_SW_SERVER_DRAINING);
-	again = prepared_to(prepare(c, 0, none, &out), &out);
-	tap_result(again == next,
+	again = prepared(c, 0, &consistent);
+	tap_result(again == next && consistent,
 		   "rr: the first target draining, which answers again a "
 		   "PREPARE it took, still gets the copies (server %d)", again);
 	set_state(next, CAPYMIG_SW_SERVER_DEAD);
-	moved = prepared_to(prepare(c, 0, none, &out), &out);
+	moved = prepared(c, 0, &consistent);
 	set_state(next, CAPYMIG_SW_SERVER_LIVE);
 	set_draining(next, false);
-	again = prepared_to(prepare(c, 0, none, &out), &out);
-	tap_result(moved > 0 && moved != next && again == moved,
+	again = prepared(c, 0, &consistent);
+	tap_result(moved > 0 && moved != next && again == moved && consistent,
 		   "rr: the first target dead, a copy goes to another "
 		   "(server %d), and the copies after it too (server %d)",
 		   moved, again);
@@ -1640,20 +1632,20 @@ static void test_target_chosen(void)
 	skel->bss->cfg.target = CAPYMIG_SW_TARGET_LEAST_LOADED;
 	set_sched(all_live, NSERVERS, NULL, 0, 1, 2);
 	migration_id++;
-	first = prepared_to(prepare(c, 0, none, &out), &out);
+	first = prepared(c, 0, &consistent);
 	set_sched(all_live, NSERVERS, NULL, 0, 3, 2);
-	again = prepared_to(prepare(c, 0, none, &out), &out);
-	tap_result(first == 1 && again == 1,
+	again = prepared(c, 0, &consistent);
+	tap_result(first == 1 && again == 1 && consistent,
 		   "least loaded: a copy goes to the first's target, no "
 		   "longer the least loaded (servers %d, %d)", first, again);
 	pool_reset();
 
 	/* Its PREPARE-ACK lost before the switch: nothing to withdraw. */
 	migration_id++;
-	first = prepared_to(prepare(c, 0, none, &out), &out);
+	first = prepared(c, 0, &consistent);
 	snap(&s);
 	v = abort_msg(c, 0, -1, &out);
-	tap_result(first > 0 && v == TC_ACT_OK &&
+	tap_result(first > 0 && consistent && v == TC_ACT_OK &&
 		   ip_of(&out)->daddr == srv[first].addr &&
 		   ep_eq(msg_of(&out)->target, srv[first]) &&
 		   checksums_ok(&out) && mig_entry(c, &slot) < 0 &&
