@@ -23,7 +23,7 @@ status()
 	return 1
 }
 
-tap_plan 7
+tap_plan 10
 tap_check "--help: the usage, exit 0" \
 	status 0 "^usage: capyctl \[-j\] COMMAND" --help
 tap_check "COMMAND --help: that command's usage, exit 0" \
@@ -38,4 +38,13 @@ tap_check "bad endpoints: named, exit 2, before any request" \
 tap_check "a value out of range: the command's usage, exit 2" \
 	status 2 "^usage: capyctl hold .*1-60000" \
 	hold 10.0.0.1:80 10.0.0.2:4000 0
+tap_check "a value out of range: named, with its range" \
+	status 2 "^capyctl: hold: bad timeout '0': want an integer from 1 to 60000$" \
+	hold 10.0.0.1:80 10.0.0.2:4000 0
+tap_check "an option's value not a number: named, with its range" \
+	status 2 "^capyctl: drain: bad parallelism 'x4': want an integer from 1 to 4096$" \
+	drain -p x4
+tap_check "a 64-bit value: its range" \
+	status 2 "^capyctl: import: bad listener cookie '0': want an integer from 1 to 18446744073709551615$" \
+	import -c 0
 tap_done

@@ -83,12 +83,26 @@ static int usage_error(const struct capyctl *ctl)
 	return EXIT_USAGE;
 }
 
-/* capymig_parse_uint() into a 32-bit setting. */
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *v)
+/*
+ * A number of the command line in [@min, @max]; one that is not says
+ * which, and what was wanted, before the usage line.
+ */
+static int parse_number(const struct capyctl *ctl, const char *what,
+			const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	if (!capymig_parse_uint(s, min, max, v))
+		return 0;
+	fprintf(stderr, "capyctl: %s: bad %s '%s': want an integer from %"
+		PRIu64 " to %" PRIu64 "\n", ctl->cmd->name, what, s, min, max);
+	return -1;
+}
+
+static int parse_u32(const struct capyctl *ctl, const char *what,
+		     const char *s, uint32_t min, uint32_t max, uint32_t *v)
 {
 	uint64_t n;
 
-	if (capymig_parse_uint(s, min, max, &n))
+	if (parse_number(ctl, what, s, min, max, &n))
 		return -1;
 	*v = n;
 	return 0;
@@ -203,7 +217,8 @@ static int cmd_list(struct capyctl *ctl, int argc, char **argv)
 	uint32_t port = 0;
 	int err;
 
-	if (argc > 2 || (argc == 2 && parse_u32(argv[1], 1, 65535, &port)))
+	if (argc > 2 ||
+	    (argc == 2 && parse_u32(ctl, "port", argv[1], 1, 65535, &port)))
 		return usage_error(ctl);
 	if (!ctl->json)
 		printf("%-60s %10s %10s  %s\n", "connection (local -> remote)",
@@ -314,8 +329,8 @@ static int cmd_import(struct capyctl *ctl, int argc, char **argv)
 			local = optarg;
 			break;
 		case 'c':
-			if (capymig_parse_uint(optarg, 1, UINT64_MAX,
-					       &opts.listener_cookie))
+			if (parse_number(ctl, "listener cookie", optarg, 1,
+					 UINT64_MAX, &opts.listener_cookie))
 				return usage_error(ctl);
 			break;
 		default:
@@ -358,7 +373,8 @@ static int cmd_hold(struct capyctl *ctl, int argc, char **argv)
 	int err;
 
 	if (argc < 3 || argc > 4 ||
-	    (argc == 4 && parse_u32(argv[3], 1, 60000, &timeout)))
+	    (argc == 4 &&
+	     parse_u32(ctl, "timeout", argv[3], 1, 60000, &timeout)))
 		return usage_error(ctl);
 	if (parse_tuple_args(argv + 1, &t))
 		return EXIT_USAGE;
@@ -532,12 +548,12 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_HB:
-			if (parse_u32(optarg, 0, 60000, &hb))
+			if (parse_u32(ctl, "heartbeat", optarg, 0, 60000, &hb))
 				return usage_error(ctl);
 			set.heartbeat_ms = &hb;
 			break;
 		case OPT_WEIGHT:
-			if (parse_u32(optarg, 1, 1000, &weight))
+			if (parse_u32(ctl, "weight", optarg, 1, 1000, &weight))
 				return usage_error(ctl);
 			set.weight = &weight;
 			break;
@@ -559,10 +575,11 @@ static int cmd_config(struct capyctl *ctl, int argc, char **argv)
 		return usage_error(ctl);
 	for (i = optind; i < argc; i += 2) {
 		if (!strcmp(argv[i], "port") &&
-		    !parse_u32(argv[i + 1], 1, 65535, &port))
+		    !parse_u32(ctl, "port", argv[i + 1], 1, 65535, &port))
 			continue;
 		if (!strcmp(argv[i], "timeout") &&
-		    !parse_u32(argv[i + 1], 10, 60000, &timeout))
+		    !parse_u32(ctl, "timeout", argv[i + 1], 10, 60000,
+			       &timeout))
 			continue;
 		if (!strcmp(argv[i], "switch") &&
 		    !capymig_wire_endpoint_parse(argv[i + 1], 1, &sw)) {
@@ -799,7 +816,8 @@ static int cmd_migrate(struct capyctl *ctl, int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (opt != 'r' ||
-		    parse_u32(optarg, 0, UINT32_MAX, &opts.read_seq))
+		    parse_u32(ctl, "read sequence number", optarg, 0,
+			      UINT32_MAX, &opts.read_seq))
 			return usage_error(ctl);
 		opts.at_read_seq = 1;
 	}
@@ -1091,11 +1109,13 @@ static int cmd_drain(struct capyctl *ctl, int argc, char **argv)
 			dr.any_point = true;
 			break;
 		case 't':
-			if (parse_u32(optarg, 1, 86400, &timeout))
+			if (parse_u32(ctl, "timeout", optarg, 1, 86400,
+				      &timeout))
 				return usage_error(ctl);
 			break;
 		case 'p':
-			if (parse_u32(optarg, 1, 4096, &parallel))
+			if (parse_u32(ctl, "parallelism", optarg, 1, 4096,
+				      &parallel))
 				return usage_error(ctl);
 			break;
 		case 'T':
