@@ -80,7 +80,8 @@ void metrics_render(const struct metrics *m, FILE *out)
 	fprintf(out, "capymigd_migration_start_errors_total %" PRIu64 "\n",
 		m->start_errors);
 	header(out, "rate_limited_total", "counter",
-	       "Migrations chosen and not started for the rate limit.");
+	       "Migrations chosen and not started: the rate limit or the "
+	       "in-flight bound held them back.");
 	fprintf(out, "capymigd_rate_limited_total %" PRIu64 "\n",
 		m->rate_limited);
 	header(out, "events_lost_total", "counter",
