@@ -289,7 +289,9 @@ static bool migrate(struct capymigd *d, struct conn_entry *e,
 	e->pc.busy = true;
 	f = (id ? flights_find(&d->flights, id) : NULL) ?:
 	    flights_add(&d->flights, id, &c->tuple, now);
-	flights_start(&d->flights, f, c->pps);
+	/* Room: fewer than max_in_flight, FLIGHTS_MAX at most, are ours. */
+	if (f)
+		flights_start(&d->flights, f, c->pps);
 	if (d->room != UINT64_MAX)
 		d->room -= c->pps < d->room ? c->pps : d->room;
 	d->metrics.in_flight = d->flights.in_flight;
@@ -615,7 +617,8 @@ static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		if (!f)
 			f = flights_add(&d->flights, ev->migration_id,
 					&ev->tuple, now);
-		f->prepare_ns = ev->timestamp_ns;
+		if (f)
+			f->prepare_ns = ev->timestamp_ns;
 		return;
 	case TCPMIG_EVENT_MIGRATED:
 		d->metrics.results[METRICS_MIGRATED]++;

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "flights.h"
 #include "number.h"
 #include "tuple.h"
 
@@ -66,7 +67,7 @@ static const struct key keys[] = {
 	KEY("migration", "burst", K_UINT, burst, 1, 100000),
 	KEY("migration", "holdoff_ms", K_UINT, holdoff_ms, 0, 3600000),
 	KEY("migration", "any_point", K_BOOL, any_point, 0, 0),
-	KEY("migration", "max_in_flight", K_UINT, max_in_flight, 1, 4096),
+	KEY("migration", "max_in_flight", K_UINT, max_in_flight, 1, FLIGHTS_MAX),
 	KEY("migration", "target", K_TARGET, target, 0, 0),
 	KEY("migration", "targets", K_TARGETS, targets, 0, 0),
 };

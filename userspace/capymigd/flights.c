@@ -27,15 +27,43 @@ struct flight *flights_find(struct flights *fl, uint32_t id)
 	return NULL;
 }
 
+/*
+ * The record to forget for room: the oldest that ended, else the oldest
+ * not ours (capyctl's, another daemon's), else the oldest dry run's.
+ * Never a migration of ours under way: forgotten, it would leave the
+ * in-flight bound, its connection would be chosen again (and refused,
+ * EBUSY), and its load would count as staying.  NULL if every record is
+ * one, which max_in_flight (FLIGHTS_MAX at most) keeps the daemon's own
+ * from meeting.
+ */
+static struct flight *victim(struct flights *fl)
+{
+	struct flight *not_ours = NULL, *dry_run = NULL;
+	unsigned int i;
+
+	for (i = 0; i < fl->n; i++) {
+		struct flight *f = &fl->v[i];
+
+		if (f->ended_ns)
+			return f;
+		if (!f->ours && !not_ours)
+			not_ours = f;
+		else if (f->ours && !f->id && !dry_run)
+			dry_run = f;
+	}
+	return not_ours ?: dry_run;
+}
+
 struct flight *flights_add(struct flights *fl, uint32_t id,
 			   const struct capymig_tuple *t, uint64_t now_ns)
 {
 	struct flight *f;
 
 	if (fl->n == FLIGHTS_MAX) {
-		if (holds_slot(&fl->v[0]))
-			fl->in_flight--;
-		memmove(fl->v, fl->v + 1, (FLIGHTS_MAX - 1) * sizeof(*f));
+		f = victim(fl);
+		if (!f)
+			return NULL;
+		memmove(f, f + 1, (fl->v + fl->n - f - 1) * sizeof(*f));
 		fl->n--;
 	}
 	f = &fl->v[fl->n++];

@@ -12,7 +12,11 @@
 #include <stdint.h>
 #include <linux/capymig.h>
 
-/* Migrations remembered: in flight, and ended within the settle time. */
+/*
+ * Migrations remembered: in flight, and ended within the settle time.
+ * Also the most max_in_flight may be, so that one of the daemon's own
+ * always finds room.
+ */
 #define FLIGHTS_MAX	1024
 /*
  * How long a migration may fly, in the module's timeouts (timeout_ms):
@@ -53,7 +57,10 @@ void flights_set_timeout(struct flights *fl, uint32_t timeout_ms);
 
 struct flight *flights_find(struct flights *fl, uint32_t id);
 
-/* Room for one more; the oldest is forgotten when there is none. */
+/*
+ * Room for one more, the oldest that may be forgotten making it when there
+ * is none (flights.c: victim()); NULL if none may.
+ */
 struct flight *flights_add(struct flights *fl, uint32_t id,
 			   const struct capymig_tuple *t, uint64_t now_ns);
 

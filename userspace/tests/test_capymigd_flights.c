@@ -147,18 +147,55 @@ static void lost_after_the_module_timeout(void **state)
 	free(fl);
 }
 
-/* A full record forgets its oldest, and the slot it held. */
+/*
+ * A full record makes room by forgetting an ended migration first, then
+ * one not ours, then a dry run's, each the oldest of its kind; never one
+ * of ours under way.  It forgot the oldest, whatever it was: other
+ * tools' migrations (a drain's) pushed the daemon's own out while they
+ * flew, and with them the in-flight bound, the connections' "moving" and
+ * the load they shed.
+ */
 static void full(void **state)
 {
 	struct flights *fl = calloc(1, sizeof(*fl));
+	struct capymig_tuple t = tuple(1);
 	unsigned int i;
 
 	assert_non_null(fl);
-	for (i = 0; i <= FLIGHTS_MAX; i++)
-		start(fl, i + 1, i, 1, SEC);
+	for (i = 1; i <= 16; i++)
+		start(fl, i, i, 10, SEC);
+	start(fl, 0, 17, 10, SEC);
+	for (i = 18; i <= FLIGHTS_MAX; i++)
+		flights_add(fl, i, &t, SEC);
 	assert_int_equal(fl->n, FLIGHTS_MAX);
+	flights_end(fl, flights_find(fl, 500), 2 * SEC);
+
+	/* The ended one goes, then the oldest not ours. */
+	assert_non_null(flights_add(fl, 2000, &t, 3 * SEC));
+	assert_null(flights_find(fl, 500));
+	assert_non_null(flights_find(fl, 18));
+	assert_non_null(flights_add(fl, 2001, &t, 3 * SEC));
+	assert_null(flights_find(fl, 18));
+	assert_int_equal(fl->n, FLIGHTS_MAX);
+	assert_int_equal(fl->in_flight, 16);
+	assert_int_equal(flights_shed(fl), 170);
+	for (i = 1; i <= 16; i++)
+		assert_non_null(flights_find(fl, i));
+
+	/* Only ours left: the dry run's goes, then nothing may. */
+	for (i = 0; i < FLIGHTS_MAX - 17; i++)
+		flights_end(fl, &fl->v[17 + i], 4 * SEC);
+	flights_expire(fl, 5 * SEC, SETTLE);
+	assert_int_equal(fl->n, 17);
+	for (i = 0; i < FLIGHTS_MAX - 17; i++)
+		start(fl, 3000 + i, 1, 1, 6 * SEC);
+	assert_int_equal(fl->in_flight, FLIGHTS_MAX - 1);
+	assert_non_null(flights_add(fl, 9000, &t, 7 * SEC));
+	assert_int_equal(flights_shed(fl), 160 + FLIGHTS_MAX - 17);
+	flights_start(fl, flights_find(fl, 9000), 1);
 	assert_int_equal(fl->in_flight, FLIGHTS_MAX);
-	assert_null(flights_find(fl, 1));
+	assert_null(flights_add(fl, 9001, &t, 7 * SEC));
+	assert_int_equal(fl->in_flight, FLIGHTS_MAX);
 	free(fl);
 }
 
