@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # capymigd on a server: refuses a bad configuration, logs what a dry run
-# would do and does nothing, applies a changed setting on SIGHUP (and
-# keeps its own on a bad file), and can be killed (-9) and restarted
-# without harm to the connections; restarted for real, its reactive
-# policy starts moving the connection through the switch to the other
-# server, it is killed (-9) with the migration in flight, which completes
-# without it, and the stream arrives whole there.
+# would do and does nothing, leaves another port's migrations out of its
+# metrics, applies a changed setting on SIGHUP (and keeps its own on a
+# bad file), and can be killed (-9) and restarted without harm to the
+# connections; restarted for real, its reactive policy starts moving the
+# connection through the switch to the other server, it is killed (-9)
+# with the migration in flight, which completes without it, and the
+# stream arrives whole there.
 #
 #   +-----------+        +---------------------+        +--------------+
 #   | host0     |        | switch              |        | host1        |
@@ -173,7 +174,7 @@ log=$tmp/daemon$origin.log
 conf=$tmp/capymigd$origin.conf
 
 # Everything is set up: from here on, no more skipping.
-tap_plan 16
+tap_plan 17
 
 printf '[daemon]\ninterval_ms = 5\n' >"$tmp/bad.conf"
 tap_check_fails "--check-config refuses a bad file, naming file:line and key" \
@@ -253,6 +254,29 @@ tap_check "the server monitor recorded the connection" \
 	wait_for 5 metric_is connections_monitored 1
 tap_check "silent metrics clients stall nothing and are closed" \
 	silent_clients
+
+# Another server on the origin's host, port $OTHER, whose connection
+# capyctl tries to move: the switch knows no server at that endpoint and
+# drops the PREPARE, the migration fails.  The origin's module counts it;
+# the daemon of $PORT's server counted every migration of its host.
+OTHER=7118
+spawn other_server "$ons" \
+	socat TCP-LISTEN:$OTHER,reuseaddr EXEC:'sleep 600',nofork
+wait_for 10 eval "ip netns exec $ons ss -Htln 'sport = :$OTHER' | grep -q ."
+spawn other_client "${sw_host[0]}" \
+	socat -u EXEC:'sleep 600' TCP:${srv[origin]}:$OTHER
+# other_conn: that connection's endpoints, as capyctl migrate takes them.
+other_conn()
+{
+	ip netns exec "$ons" capyctl -j list $OTHER |
+		jq -r '.local + " " + .remote'
+}
+wait_for 10 eval '[ -n "$(other_conn)" ]'
+failed=$(sw_host_stats $((origin + 1)) migrations_failed)
+ip netns exec "$ons" capyctl migrate $(other_conn) >"$tmp/other.out" 2>&1
+tap_check "another port's migration, failed, is its daemon's to count, not this one's" \
+	eval '[ "$(sw_host_stats $((origin + 1)) migrations_failed)" -eq $((failed + 1)) ] &&
+	      sleep 1 && metric_is "migrations_total{result=\"failed\"}" 0'
 
 write_config "$conf" yes 30 "${cg[origin]}" "${pin[origin]}"
 kill -HUP "$odaemon"

@@ -589,9 +589,17 @@ static void back_off(struct capymigd *d, const struct capymig_tuple *t,
 static void on_event(struct capymigd *d, const struct tcpmig_notification *ev,
 		     uint64_t now)
 {
-	struct flight *f = ev->migration_id ?
-			   flights_find(&d->flights, ev->migration_id) : NULL;
+	struct flight *f;
 
+	/*
+	 * A host of several servers, one daemon each: another port's
+	 * migrations are another daemon's to count, bound and wait for.
+	 */
+	if (ev->type != TCPMIG_EVENT_LOAD &&
+	    !policy_conn_ours(&ev->tuple, d->cfg.service_port))
+		return;
+	f = ev->migration_id ? flights_find(&d->flights, ev->migration_id) :
+			       NULL;
 	switch (ev->type) {
 	case TCPMIG_EVENT_LOAD:
 		if (!policy_load_ours(&ev->target, d->cfg.service_port))

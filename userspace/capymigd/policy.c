@@ -284,6 +284,11 @@ bool policy_load_ours(const struct tcpmig_endpoint *target,
 	       ntohs(target->port) == service_port;
 }
 
+bool policy_conn_ours(const struct capymig_tuple *t, uint16_t service_port)
+{
+	return !service_port || ntohs(t->local_port) == service_port;
+}
+
 void policy_load_add(struct policy_load *acc, uint64_t server_pps,
 		     uint64_t pool_pps, uint32_t servers, uint64_t target_pps)
 {

@@ -156,6 +156,13 @@ struct policy_load {
 bool policy_load_ours(const struct tcpmig_endpoint *target,
 		      uint16_t service_port);
 
+/*
+ * Whether connection @t, as this host serves it, is one of the server of
+ * @service_port (0: every port): another port's is another server's,
+ * whose migrations are not this daemon's to count or to wait for.
+ */
+bool policy_conn_ours(const struct capymig_tuple *t, uint16_t service_port);
+
 /* The pool's average load over @acc's notifications; 0 if none. */
 uint64_t policy_load_avg(const struct policy_load *acc);
 

@@ -221,6 +221,20 @@ static void loads_of_this_server(void **state)
 	assert_true(policy_load_ours(&other, 0));
 }
 
+/* Its migrations' events: those of its port's connections, or any's. */
+static void connections_of_this_server(void **state)
+{
+	struct capymig_tuple ours = { .family = AF_INET,
+				      .local_port = htons(80),
+				      .remote_port = htons(40000) };
+	struct capymig_tuple other = ours;
+
+	other.local_port = htons(8080);
+	assert_true(policy_conn_ours(&ours, 80));
+	assert_false(policy_conn_ours(&other, 80));
+	assert_true(policy_conn_ours(&other, 0));
+}
+
 static void proactive_within_threshold(void **state)
 {
 	struct policy_conn conns[] = { conn(500, 0, 0), conn(500, 0, 0) };
@@ -1038,6 +1052,7 @@ int main(void)
 		cmocka_unit_test(past_boundary),
 		cmocka_unit_test(refused_backs_off),
 		cmocka_unit_test(loads_of_this_server),
+		cmocka_unit_test(connections_of_this_server),
 		cmocka_unit_test(proactive_within_threshold),
 		cmocka_unit_test(proactive_fewest_then_smallest_queues),
 		cmocka_unit_test(proactive_discounts_what_is_leaving),
