@@ -1321,7 +1321,10 @@ static __always_inline bool takes_copies(__u32 id)
 		       srv->state == CAPYMIG_SW_SERVER_DRAINING);
 }
 
-/* Notes @target as the server chosen for PREPARE @h's migration. */
+/*
+ * Notes @target as the server PREPARE @h's migration goes to: the one
+ * the origin named, or the one chosen for it.
+ */
 static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
 					  const struct tcpmig_endpoint *target)
 {
@@ -1335,6 +1338,29 @@ static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
 	r->chosen.migration_id = h->migration_id;
 	r->chosen.target = *target;
 	bpf_spin_unlock(&r->lock);
+}
+
+/*
+ * Whether PREPARE-ACK @h comes from the server its PREPARE went to, as
+ * noted: a pool member answering for another's migration would redirect
+ * the client to itself, the origin would never hear the real target
+ * (stale then), and the client would meet a server that expects nothing
+ * of it.  So is the late answer of a first choice that stopped taking
+ * copies (dead, gone) after the switch chose another.  No note of the
+ * migration (another client's took the slot since): true, unchecked.
+ */
+static __always_inline bool answers_its_prepare(const struct tcpmig_msg_hdr *h)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
+	bool answers = true;
+
+	if (!r)
+		return true;
+	bpf_spin_lock(&r->lock);
+	if (chosen_for(&r->chosen, h))
+		answers = ep_eq(&r->chosen.target, &h->target);
+	bpf_spin_unlock(&r->lock);
+	return answers;
 }
 
 /*
@@ -1711,7 +1737,9 @@ static __always_inline int refuse_prepare(struct packet *p)
  * A PREPARE to the switch: choose the target if the origin did not, on
  * another host than the origin's and the client's (may_take_migration()).
  * A copy of a PREPARE goes where the first went, while that server is
- * live or draining (takes_copies(), struct capymig_sw_chosen).
+ * live or draining (takes_copies(), struct capymig_sw_chosen).  Named or
+ * chosen, the target is noted: only its PREPARE-ACK is installed
+ * (answers_its_prepare()).
  */
 static __always_inline int prepare(struct packet *p,
 				   const struct tcpmig_msg_hdr *h)
@@ -1727,6 +1755,7 @@ static __always_inline int prepare(struct packet *p,
 		    target.addr == h->client.addr ||
 		    !bpf_map_lookup_elem(&server_ids, &target))
 			goto no_target;
+		choose_target(h, &target);
 		count(CAPYMIG_SW_CNT_PREPARES, 1);
 		return forward(p, &target);
 	}
@@ -1834,6 +1863,8 @@ static __always_inline int tcpmig_packet(struct packet *p)
 	case TCPMIG_MSG_PREPARE_ACK:
 		if (to_switch)
 			return tcpmig_drop(CAPYMIG_SW_CNT_MALFORMED);
+		if (!answers_its_prepare(&h))
+			return tcpmig_drop(CAPYMIG_SW_CNT_SPOOFED);
 		if (!control_take(&client, now))
 			return tcpmig_drop(CAPYMIG_SW_CNT_MIG_BUSY);
 		verdict = prepare_ack(&h, CAPYMIG_SW_TIME(now));

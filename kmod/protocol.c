@@ -77,6 +77,7 @@ enum in_phase {
  * struct migration_out - a migration this host is the origin of
  * @node: in cn->out.
  * @hdr: the messages' header: id, client, origin, and target once known.
+ * @named: the requester named the target: only it may answer.
  * @tuple: the connection as this host serves it.
  * @phase: where the protocol is.
  * @check_read_seq: export only if the application has read up to
@@ -92,6 +93,7 @@ enum in_phase {
 struct migration_out {
 	struct list_head node;
 	struct tcpmig_msg_hdr hdr;
+	bool named;
 	struct capymig_tuple tuple;
 	enum out_phase phase;
 	bool check_read_seq;
@@ -401,8 +403,10 @@ int capymig_migrate(struct capymig_net *cn, struct sock *sk,
 			    m->tuple.remote_port);
 	endpoint_from_tuple(&m->hdr.origin, m->tuple.local_addr[0],
 			    m->tuple.local_port);
-	if (target)
+	if (target) {
 		m->hdr.target = *target;
+		m->named = true;
+	}
 	if (!migration_begins(&m->node, &cn->out)) {
 		mutex_unlock(&cn->lock);
 		kfree(m);
@@ -1075,9 +1079,10 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
  * Each message names its sender, as the switch checks too: the origin
  * (PREPARE, CONN-STATE, SEGMENT, ABORT) or, for an answer, the target;
  * the switch answers a PREPARE it cannot place with a REJECT of its own.
- * So a pool member speaks for no other: it cannot take another's
- * migration's state with a PREPARE-ACK naming itself, withdraw one, or
- * write into a connection moving between two others.
+ * So a pool member speaks for no other: it cannot withdraw another's
+ * migration or write into a connection moving between two others, and
+ * from_its_target() keeps it from answering for a migration whose
+ * target is another.
  */
 static bool from_its_sender(const struct capymig_net *cn,
 			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
@@ -1096,6 +1101,44 @@ static bool from_its_sender(const struct capymig_net *cn,
 	}
 }
 
+/*
+ * An answer to a migration of this host's names the migration's target,
+ * once the origin knows which: the one the requester named; else the
+ * one whose PREPARE-ACK the state went on (CONN-STATE-ACK), and the one
+ * an ABORT went to (ABORT-ACK).  A server the switch picked is known
+ * only from its own PREPARE-ACK, or REJECT, which the switch checks.
+ * Otherwise a pool member knowing a migration's id could take its state
+ * with a PREPARE-ACK naming itself, or end it with a REJECT, a
+ * CONN-STATE-ACK or an ABORT-ACK, and leave the client redirected to a
+ * target that no longer expects it.  The switch's own REJECT (no
+ * target) is the switch's to give.
+ */
+static bool from_its_target(struct capymig_net *cn,
+			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
+{
+	const struct migration_out *m;
+	bool known;
+
+	switch (hdr->type) {
+	case TCPMIG_MSG_REJECT:
+		if (saddr == READ_ONCE(cn->switch_addr))
+			return true;
+		fallthrough;
+	case TCPMIG_MSG_PREPARE_ACK:
+		m = find_out(cn, hdr);
+		known = m && m->named;
+		break;
+	case TCPMIG_MSG_CONN_STATE_ACK:
+	case TCPMIG_MSG_ABORT_ACK:
+		m = find_out(cn, hdr);
+		known = m && endpoint_set(&m->hdr.target);
+		break;
+	default:
+		return true;
+	}
+	return !known || endpoint_eq(&hdr->target, &m->hdr.target);
+}
+
 static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len,
 		     __be32 saddr)
 {
@@ -1112,7 +1155,8 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len,
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
 		return;
 	}
-	if (!from_its_sender(cn, hdr, saddr)) {
+	if (!from_its_sender(cn, hdr, saddr) ||
+	    !from_its_target(cn, hdr, saddr)) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_SPOOFED, 1);
 		return;
 	}

@@ -41,7 +41,7 @@
 #include "switch.skel.h"
 #include "tap.h"
 
-#define PLAN		206
+#define PLAN		210
 
 #define TCPMIG_PORT	7390	/* not the default: the config must count */
 #define NSERVERS	4
@@ -1660,6 +1660,55 @@ static void test_target_chosen(void)
 		   "goes nowhere");
 }
 
+/*
+ * Only the server a PREPARE went to, named or chosen, may answer it: a
+ * pool member's PREPARE-ACK naming itself for another's migration would
+ * redirect the client to it, and the real target's answer would then be
+ * stale.  Dropped as spoofed, nothing installed; the real one installs.
+ */
+static void test_answer_of_another(void)
+{
+	struct tcpmig_endpoint c = client();
+	bool consistent = true;
+	struct capymig_sw_slot slot;
+	struct snapshot s;
+	struct frame out;
+	int v, first, other;
+
+	migration_id++;
+	snap(&s);
+	v = prepare(c, 0, srv[1], &out) == TC_ACT_OK ?
+	    prepare_ack_again(c, srv[0], srv[2], &out) : -1;
+	tap_result(v == TC_ACT_SHOT && delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1 &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 0 &&
+		   mig_entry(c, &slot) < 0,
+		   "a PREPARE-ACK from another server than the one named: "
+		   "dropped as spoofed, nothing installed");
+	v = prepare_ack_again(c, srv[0], srv[1], &out);
+	tap_result(v == TC_ACT_OK &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 1 &&
+		   mig_entry(c, &slot) >= 0 && ep_eq(slot.rec.target, srv[1]),
+		   "... the named one's: installed");
+
+	c = client();
+	migration_id++;
+	first = prepared(c, 0, &consistent);
+	other = first == 1 ? 2 : 1;
+	snap(&s);
+	v = prepare_ack_again(c, srv[0], srv[other], &out);
+	tap_result(first > 0 && consistent && v == TC_ACT_SHOT &&
+		   delta(&s, CAPYMIG_SW_CNT_SPOOFED) == 1 &&
+		   mig_entry(c, &slot) < 0,
+		   "a PREPARE-ACK from another server than the one chosen "
+		   "(server %d, not %d): dropped as spoofed", other, first);
+	v = prepare_ack_again(c, srv[0], srv[first], &out);
+	tap_result(v == TC_ACT_OK &&
+		   delta(&s, CAPYMIG_SW_CNT_MIG_INSTALLED) == 1 &&
+		   mig_entry(c, &slot) >= 0 &&
+		   ep_eq(slot.rec.target, srv[first]),
+		   "... the chosen one's: installed");
+}
+
 static void test_abort(void)
 {
 	struct tcpmig_endpoint c = migrated_client();
@@ -2737,6 +2786,7 @@ int main(void)
 	test_targets_on_another_host();
 	test_targets_not_on_client_host();
 	test_target_chosen();
+	test_answer_of_another();
 	test_abort();
 	test_late_duplicates();
 	test_register();

@@ -27,6 +27,8 @@
  *    MIGRATE taken at once);
  *  - to the switch's choice, the PREPARE delayed past two copies: one
  *    server takes them all, migrated; then back, named;
+ *  - to the other of A and B, named, C answering for it first: C's
+ *    PREPARE-ACK and REJECT ignored, migrated to the one named;
  *  - to D, which answers PREPARE-ACK, then drops all it is sent (the
  *    CONN-STATE among it): the origin exports, and reports the migration
  *    FAILED by timeout; the connection is lost, and nobody resets it.
@@ -603,6 +605,44 @@ static void copies_to_one_target(void)
 		   "%c (%s)", 'A' + from, why);
 }
 
+/*
+ * A message of @ms's migration as server @from sends it, naming itself the
+ * target, from its namespace to the origin's TCPMig port: through the
+ * switch, like any between servers.  A REJECT says NO_LISTENER.
+ */
+static void send_as_target(int from, const struct migrate_switch *ms,
+			   uint8_t type)
+{
+	struct {
+		struct tcpmig_msg_hdr h;
+		struct tcpmig_msg_reject r;
+	} msg = {
+		.h = {
+			.magic = htons(TCPMIG_MSG_MAGIC),
+			.version = TCPMIG_MSG_VERSION,
+			.type = type,
+			.migration_id = htonl(ms->id),
+			.client = { .addr = conn.tuple.remote_addr[0],
+				    .port = conn.tuple.remote_port },
+			.origin = endpoint(conn.origin),
+			.target = endpoint(from),
+		},
+		.r.reason = htonl(TCPMIG_REJECT_NO_LISTENER),
+	};
+	struct sockaddr_in to = {
+		.sin_family = AF_INET,
+		.sin_port = htons(TCPMIG_PORT_DEFAULT),
+		.sin_addr.s_addr = endpoint(conn.origin).addr,
+	};
+	ssize_t len = tcpmig_msg_len(type);
+	int fd = socket_in(host[from].netns, SOCK_DGRAM);
+
+	if (sendto(fd, &msg, len, 0, (struct sockaddr *)&to,
+		   sizeof(to)) != len)
+		die("a message as if from a target");
+	close(fd);
+}
+
 static bool stray_sent;
 
 /*
@@ -612,37 +652,57 @@ static bool stray_sent;
  */
 static void stray_reject(const struct migrate_switch *ms)
 {
-	struct {
-		struct tcpmig_msg_hdr h;
-		struct tcpmig_msg_reject r;
-	} msg = {
-		.h = {
-			.magic = htons(TCPMIG_MSG_MAGIC),
-			.version = TCPMIG_MSG_VERSION,
-			.type = TCPMIG_MSG_REJECT,
-			.migration_id = htonl(ms->id),
-			.client = { .addr = conn.tuple.remote_addr[0],
-				    .port = conn.tuple.remote_port },
-			.origin = endpoint(conn.origin),
-			.target = endpoint(C),
-		},
-		.r.reason = htonl(TCPMIG_REJECT_NO_LISTENER),
-	};
-	struct sockaddr_in to = {
-		.sin_family = AF_INET,
-		.sin_port = htons(TCPMIG_PORT_DEFAULT),
-		.sin_addr.s_addr = endpoint(conn.origin).addr,
-	};
-	int fd;
-
 	if (stray_sent || !(ms->seen & (1U << TCPMIG_EVENT_STATE_SENT)))
 		return;
-	fd = socket_in(host[C].netns, SOCK_DGRAM);
-	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&to,
-		   sizeof(to)) != sizeof(msg))
-		die("REJECT from C");
-	close(fd);
+	send_as_target(C, ms, TCPMIG_MSG_REJECT);
 	stray_sent = true;
+}
+
+static bool forged;
+
+/* As the PREPARE leaves, C answers it: a PREPARE-ACK, then a REJECT. */
+static void forge_answers(const struct migrate_switch *ms)
+{
+	if (forged || !(ms->seen & (1U << TCPMIG_EVENT_PREPARE_SENT)))
+		return;
+	send_as_target(C, ms, TCPMIG_MSG_PREPARE_ACK);
+	send_as_target(C, ms, TCPMIG_MSG_REJECT);
+	forged = true;
+}
+
+/*
+ * A pool member answering for a migration named to another server,
+ * knowing its id: C sends a PREPARE-ACK naming itself, and a REJECT, as
+ * the PREPARE leaves, while the target's own answers are held back 200
+ * ms.  The switch drops the PREPARE-ACK (the PREPARE went to the target
+ * named), the origin the REJECT (not its target's): the migration goes
+ * on to the target.  Taken, the PREPARE-ACK redirected the client to C,
+ * and the target's became stale; the REJECT ended the migration, the
+ * target's PREPARE-ACK then redirecting the client to a hold nobody
+ * would import.
+ */
+static void answered_by_another(int target)
+{
+	struct tcpmig_endpoint to = endpoint(target);
+	uint64_t spoofed = stat_of(conn.origin, TCPMIG_STAT_MSG_SPOOFED);
+	const char *ns = opt.ns_names[target];
+	char why[MIGRATE_WHY_LEN] = "";
+	struct migrate_switch ms;
+	int origin = conn.origin, err;
+
+	sh("tc -n %s qdisc add dev eth0 root netem delay 200ms", ns);
+	err = migrate_to(&to, &ms, forge_answers, why);
+	sh("tc -n %s qdisc del dev eth0 root", ns);
+	tap_result(!err && forged && ms.ended && !ms.result &&
+		   stat_of(origin, TCPMIG_STAT_MSG_SPOOFED) > spoofed,
+		   "C answering for a migration named to %c (a PREPARE-ACK "
+		   "and a REJECT naming C): ignored, counted spoofed, the "
+		   "migration done (%s)", 'A' + target, why);
+	if (err || ms.result)
+		return;
+	moved_to(target);
+	tap_result(!exchange(EXCHANGE), "... the connection streams on "
+		   "from %c", 'A' + target);
 }
 
 /*
@@ -655,8 +715,7 @@ static void vanished_after_export(void)
 	struct tcpmig_endpoint d = endpoint(D);
 	uint64_t exports = stat_of(conn.origin, TCPMIG_STAT_EXPORTS);
 	uint64_t failed = stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED);
-	uint64_t unexpected = stat_of(conn.origin,
-				      TCPMIG_STAT_MSG_UNEXPECTED);
+	uint64_t spoofed = stat_of(conn.origin, TCPMIG_STAT_MSG_SPOOFED);
 	char why[MIGRATE_WHY_LEN] = "";
 	struct migrate_switch ms;
 	char byte;
@@ -678,10 +737,9 @@ static void vanished_after_export(void)
 		   "target vanished after PREPARE-ACK: exported, CONN-STATE "
 		   "sent, then FAILED, %s (%s)", strerror(ETIMEDOUT), why);
 	tap_result(stray_sent &&
-		   stat_of(conn.origin, TCPMIG_STAT_MSG_UNEXPECTED) >
-		   unexpected,
+		   stat_of(conn.origin, TCPMIG_STAT_MSG_SPOOFED) > spoofed,
 		   "... another server's REJECT meanwhile is counted "
-		   "unexpected, not taken for the target's");
+		   "spoofed, not taken for the target's");
 	tap_result(stat_of(conn.origin, TCPMIG_STAT_EXPORTS) == exports + 1 &&
 		   stat_of(conn.origin, TCPMIG_STAT_MIGRATIONS_FAILED) ==
 		   failed + 1 &&
@@ -710,7 +768,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, opt.vip, &sin.sin_addr) != 1)
 		usage();
 	sin.sin_port = htons(opt.port);
-	/* Its 20 points are the script's first: the script has the plan. */
+	/* Its 22 points are the script's first: the script has the plan. */
 
 	for (i = 0; i < SERVERS; i++) {
 		err = migrate_host_open(&host[i], opt.ns_names[i]);
@@ -768,6 +826,7 @@ int main(int argc, char **argv)
 	abort_to_chosen();
 	copies_to_one_target();
 	close(listener[C]);
+	answered_by_another(conn.origin == A ? B : A);
 	vanished_after_export();
 
 	for (i = 0; i < NAMESPACES - 1; i++) {

@@ -10,10 +10,11 @@
 # after the switch (FAILED by timeout, ABORT sent again until the switch
 # and the target heard it, connection kept), PREPARE-ACKs lost before
 # the switch and a PREPARE sent again with no target named (its copies
-# and ABORT go to the one server the switch chose) and a target that vanishes
-# after its PREPARE-ACK (FAILED by timeout after the export, another
-# server's REJECT meanwhile ignored).  See
-# tcpmig_reject.c.
+# and ABORT go to the one server the switch chose), another server
+# answering for a migration named to B (its PREPARE-ACK dropped by the
+# switch, its REJECT by the origin) and a target that vanishes after its
+# PREPARE-ACK (FAILED by timeout after the export, another server's
+# REJECT meanwhile ignored).  See tcpmig_reject.c.
 #
 #                         +---------------------+        +--------------+
 #   +-----------+         | switch              |sw1--eth0 10.10.1.2 (A)  |
@@ -31,7 +32,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/selftests/lib/switch_topology.sh"
 
 PORT=7117
-readonly REJECT_CHECKS=20
+readonly REJECT_CHECKS=22
 
 require_root
 require_module
@@ -50,7 +51,7 @@ for i in 1 2; do
 	ip netns exec "${sw_host[i]}" capyctl -j monitor >"$tmp/events$i" &
 	on_exit kill $!
 done
-tap_plan $((REJECT_CHECKS + 8))
+tap_plan $((REJECT_CHECKS + 9))
 before=$(sw_counter prepares)
 rsts=$(sw_out_rsts 4)
 
@@ -80,6 +81,8 @@ tap_check "the switch passed on the 5 PREPAREs" \
 	test $(($(sw_counter prepares) - before)) -ge 5
 tap_check "the switch withdrew the redirect on a retransmitted ABORT" \
 	test "$(sw_counter mig_aborted)" -eq 1
+tap_check "the switch dropped the PREPARE-ACK of a server the PREPARE did not go to, as spoofed" \
+	test "$(sw_counter spoofed)" -eq 1
 rsts=$(($(sw_out_rsts 4) - rsts))
 tap_check "no namespace sent a reset ($rsts)" test "$rsts" -eq 0
 tap_done

@@ -763,12 +763,12 @@ struct capymig_sw_recent {
 };
 
 /**
- * struct capymig_sw_chosen - the target the switch last chose for a
- *	PREPARE that named none
+ * struct capymig_sw_chosen - the target of the last PREPARE the switch
+ *	passed on: the one named, or the one it chose
  * @client: the connection's client; addr 0 for none.
  * @origin: the migration's origin, which with @migration_id names it.
  * @migration_id: as on the wire.
- * @target: the server chosen.
+ * @target: the server named or chosen.
  *
  * The origin sends its PREPARE again until it hears (20 ms, then up to
  * 200 ms), and still names no target: the target's PREPARE-ACK was lost,
@@ -778,9 +778,11 @@ struct capymig_sw_recent {
  * and what the client sent it once the switch redirected it, stranded,
  * or draw a refusal that fails a migration the first had accepted.  An
  * ABORT that names no target, with no redirect to withdraw (the
- * PREPARE-ACK lost before the switch), goes there too.  One per slot of
- * the migration table's level 0, indexed alike, held by whichever of its
- * clients' migrations had a target chosen last.
+ * PREPARE-ACK lost before the switch), goes there too.  A target the
+ * origin named is noted as well: only the noted target's PREPARE-ACK is
+ * installed, not a pool member's answering for another's migration.
+ * One per slot of the migration table's level 0, indexed alike, held by
+ * whichever of its clients' migrations had a PREPARE last.
  */
 struct capymig_sw_chosen {
 	struct tcpmig_endpoint client;
