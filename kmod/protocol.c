@@ -1075,23 +1075,26 @@ static bool hdr_valid(const struct tcpmig_msg_hdr *hdr)
 	}
 }
 
+/* The switch's answer to a PREPARE it cannot place: its own REJECT. */
+static bool from_the_switch(const struct capymig_net *cn,
+			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
+{
+	return hdr->type == TCPMIG_MSG_REJECT &&
+	       saddr == READ_ONCE(cn->switch_addr);
+}
+
 /*
  * Each message names its sender, as the switch checks too: the origin
- * (PREPARE, CONN-STATE, SEGMENT, ABORT) or, for an answer, the target;
- * the switch answers a PREPARE it cannot place with a REJECT of its own.
+ * (PREPARE, CONN-STATE, SEGMENT, ABORT) or, for an answer, the target.
  * So a pool member speaks for no other: it cannot withdraw another's
  * migration or write into a connection moving between two others, and
  * from_its_target() keeps it from answering for a migration whose
  * target is another.
  */
-static bool from_its_sender(const struct capymig_net *cn,
-			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
+static bool from_its_sender(const struct tcpmig_msg_hdr *hdr, __be32 saddr)
 {
 	switch (hdr->type) {
 	case TCPMIG_MSG_REJECT:
-		if (saddr == READ_ONCE(cn->switch_addr))
-			return true;
-		fallthrough;
 	case TCPMIG_MSG_PREPARE_ACK:
 	case TCPMIG_MSG_CONN_STATE_ACK:
 	case TCPMIG_MSG_ABORT_ACK:
@@ -1110,20 +1113,16 @@ static bool from_its_sender(const struct capymig_net *cn,
  * Otherwise a pool member knowing a migration's id could take its state
  * with a PREPARE-ACK naming itself, or end it with a REJECT, a
  * CONN-STATE-ACK or an ABORT-ACK, and leave the client redirected to a
- * target that no longer expects it.  The switch's own REJECT (no
- * target) is the switch's to give.
+ * target that no longer expects it.
  */
 static bool from_its_target(struct capymig_net *cn,
-			    const struct tcpmig_msg_hdr *hdr, __be32 saddr)
+			    const struct tcpmig_msg_hdr *hdr)
 {
 	const struct migration_out *m;
 	bool known;
 
 	switch (hdr->type) {
 	case TCPMIG_MSG_REJECT:
-		if (saddr == READ_ONCE(cn->switch_addr))
-			return true;
-		fallthrough;
 	case TCPMIG_MSG_PREPARE_ACK:
 		m = find_out(cn, hdr);
 		known = m && m->named;
@@ -1155,8 +1154,8 @@ static void dispatch(struct capymig_net *cn, const u8 *msg, u32 len,
 		capymig_count(cn->net, TCPMIG_STAT_MSG_MALFORMED, 1);
 		return;
 	}
-	if (!from_its_sender(cn, hdr, saddr) ||
-	    !from_its_target(cn, hdr, saddr)) {
+	if (!from_the_switch(cn, hdr, saddr) &&
+	    (!from_its_sender(hdr, saddr) || !from_its_target(cn, hdr))) {
 		capymig_count(cn->net, TCPMIG_STAT_MSG_SPOOFED, 1);
 		return;
 	}
