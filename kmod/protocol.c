@@ -609,6 +609,7 @@ static int reject_errno(u32 reason)
 	case TCPMIG_REJECT_NO_LISTENER:
 		return -ECONNREFUSED;
 	case TCPMIG_REJECT_NO_MEMORY:
+	case TCPMIG_REJECT_STATE_NO_MEMORY:
 		return -ENOMEM;
 	case TCPMIG_REJECT_BUSY:
 		return -EBUSY;
@@ -637,11 +638,16 @@ static bool prepare_resent(const struct migration_out *m)
 	return m->rto != RTO_MIN;
 }
 
-/* A reason a target gives a CONN-STATE; the others answer a PREPARE. */
+/*
+ * A reason a target gives a CONN-STATE; the others answer a PREPARE.  No
+ * memory has a reason for each: one, an earlier copy's refusal that came
+ * after a later copy's PREPARE-ACK, would be taken for the state's, and
+ * the migration given up while the target imports it.
+ */
 static bool refuses_state(u32 reason)
 {
 	return reason == TCPMIG_REJECT_IMPORT_FAILED ||
-	       reason == TCPMIG_REJECT_NO_MEMORY;
+	       reason == TCPMIG_REJECT_STATE_NO_MEMORY;
 }
 
 static void on_reject(struct capymig_net *cn, const struct tcpmig_msg_hdr *hdr,
@@ -909,7 +915,7 @@ static void on_conn_state(struct capymig_net *cn,
 		return;
 	}
 	if (!m->blob.data && in_start_blob(cn, m, total)) {
-		reject(cn, &m->hdr, TCPMIG_REJECT_NO_MEMORY);
+		reject(cn, &m->hdr, TCPMIG_REJECT_STATE_NO_MEMORY);
 		in_free(cn, m);
 		return;
 	}
@@ -922,7 +928,7 @@ static void on_conn_state(struct capymig_net *cn,
 		m->received += len;
 		/* A state that keeps arriving is worth waiting for. */
 		if (in_hold(cn, m)) {
-			reject(cn, &m->hdr, TCPMIG_REJECT_NO_MEMORY);
+			reject(cn, &m->hdr, TCPMIG_REJECT_STATE_NO_MEMORY);
 			in_free(cn, m);
 			return;
 		}

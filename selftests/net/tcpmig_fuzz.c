@@ -25,7 +25,8 @@
  * never started, fragments for ones it does not have), spoofed (naming
  * another server as their sender) - or, for a blob
  * that reassembles but is garbage, refused like any import.  A second
- * PREPARE for a connection B is already preparing must be refused BUSY.
+ * PREPARE for a connection B is already preparing must be refused BUSY,
+ * a state beyond its reassembly budget STATE_NO_MEMORY.
  * Then MUTANTS deterministic random mutants (SEED) of the captured
  * messages: no crash (the harness watches the kernel log), and at least
  * every one whose magic or version was broken counted malformed.
@@ -634,6 +635,52 @@ static void busy(void)
 	       TCPMIG_STAT_MSG_UNEXPECTED);
 }
 
+/* Blobs of the largest size that fill B's reassembly budget (256 MiB). */
+#define BUDGET_BLOBS	4
+
+/*
+ * A state B has no room for: its reassembly budget filled by blobs of 64
+ * MiB whose first fragment came, one more is refused, REJECT
+ * STATE_NO_MEMORY, a reason no PREPARE is refused with.  With NO_MEMORY
+ * for both, an origin took an earlier copy's refusal of a PREPARE, come
+ * after a later copy's PREPARE-ACK, for the state's, and gave up a
+ * migration the target went on importing.  Withdrawn after, their
+ * memory goes back.
+ */
+static void no_room_for_state(void)
+{
+	uint8_t buf[MSG_MAX];
+	uint32_t reason = 0, id;
+	int i, prepared = 0, refused = 0, acked = 0;
+
+	for (i = 0; i <= BUDGET_BLOBS; i++) {
+		struct tcpmig_msg_hdr h = header(TCPMIG_MSG_PREPARE, 0, 0);
+
+		id = 0x7e570010 + i;
+		h.client.port = htons(40010 + i);
+		prepared += ask(&h, TCPMIG_MSG_PREPARE, id, &reason) ==
+			    TCPMIG_MSG_PREPARE_ACK;
+		send_to_b(member, buf, fragment(buf, id, 40010 + i, 0,
+						TCPMIG_STATE_MAX,
+						TCPMIG_FRAG_SIZE));
+	}
+	refused = answer(id, &reason) == TCPMIG_MSG_REJECT &&
+		  reason == TCPMIG_REJECT_STATE_NO_MEMORY;
+	tap_result(prepared == BUDGET_BLOBS + 1 && refused,
+		   "a state beyond B's reassembly budget: REJECT "
+		   "STATE_NO_MEMORY, not a PREPARE's NO_MEMORY (reason %u)",
+		   reason);
+	for (i = 0; i < BUDGET_BLOBS; i++) {
+		struct tcpmig_msg_hdr h = header(TCPMIG_MSG_ABORT, 0, 0);
+
+		h.client.port = htons(40010 + i);
+		acked += ask(&h, TCPMIG_MSG_ABORT, 0x7e570010 + i, &reason) ==
+			 TCPMIG_MSG_ABORT_ACK;
+	}
+	tap_result(acked == BUDGET_BLOBS, "... the blobs' migrations "
+		   "withdrawn: %d ABORT-ACKs of %d", acked, BUDGET_BLOBS);
+}
+
 /* xorshift64*: the mutants are the same on every run of a seed. */
 static uint64_t rnd(void)
 {
@@ -770,6 +817,7 @@ static int fuzz(void)
 	spoofed();
 	reassembly();
 	busy();
+	no_room_for_state();
 	mutants();
 	return tap_done();
 }

@@ -28,7 +28,7 @@ source "$TOP/selftests/lib/switch_topology.sh"
 PORT=7117
 MUTANTS=${CAPYMIG_FUZZ_MUTANTS:-3000}
 SEED=${CAPYMIG_FUZZ_SEED:-20261122}
-readonly FUZZ_CHECKS=$((2 + 39))
+readonly FUZZ_CHECKS=$((2 + 41))
 
 require_root
 require_module

@@ -625,11 +625,12 @@ struct tcpmig_msg_conn_state_ack {
 enum tcpmig_reject_reason {
 	TCPMIG_REJECT_TUPLE_EXISTS = 1,	/* the target has that connection */
 	TCPMIG_REJECT_NO_LISTENER,	/* nothing serves the endpoint */
-	TCPMIG_REJECT_NO_MEMORY,
+	TCPMIG_REJECT_NO_MEMORY,	/* none for a PREPARE: its record, hold */
 	TCPMIG_REJECT_BUSY,		/* already migrating that connection */
 	TCPMIG_REJECT_IMPORT_FAILED,	/* the state arrived, import failed */
 	TCPMIG_REJECT_DRAINING,		/* the target leaves the pool */
 	TCPMIG_REJECT_NO_TARGET,	/* the switch's: no target to send to */
+	TCPMIG_REJECT_STATE_NO_MEMORY,	/* none for the arriving state */
 };
 
 struct tcpmig_msg_reject {
