@@ -30,10 +30,11 @@
  * the idle connection.  The migration's time is from its origin module's
  * PREPARE_SENT event to its MIGRATED event (CONN-STATE-ACK received),
  * kernel timestamps.  The figure is the median migration over the median
- * round trip.  Everything runs on one CPU, the one the process starts on
- * (lib/cpu.h): a migration's messages never cross CPUs (the module
- * handles them on workers bound to the CPU they came in on, and veth
- * delivers on the sender's), while a round trip between two threads
+ * round trip; beside it, its floor here (repair_sample()).  Everything
+ * runs on one CPU, the one the process starts on (lib/cpu.h): a
+ * migration's messages never cross CPUs (the module handles them on
+ * workers bound to the CPU they came in on, and veth delivers on the
+ * sender's), while a round trip between two threads
  * left to the scheduler crossed them or not, an inter-processor wake-up
  * each way that under emulation costs as much as the rest of the trip:
  * it took 274 to 539 us from one run to the next, and the figure with
@@ -860,11 +861,11 @@ static double ping(void)
  * from userspace (repair_baseline.c), of a loopback connection in A, timed
  * after the round trips and the migrations: interleaved with them, its
  * connection's timers went off in their loop, and moved the figure (3.49
- * to 3.24 and 3.31, both medians longer).  Two round
- * trips and that are what a migration would take with no protocol work
- * beyond the messages and export and import no dearer than the syscall
- * path's: the figure's floor on this machine, printed beside it.  Each
- * restored connection must carry a byte each way, untimed.
+ * to 3.24 and 3.31, both medians longer).  Two round trips and that are
+ * what a migration would take with no protocol work beyond the messages,
+ * and an export and import no dearer than the syscall path's: the
+ * figure's floor on this machine, printed beside it.  Each restored
+ * connection must carry a byte each way, untimed.
  */
 static struct tcp_pair repair_pair;
 static struct samples repairs;
