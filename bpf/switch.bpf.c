@@ -1286,6 +1286,27 @@ static __always_inline bool chosen_for(const struct capymig_sw_chosen *c,
 }
 
 /*
+ * The target noted for @h's migration (choose_target()), into @target;
+ * false if the slot notes none of it (another client's took it since).
+ */
+static __always_inline bool noted_target(const struct tcpmig_msg_hdr *h,
+					 struct tcpmig_endpoint *target)
+{
+	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
+	bool noted = false;
+
+	if (!r)
+		return false;
+	bpf_spin_lock(&r->lock);
+	if (chosen_for(&r->chosen, h)) {
+		*target = r->chosen.target;
+		noted = true;
+	}
+	bpf_spin_unlock(&r->lock);
+	return noted;
+}
+
+/*
  * The server chosen for an earlier copy of PREPARE @h, or for the
  * migration ABORT @h withdraws, if it is still a server of the pool: its
  * number; CAPYMIG_SW_NO_SERVER else.  Noted by its endpoint, which a new
@@ -1293,17 +1314,12 @@ static __always_inline bool chosen_for(const struct capymig_sw_chosen *c,
  */
 static __always_inline __u32 chosen_target(const struct tcpmig_msg_hdr *h)
 {
-	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
-	struct tcpmig_endpoint target = { 0 };
+	struct tcpmig_endpoint target;
 	__u32 *id;
 
-	if (!r)
+	if (!noted_target(h, &target))
 		return CAPYMIG_SW_NO_SERVER;
-	bpf_spin_lock(&r->lock);
-	if (chosen_for(&r->chosen, h))
-		target = r->chosen.target;
-	bpf_spin_unlock(&r->lock);
-	id = target.addr ? bpf_map_lookup_elem(&server_ids, &target) : NULL;
+	id = bpf_map_lookup_elem(&server_ids, &target);
 	return id ? *id : CAPYMIG_SW_NO_SERVER;
 }
 
@@ -1351,16 +1367,9 @@ static __always_inline void choose_target(const struct tcpmig_msg_hdr *h,
  */
 static __always_inline bool answers_its_prepare(const struct tcpmig_msg_hdr *h)
 {
-	struct capymig_sw_recent_slot *r = recent_slot(&h->client);
-	bool answers = true;
+	struct tcpmig_endpoint target;
 
-	if (!r)
-		return true;
-	bpf_spin_lock(&r->lock);
-	if (chosen_for(&r->chosen, h))
-		answers = ep_eq(&r->chosen.target, &h->target);
-	bpf_spin_unlock(&r->lock);
-	return answers;
+	return !noted_target(h, &target) || ep_eq(&target, &h->target);
 }
 
 /*
