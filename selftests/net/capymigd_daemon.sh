@@ -70,10 +70,10 @@ spawn()
 	on_exit "kill ${!var}"
 }
 
-# listening NS: the service's port is listened on in NS.
+# listening NS [PORT]: PORT (the service's) is listened on in NS.
 listening()
 {
-	ip netns exec "$1" ss -Htln "sport = :$PORT" | grep -q .
+	ip netns exec "$1" ss -Htln "sport = :${2:-$PORT}" | grep -q .
 }
 
 closed()
@@ -262,7 +262,7 @@ tap_check "silent metrics clients stall nothing and are closed" \
 OTHER=7118
 spawn other_server "$ons" \
 	socat TCP-LISTEN:$OTHER,reuseaddr EXEC:'sleep 600',nofork
-wait_for 10 eval "ip netns exec $ons ss -Htln 'sport = :$OTHER' | grep -q ."
+wait_for 10 listening "$ons" $OTHER
 spawn other_client "${sw_host[0]}" \
 	socat -u EXEC:'sleep 600' TCP:${srv[origin]}:$OTHER
 # other_conn: that connection's endpoints, as capyctl migrate takes them.
